@@ -1,0 +1,123 @@
+//! The aggregator: one thread that moves account totals by the changes the
+//! shards send (never re-summing positions), hands every change to a
+//! [`DeltaSink`], and assembles consistent snapshots from shard barriers.
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::book_flush::ShardOutput;
+use crate::state::{ClosedPosition, EngineState, PortfolioState, PositionDelta, PositionState};
+
+/// Receives every change the engine publishes, on the aggregator thread.
+/// Implementations must not block for long: the engine waits on them.
+pub trait DeltaSink: Send + 'static {
+    /// Positions and portfolios changed by one shard flush, with the last
+    /// `seq` the shard had applied.
+    fn publish(&mut self, seq: u64, positions: &[PositionDelta], portfolios: &[PortfolioState]);
+}
+
+/// A sink that discards everything (batch runs such as `kupala calc`).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NullSink;
+
+impl DeltaSink for NullSink {
+    fn publish(&mut self, _: u64, _: &[PositionDelta], _: &[PortfolioState]) {}
+}
+
+/// A message from a shard to the aggregator.
+pub(crate) enum AggMsg {
+    /// A flush's output from shard `.0`.
+    Output(usize, ShardOutput),
+    /// A shard reached a snapshot barrier.
+    Barrier {
+        shard: usize,
+        seq: u64,
+        positions: Vec<PositionState>,
+        closed: Vec<ClosedPosition>,
+        reply: Sender<EngineState>,
+    },
+}
+
+/// The aggregator's state.
+pub(crate) struct Aggregator {
+    portfolios: Vec<Option<PortfolioState>>,
+    sink: Box<dyn DeltaSink>,
+    shards: usize,
+    /// Shards that reached the current barrier, and their parts.
+    at_barrier: Vec<bool>,
+    parts: EngineState,
+    reply: Option<Sender<EngineState>>,
+    /// Outputs of shards already past the barrier, held until it completes.
+    held: Vec<(usize, ShardOutput)>,
+    changed: Vec<PortfolioState>,
+}
+
+impl Aggregator {
+    pub(crate) fn new(shards: usize, sink: Box<dyn DeltaSink>) -> Self {
+        Self {
+            portfolios: Vec::new(),
+            sink,
+            shards,
+            at_barrier: vec![false; shards],
+            parts: EngineState::default(),
+            reply: None,
+            held: Vec::new(),
+            changed: Vec::new(),
+        }
+    }
+
+    pub(crate) fn run(mut self, rx: &Receiver<AggMsg>) {
+        while let Ok(msg) = rx.recv() {
+            match msg {
+                AggMsg::Output(shard, out) if self.at_barrier[shard] => self.held.push((shard, out)),
+                AggMsg::Output(_, out) => self.apply(&out),
+                AggMsg::Barrier {
+                    shard,
+                    seq,
+                    mut positions,
+                    mut closed,
+                    reply,
+                } => {
+                    self.at_barrier[shard] = true;
+                    self.parts.seq = self.parts.seq.max(seq);
+                    self.parts.positions.append(&mut positions);
+                    self.parts.closed.append(&mut closed);
+                    self.reply = Some(reply);
+                    if self.at_barrier.iter().all(|&b| b) {
+                        self.complete_barrier();
+                    }
+                }
+            }
+        }
+    }
+
+    fn apply(&mut self, out: &ShardOutput) {
+        self.changed.clear();
+        for &(account, base, ref change) in &out.accounts {
+            let i = account.index();
+            if self.portfolios.len() <= i {
+                self.portfolios.resize(i + 1, None);
+            }
+            let p = self.portfolios[i].get_or_insert_with(|| PortfolioState::new(account, base));
+            p.apply(change, out.seq);
+            self.changed.push(p.clone());
+        }
+        self.sink.publish(out.seq, &out.positions, &self.changed);
+    }
+
+    fn complete_barrier(&mut self) {
+        let mut state = std::mem::take(&mut self.parts);
+        state.positions.sort_by_key(|p| (p.account, p.instrument));
+        state
+            .closed
+            .sort_by_key(|c| (c.date, c.position.seq, c.position.account, c.position.instrument));
+        state.portfolios = self.portfolios.iter().flatten().cloned().collect();
+        if let Some(reply) = self.reply.take() {
+            let _ = reply.send(state);
+        }
+        self.at_barrier.iter_mut().for_each(|b| *b = false);
+        for (_, out) in std::mem::take(&mut self.held) {
+            self.apply(&out);
+        }
+        debug_assert_eq!(self.at_barrier.len(), self.shards);
+    }
+}

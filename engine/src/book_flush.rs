@@ -1,0 +1,172 @@
+//! Repricing and output of a shard's books: what [`Book::flush`] sends to the
+//! aggregator, and the position states a snapshot reads.
+
+use crate::book::Book;
+use crate::ids::{AccountId, CurrencyId};
+use crate::num::{Notional, Price, Quantity};
+use crate::state::{BaseChange, BaseValues, ClosedPosition, PositionDelta, PositionState};
+
+/// What one flush of a shard produces.
+#[derive(Debug, Default)]
+pub struct ShardOutput {
+    /// The last `seq` the shard had applied.
+    pub seq: u64,
+    /// Changes of account totals: (account, base currency, change).
+    pub accounts: Vec<(AccountId, CurrencyId, BaseChange)>,
+    /// New states of the positions that changed (empty unless enabled).
+    pub positions: Vec<PositionDelta>,
+}
+
+impl ShardOutput {
+    /// True when the flush produced nothing to send.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.accounts.is_empty() && self.positions.is_empty()
+    }
+}
+
+impl Book {
+    /// Reprices every dirty position once and returns the changes to send.
+    pub fn flush(&mut self) -> ShardOutput {
+        self.reprice_dirty();
+        let mut accounts = Vec::with_capacity(self.dirty_acc.len());
+        for a in self.dirty_acc.drain(..) {
+            let i = a.index();
+            self.acc_dirty[i] = false;
+            let ch = std::mem::take(&mut self.acc[i]);
+            if !ch.is_zero() {
+                accounts.push((a, self.acc_base[i], ch));
+            }
+        }
+        ShardOutput {
+            seq: self.seq,
+            accounts,
+            positions: std::mem::take(&mut self.out_positions),
+        }
+    }
+
+    /// Reprices the positions of dirty instruments and groups, and dirty
+    /// positions, each once.
+    pub(crate) fn reprice_dirty(&mut self) {
+        let mut dirty = std::mem::take(&mut self.dirty_pos);
+        for id in self.dirty_inst.drain(..) {
+            let inst = &mut self.instruments[id.index()];
+            inst.dirty = false;
+            for &pi in &inst.positions {
+                let p = &mut self.positions[pi as usize];
+                if p.listed && !p.dirty {
+                    p.dirty = true;
+                    p.seq = p.seq.max(inst.seq);
+                    dirty.push(pi);
+                }
+            }
+        }
+        for gi in self.dirty_groups.drain(..) {
+            let g = &mut self.groups[gi as usize];
+            g.dirty = false;
+            for &pi in &g.positions {
+                let p = &mut self.positions[pi as usize];
+                if p.listed && !p.dirty {
+                    p.dirty = true;
+                    p.seq = p.seq.max(g.seq);
+                    dirty.push(pi);
+                }
+            }
+        }
+        for &pi in &dirty {
+            self.positions[pi as usize].dirty = false;
+            self.reprice(pi);
+            if self.emit_positions && self.positions[pi as usize].listed {
+                let state = self.position_state(pi);
+                self.out_positions.push(PositionDelta { state, closed: false });
+            }
+        }
+        dirty.clear();
+        self.dirty_pos = dirty;
+    }
+
+    /// Recomputes a position's base market value and unrealized P&L at the
+    /// current mark and rate, and records the change of its account totals.
+    fn reprice(&mut self, pi: u32) {
+        self.price_if_possible(pi);
+        let p = &self.positions[pi as usize];
+        let Some(conv) = self.groups[p.group as usize].conv else {
+            return;
+        };
+        let inst = &self.instruments[p.instrument.index()];
+        let value = i128::from(inst.mark) * i128::from(p.ledger.qty().raw());
+        let mv = conv.apply(inst.multiplier.apply(value));
+        let unreal = conv.apply(inst.multiplier.apply(value - p.ledger.cost().0));
+        let (d_mv, d_unreal) = (mv - p.mv_base, unreal - p.unreal_base);
+        if d_mv == 0 && d_unreal == 0 {
+            return;
+        }
+        let account = p.account;
+        let p = &mut self.positions[pi as usize];
+        p.mv_base = mv;
+        p.unreal_base = unreal;
+        let ch = self.change(account);
+        ch.market_value += d_mv;
+        ch.unrealized_pnl += d_unreal;
+        ch.day_pnl += d_unreal;
+    }
+
+    /// A position's full state (call after a flush, so base values are current).
+    #[must_use]
+    pub(crate) fn position_state(&self, pi: u32) -> PositionState {
+        let p = &self.positions[pi as usize];
+        let inst = &self.instruments[p.instrument.index()];
+        let q = p.ledger.qty();
+        let value = i128::from(inst.mark) * i128::from(q.raw());
+        let unreal = inst.multiplier.apply(value - p.ledger.cost().0);
+        let net = p.realized + unreal - p.fees;
+        PositionState {
+            account: p.account,
+            instrument: p.instrument,
+            currency: inst.currency,
+            base_currency: p.base,
+            qty: q,
+            avg_cost: p.ledger.avg_cost(),
+            mark: Price::from_raw(inst.mark),
+            market_value: Notional(inst.multiplier.apply(value)),
+            realized_pnl: Notional(p.realized),
+            unrealized_pnl: Notional(unreal),
+            fees: Notional(p.fees),
+            net_pnl: Notional(net),
+            day_pnl: Notional(net - p.baseline),
+            base: p.priced.then(|| BaseValues {
+                market_value: Notional(p.mv_base),
+                realized_pnl: Notional(p.realized_base),
+                unrealized_pnl: Notional(p.unreal_base),
+                fees: Notional(p.fees_base),
+                net_pnl: Notional(p.realized_base + p.unreal_base - p.fees_base),
+            }),
+            seq: p.seq,
+        }
+    }
+
+    /// Every listed position's state, in slot order. Flush first.
+    #[must_use]
+    pub fn positions(&self) -> Vec<PositionState> {
+        (0..self.positions.len())
+            .filter(|&i| self.positions[i].listed)
+            .filter_map(|i| u32::try_from(i).ok())
+            .map(|pi| self.position_state(pi))
+            .collect()
+    }
+
+    /// The closed-position history this shard rolled, oldest first.
+    #[must_use]
+    pub fn closed(&self) -> &[ClosedPosition] {
+        &self.closed
+    }
+
+    /// How many listed positions hold a nonzero quantity.
+    #[must_use]
+    pub fn open_positions(&self) -> usize {
+        self.positions
+            .iter()
+            .filter(|p| p.listed && p.ledger.qty() != Quantity::ZERO)
+            .count()
+    }
+}

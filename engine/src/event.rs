@@ -1,0 +1,377 @@
+//! The input events of design.md, with names as strings (the edge form), and
+//! their JSON encoding: decimals are strings both ways.
+//!
+//! Decoding is strict and explains itself: a wrong value names the field and
+//! what was wrong (`qty: must be > 0`), an unknown field or type is refused.
+
+use serde::{Deserialize, Serialize};
+
+use crate::event_decode::RawEvent;
+
+use crate::num::{Money, Price, Quantity, Rate};
+use crate::time::{Date, Timestamp};
+
+/// Buy or sell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    /// Increases the position.
+    Buy,
+    /// Decreases the position.
+    Sell,
+}
+
+impl Side {
+    /// +1 for a buy, -1 for a sell.
+    #[must_use]
+    pub const fn sign(self) -> i64 {
+        match self {
+            Self::Buy => 1,
+            Self::Sell => -1,
+        }
+    }
+}
+
+/// Declares an instrument's currency and contract multiplier.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InstrumentDef {
+    /// The instrument's name, e.g. `AAPL`.
+    pub id: String,
+    /// ISO currency code its prices are quoted in.
+    pub currency: String,
+    /// Contract multiplier: scales every money amount (> 0).
+    pub multiplier: Rate,
+}
+
+/// A fill: a change of a position.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Trade {
+    /// Optional trade id; a repeated id is ignored (idempotent resubmission).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// When the trade happened, as given.
+    pub ts: Timestamp,
+    /// The account holding the position.
+    pub account: String,
+    /// The instrument traded.
+    pub instrument: String,
+    /// Buy or sell.
+    pub side: Side,
+    /// Quantity traded (> 0).
+    pub qty: Quantity,
+    /// Price per unit in the instrument's currency.
+    pub price: Price,
+    /// Fee in the instrument's currency (default 0).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub fee: Money,
+    /// Optional strategy tag that portfolios can be grouped by.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<String>,
+}
+
+#[allow(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if passes a reference"
+)]
+fn is_zero(m: &Money) -> bool {
+    *m == Money::ZERO
+}
+
+/// A market price for an instrument.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Tick {
+    /// When the price was observed.
+    pub ts: Timestamp,
+    /// The instrument priced.
+    pub instrument: String,
+    /// The price.
+    pub price: Price,
+}
+
+/// An FX rate: `1 base = rate quote` for the pair `BASE/QUOTE`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Fx {
+    /// When the rate was observed.
+    pub ts: Timestamp,
+    /// The pair as `BASE/QUOTE`, e.g. `EUR/USD`.
+    pub pair: String,
+    /// Units of quote currency per unit of base currency (> 0).
+    pub rate: Rate,
+}
+
+impl Fx {
+    /// The pair's two currency codes, `(base, quote)`.
+    #[must_use]
+    pub fn currencies(&self) -> Option<(&str, &str)> {
+        self.pair.split_once('/')
+    }
+}
+
+/// End of day: sets the day-P&L baseline and rolls flat positions into history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Eod {
+    /// The business date that ends.
+    pub date: Date,
+}
+
+/// A stock split: one old share becomes `ratio` new ones.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Split {
+    /// When the split takes effect.
+    pub ts: Timestamp,
+    /// The instrument split.
+    pub instrument: String,
+    /// New shares per old share (> 0; 0.5 is a 1:2 reverse split).
+    pub ratio: Rate,
+}
+
+/// Every input event kupala accepts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Event {
+    /// Declares an instrument.
+    Instrument(InstrumentDef),
+    /// A fill.
+    Trade(Trade),
+    /// A market price.
+    Tick(Tick),
+    /// An FX rate.
+    Fx(Fx),
+    /// End of day.
+    Eod(Eod),
+    /// A split.
+    Split(Split),
+}
+
+impl Event {
+    /// The event's `type` tag as in JSON.
+    #[must_use]
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            Self::Instrument(_) => "instrument",
+            Self::Trade(_) => "trade",
+            Self::Tick(_) => "tick",
+            Self::Fx(_) => "fx",
+            Self::Eod(_) => "eod",
+            Self::Split(_) => "split",
+        }
+    }
+
+    /// The instrument the event is about, if it is about one.
+    #[must_use]
+    pub fn instrument(&self) -> Option<&str> {
+        match self {
+            Self::Instrument(i) => Some(&i.id),
+            Self::Trade(t) => Some(&t.instrument),
+            Self::Tick(t) => Some(&t.instrument),
+            Self::Split(s) => Some(&s.instrument),
+            Self::Fx(_) | Self::Eod(_) => None,
+        }
+    }
+
+    /// Decodes one JSON object, then checks every value against the rules of
+    /// design.md (qty > 0, rates > 0, a `BASE/QUOTE` pair...).
+    pub fn from_json(text: &str) -> Result<Self, EventError> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let raw: RawEvent<'_> = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = EventError::from_json(e.inner());
+            if path == "." || path == "?" || e.inner().is_syntax() || e.inner().is_eof() {
+                inner
+            } else {
+                EventError::Json(format!("{path}: {inner}"))
+            }
+        })?;
+        de.end().map_err(|e| EventError::from_json(&e))?;
+        let event = raw.into_event()?;
+        event.validate()?;
+        Ok(event)
+    }
+
+    /// Encodes the event as one line of JSON (decimals as strings).
+    #[must_use]
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Checks the rules serde cannot express.
+    pub fn validate(&self) -> Result<(), EventError> {
+        let positive = |field: &'static str, raw: i64| {
+            if raw > 0 {
+                Ok(())
+            } else {
+                Err(EventError::field(field, "must be > 0"))
+            }
+        };
+        let named = |field: &'static str, s: &str| {
+            if s.is_empty() || s.len() > 128 || s.chars().any(char::is_control) {
+                Err(EventError::field(field, "must be 1 to 128 printable characters"))
+            } else {
+                Ok(())
+            }
+        };
+        match self {
+            Self::Instrument(i) => {
+                named("id", &i.id)?;
+                currency_code("currency", &i.currency)?;
+                positive("multiplier", i.multiplier.raw())
+            }
+            Self::Trade(t) => {
+                if let Some(id) = &t.id {
+                    named("id", id)?;
+                }
+                named("account", &t.account)?;
+                named("instrument", &t.instrument)?;
+                positive("qty", t.qty.raw())
+            }
+            Self::Tick(t) => named("instrument", &t.instrument),
+            Self::Fx(f) => {
+                let (b, q) = f
+                    .currencies()
+                    .ok_or_else(|| EventError::field("pair", "must look like \"EUR/USD\""))?;
+                currency_code("pair", b)?;
+                currency_code("pair", q)?;
+                if b == q {
+                    return Err(EventError::field("pair", "names the same currency twice"));
+                }
+                positive("rate", f.rate.raw())
+            }
+            Self::Eod(_) => Ok(()),
+            Self::Split(s) => {
+                named("instrument", &s.instrument)?;
+                positive("ratio", s.ratio.raw())
+            }
+        }
+    }
+}
+
+fn currency_code(field: &'static str, code: &str) -> Result<(), EventError> {
+    if (2..=8).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        Ok(())
+    } else {
+        Err(EventError::field(
+            field,
+            format!("{code:?} is not a currency code such as \"USD\""),
+        ))
+    }
+}
+
+/// Why an event was refused: what was wrong and, where it helps, the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EventError {
+    /// The text is not valid JSON, or not an object of a known shape.
+    #[error("{0}")]
+    Json(String),
+    /// A field holds a value that breaks a rule.
+    #[error("{field}: {reason}")]
+    Field {
+        /// The field's name.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+impl EventError {
+    /// A rule broken by one field.
+    pub fn field(field: &'static str, reason: impl Into<String>) -> Self {
+        Self::Field {
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    /// Turns serde's message into ours: drops the position (the line number
+    /// is the caller's) and says "malformed JSON" for syntax errors.
+    fn from_json(e: &serde_json::Error) -> Self {
+        let text = e.to_string();
+        let text = match text.rfind(" at line ") {
+            Some(i) => text[..i].to_owned(),
+            None => text,
+        };
+        let text = match (text.starts_with("unknown field"), text.find(", expected")) {
+            (true, Some(i)) => text[..i].to_owned(),
+            _ => text,
+        };
+        let text = text.replace("unknown variant", "unknown event type").replace(
+            "missing field `type`",
+            "missing field `type` (instrument, trade, tick, fx, eod or split)",
+        );
+        if e.is_syntax() || e.is_eof() {
+            Self::Json(format!("malformed JSON: {text}"))
+        } else {
+            Self::Json(text)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(s: &str) -> String {
+        Event::from_json(s)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn decodes_every_example_of_design_md() {
+        let lines = [
+            r#"{"type":"instrument","id":"AAPL","currency":"USD","multiplier":"1"}"#,
+            r#"{"type":"trade","id":"t-1","ts":"2026-11-30T14:30:00Z","account":"A1","instrument":"AAPL","side":"buy","qty":"100","price":"189.50","fee":"1.00"}"#,
+            r#"{"type":"tick","ts":"2026-11-30T14:30:00.250Z","instrument":"AAPL","price":"190.10"}"#,
+            r#"{"type":"fx","ts":"2026-11-30T14:30:00Z","pair":"EUR/USD","rate":"1.0850"}"#,
+            r#"{"type":"eod","date":"2026-11-30"}"#,
+            r#"{"type":"split","ts":"2026-11-30T00:00:00Z","instrument":"AAPL","ratio":"4"}"#,
+        ];
+        for line in lines {
+            let e = Event::from_json(line);
+            assert!(e.is_ok(), "{line}: {e:?}");
+            let again = e.map(|e| Event::from_json(&e.to_json()));
+            assert!(matches!(again, Ok(Ok(_))), "round trip of {line}");
+        }
+        let Ok(Event::Trade(t)) = Event::from_json(lines[1]) else {
+            panic!("not a trade")
+        };
+        assert_eq!(t.qty, Quantity::from_int(100));
+        assert_eq!(t.fee.to_string(), "1");
+        assert_eq!(t.side, Side::Buy);
+    }
+
+    #[test]
+    fn refuses_bad_input_with_a_clear_message() {
+        let trade = |qty: &str| {
+            format!(
+                r#"{{"type":"trade","ts":"2026-11-30T14:30:00Z","account":"A1","instrument":"X","side":"buy","qty":{qty},"price":"1"}}"#
+            )
+        };
+        assert!(err("{not json").starts_with("malformed JSON"));
+        assert!(err(r#"{"type":"bogus"}"#).starts_with("type: unknown event type \"bogus\""));
+        assert_eq!(err(&trade("\"0\"")), "qty: must be > 0");
+        assert_eq!(err(&trade("\"-5\"")), "qty: must be > 0");
+        assert!(err(&trade("\"1e5\"")).contains("exponent"));
+        assert!(err(&trade("\"abc\"")).contains("\"abc\" is not a decimal number"));
+        assert!(err(&trade("100")).starts_with("qty: invalid type: integer `100`, expected a JSON string"));
+        assert!(
+            err(r#"{"type":"tick","ts":"2026-11-30T14:30:00Z","price":"1"}"#)
+                .starts_with("instrument: required field is missing")
+        );
+        assert!(err(r#"{"type":"eod","date":"2026-11-30","x":1}"#).contains("unknown field `x`"));
+        assert!(
+            err(r#"{"type":"fx","ts":"2026-11-30T14:30:00Z","pair":"EURUSD","rate":"1"}"#)
+                .starts_with("pair:")
+        );
+        assert!(err(r#"{"type":"eod","date":"2026-13-30"}"#).starts_with("date: "));
+        assert!(
+            err(r#"{"type":"eod","date":"2026-11-30","price":"1"}"#)
+                .starts_with("price: is not a field of a eod event")
+        );
+        assert!(
+            err(r#"{"type":"tick","ts":"yesterday","instrument":"X","price":"1"}"#)
+                .starts_with("ts: \"yesterday\" is not an RFC 3339")
+        );
+    }
+}

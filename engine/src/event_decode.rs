@@ -1,0 +1,222 @@
+//! Strict decoding of an event object: one flat pass over the JSON with
+//! borrowed strings, then per-type checks that name the field at fault.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+
+use crate::event::{Eod, Event, EventError, Fx, InstrumentDef, Side, Split, Tick, Trade};
+use crate::num::{DecimalError, Money, Price, Quantity, Rate};
+use crate::time::{Date, Timestamp};
+
+/// A JSON string field; any other JSON type is refused with a message that
+/// says decimals are written as strings.
+#[derive(Debug)]
+pub(crate) struct Str<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Str<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON string (decimals are strings, e.g. \"189.50\")")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V(std::marker::PhantomData))
+    }
+}
+
+/// Every field any event type may carry; which ones a type allows is checked
+/// after decoding, so the message can say "not a field of a tick".
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEvent<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<Str<'a>>,
+    #[serde(borrow)]
+    id: Option<Str<'a>>,
+    #[serde(borrow)]
+    ts: Option<Str<'a>>,
+    #[serde(borrow)]
+    account: Option<Str<'a>>,
+    #[serde(borrow)]
+    instrument: Option<Str<'a>>,
+    #[serde(borrow)]
+    side: Option<Str<'a>>,
+    #[serde(borrow)]
+    qty: Option<Str<'a>>,
+    #[serde(borrow)]
+    price: Option<Str<'a>>,
+    #[serde(borrow)]
+    fee: Option<Str<'a>>,
+    #[serde(borrow)]
+    strategy: Option<Str<'a>>,
+    #[serde(borrow)]
+    currency: Option<Str<'a>>,
+    #[serde(borrow)]
+    multiplier: Option<Str<'a>>,
+    #[serde(borrow)]
+    pair: Option<Str<'a>>,
+    #[serde(borrow)]
+    rate: Option<Str<'a>>,
+    #[serde(borrow)]
+    date: Option<Str<'a>>,
+    #[serde(borrow)]
+    ratio: Option<Str<'a>>,
+}
+
+fn req<'s>(field: &'static str, v: &'s Option<Str<'_>>) -> Result<&'s str, EventError> {
+    v.as_ref()
+        .map(|s| s.0.as_ref())
+        .ok_or_else(|| EventError::field(field, "required field is missing"))
+}
+
+fn dec<T>(
+    field: &'static str,
+    v: &Option<Str<'_>>,
+    parse: fn(&str) -> Result<T, DecimalError>,
+) -> Result<T, EventError> {
+    parse(req(field, v)?).map_err(|e| EventError::field(field, e.to_string()))
+}
+
+fn ts(v: &Option<Str<'_>>) -> Result<Timestamp, EventError> {
+    Timestamp::parse(req("ts", v)?).map_err(|e| EventError::field("ts", e))
+}
+
+fn owned(v: &Option<Str<'_>>) -> Option<String> {
+    v.as_ref().map(|s| s.0.clone().into_owned())
+}
+
+impl RawEvent<'_> {
+    /// Names of the fields that are present.
+    fn present(&self) -> impl Iterator<Item = &'static str> + '_ {
+        [
+            ("id", self.id.is_some()),
+            ("ts", self.ts.is_some()),
+            ("account", self.account.is_some()),
+            ("instrument", self.instrument.is_some()),
+            ("side", self.side.is_some()),
+            ("qty", self.qty.is_some()),
+            ("price", self.price.is_some()),
+            ("fee", self.fee.is_some()),
+            ("strategy", self.strategy.is_some()),
+            ("currency", self.currency.is_some()),
+            ("multiplier", self.multiplier.is_some()),
+            ("pair", self.pair.is_some()),
+            ("rate", self.rate.is_some()),
+            ("date", self.date.is_some()),
+            ("ratio", self.ratio.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, here)| here.then_some(name))
+    }
+
+    /// Builds the typed event, refusing fields that do not belong to its type.
+    pub(crate) fn into_event(self) -> Result<Event, EventError> {
+        let kind = self.kind.as_ref().map(|s| s.0.as_ref()).ok_or_else(|| {
+            EventError::field("type", "missing (instrument, trade, tick, fx, eod or split)")
+        })?;
+        let allowed: &[&str] = match kind {
+            "instrument" => &["id", "currency", "multiplier"],
+            "trade" => &[
+                "id",
+                "ts",
+                "account",
+                "instrument",
+                "side",
+                "qty",
+                "price",
+                "fee",
+                "strategy",
+            ],
+            "tick" => &["ts", "instrument", "price"],
+            "fx" => &["ts", "pair", "rate"],
+            "eod" => &["date"],
+            "split" => &["ts", "instrument", "ratio"],
+            other => {
+                return Err(EventError::field(
+                    "type",
+                    format!("unknown event type {other:?} (instrument, trade, tick, fx, eod or split)"),
+                ));
+            }
+        };
+        if let Some(extra) = self.present().find(|f| !allowed.contains(f)) {
+            return Err(EventError::field(
+                extra,
+                format!("is not a field of a {kind} event"),
+            ));
+        }
+        Ok(match kind {
+            "instrument" => Event::Instrument(InstrumentDef {
+                id: req("id", &self.id)?.to_owned(),
+                currency: self.currency.as_ref().map_or("USD", |s| s.0.as_ref()).to_owned(),
+                multiplier: match &self.multiplier {
+                    Some(_) => dec("multiplier", &self.multiplier, Rate::parse)?,
+                    None => Rate::from_int(1),
+                },
+            }),
+            "trade" => Event::Trade(Trade {
+                id: owned(&self.id),
+                ts: ts(&self.ts)?,
+                account: req("account", &self.account)?.to_owned(),
+                instrument: req("instrument", &self.instrument)?.to_owned(),
+                side: match req("side", &self.side)? {
+                    "buy" => Side::Buy,
+                    "sell" => Side::Sell,
+                    other => {
+                        return Err(EventError::field(
+                            "side",
+                            format!("{other:?} is not \"buy\" or \"sell\""),
+                        ));
+                    }
+                },
+                qty: dec("qty", &self.qty, Quantity::parse)?,
+                price: dec("price", &self.price, Price::parse)?,
+                fee: match &self.fee {
+                    Some(_) => dec("fee", &self.fee, Money::parse)?,
+                    None => Money::ZERO,
+                },
+                strategy: owned(&self.strategy),
+            }),
+            "tick" => Event::Tick(Tick {
+                ts: ts(&self.ts)?,
+                instrument: req("instrument", &self.instrument)?.to_owned(),
+                price: dec("price", &self.price, Price::parse)?,
+            }),
+            "fx" => Event::Fx(Fx {
+                ts: ts(&self.ts)?,
+                pair: req("pair", &self.pair)?.to_owned(),
+                rate: dec("rate", &self.rate, Rate::parse)?,
+            }),
+            "eod" => Event::Eod(Eod {
+                date: Date::parse(req("date", &self.date)?).map_err(|e| EventError::field("date", e))?,
+            }),
+            _ => Event::Split(Split {
+                ts: ts(&self.ts)?,
+                instrument: req("instrument", &self.instrument)?.to_owned(),
+                ratio: dec("ratio", &self.ratio, Rate::parse)?,
+            }),
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Event {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = RawEvent::deserialize(d)?;
+        let event = raw.into_event().map_err(de::Error::custom)?;
+        event.validate().map_err(de::Error::custom)?;
+        Ok(event)
+    }
+}

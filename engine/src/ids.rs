@@ -1,0 +1,152 @@
+//! Interned identifiers: strings at the edges, small `Copy` indices inside.
+//!
+//! Accounts, instruments and currencies are named by strings in events and in
+//! output; inside the engine they are dense `u32` indices, so books are `Vec`s
+//! indexed directly and hashing a key costs nothing.
+
+use rustc_hash::FxHashMap;
+use std::sync::Arc;
+
+macro_rules! index_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default)]
+        pub struct $name(pub u32);
+
+        impl $name {
+            /// The index as a `usize`, for `Vec` lookup.
+            #[must_use]
+            pub const fn index(self) -> usize {
+                self.0 as usize
+            }
+        }
+    };
+}
+
+index_type!(
+    /// An account, interned.
+    AccountId
+);
+index_type!(
+    /// An instrument, interned.
+    InstrumentId
+);
+index_type!(
+    /// A currency code such as `USD`, interned; `USD` is always index 0.
+    CurrencyId
+);
+
+impl CurrencyId {
+    /// US dollars: the pivot of cross rates, and the default base currency.
+    pub const USD: Self = Self(0);
+}
+
+/// A two-way map between names and dense indices, in order of first sight.
+#[derive(Debug, Clone, Default)]
+pub struct Interner {
+    by_name: FxHashMap<Arc<str>, u32>,
+    names: Vec<Arc<str>>,
+}
+
+impl Interner {
+    /// An empty interner.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The index of `name`, adding it if it is new.
+    pub fn intern(&mut self, name: &str) -> u32 {
+        if let Some(&i) = self.by_name.get(name) {
+            return i;
+        }
+        let i = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        let name: Arc<str> = Arc::from(name);
+        self.names.push(Arc::clone(&name));
+        self.by_name.insert(name, i);
+        i
+    }
+
+    /// The index of `name` if it was seen.
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<u32> {
+        self.by_name.get(name).copied()
+    }
+
+    /// The name behind an index (empty if the index was never handed out).
+    #[must_use]
+    pub fn name(&self, i: u32) -> &str {
+        self.names.get(i as usize).map_or("", |n| n)
+    }
+
+    /// How many names are interned.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// True when nothing is interned.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+/// The names behind every id the engine handed out, for rendering output.
+#[derive(Debug, Clone)]
+pub struct Names {
+    /// Account names by [`AccountId`].
+    pub accounts: Interner,
+    /// Instrument names by [`InstrumentId`].
+    pub instruments: Interner,
+    /// Currency codes by [`CurrencyId`].
+    pub currencies: Interner,
+}
+
+impl Default for Names {
+    fn default() -> Self {
+        let mut currencies = Interner::new();
+        currencies.intern("USD");
+        Self {
+            accounts: Interner::new(),
+            instruments: Interner::new(),
+            currencies,
+        }
+    }
+}
+
+impl Names {
+    /// The account's name.
+    #[must_use]
+    pub fn account(&self, id: AccountId) -> &str {
+        self.accounts.name(id.0)
+    }
+
+    /// The instrument's name.
+    #[must_use]
+    pub fn instrument(&self, id: InstrumentId) -> &str {
+        self.instruments.name(id.0)
+    }
+
+    /// The currency's code.
+    #[must_use]
+    pub fn currency(&self, id: CurrencyId) -> &str {
+        self.currencies.name(id.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interning_is_stable_and_dense() {
+        let mut i = Interner::new();
+        assert_eq!(i.intern("A1"), 0);
+        assert_eq!(i.intern("B7"), 1);
+        assert_eq!(i.intern("A1"), 0);
+        assert_eq!(i.name(1), "B7");
+        assert_eq!(i.get("Z"), None);
+        assert_eq!(Names::default().currency(CurrencyId::USD), "USD");
+    }
+}

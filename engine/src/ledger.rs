@@ -1,0 +1,285 @@
+//! The lot ledger of one position and the cost methods that read it.
+//!
+//! A position is a signed quantity and an exact cost basis (`Σ qty × price` at
+//! the exact scale, signed like the quantity, before the multiplier). `avg`
+//! keeps the basis as one pooled lot; `fifo` and `lifo` keep every open lot
+//! and consume the oldest or newest first. A trade is a pure function of
+//! (ledger, signed qty, price) that returns what it realized.
+//!
+//! ```
+//! use kupala_engine::ledger::{Ledger, Method};
+//! use kupala_engine::num::{Price, Quantity};
+//! let q = |n| Quantity::from_int(n);
+//! let p = |n| Price::from_int(n);
+//! let mut l = Ledger::default();
+//! l.trade(Method::Avg, q(100), p(10));                  // open long 100 @ 10
+//! l.trade(Method::Avg, q(50), p(13));                   // add: avg 11
+//! let r = l.trade(Method::Avg, q(-200), p(12));         // flip to short 50 @ 12
+//! assert_eq!(r.0, 150 * 1_000_000_000_000_000_000);     // (12 - 11) × 150
+//! assert_eq!(l.qty(), q(-50));
+//! assert_eq!(l.avg_cost(), p(12));
+//! ```
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+use crate::num::{Notional, Price, Quantity, Rate, UNIT, div_round, mul_div_round};
+
+/// How closing trades pick the cost they realize against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// Weighted average cost: one pooled lot.
+    #[default]
+    Avg,
+    /// First in, first out.
+    Fifo,
+    /// Last in, first out.
+    Lifo,
+}
+
+impl std::str::FromStr for Method {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "avg" => Ok(Self::Avg),
+            "fifo" => Ok(Self::Fifo),
+            "lifo" => Ok(Self::Lifo),
+            other => Err(format!("unknown cost method {other:?} (avg, fifo or lifo)")),
+        }
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Avg => "avg",
+            Self::Fifo => "fifo",
+            Self::Lifo => "lifo",
+        })
+    }
+}
+
+/// One open lot: a signed quantity and its exact signed cost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lot {
+    /// Signed quantity, raw at 10^-9.
+    pub qty: i64,
+    /// Signed `qty × price`, raw at 10^-18.
+    pub cost: i128,
+}
+
+/// A position's open quantity and cost basis, with its lots for fifo/lifo.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ledger {
+    qty: i64,
+    cost: i128,
+    lots: VecDeque<Lot>,
+}
+
+impl Ledger {
+    /// The signed open quantity.
+    #[must_use]
+    pub const fn qty(&self) -> Quantity {
+        Quantity::from_raw(self.qty)
+    }
+
+    /// The exact signed cost basis of the open quantity (before multiplier).
+    #[must_use]
+    pub const fn cost(&self) -> Notional {
+        Notional(self.cost)
+    }
+
+    /// The open lots, oldest first (empty under `avg`, which pools them).
+    pub fn lots(&self) -> impl Iterator<Item = &Lot> {
+        self.lots.iter()
+    }
+
+    /// Average cost per unit of the open quantity (0 when flat).
+    #[must_use]
+    pub fn avg_cost(&self) -> Price {
+        if self.qty == 0 {
+            return Price::ZERO;
+        }
+        Price::from_raw(i64::try_from(div_round(self.cost, i128::from(self.qty))).unwrap_or(0))
+    }
+
+    /// Applies a fill of signed `qty` (buy > 0) at `price` and returns the
+    /// realized P&L at the exact scale, before the multiplier.
+    ///
+    /// Reducing realizes against the method's cost; crossing zero realizes the
+    /// whole old position and opens the remainder at `price`.
+    pub fn trade(&mut self, method: Method, qty: Quantity, price: Price) -> Notional {
+        let t = qty.raw();
+        let mut realized = 0i128;
+        let mut open = t;
+        if self.qty != 0 && (self.qty > 0) != (t > 0) {
+            let closed = t.unsigned_abs().min(self.qty.unsigned_abs());
+            let closed = i64::try_from(closed).unwrap_or(i64::MAX);
+            let removed = match method {
+                Method::Avg => take_share(self.cost, closed, self.qty.abs()),
+                Method::Fifo | Method::Lifo => self.consume(method, closed),
+            };
+            let sign = self.qty.signum();
+            realized = i128::from(sign * closed) * i128::from(price.raw()) - removed;
+            self.qty -= sign * closed;
+            self.cost -= removed;
+            open = t + sign * closed;
+        }
+        if open != 0 {
+            let cost = i128::from(open) * i128::from(price.raw());
+            self.qty += open;
+            self.cost += cost;
+            if method != Method::Avg {
+                self.lots.push_back(Lot { qty: open, cost });
+            }
+        }
+        Notional(realized)
+    }
+
+    /// Removes `closed` units (unsigned) from the lots in method order and
+    /// returns their exact cost.
+    fn consume(&mut self, method: Method, mut closed: i64) -> i128 {
+        let mut removed = 0i128;
+        while closed > 0 {
+            let lot = match method {
+                Method::Lifo => self.lots.back_mut(),
+                _ => self.lots.front_mut(),
+            };
+            let Some(lot) = lot else { break };
+            let size = lot.qty.abs();
+            let take = closed.min(size);
+            let cost = take_share(lot.cost, take, size);
+            lot.qty -= lot.qty.signum() * take;
+            lot.cost -= cost;
+            removed += cost;
+            closed -= take;
+            if lot.qty == 0 {
+                match method {
+                    Method::Lifo => self.lots.pop_back(),
+                    _ => self.lots.pop_front(),
+                };
+            }
+        }
+        removed
+    }
+
+    /// Applies a split of `ratio` new units per old unit: quantities scale,
+    /// costs stay, so the cost per unit divides by the ratio.
+    pub fn split(&mut self, ratio: Rate) {
+        let scale = |q: i64| {
+            i64::try_from(mul_div_round(
+                i128::from(q),
+                i128::from(ratio.raw()),
+                i128::from(UNIT),
+            ))
+            .unwrap_or(q)
+        };
+        if self.lots.is_empty() {
+            self.qty = scale(self.qty);
+        } else {
+            for lot in &mut self.lots {
+                lot.qty = scale(lot.qty);
+            }
+            self.lots.retain(|l| l.qty != 0);
+            self.qty = self.lots.iter().map(|l| l.qty).sum();
+            self.cost = self.lots.iter().map(|l| l.cost).sum();
+        }
+        if self.qty == 0 {
+            self.cost = 0;
+        }
+    }
+}
+
+/// The share `part / whole` of `cost`, exact when the part is the whole.
+fn take_share(cost: i128, part: i64, whole: i64) -> i128 {
+    if part == whole {
+        cost
+    } else {
+        mul_div_round(cost, i128::from(part), i128::from(whole))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::num::EXACT_UNIT;
+
+    fn q(n: i64) -> Quantity {
+        Quantity::from_int(n)
+    }
+    fn p(n: i64) -> Price {
+        Price::from_int(n)
+    }
+    fn money(n: i128) -> Notional {
+        Notional(n * EXACT_UNIT)
+    }
+
+    #[test]
+    fn open_add_reduce_close_avg() {
+        let mut l = Ledger::default();
+        assert_eq!(l.trade(Method::Avg, q(100), p(10)), Notional::ZERO);
+        l.trade(Method::Avg, q(100), p(20));
+        assert_eq!(l.avg_cost(), p(15));
+        assert_eq!(l.trade(Method::Avg, q(-50), p(25)), money(500));
+        assert_eq!(l.avg_cost(), p(15), "reducing leaves avg_cost unchanged");
+        assert_eq!(l.trade(Method::Avg, q(-150), p(5)), money(-1500));
+        assert_eq!(
+            (l.qty(), l.cost(), l.avg_cost()),
+            (q(0), Notional::ZERO, Price::ZERO)
+        );
+    }
+
+    #[test]
+    fn flips_both_ways() {
+        for m in [Method::Avg, Method::Fifo, Method::Lifo] {
+            let mut l = Ledger::default();
+            l.trade(m, q(10), p(100));
+            assert_eq!(l.trade(m, q(-30), p(110)), money(100), "{m}: long→short");
+            assert_eq!((l.qty(), l.avg_cost()), (q(-20), p(110)));
+            assert_eq!(l.trade(m, q(25), p(100)), money(200), "{m}: short→long");
+            assert_eq!((l.qty(), l.avg_cost()), (q(5), p(100)));
+        }
+    }
+
+    #[test]
+    fn adding_to_a_short_averages_down_the_short_side() {
+        let mut l = Ledger::default();
+        l.trade(Method::Avg, q(-10), p(50));
+        l.trade(Method::Avg, q(-30), p(60));
+        assert_eq!(
+            (l.qty(), l.avg_cost()),
+            (q(-40), Price::parse("57.5").unwrap_or_default())
+        );
+        assert_eq!(l.trade(Method::Avg, q(20), p(55)), money(50));
+    }
+
+    #[test]
+    fn fifo_and_lifo_consume_lots_in_order() {
+        let mut f = Ledger::default();
+        let mut l = Ledger::default();
+        for led in [&mut f, &mut l] {
+            led.trade(Method::Fifo, q(10), p(10));
+            led.trade(Method::Fifo, q(10), p(20));
+        }
+        // A sell of 15 at 30: fifo takes 10@10 + 5@20, lifo 10@20 + 5@10.
+        assert_eq!(f.trade(Method::Fifo, q(-15), p(30)), money(200 + 50));
+        assert_eq!(l.trade(Method::Lifo, q(-15), p(30)), money(100 + 100));
+        assert_eq!((f.qty(), f.avg_cost()), (q(5), p(20)));
+        assert_eq!((l.qty(), l.avg_cost()), (q(5), p(10)));
+        assert_eq!(f.lots().count(), 1);
+    }
+
+    #[test]
+    fn splits_scale_quantity_and_keep_cost() {
+        for m in [Method::Avg, Method::Fifo] {
+            let mut l = Ledger::default();
+            l.trade(m, q(6), p(200));
+            l.split(Rate::from_int(4));
+            assert_eq!((l.qty(), l.avg_cost(), l.cost()), (q(24), p(50), money(1200)));
+            l.split(Rate::parse("0.5").unwrap_or_default());
+            assert_eq!((l.qty(), l.avg_cost(), l.cost()), (q(12), p(100), money(1200)));
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! kupala's engine: fixed-point domain types, exact P&L maths, the sharded
+//! books and the pipeline that feeds them. It knows no sockets and no files
+//! other than its store.
+//!
+//! Data flow: [`Sequencer`](pipeline::Sequencer) → one bounded channel and one
+//! worker thread per shard ([`Book`]) → the aggregator (account totals moved
+//! by deltas) → a [`DeltaSink`](pipeline::DeltaSink).
+
+#![deny(missing_docs)]
+#![deny(clippy::unwrap_used)]
+
+mod aggregator;
+pub mod book;
+mod book_flush;
+pub mod event;
+mod event_decode;
+pub mod fx;
+pub mod ids;
+pub mod ledger;
+pub mod num;
+pub mod op;
+pub mod pipeline;
+pub mod sequencer;
+pub mod state;
+pub mod time;
+pub mod view;
+
+pub use aggregator::{DeltaSink, NullSink};
+pub use book::Book;
+pub use book_flush::ShardOutput;
+pub use event::{Event, EventError};
+pub use ledger::Method;
+pub use pipeline::{Pipeline, PipelineConfig, PipelineStats};
+pub use sequencer::{BaseCurrencies, SequenceError, Sequencer};
+pub use state::EngineState;

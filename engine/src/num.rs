@@ -1,0 +1,449 @@
+//! Fixed-point decimal types: every price, quantity, rate and amount of money
+//! in kupala is an integer count of 10^-9 units, never an `f64`.
+//!
+//! Two scales exist, on purpose:
+//! - the *global scale* (9 decimals) of [`Price`], [`Quantity`], [`Rate`],
+//!   [`Money`]: what comes in and what goes out;
+//! - the *exact scale* (18 decimals) of [`Notional`]: the exact product of two
+//!   global-scale values (`qty × price`). P&L is accumulated there, so a sum of
+//!   a million products never rounds; it is rounded to [`Money`] only when shown.
+
+use std::fmt;
+use std::str::FromStr;
+
+use ethnum::I256;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Decimal places of the global scale.
+pub const SCALE_DIGITS: u32 = 9;
+/// Raw units per whole unit at the global scale (10^9).
+pub const UNIT: i64 = 1_000_000_000;
+/// Raw units per whole unit at the exact scale (10^18).
+pub const EXACT_UNIT: i128 = 1_000_000_000_000_000_000;
+
+/// Why a string is not an acceptable decimal.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecimalError {
+    /// The string was empty.
+    #[error("empty string is not a decimal")]
+    Empty,
+    /// Scientific notation such as `1e5`.
+    #[error("{0:?} uses an exponent; write a plain decimal such as \"100000\"")]
+    Exponent(String),
+    /// More than nine digits after the point.
+    #[error("{0:?} has more than 9 decimal places")]
+    TooPrecise(String),
+    /// Anything else that is not `-?digits[.digits]`.
+    #[error("{0:?} is not a decimal number")]
+    Invalid(String),
+    /// The value does not fit the type's range.
+    #[error("{0:?} is out of range")]
+    OutOfRange(String),
+}
+
+/// Parses `-?\d+(\.\d+)?` into raw units at the global scale, exactly.
+///
+/// Leading `+`, whitespace, exponents, `NaN`, `inf` and more than nine decimals
+/// are refused: the input is money, and guessing is worse than refusing.
+pub fn parse_raw(s: &str) -> Result<i128, DecimalError> {
+    if s.is_empty() {
+        return Err(DecimalError::Empty);
+    }
+    let (negative, body) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
+    if body.bytes().any(|b| b == b'e' || b == b'E') {
+        return Err(DecimalError::Exponent(s.to_owned()));
+    }
+    let (int_part, frac_part) = match body.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (body, None),
+    };
+    let all_digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    if !all_digits(int_part) || frac_part.is_some_and(|f| !all_digits(f)) {
+        return Err(DecimalError::Invalid(s.to_owned()));
+    }
+    let frac = frac_part.unwrap_or("");
+    if frac.len() > SCALE_DIGITS as usize {
+        return Err(DecimalError::TooPrecise(s.to_owned()));
+    }
+    // 30 integer digits is far beyond any type's range; stop before i128 overflows.
+    if int_part.trim_start_matches('0').len() > 29 {
+        return Err(DecimalError::OutOfRange(s.to_owned()));
+    }
+    let mut raw: i128 = 0;
+    for b in int_part.bytes().chain(frac.bytes()) {
+        raw = raw * 10 + i128::from(b - b'0');
+    }
+    for _ in frac.len()..SCALE_DIGITS as usize {
+        raw *= 10;
+    }
+    Ok(if negative { -raw } else { raw })
+}
+
+/// Writes raw units at a scale of `digits` decimals, trimming trailing zeros
+/// (`189500000000` at 9 digits is `189.5`).
+pub fn write_raw(f: &mut impl fmt::Write, raw: i128, digits: u32) -> fmt::Result {
+    let unit = 10u128.pow(digits);
+    let abs = raw.unsigned_abs();
+    let (int, mut frac) = (abs / unit, abs % unit);
+    if raw < 0 {
+        f.write_char('-')?;
+    }
+    write!(f, "{int}")?;
+    if frac != 0 {
+        let mut width = digits as usize;
+        while frac % 10 == 0 {
+            frac /= 10;
+            width -= 1;
+        }
+        write!(f, ".{frac:0width$}")?;
+    }
+    Ok(())
+}
+
+/// `a × b / d`, rounded half away from zero, exact even when `a × b`
+/// overflows i128 (then it is done in 256 bits). `d` must not be zero.
+#[must_use]
+pub fn mul_div_round(a: i128, b: i128, d: i128) -> i128 {
+    debug_assert!(d != 0, "division by zero in mul_div_round");
+    if let Some(p) = a.checked_mul(b) {
+        return div_round(p, d);
+    }
+    let (p, d) = (I256::from(a) * I256::from(b), I256::from(d));
+    let (q, r) = (p / d, p % d);
+    let q = if r.unsigned_abs() * 2 >= d.unsigned_abs() {
+        if (p < 0) == (d < 0) { q + 1 } else { q - 1 }
+    } else {
+        q
+    };
+    q.as_i128()
+}
+
+/// `n / d` rounded half away from zero.
+#[must_use]
+pub fn div_round(n: i128, d: i128) -> i128 {
+    let (q, r) = (n / d, n % d);
+    if r.unsigned_abs() * 2 >= d.unsigned_abs() {
+        if (n < 0) == (d < 0) { q + 1 } else { q - 1 }
+    } else {
+        q
+    }
+}
+
+macro_rules! fixed_type {
+    ($(#[$doc:meta])* $name:ident, $raw:ty) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+        pub struct $name($raw);
+
+        impl $name {
+            /// Zero.
+            pub const ZERO: Self = Self(0);
+
+            /// Wraps raw units at the global scale (10^-9).
+            #[must_use]
+            pub const fn from_raw(raw: $raw) -> Self {
+                Self(raw)
+            }
+
+            /// The raw units at the global scale (10^-9).
+            #[must_use]
+            pub const fn raw(self) -> $raw {
+                self.0
+            }
+
+            /// A whole number of units, e.g. `from_int(100)` is 100.
+            #[must_use]
+            pub const fn from_int(units: i64) -> Self {
+                Self(units as $raw * UNIT as $raw)
+            }
+
+            /// Parses a plain decimal string, refusing anything inexact.
+            pub fn parse(s: &str) -> Result<Self, DecimalError> {
+                let raw = parse_raw(s)?;
+                <$raw>::try_from(raw)
+                    .map(Self)
+                    .map_err(|_| DecimalError::OutOfRange(s.to_owned()))
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = DecimalError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::parse(s)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write_raw(f, i128::from(self.0), SCALE_DIGITS)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!(stringify!($name), "({})"), self)
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
+                Self::parse(&s).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+fixed_type!(
+    /// A price per unit of an instrument, in its currency (i64 raw, 10^-9).
+    Price, i64
+);
+fixed_type!(
+    /// A quantity of an instrument; signed where it is a position (i64 raw, 10^-9).
+    Quantity, i64
+);
+fixed_type!(
+    /// An FX rate or a ratio (split ratio, multiplier) (i64 raw, 10^-9).
+    Rate, i64
+);
+fixed_type!(
+    /// An amount of money at the global scale (i128 raw, 10^-9): fees in,
+    /// every P&L figure out.
+    Money, i128
+);
+
+impl Quantity {
+    /// The quantity's sign as -1, 0 or 1.
+    #[must_use]
+    pub const fn signum(self) -> i64 {
+        self.0.signum()
+    }
+
+    /// The absolute quantity.
+    #[must_use]
+    pub const fn abs(self) -> Self {
+        Self(self.0.abs())
+    }
+}
+
+impl Money {
+    /// Rounds an exact-scale amount to money at the global scale.
+    #[must_use]
+    pub fn from_notional(n: Notional) -> Self {
+        Self(div_round(n.0, i128::from(UNIT)))
+    }
+}
+
+/// An exact amount at scale 10^-18: the product of two global-scale values,
+/// kept unrounded so that sums of products stay exact.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Notional(pub i128);
+
+impl Notional {
+    /// Zero.
+    pub const ZERO: Self = Self(0);
+
+    /// The exact product `qty × price`.
+    #[must_use]
+    pub fn of(qty: Quantity, price: Price) -> Self {
+        Self(i128::from(qty.raw()) * i128::from(price.raw()))
+    }
+
+    /// A money amount lifted to the exact scale (lossless).
+    #[must_use]
+    pub fn from_money(m: Money) -> Self {
+        Self(m.raw() * i128::from(UNIT))
+    }
+
+    /// Rounded to money for display.
+    #[must_use]
+    pub fn to_money(self) -> Money {
+        Money::from_notional(self)
+    }
+}
+
+impl std::ops::Add for Notional {
+    type Output = Self;
+    fn add(self, o: Self) -> Self {
+        Self(self.0 + o.0)
+    }
+}
+
+impl std::ops::Sub for Notional {
+    type Output = Self;
+    fn sub(self, o: Self) -> Self {
+        Self(self.0 - o.0)
+    }
+}
+
+impl std::ops::AddAssign for Notional {
+    fn add_assign(&mut self, o: Self) {
+        self.0 += o.0;
+    }
+}
+
+impl std::ops::SubAssign for Notional {
+    fn sub_assign(&mut self, o: Self) {
+        self.0 -= o.0;
+    }
+}
+
+impl std::ops::Neg for Notional {
+    type Output = Self;
+    fn neg(self) -> Self {
+        Self(-self.0)
+    }
+}
+
+impl fmt::Debug for Notional {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Notional(")?;
+        write_raw(f, self.0, 2 * SCALE_DIGITS)?;
+        f.write_str(")")
+    }
+}
+
+/// A contract multiplier, with a fast path for whole numbers (the usual case:
+/// 1, 50, 100, 1000) so the hot path multiplies instead of dividing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Multiplier {
+    raw: i64,
+    whole: Option<i64>,
+}
+
+impl Multiplier {
+    /// Multiplier 1.
+    pub const ONE: Self = Self {
+        raw: UNIT,
+        whole: Some(1),
+    };
+
+    /// From a positive rate.
+    #[must_use]
+    pub const fn new(rate: Rate) -> Self {
+        let raw = rate.raw();
+        Self {
+            raw,
+            whole: if raw % UNIT == 0 { Some(raw / UNIT) } else { None },
+        }
+    }
+
+    /// The multiplier as a rate.
+    #[must_use]
+    pub const fn rate(self) -> Rate {
+        Rate::from_raw(self.raw)
+    }
+
+    /// Scales an exact-scale amount by the multiplier.
+    #[inline]
+    #[must_use]
+    pub fn apply(self, amount: i128) -> i128 {
+        match self.whole {
+            Some(1) => amount,
+            Some(m) => amount * i128::from(m),
+            None => mul_div_round(amount, i128::from(self.raw), i128::from(UNIT)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn parses_plain_decimals_exactly() {
+        assert_eq!(Price::parse("189.50").map(Price::raw), Ok(189_500_000_000));
+        assert_eq!(Price::parse("-0.000000001").map(Price::raw), Ok(-1));
+        assert_eq!(Quantity::parse("100").map(Quantity::raw), Ok(100 * UNIT));
+        assert_eq!(Money::parse("0").map(Money::raw), Ok(0));
+    }
+
+    #[test]
+    fn refuses_inexact_or_odd_input() {
+        assert!(matches!(Price::parse("1e5"), Err(DecimalError::Exponent(_))));
+        assert!(matches!(Price::parse("abc"), Err(DecimalError::Invalid(_))));
+        assert!(matches!(Price::parse(""), Err(DecimalError::Empty)));
+        assert!(matches!(Price::parse("+1"), Err(DecimalError::Invalid(_))));
+        assert!(matches!(Price::parse("1."), Err(DecimalError::Invalid(_))));
+        assert!(matches!(Price::parse(".5"), Err(DecimalError::Invalid(_))));
+        assert!(matches!(Price::parse(" 1"), Err(DecimalError::Invalid(_))));
+        assert!(matches!(
+            Price::parse("0.0000000001"),
+            Err(DecimalError::TooPrecise(_))
+        ));
+        assert!(matches!(
+            Price::parse("99999999999"),
+            Err(DecimalError::OutOfRange(_))
+        ));
+    }
+
+    #[test]
+    fn displays_trimmed() {
+        assert_eq!(Price::from_raw(189_500_000_000).to_string(), "189.5");
+        assert_eq!(Money::from_raw(-345 * i128::from(UNIT)).to_string(), "-345");
+        assert_eq!(Money::from_raw(-5).to_string(), "-0.000000005");
+        assert_eq!(Money::ZERO.to_string(), "0");
+    }
+
+    #[test]
+    fn rounds_half_away_from_zero() {
+        assert_eq!(div_round(15, 10), 2);
+        assert_eq!(div_round(-15, 10), -2);
+        assert_eq!(div_round(14, 10), 1);
+        assert_eq!(div_round(-14, 10), -1);
+        assert_eq!(mul_div_round(i128::MAX / 2, 4, 8), i128::MAX / 4 + 1);
+        assert_eq!(mul_div_round(-(i128::MAX / 2), 4, 8), -(i128::MAX / 4 + 1));
+    }
+
+    #[test]
+    fn serde_uses_strings() {
+        let p: Price = serde_json::from_str("\"12.40\"").unwrap_or_default();
+        assert_eq!(p.raw(), 12_400_000_000);
+        assert_eq!(serde_json::to_string(&p).ok().as_deref(), Some("\"12.4\""));
+        assert!(serde_json::from_str::<Price>("12.4").is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn display_parse_round_trip(raw in any::<i64>()) {
+            let p = Price::from_raw(raw);
+            prop_assert_eq!(Price::parse(&p.to_string()), Ok(p));
+        }
+
+        #[test]
+        fn money_round_trip(raw in any::<i128>().prop_map(|r| r / 1000)) {
+            let m = Money::from_raw(raw);
+            prop_assert_eq!(Money::parse(&m.to_string()), Ok(m));
+        }
+
+        #[test]
+        fn mul_div_matches_wide_reference(a in any::<i64>(), b in any::<i64>(), d in 1i64..i64::MAX) {
+            let (a, b, d) = (i128::from(a), i128::from(b), i128::from(d));
+            let wide = mul_div_round(a, b, d);
+            // reference on exact 256-bit integers
+            let p = I256::from(a) * I256::from(b);
+            let lo = p / I256::from(d);
+            let diff = (p - lo * I256::from(d)).unsigned_abs() * 2;
+            let expect = if diff >= I256::from(d).unsigned_abs() { if p < 0 { lo - 1 } else { lo + 1 } } else { lo };
+            prop_assert_eq!(I256::from(wide), expect);
+        }
+
+        #[test]
+        fn notional_sum_is_exact(qs in proptest::collection::vec((1i64..1_000_000_000_000, 1i64..1_000_000_000_000), 1..50)) {
+            let total: i128 = qs.iter().map(|&(q, p)| Notional::of(Quantity::from_raw(q), Price::from_raw(p)).0).sum();
+            let direct: i128 = qs.iter().map(|&(q, p)| i128::from(q) * i128::from(p)).sum();
+            prop_assert_eq!(total, direct);
+        }
+    }
+}

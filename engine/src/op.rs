@@ -1,0 +1,86 @@
+//! Events after sequencing: interned ids, signed quantities, no strings.
+//! This is what travels through the shard channels.
+
+use crate::ids::{AccountId, CurrencyId, InstrumentId};
+use crate::num::{Money, Multiplier, Price, Quantity, Rate};
+use crate::time::Date;
+
+/// One sequenced operation for a shard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// An instrument's currency and multiplier (only before it is traded).
+    Instrument {
+        /// The instrument.
+        instrument: InstrumentId,
+        /// Its currency.
+        currency: CurrencyId,
+        /// Its contract multiplier.
+        multiplier: Multiplier,
+    },
+    /// A fill with a signed quantity (buy > 0).
+    Trade {
+        /// The account.
+        account: AccountId,
+        /// The account's base currency.
+        base: CurrencyId,
+        /// The instrument.
+        instrument: InstrumentId,
+        /// Signed quantity.
+        qty: Quantity,
+        /// Fill price.
+        price: Price,
+        /// Fee in instrument currency.
+        fee: Money,
+    },
+    /// A market price.
+    Tick {
+        /// The instrument.
+        instrument: InstrumentId,
+        /// The price.
+        price: Price,
+    },
+    /// `1 base = rate quote`.
+    Fx {
+        /// Base currency of the pair.
+        base: CurrencyId,
+        /// Quote currency of the pair.
+        quote: CurrencyId,
+        /// The rate.
+        rate: Rate,
+    },
+    /// End of day.
+    Eod {
+        /// The date that ends.
+        date: Date,
+    },
+    /// A split of `ratio` new units per old one.
+    Split {
+        /// The instrument.
+        instrument: InstrumentId,
+        /// The ratio.
+        ratio: Rate,
+    },
+}
+
+impl Op {
+    /// The instrument this op is routed by; `None` for ops every shard sees.
+    #[must_use]
+    pub const fn instrument(&self) -> Option<InstrumentId> {
+        match *self {
+            Self::Instrument { instrument, .. }
+            | Self::Trade { instrument, .. }
+            | Self::Tick { instrument, .. }
+            | Self::Split { instrument, .. } => Some(instrument),
+            Self::Fx { .. } | Self::Eod { .. } => None,
+        }
+    }
+}
+
+/// An op with its global sequence number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeqOp {
+    /// Position in the journal.
+    pub seq: u64,
+    /// The operation.
+    pub op: Op,
+}

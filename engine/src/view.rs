@@ -1,0 +1,161 @@
+//! The JSON shape of positions and portfolios (design.md, `kupala calc`):
+//! names instead of ids, money rounded to 9 decimals and written as strings,
+//! `null` base fields for an unpriced position.
+
+use serde::Serialize;
+
+use crate::ids::Names;
+use crate::num::{Money, Notional, Price, Quantity};
+use crate::state::{EngineState, PortfolioState, PositionState};
+
+/// A position as clients see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PositionView {
+    /// Account name.
+    pub account: String,
+    /// Instrument name.
+    pub instrument: String,
+    /// Instrument currency.
+    pub currency: String,
+    /// Signed quantity.
+    pub qty: Quantity,
+    /// Average cost per unit.
+    pub avg_cost: Price,
+    /// Mark price.
+    pub mark: Price,
+    /// Market value (instrument currency).
+    pub market_value: Money,
+    /// Realized P&L, gross of fees.
+    pub realized_pnl: Money,
+    /// Unrealized P&L.
+    pub unrealized_pnl: Money,
+    /// Fees.
+    pub fees: Money,
+    /// Net P&L.
+    pub net_pnl: Money,
+    /// Net P&L since the last EOD (instrument currency).
+    pub day_pnl: Money,
+    /// Market value in base currency (`null` when unpriced).
+    pub market_value_base: Option<Money>,
+    /// Realized P&L in base currency.
+    pub realized_pnl_base: Option<Money>,
+    /// Unrealized P&L in base currency.
+    pub unrealized_pnl_base: Option<Money>,
+    /// Fees in base currency.
+    pub fees_base: Option<Money>,
+    /// Net P&L in base currency.
+    pub net_pnl_base: Option<Money>,
+    /// True while no FX rate to the account's base currency exists.
+    pub unpriced: bool,
+}
+
+/// An account's totals as clients see them (base currency).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PortfolioView {
+    /// Account name.
+    pub account: String,
+    /// Base currency.
+    pub base_currency: String,
+    /// Positions left out for lack of an FX rate.
+    pub unpriced: i64,
+    /// Market value.
+    pub market_value: Money,
+    /// Realized P&L (cumulative, closed positions included).
+    pub realized_pnl: Money,
+    /// Unrealized P&L.
+    pub unrealized_pnl: Money,
+    /// Fees.
+    pub fees: Money,
+    /// Net P&L.
+    pub net_pnl: Money,
+    /// Net P&L since the last EOD.
+    pub day_pnl: Money,
+}
+
+/// The output of `kupala calc` and `kupala replay`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StateView {
+    /// Positions sorted by (account, instrument).
+    pub positions: Vec<PositionView>,
+    /// Portfolios sorted by account.
+    pub portfolios: Vec<PortfolioView>,
+}
+
+fn m(n: Notional) -> Money {
+    n.to_money()
+}
+
+impl PositionView {
+    /// Renders a position with names.
+    #[must_use]
+    pub fn new(p: &PositionState, names: &Names) -> Self {
+        let b = p.base;
+        Self {
+            account: names.account(p.account).to_owned(),
+            instrument: names.instrument(p.instrument).to_owned(),
+            currency: names.currency(p.currency).to_owned(),
+            qty: p.qty,
+            avg_cost: p.avg_cost,
+            mark: p.mark,
+            market_value: m(p.market_value),
+            realized_pnl: m(p.realized_pnl),
+            unrealized_pnl: m(p.unrealized_pnl),
+            fees: m(p.fees),
+            net_pnl: m(p.net_pnl),
+            day_pnl: m(p.day_pnl),
+            market_value_base: b.map(|b| m(b.market_value)),
+            realized_pnl_base: b.map(|b| m(b.realized_pnl)),
+            unrealized_pnl_base: b.map(|b| m(b.unrealized_pnl)),
+            fees_base: b.map(|b| m(b.fees)),
+            net_pnl_base: b.map(|b| m(b.net_pnl)),
+            unpriced: b.is_none(),
+        }
+    }
+}
+
+impl PortfolioView {
+    /// Renders a portfolio with names.
+    #[must_use]
+    pub fn new(p: &PortfolioState, names: &Names) -> Self {
+        Self {
+            account: names.account(p.account).to_owned(),
+            base_currency: names.currency(p.base_currency).to_owned(),
+            unpriced: p.unpriced,
+            market_value: m(p.market_value),
+            realized_pnl: m(p.realized_pnl),
+            unrealized_pnl: m(p.unrealized_pnl),
+            fees: m(p.fees),
+            net_pnl: m(p.net_pnl),
+            day_pnl: m(p.day_pnl),
+        }
+    }
+}
+
+impl StateView {
+    /// Renders a snapshot, sorted by names (not by id).
+    #[must_use]
+    pub fn new(state: &EngineState, names: &Names) -> Self {
+        let mut positions: Vec<_> = state
+            .positions
+            .iter()
+            .map(|p| PositionView::new(p, names))
+            .collect();
+        positions.sort_by(|a, b| (&a.account, &a.instrument).cmp(&(&b.account, &b.instrument)));
+        let mut portfolios: Vec<_> = state
+            .portfolios
+            .iter()
+            .map(|p| PortfolioView::new(p, names))
+            .collect();
+        portfolios.sort_by(|a, b| a.account.cmp(&b.account));
+        Self {
+            positions,
+            portfolios,
+        }
+    }
+
+    /// Pretty JSON, one field per line, as `kupala calc` prints it.
+    #[must_use]
+    pub fn to_json_pretty(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+}

@@ -1,0 +1,8 @@
+//! The `kupala` binary's library half: configuration loading and the batch
+//! commands (`calc`), kept here so integration tests call the same code the
+//! binary runs.
+
+#![deny(missing_docs)]
+
+pub mod calc;
+pub mod config;
