@@ -357,7 +357,18 @@ impl Book {
             let g = &mut self.groups[gi];
             let conv = self.fx.conversion(g.from, g.to);
             if conv != g.conv {
+                let first = g.conv.is_none();
                 g.conv = conv;
+                if first {
+                    // The first usable rate prices the group's positions now,
+                    // not at the next flush, so a later rate in the same batch
+                    // cannot stand in for it.
+                    for k in 0..self.groups[gi].positions.len() {
+                        let pi = self.groups[gi].positions[k];
+                        self.price_if_possible(pi);
+                    }
+                }
+                let g = &mut self.groups[gi];
                 g.seq = seq;
                 if !g.dirty {
                     g.dirty = true;

@@ -34,9 +34,7 @@ impl Book {
             let i = a.index();
             self.acc_dirty[i] = false;
             let ch = std::mem::take(&mut self.acc[i]);
-            if !ch.is_zero() {
-                accounts.push((a, self.acc_base[i], ch));
-            }
+            accounts.push((a, self.acc_base[i], ch));
         }
         ShardOutput {
             seq: self.seq,

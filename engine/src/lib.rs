@@ -20,6 +20,7 @@ pub mod ledger;
 pub mod num;
 pub mod op;
 pub mod pipeline;
+pub mod reference;
 pub mod sequencer;
 pub mod state;
 pub mod time;

@@ -1,0 +1,291 @@
+//! A from-scratch recomputation of the books: one thread, no indexes, no
+//! dirty tracking, no deltas. Market values and unrealized P&L are computed
+//! when the state is read; account totals are re-summed from positions.
+//!
+//! It shares with the engine only what defines the rules (the ledger's trade
+//! maths, FX conversion, the sequencer's interning), so the property tests
+//! that compare the two check everything the engine does to be incremental:
+//! routing, the instrument and currency indexes, coalesced repricing and
+//! totals moved by deltas.
+
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
+
+use crate::event::Event;
+use crate::fx::FxRates;
+use crate::ids::{AccountId, CurrencyId, InstrumentId, Names};
+use crate::ledger::{Ledger, Method};
+use crate::num::{Multiplier, Notional, Price, UNIT, mul_div_round};
+use crate::op::Op;
+use crate::sequencer::{BaseCurrencies, SequenceError, Sequencer};
+use crate::state::{BaseValues, ClosedPosition, EngineState, PortfolioState, PositionState};
+use crate::time::Date;
+
+#[derive(Clone, Debug)]
+struct Inst {
+    currency: CurrencyId,
+    multiplier: Multiplier,
+    mark: i64,
+    has_tick: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Pos {
+    base: CurrencyId,
+    ledger: Ledger,
+    realized: i128,
+    fees: i128,
+    /// `None` until the first usable rate; then the sum of conversions.
+    realized_base: Option<i128>,
+    fees_base: i128,
+    baseline: i128,
+    baseline_base: i128,
+}
+
+/// The from-scratch model. Feed it events, then read [`Reference::state`].
+#[derive(Debug)]
+pub struct Reference {
+    seq: Sequencer,
+    method: Method,
+    instruments: FxHashMap<InstrumentId, Inst>,
+    positions: BTreeMap<(AccountId, InstrumentId), Pos>,
+    /// Realized P&L and fees (base) of positions rolled into history.
+    rolled: BTreeMap<AccountId, (CurrencyId, i128, i128)>,
+    closed: Vec<ClosedPosition>,
+    fx: FxRates,
+}
+
+impl Reference {
+    /// An empty model.
+    #[must_use]
+    pub fn new(method: Method, bases: BaseCurrencies) -> Self {
+        Self {
+            seq: Sequencer::new(1, bases),
+            method,
+            instruments: FxHashMap::default(),
+            positions: BTreeMap::new(),
+            rolled: BTreeMap::new(),
+            closed: Vec::new(),
+            fx: FxRates::default(),
+        }
+    }
+
+    /// Recomputes the state of `events` from nothing.
+    pub fn replay<'a>(
+        method: Method,
+        bases: BaseCurrencies,
+        events: impl IntoIterator<Item = &'a Event>,
+    ) -> Self {
+        let mut r = Self::new(method, bases);
+        for e in events {
+            let _ = r.apply(e);
+        }
+        r
+    }
+
+    /// The names of the ids handed out.
+    #[must_use]
+    pub const fn names(&self) -> &Names {
+        self.seq.names()
+    }
+
+    fn inst(&mut self, id: InstrumentId) -> &mut Inst {
+        self.instruments.entry(id).or_insert(Inst {
+            currency: CurrencyId::USD,
+            multiplier: Multiplier::ONE,
+            mark: 0,
+            has_tick: false,
+        })
+    }
+
+    /// Applies one event; refused events change nothing.
+    pub fn apply(&mut self, event: &Event) -> Result<(), SequenceError> {
+        let Some(sop) = self.seq.sequence(event)? else {
+            return Ok(());
+        };
+        match sop.op {
+            Op::Instrument {
+                instrument,
+                currency,
+                multiplier,
+            } => {
+                let held = self.positions.keys().any(|k| k.1 == instrument);
+                let i = self.inst(instrument);
+                if !held {
+                    (i.currency, i.multiplier) = (currency, multiplier);
+                }
+            }
+            Op::Trade {
+                account,
+                base,
+                instrument,
+                qty,
+                price,
+                fee,
+            } => {
+                let i = self.inst(instrument);
+                if !i.has_tick {
+                    i.mark = price.raw();
+                }
+                let (ccy, mult) = (i.currency, i.multiplier);
+                let conv = self.fx.conversion(ccy, base);
+                let p = self
+                    .positions
+                    .entry((account, instrument))
+                    .or_insert_with(|| Pos {
+                        base,
+                        ..Pos::default()
+                    });
+                if let (None, Some(c)) = (p.realized_base, conv) {
+                    p.realized_base = Some(c.apply(p.realized));
+                    p.fees_base = c.apply(p.fees);
+                    p.baseline_base = c.apply(p.baseline);
+                }
+                let realized = mult.apply(p.ledger.trade(self.method, qty, price).0);
+                let fee = fee.raw() * i128::from(UNIT);
+                p.realized += realized;
+                p.fees += fee;
+                if let (Some(rb), Some(c)) = (p.realized_base.as_mut(), conv) {
+                    *rb += c.apply(realized);
+                    p.fees_base += c.apply(fee);
+                }
+            }
+            Op::Tick { instrument, price } => {
+                let i = self.inst(instrument);
+                i.mark = price.raw();
+                i.has_tick = true;
+            }
+            Op::Fx { base, quote, rate } => {
+                self.fx.set(base, quote, rate);
+                self.price_new();
+            }
+            Op::Eod { date } => self.eod(date),
+            Op::Split { instrument, ratio } => {
+                let i = self.inst(instrument);
+                let unit = i128::from(UNIT);
+                i.mark = i64::try_from(mul_div_round(i128::from(i.mark), unit, i128::from(ratio.raw())))
+                    .unwrap_or(i.mark);
+                for (_, p) in self.positions.iter_mut().filter(|(k, _)| k.1 == instrument) {
+                    p.ledger.split(ratio);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Prices every unpriced position that now has a rate, at this rate.
+    fn price_new(&mut self) {
+        for (&(_, inst), p) in &mut self.positions {
+            let ccy = self
+                .instruments
+                .get(&inst)
+                .map_or(CurrencyId::USD, |i| i.currency);
+            if let (None, Some(c)) = (p.realized_base, self.fx.conversion(ccy, p.base)) {
+                p.realized_base = Some(c.apply(p.realized));
+                p.fees_base = c.apply(p.fees);
+                p.baseline_base = c.apply(p.baseline);
+            }
+        }
+    }
+
+    fn eod(&mut self, date: Date) {
+        let keys: Vec<_> = self.positions.keys().copied().collect();
+        for key in keys {
+            let state = self.position(key);
+            let Some(p) = self.positions.get_mut(&key) else {
+                continue;
+            };
+            p.baseline = state.net_pnl.0;
+            if let Some(b) = state.base {
+                p.baseline_base = b.net_pnl.0;
+                if p.ledger.qty().raw() == 0 {
+                    let r = self.rolled.entry(key.0).or_insert((p.base, 0, 0));
+                    r.1 += b.realized_pnl.0;
+                    r.2 += b.fees.0;
+                    self.positions.remove(&key);
+                    let mut position = state;
+                    position.day_pnl = Notional::ZERO;
+                    self.closed.push(ClosedPosition { date, position });
+                }
+            }
+        }
+    }
+
+    /// One position's state computed from its ledger, mark and current rate.
+    fn position(&self, key: (AccountId, InstrumentId)) -> PositionState {
+        let p = &self.positions[&key];
+        let i = &self.instruments[&key.1];
+        let q = p.ledger.qty();
+        let value = i128::from(i.mark) * i128::from(q.raw());
+        let mv = i.multiplier.apply(value);
+        let unreal = i.multiplier.apply(value - p.ledger.cost().0);
+        let net = p.realized + unreal - p.fees;
+        let base = match (p.realized_base, self.fx.conversion(i.currency, p.base)) {
+            (Some(rb), Some(c)) => {
+                let ub = c.apply(unreal);
+                Some(BaseValues {
+                    market_value: Notional(c.apply(mv)),
+                    realized_pnl: Notional(rb),
+                    unrealized_pnl: Notional(ub),
+                    fees: Notional(p.fees_base),
+                    net_pnl: Notional(rb + ub - p.fees_base),
+                })
+            }
+            _ => None,
+        };
+        PositionState {
+            account: key.0,
+            instrument: key.1,
+            currency: i.currency,
+            base_currency: p.base,
+            qty: q,
+            avg_cost: p.ledger.avg_cost(),
+            mark: Price::from_raw(i.mark),
+            market_value: Notional(mv),
+            realized_pnl: Notional(p.realized),
+            unrealized_pnl: Notional(unreal),
+            fees: Notional(p.fees),
+            net_pnl: Notional(net),
+            day_pnl: Notional(net - p.baseline),
+            base,
+            seq: 0,
+        }
+    }
+
+    /// The whole state, totals re-summed from every position (and the
+    /// history of rolled ones). `seq` fields are left 0.
+    #[must_use]
+    pub fn state(&self) -> EngineState {
+        let positions: Vec<_> = self.positions.keys().map(|&k| self.position(k)).collect();
+        let mut totals: BTreeMap<AccountId, PortfolioState> = BTreeMap::new();
+        for (&a, &(base, realized, fees)) in &self.rolled {
+            let t = totals.entry(a).or_insert_with(|| PortfolioState::new(a, base));
+            t.realized_pnl.0 += realized;
+            t.fees.0 += fees;
+            t.net_pnl.0 += realized - fees;
+        }
+        for (p, raw) in positions.iter().zip(self.positions.values()) {
+            let t = totals
+                .entry(p.account)
+                .or_insert_with(|| PortfolioState::new(p.account, p.base_currency));
+            match p.base {
+                None => t.unpriced += 1,
+                Some(b) => {
+                    t.market_value += b.market_value;
+                    t.realized_pnl += b.realized_pnl;
+                    t.unrealized_pnl += b.unrealized_pnl;
+                    t.fees += b.fees;
+                    t.net_pnl += b.net_pnl;
+                    t.day_pnl += Notional(b.net_pnl.0 - raw.baseline_base);
+                }
+            }
+        }
+        EngineState {
+            seq: 0,
+            positions,
+            portfolios: totals.into_values().collect(),
+            closed: self.closed.clone(),
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! Property tests: the incremental, sharded engine equals a from-scratch
+//! recomputation ([`Reference`]) after every event of random streams, for
+//! each cost method, shard count and batching mode.
+
+use kupala_engine::event::{Eod, Event, Fx, InstrumentDef, Side, Split, Tick, Trade};
+use kupala_engine::num::{Money, Price, Quantity, Rate};
+use kupala_engine::reference::Reference;
+use kupala_engine::state::EngineState;
+use kupala_engine::time::{Date, Timestamp};
+use kupala_engine::{BaseCurrencies, Method, NullSink, Pipeline, PipelineConfig};
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::{Config, TestRunner};
+
+const INSTRUMENTS: [(&str, &str, i64); 5] = [
+    ("X", "USD", 1),
+    ("E", "EUR", 1),
+    ("J", "JPY", 100),
+    ("F", "USD", 50),
+    ("G", "GBP", 1),
+];
+const ACCOUNTS: [&str; 3] = ["A", "B", "C"];
+const PAIRS: [(&str, i64); 4] = [
+    ("EUR/USD", 108),
+    ("USD/JPY", 15_000),
+    ("GBP/USD", 127),
+    ("EUR/GBP", 85),
+];
+
+fn bases() -> BaseCurrencies {
+    let mut b = BaseCurrencies::default();
+    b.accounts.insert("B".into(), "EUR".into());
+    b.accounts.insert("C".into(), "JPY".into());
+    b
+}
+
+fn ts() -> Timestamp {
+    Timestamp(1_764_513_000_000_000_000)
+}
+
+fn event() -> impl Strategy<Value = Vec<Event>> {
+    let trade = (
+        0..3usize,
+        0..5usize,
+        any::<bool>(),
+        1i64..60,
+        8_000i64..12_000,
+        0i64..300,
+        0u8..14,
+    )
+        .prop_map(|(a, i, buy, q, p, fee, id)| {
+            Event::Trade(Trade {
+                id: (id < 10).then(|| format!("t{id}")),
+                ts: ts(),
+                account: ACCOUNTS[a].into(),
+                instrument: INSTRUMENTS[i].0.into(),
+                side: if buy { Side::Buy } else { Side::Sell },
+                // halves, so splits and reverse splits hit fractions
+                qty: Quantity::from_raw(q * 500_000_000),
+                price: Price::from_raw(p * 10_000_000),
+                fee: Money::from_raw(i128::from(fee) * 10_000_000),
+                strategy: None,
+            })
+        });
+    let tick = (0..5usize, 8_000i64..12_000).prop_map(|(i, p)| {
+        Event::Tick(Tick {
+            ts: ts(),
+            instrument: INSTRUMENTS[i].0.into(),
+            price: Price::from_raw(p * 10_000_000),
+        })
+    });
+    let fx = (0..4usize, 90i64..110).prop_map(|(k, pct)| {
+        let (pair, base) = PAIRS[k];
+        Event::Fx(Fx {
+            ts: ts(),
+            pair: pair.into(),
+            rate: Rate::from_raw(base * pct * 100_000),
+        })
+    });
+    let eod = (0i32..30).prop_map(|d| {
+        Event::Eod(Eod {
+            date: Date(20_000 + d),
+        })
+    });
+    let split = (0..5usize, 0..4usize).prop_map(|(i, r)| {
+        Event::Split(Split {
+            ts: ts(),
+            instrument: INSTRUMENTS[i].0.into(),
+            ratio: Rate::parse(["2", "0.5", "4", "3"][r]).unwrap_or(Rate::from_int(2)),
+        })
+    });
+    // A round trip on account D (buy then sell the same quantity) leaves a
+    // flat position for the next EOD to roll into history.
+    let round_trip = (0..5usize, 1i64..60, 8_000i64..12_000, 8_000i64..12_000).prop_map(|(i, q, p1, p2)| {
+        let leg = |side, p: i64| {
+            Event::Trade(Trade {
+                id: None,
+                ts: ts(),
+                account: "D".into(),
+                instrument: INSTRUMENTS[i].0.into(),
+                side,
+                qty: Quantity::from_raw(q * 500_000_000),
+                price: Price::from_raw(p * 10_000_000),
+                fee: Money::ZERO,
+                strategy: None,
+            })
+        };
+        vec![leg(Side::Buy, p1), leg(Side::Sell, p2)]
+    });
+    let one = |s: BoxedStrategy<Event>| s.prop_map(|e| vec![e]).boxed();
+    prop_oneof![
+        10 => one(trade.boxed()),
+        6 => one(tick.boxed()),
+        3 => one(fx.boxed()),
+        1 => one(eod.boxed()),
+        1 => one(split.boxed()),
+        2 => round_trip.boxed(),
+    ]
+}
+
+fn stream(max: usize) -> impl Strategy<Value = Vec<Event>> {
+    let decls: Vec<Event> = INSTRUMENTS
+        .iter()
+        .map(|&(id, ccy, mult)| {
+            Event::Instrument(InstrumentDef {
+                id: id.into(),
+                currency: ccy.into(),
+                multiplier: Rate::from_int(mult),
+            })
+        })
+        .collect();
+    proptest::collection::vec(event(), 1..max).prop_map(move |evs| {
+        let mut all = decls.clone();
+        all.extend(evs.into_iter().flatten());
+        all
+    })
+}
+
+/// `seq` fields say when something last changed; the reference does not
+/// track them, so they are cleared before comparing.
+fn normalise(mut s: EngineState) -> EngineState {
+    s.seq = 0;
+    s.positions.iter_mut().for_each(|p| p.seq = 0);
+    s.portfolios.iter_mut().for_each(|p| p.seq = 0);
+    s.closed.iter_mut().for_each(|c| c.position.seq = 0);
+    s.closed
+        .sort_by_key(|c| (c.date, c.position.account, c.position.instrument));
+    s
+}
+
+fn config(method: Method, shards: usize) -> PipelineConfig {
+    PipelineConfig {
+        shards,
+        method,
+        bases: bases(),
+        ..PipelineConfig::default()
+    }
+}
+
+fn check_every_event(method: Method, shards: usize, events: &[Event]) -> Result<(), TestCaseError> {
+    let mut pipeline = Pipeline::start(config(method, shards), Box::new(NullSink));
+    for (i, e) in events.iter().enumerate() {
+        let _ = pipeline.submit(e);
+        let got = normalise(pipeline.snapshot());
+        let want = normalise(Reference::replay(method, bases(), &events[..=i]).state());
+        prop_assert_eq!(got, want, "after event {} ({:?})", i, e);
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(Config { cases: 96, ..Config::default() })]
+
+    #[test]
+    fn avg_equals_recomputation_after_every_event(events in stream(100)) {
+        check_every_event(Method::Avg, 3, &events)?;
+    }
+
+    #[test]
+    fn fifo_equals_recomputation_after_every_event(events in stream(100)) {
+        check_every_event(Method::Fifo, 2, &events)?;
+    }
+
+    #[test]
+    fn lifo_equals_recomputation_after_every_event(events in stream(100)) {
+        check_every_event(Method::Lifo, 1, &events)?;
+    }
+
+    #[test]
+    fn batching_and_sharding_do_not_change_the_result(events in stream(400), shards in 1usize..5, batch in 1usize..64, coalesce in any::<bool>()) {
+        for method in [Method::Avg, Method::Fifo, Method::Lifo] {
+            let cfg = PipelineConfig { batch_size: batch, coalesce, ..config(method, shards) };
+            let mut pipeline = Pipeline::start(cfg, Box::new(NullSink));
+            for e in &events {
+                let _ = pipeline.submit(e);
+            }
+            let got = normalise(pipeline.finish());
+            let want = normalise(Reference::replay(method, bases(), &events).state());
+            prop_assert_eq!(got, want);
+        }
+    }
+}
+
+/// The generated streams do reach the cases that matter: flips, splits, FX
+/// moves, unpriced positions turning priced, and EOD rollovers.
+#[test]
+fn generated_streams_cover_flips_splits_fx_and_rollovers() {
+    let mut runner = TestRunner::deterministic();
+    let (mut flips, mut splits, mut fx, mut priced_later, mut rolled) = (0, 0, 0, 0, 0);
+    for _ in 0..64 {
+        let Ok(tree) = stream(100).new_tree(&mut runner) else {
+            panic!("strategy failed");
+        };
+        let events = tree.current();
+        let mut r = Reference::new(Method::Avg, bases());
+        for e in &events {
+            let before = r.state();
+            let _ = r.apply(e);
+            let after = r.state();
+            match e {
+                Event::Split(_) => splits += 1,
+                Event::Fx(_) => fx += 1,
+                _ => {}
+            }
+            for a in &after.positions {
+                if let Some(b) = before
+                    .positions
+                    .iter()
+                    .find(|b| (b.account, b.instrument) == (a.account, a.instrument))
+                {
+                    if b.qty.signum() * a.qty.signum() < 0 {
+                        flips += 1;
+                    }
+                    if b.base.is_none() && a.base.is_some() {
+                        priced_later += 1;
+                    }
+                }
+            }
+            rolled += after.closed.len() - before.closed.len();
+        }
+        assert!(events.len() > 5);
+    }
+    assert!(flips > 20, "flips {flips}");
+    assert!(splits > 20, "splits {splits}");
+    assert!(fx > 50, "fx {fx}");
+    assert!(priced_later > 5, "unpriced→priced {priced_later}");
+    assert!(rolled > 5, "rollovers {rolled}");
+}
