@@ -5,6 +5,8 @@
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::book_flush::ShardOutput;
+use crate::image::BookImage;
+use crate::pipeline::Cut;
 use crate::state::{ClosedPosition, EngineState, PortfolioState, PositionDelta, PositionState};
 
 /// Receives every change the engine publishes, on the aggregator thread.
@@ -33,7 +35,8 @@ pub(crate) enum AggMsg {
         seq: u64,
         positions: Vec<PositionState>,
         closed: Vec<ClosedPosition>,
-        reply: Sender<EngineState>,
+        image: Option<BookImage>,
+        reply: Sender<Cut>,
     },
 }
 
@@ -45,20 +48,30 @@ pub(crate) struct Aggregator {
     /// Shards that reached the current barrier, and their parts.
     at_barrier: Vec<bool>,
     parts: EngineState,
-    reply: Option<Sender<EngineState>>,
+    image: Option<BookImage>,
+    reply: Option<Sender<Cut>>,
     /// Outputs of shards already past the barrier, held until it completes.
     held: Vec<(usize, ShardOutput)>,
     changed: Vec<PortfolioState>,
 }
 
 impl Aggregator {
-    pub(crate) fn new(shards: usize, sink: Box<dyn DeltaSink>) -> Self {
+    pub(crate) fn new(shards: usize, sink: Box<dyn DeltaSink>, restored: Vec<PortfolioState>) -> Self {
+        let mut portfolios: Vec<Option<PortfolioState>> = Vec::new();
+        for p in restored {
+            let i = p.account.index();
+            if portfolios.len() <= i {
+                portfolios.resize(i + 1, None);
+            }
+            portfolios[i] = Some(p);
+        }
         Self {
-            portfolios: Vec::new(),
+            portfolios,
             sink,
             shards,
             at_barrier: vec![false; shards],
             parts: EngineState::default(),
+            image: None,
             reply: None,
             held: Vec::new(),
             changed: Vec::new(),
@@ -75,8 +88,12 @@ impl Aggregator {
                     seq,
                     mut positions,
                     mut closed,
+                    image,
                     reply,
                 } => {
+                    if let Some(image) = image {
+                        self.image.get_or_insert_with(BookImage::default).merge(image);
+                    }
                     self.at_barrier[shard] = true;
                     self.parts.seq = self.parts.seq.max(seq);
                     self.parts.positions.append(&mut positions);
@@ -111,8 +128,9 @@ impl Aggregator {
             .closed
             .sort_by_key(|c| (c.date, c.position.seq, c.position.account, c.position.instrument));
         state.portfolios = self.portfolios.iter().flatten().cloned().collect();
+        let books = self.image.take();
         if let Some(reply) = self.reply.take() {
-            let _ = reply.send(state);
+            let _ = reply.send(Cut { state, books });
         }
         self.at_barrier.iter_mut().for_each(|b| *b = false);
         for (_, out) in std::mem::take(&mut self.held) {

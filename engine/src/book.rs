@@ -281,7 +281,7 @@ impl Book {
             return pi;
         }
         let currency = self.instruments[instrument.index()].currency;
-        let group = self.group(currency, base);
+        let group = self.group_index(currency, base);
         let pi = u32::try_from(self.positions.len()).unwrap_or(u32::MAX);
         self.positions.push(Position {
             account,
@@ -310,7 +310,7 @@ impl Book {
         pi
     }
 
-    fn group(&mut self, from: CurrencyId, to: CurrencyId) -> u32 {
+    pub(crate) fn group_index(&mut self, from: CurrencyId, to: CurrencyId) -> u32 {
         if let Some(&g) = self.group_of.get(&(from, to)) {
             return g;
         }

@@ -67,6 +67,21 @@ impl Interner {
         i
     }
 
+    /// Re-creates entry `id` (from a journal or snapshot). Returns false if
+    /// that id already names something else, or leaves a gap.
+    pub fn restore(&mut self, id: u32, name: &str) -> bool {
+        match (id as usize).cmp(&self.names.len()) {
+            std::cmp::Ordering::Less => &*self.names[id as usize] == name,
+            std::cmp::Ordering::Equal => self.intern(name) == id,
+            std::cmp::Ordering::Greater => false,
+        }
+    }
+
+    /// Every name in id order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.names.iter().map(|n| &**n)
+    }
+
     /// The index of `name` if it was seen.
     #[must_use]
     pub fn get(&self, name: &str) -> Option<u32> {

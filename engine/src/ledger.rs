@@ -79,6 +79,17 @@ pub struct Ledger {
 }
 
 impl Ledger {
+    /// A ledger from its parts (a restored snapshot); `lots` must sum to
+    /// `qty` and `cost` under fifo/lifo and be empty under avg.
+    #[must_use]
+    pub fn from_parts(qty: Quantity, cost: i128, lots: VecDeque<Lot>) -> Self {
+        Self {
+            qty: qty.raw(),
+            cost,
+            lots,
+        }
+    }
+
     /// The signed open quantity.
     #[must_use]
     pub const fn qty(&self) -> Quantity {

@@ -3,24 +3,24 @@
 //! [`DeltaSink`].
 //!
 //! Backpressure: every queue is bounded. When a shard's queue is full the
-//! sequencer keeps batching for that shard; in the pending batch a tick that
-//! a later tick of the same instrument supersedes (no EOD between) is
-//! dropped, which changes no final figure (only the mark at EOD matters, and
-//! EOD is never crossed). Trades, FX, splits and EODs are never dropped: once
-//! the pending batch reaches `max_pending` the sequencer blocks until the
-//! shard catches up.
+//! router keeps batching for that shard; in the pending batch a tick that a
+//! later tick of the same instrument supersedes (no EOD between) is dropped,
+//! which changes no final figure (only the mark at an EOD or at the end is
+//! read). Trades, FX, splits and EODs are never dropped: once the pending
+//! batch reaches `max_pending` the sequencer blocks until the shard catches up.
 
-use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
-use rustc_hash::FxHashSet;
+use crossbeam_channel::{Receiver, bounded};
 use std::thread::JoinHandle;
 
 use crate::aggregator::{AggMsg, Aggregator, DeltaSink};
 use crate::book::Book;
 use crate::event::Event;
 use crate::ids::Names;
+use crate::image::{BookImage, EngineImage, PortfolioImage};
 use crate::ledger::Method;
-use crate::op::{Op, SeqOp};
-use crate::sequencer::{BaseCurrencies, SequenceError, Sequencer};
+use crate::op::SeqOp;
+use crate::router::{Router, RouterStats, shard_worker};
+use crate::sequencer::{BaseCurrencies, NewName, SequenceError, Sequencer};
 use crate::state::EngineState;
 
 /// How the pipeline is built.
@@ -62,20 +62,17 @@ impl Default for PipelineConfig {
     }
 }
 
-/// A message to a shard worker.
-pub(crate) enum ShardMsg {
-    /// Ops to apply, in seq order.
-    Batch(Vec<SeqOp>),
-    /// Flush and report the books to the aggregator (a consistent cut).
-    Barrier(crossbeam_channel::Sender<EngineState>),
+/// A consistent cut of the engine at one `seq`: the state, and the books'
+/// images when asked for (for a persisted snapshot).
+#[derive(Debug, Default)]
+pub struct Cut {
+    /// Positions, totals and closed history at the cut.
+    pub state: EngineState,
+    /// The merged books, when the barrier asked for them.
+    pub books: Option<BookImage>,
 }
 
-struct ShardLink {
-    tx: Sender<ShardMsg>,
-    pending: Vec<SeqOp>,
-}
-
-/// Counters of what the pipeline did under load.
+/// Counters of what the pipeline did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PipelineStats {
     /// Events accepted and sequenced.
@@ -91,26 +88,39 @@ pub struct PipelineStats {
 /// The running engine: submit events, take consistent snapshots, finish.
 pub struct Pipeline {
     seq: Sequencer,
-    links: Vec<ShardLink>,
+    router: Router,
     workers: Vec<JoinHandle<()>>,
     aggregator: Option<JoinHandle<()>>,
     config: PipelineConfig,
     stats: PipelineStats,
-    seen: FxHashSet<u32>,
 }
 
 impl Pipeline {
-    /// Starts the shard workers and the aggregator.
+    /// Starts empty shard workers and the aggregator.
     #[must_use]
-    pub fn start(mut config: PipelineConfig, sink: Box<dyn DeltaSink>) -> Self {
+    pub fn start(config: PipelineConfig, sink: Box<dyn DeltaSink>) -> Self {
+        Self::resume(config, sink, None)
+    }
+
+    /// Starts the threads from an image (a snapshot), or empty. The image
+    /// may come from a run with another shard count; its method must match.
+    #[must_use]
+    pub fn resume(mut config: PipelineConfig, sink: Box<dyn DeltaSink>, image: Option<&EngineImage>) -> Self {
         config.shards = config.shards.max(1);
-        config.batch_size = config.batch_size.max(1);
-        let (agg_tx, agg_rx) = bounded::<AggMsg>(config.queue_batches.max(1) * config.shards);
-        let mut links = Vec::with_capacity(config.shards);
-        let mut workers = Vec::with_capacity(config.shards);
-        for i in 0..config.shards {
+        let shards = config.shards;
+        let (agg_tx, agg_rx) = bounded::<AggMsg>(config.queue_batches.max(1) * shards);
+        let mut senders = Vec::with_capacity(shards);
+        let mut workers = Vec::with_capacity(shards);
+        for i in 0..shards {
             let (tx, rx) = bounded(config.queue_batches.max(1));
-            let book = Book::new(config.method, config.emit_positions);
+            let book = match image {
+                Some(img) => Book::from_image(
+                    &img.books.for_shard(i, shards),
+                    config.method,
+                    config.emit_positions,
+                ),
+                None => Book::new(config.method, config.emit_positions),
+            };
             let out = agg_tx.clone();
             let coalesce = config.coalesce;
             let handle = std::thread::Builder::new()
@@ -119,25 +129,32 @@ impl Pipeline {
             if let Ok(h) = handle {
                 workers.push(h);
             }
-            links.push(ShardLink {
-                tx,
-                pending: Vec::new(),
-            });
+            senders.push(tx);
         }
         drop(agg_tx);
-        let shards = config.shards;
+        let restored = image.map_or_else(Vec::new, |i| {
+            i.portfolios.iter().map(PortfolioImage::state).collect()
+        });
         let aggregator = std::thread::Builder::new()
             .name("kupala-aggregator".into())
-            .spawn(move || Aggregator::new(shards, sink).run(&agg_rx))
+            .spawn(move || Aggregator::new(shards, sink, restored).run(&agg_rx))
             .ok();
+        let seq = match image {
+            Some(img) => Sequencer::from_image(&img.sequencer, config.bases.clone()),
+            None => Sequencer::new(config.bases.clone()),
+        };
         Self {
-            seq: Sequencer::new(config.shards, config.bases.clone()),
-            links,
+            seq,
+            router: Router::new(
+                senders,
+                config.batch_size,
+                config.max_pending,
+                config.conflate_ticks,
+            ),
             workers,
             aggregator,
             config,
             stats: PipelineStats::default(),
-            seen: FxHashSet::default(),
         }
     }
 
@@ -147,10 +164,14 @@ impl Pipeline {
         self.seq.names()
     }
 
-    /// What the pipeline did under load so far.
+    /// What the pipeline did so far.
     #[must_use]
     pub const fn stats(&self) -> PipelineStats {
-        self.stats
+        let mut s = self.stats;
+        let r: RouterStats = self.router.stats;
+        s.conflated_ticks = r.conflated_ticks;
+        s.blocked_sends = r.blocked_sends;
+        s
     }
 
     /// The last `seq` assigned.
@@ -159,78 +180,72 @@ impl Pipeline {
         self.seq.last_seq()
     }
 
+    /// The configuration the pipeline runs with.
+    #[must_use]
+    pub const fn config(&self) -> &PipelineConfig {
+        &self.config
+    }
+
+    /// Names interned since the last call (they go into the next journal batch).
+    pub fn take_new_names(&mut self) -> Vec<NewName> {
+        self.seq.take_new_names()
+    }
+
     /// Sequences and routes one event; `Ok(None)` for an ignored repeat.
     /// Batches are sent when full; call [`flush`](Self::flush) to send now.
-    pub fn submit(&mut self, event: &Event) -> Result<Option<u64>, SequenceError> {
+    pub fn submit(&mut self, event: &Event) -> Result<Option<SeqOp>, SequenceError> {
         let Some(sop) = self.seq.sequence(event)? else {
             self.stats.duplicates += 1;
             return Ok(None);
         };
         self.stats.sequenced += 1;
-        self.route(sop);
-        Ok(Some(sop.seq))
+        self.router.route(sop);
+        Ok(Some(sop))
     }
 
-    /// Routes an already-sequenced op: by instrument, or to every shard.
-    fn route(&mut self, sop: SeqOp) {
-        match sop.op.instrument() {
-            Some(inst) => {
-                let shard = self.seq.shard_of(inst);
-                self.push(shard, sop);
-            }
-            None => {
-                for shard in 0..self.links.len() {
-                    self.push(shard, sop);
-                }
-            }
-        }
-    }
-
-    fn push(&mut self, shard: usize, sop: SeqOp) {
-        let pending = &mut self.links[shard].pending;
-        pending.push(sop);
-        if pending.len() % self.config.batch_size == 0 {
-            self.send(shard, false);
-        }
+    /// Applies an op from the journal (accepted before, not re-validated):
+    /// the replay and recovery path. Shards and aggregator run as live.
+    pub fn replay(
+        &mut self,
+        names: &[NewName],
+        sop: SeqOp,
+        trade_id: Option<&str>,
+    ) -> Result<(), SequenceError> {
+        self.seq.replay(names, &sop, trade_id)?;
+        self.stats.sequenced += 1;
+        self.router.route(sop);
+        Ok(())
     }
 
     /// Sends every shard's pending batch (blocking only on a full queue).
     pub fn flush(&mut self) {
-        for shard in 0..self.links.len() {
-            if !self.links[shard].pending.is_empty() {
-                self.send(shard, true);
-            }
-        }
+        self.router.flush();
     }
 
-    fn send(&mut self, shard: usize, must: bool) {
-        let batch = std::mem::take(&mut self.links[shard].pending);
-        match self.links[shard].tx.try_send(ShardMsg::Batch(batch)) {
-            Ok(()) => {}
-            Err(TrySendError::Full(ShardMsg::Batch(mut batch))) => {
-                if self.config.conflate_ticks {
-                    self.stats.conflated_ticks += compact_ticks(&mut batch, &mut self.seen);
-                }
-                if must || batch.len() >= self.config.max_pending {
-                    self.stats.blocked_sends += 1;
-                    let _ = self.links[shard].tx.send(ShardMsg::Batch(batch));
-                } else {
-                    self.links[shard].pending = batch;
-                }
-            }
-            Err(_) => {}
-        }
+    fn cut(&mut self, images: bool) -> Cut {
+        let (tx, rx): (_, Receiver<Cut>) = bounded(1);
+        self.router.barrier(&tx, images);
+        rx.recv().unwrap_or_default()
     }
 
     /// A consistent snapshot of every shard and the totals, all at the
     /// current `seq`: a barrier travels through each shard channel in order.
     pub fn snapshot(&mut self) -> EngineState {
-        self.flush();
-        let (tx, rx) = bounded(1);
-        for link in &self.links {
-            let _ = link.tx.send(ShardMsg::Barrier(tx.clone()));
+        self.cut(false).state
+    }
+
+    /// The complete engine image at the current `seq`, for a persisted
+    /// snapshot (taken through the same barrier).
+    pub fn image(&mut self) -> EngineImage {
+        let sequencer = self.seq.image();
+        let cut = self.cut(true);
+        EngineImage {
+            seq: self.seq.last_seq(),
+            method: method_code(self.config.method),
+            sequencer,
+            books: cut.books.unwrap_or_default(),
+            portfolios: cut.state.portfolios.iter().map(PortfolioImage::of).collect(),
         }
-        rx.recv().unwrap_or_default()
     }
 
     /// Takes a final snapshot, then stops every thread cleanly.
@@ -241,9 +256,7 @@ impl Pipeline {
     }
 
     fn shutdown(&mut self) {
-        for link in self.links.drain(..) {
-            drop(link.tx);
-        }
+        self.router.close();
         for w in self.workers.drain(..) {
             let _ = w.join();
         }
@@ -253,61 +266,19 @@ impl Pipeline {
     }
 }
 
+/// The image code of a cost method.
+#[must_use]
+pub const fn method_code(m: Method) -> u8 {
+    match m {
+        Method::Avg => 0,
+        Method::Fifo => 1,
+        Method::Lifo => 2,
+    }
+}
+
 impl Drop for Pipeline {
     fn drop(&mut self) {
         self.flush();
         self.shutdown();
-    }
-}
-
-/// Drops ticks that a later tick of the same instrument supersedes, never
-/// across an EOD (whose day baseline reads the mark). Returns how many.
-fn compact_ticks(batch: &mut Vec<SeqOp>, seen: &mut FxHashSet<u32>) -> u64 {
-    seen.clear();
-    let mut keep = vec![true; batch.len()];
-    for (i, sop) in batch.iter().enumerate().rev() {
-        match sop.op {
-            Op::Eod { .. } => seen.clear(),
-            Op::Tick { instrument, .. } => keep[i] = seen.insert(instrument.0),
-            _ => {}
-        }
-    }
-    let before = batch.len();
-    let mut it = keep.iter();
-    batch.retain(|_| *it.next().unwrap_or(&true));
-    (before - batch.len()) as u64
-}
-
-fn shard_worker(shard: usize, mut book: Book, rx: &Receiver<ShardMsg>, out: &Sender<AggMsg>, coalesce: bool) {
-    while let Ok(msg) = rx.recv() {
-        match msg {
-            ShardMsg::Batch(ops) => {
-                for sop in &ops {
-                    book.apply(sop);
-                    if !coalesce {
-                        send_output(shard, &mut book, out);
-                    }
-                }
-                send_output(shard, &mut book, out);
-            }
-            ShardMsg::Barrier(reply) => {
-                send_output(shard, &mut book, out);
-                let msg = AggMsg::Barrier {
-                    shard,
-                    seq: book.seq(),
-                    positions: book.positions(),
-                    closed: book.closed().to_vec(),
-                    reply,
-                };
-                let _ = out.send(msg);
-            }
-        }
-    }
-}
-
-fn send_output(shard: usize, book: &mut Book, out: &Sender<AggMsg>) {
-    let o = book.flush();
-    if !o.is_empty() {
-        let _ = out.send(AggMsg::Output(shard, o));
     }
 }

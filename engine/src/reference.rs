@@ -61,7 +61,7 @@ impl Reference {
     #[must_use]
     pub fn new(method: Method, bases: BaseCurrencies) -> Self {
         Self {
-            seq: Sequencer::new(1, bases),
+            seq: Sequencer::new(bases),
             method,
             instruments: FxHashMap::default(),
             positions: BTreeMap::new(),

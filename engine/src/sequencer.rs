@@ -1,15 +1,16 @@
 //! The sequencer: validates and interns events, drops repeated trade ids,
-//! assigns the global `seq`, and prepares the routed ops.
+//! and assigns the global `seq`.
 //!
 //! It is single-threaded and deterministic: the same events in the same order
-//! get the same ids, the same seqs and the same shards, which is what makes
-//! replay and recovery reproduce the live books.
+//! get the same ids and the same seqs, which is what makes replay and
+//! recovery reproduce the live books. It records the names it interns so the
+//! journal can carry them, and can be rebuilt from a journal or an image.
 
-use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
-use std::hash::Hasher;
+use rkyv::{Archive, Deserialize, Serialize};
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::event::Event;
-use crate::ids::{AccountId, CurrencyId, InstrumentId, Names};
+use crate::ids::{AccountId, CurrencyId, InstrumentId, Interner, Names};
 use crate::num::{Multiplier, Quantity, Rate};
 use crate::op::{Op, SeqOp};
 
@@ -33,6 +34,38 @@ pub enum SequenceError {
     /// The FX pair is not `BASE/QUOTE`.
     #[error("pair {0:?} must look like \"EUR/USD\"")]
     BadPair(String),
+    /// A journal or image names ids inconsistently (a corrupt store).
+    #[error("journal names {kind} id {id} {name:?}, which conflicts with what came before")]
+    NameConflict {
+        /// Which namespace.
+        kind: &'static str,
+        /// The id.
+        id: u32,
+        /// The name.
+        name: String,
+    },
+}
+
+/// Which namespace a journaled name belongs to.
+#[derive(Archive, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameKind {
+    /// An account.
+    Account,
+    /// An instrument.
+    Instrument,
+    /// A currency.
+    Currency,
+}
+
+/// A name first interned since the last journal batch.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct NewName {
+    /// Namespace.
+    pub kind: NameKind,
+    /// The id it got.
+    pub id: u32,
+    /// The name.
+    pub name: String,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -40,7 +73,6 @@ struct InstInfo {
     currency: CurrencyId,
     multiplier: Multiplier,
     used: bool,
-    shard: u16,
 }
 
 /// Account base currencies: one default and per-account overrides.
@@ -52,7 +84,21 @@ pub struct BaseCurrencies {
     pub accounts: FxHashMap<String, String>,
 }
 
-/// Assigns `seq`s and turns edge events into routed ops.
+/// The sequencer's state as plain data, for snapshots.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[allow(missing_docs, reason = "fields mirror the sequencer's one to one")]
+pub struct SequencerImage {
+    pub next_seq: u64,
+    pub accounts: Vec<String>,
+    pub instruments: Vec<String>,
+    pub currencies: Vec<String>,
+    /// (currency id, multiplier raw, used) by instrument id.
+    pub inst_info: Vec<(u32, i64, bool)>,
+    pub account_base: Vec<u32>,
+    pub trade_ids: Vec<String>,
+}
+
+/// Assigns `seq`s and turns edge events into ops.
 #[derive(Debug)]
 pub struct Sequencer {
     names: Names,
@@ -61,13 +107,13 @@ pub struct Sequencer {
     bases: BaseCurrencies,
     trade_ids: FxHashSet<Box<str>>,
     next_seq: u64,
-    shards: u16,
+    new_names: Vec<NewName>,
 }
 
 impl Sequencer {
-    /// A sequencer routing to `shards` shards (at least 1).
+    /// An empty sequencer.
     #[must_use]
-    pub fn new(shards: usize, bases: BaseCurrencies) -> Self {
+    pub fn new(bases: BaseCurrencies) -> Self {
         Self {
             names: Names::default(),
             instruments: Vec::new(),
@@ -75,7 +121,7 @@ impl Sequencer {
             bases,
             trade_ids: FxHashSet::default(),
             next_seq: 1,
-            shards: u16::try_from(shards.clamp(1, usize::from(u16::MAX))).unwrap_or(1),
+            new_names: Vec::new(),
         }
     }
 
@@ -91,12 +137,9 @@ impl Sequencer {
         self.next_seq - 1
     }
 
-    /// The shard an instrument is routed to.
-    #[must_use]
-    pub fn shard_of(&self, instrument: InstrumentId) -> usize {
-        self.instruments
-            .get(instrument.index())
-            .map_or(0, |i| usize::from(i.shard))
+    /// Names interned since the last call (for the next journal batch).
+    pub fn take_new_names(&mut self) -> Vec<NewName> {
+        std::mem::take(&mut self.new_names)
     }
 
     /// Validates, interns and numbers one event. `Ok(None)` means a repeated
@@ -105,31 +148,99 @@ impl Sequencer {
         let Some(op) = self.prepare(event)? else {
             return Ok(None);
         };
-        if let Event::Trade(t) = event
-            && let Some(id) = &t.id
-        {
-            self.trade_ids.insert(id.as_str().into());
-        }
-        if let Op::Instrument {
-            instrument,
-            currency,
-            multiplier,
-        } = op
-        {
-            let info = &mut self.instruments[instrument.index()];
-            (info.currency, info.multiplier) = (currency, multiplier);
-        }
-        if let Op::Trade { instrument, .. } | Op::Tick { instrument, .. } | Op::Split { instrument, .. } = op
-        {
-            self.instruments[instrument.index()].used = true;
-        }
         let seq = self.next_seq;
-        self.next_seq += 1;
+        let trade_id = match event {
+            Event::Trade(t) => t.id.as_deref(),
+            _ => None,
+        };
+        self.commit(seq, &op, trade_id);
         Ok(Some(SeqOp { seq, op }))
     }
 
-    /// Checks and interns an event without numbering it (no state that
-    /// matters changes: only names are interned).
+    /// Records an accepted op: registry, trade id, next seq.
+    fn commit(&mut self, seq: u64, op: &Op, trade_id: Option<&str>) {
+        if let Some(id) = trade_id {
+            self.trade_ids.insert(id.into());
+        }
+        match *op {
+            Op::Instrument {
+                instrument,
+                currency,
+                multiplier,
+            } => {
+                self.ensure_instrument(instrument);
+                let info = &mut self.instruments[instrument.index()];
+                (info.currency, info.multiplier) = (currency, multiplier);
+            }
+            Op::Trade {
+                instrument,
+                account,
+                base,
+                ..
+            } => {
+                self.ensure_instrument(instrument);
+                self.instruments[instrument.index()].used = true;
+                if self.account_base.len() <= account.index() {
+                    self.account_base.resize(account.index() + 1, CurrencyId::USD);
+                }
+                self.account_base[account.index()] = base;
+            }
+            Op::Tick { instrument, .. } | Op::Split { instrument, .. } => {
+                self.ensure_instrument(instrument);
+                self.instruments[instrument.index()].used = true;
+            }
+            Op::Fx { .. } | Op::Eod { .. } => {}
+        }
+        self.next_seq = seq + 1;
+    }
+
+    /// Re-applies a journaled op (already accepted once) with the names it
+    /// introduced, without validating it again.
+    pub fn replay(
+        &mut self,
+        names: &[NewName],
+        sop: &SeqOp,
+        trade_id: Option<&str>,
+    ) -> Result<(), SequenceError> {
+        self.restore_names(names)?;
+        self.commit(sop.seq, &sop.op, trade_id);
+        Ok(())
+    }
+
+    /// Re-creates names with their journaled ids.
+    pub fn restore_names(&mut self, names: &[NewName]) -> Result<(), SequenceError> {
+        for n in names {
+            let (kind, interner): (&'static str, &mut Interner) = match n.kind {
+                NameKind::Account => ("account", &mut self.names.accounts),
+                NameKind::Instrument => ("instrument", &mut self.names.instruments),
+                NameKind::Currency => ("currency", &mut self.names.currencies),
+            };
+            if !interner.restore(n.id, &n.name) {
+                return Err(SequenceError::NameConflict {
+                    kind,
+                    id: n.id,
+                    name: n.name.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn ensure_instrument(&mut self, id: InstrumentId) {
+        if self.instruments.len() <= id.index() {
+            self.instruments.resize(
+                id.index() + 1,
+                InstInfo {
+                    currency: CurrencyId::USD,
+                    multiplier: Multiplier::ONE,
+                    used: false,
+                },
+            );
+        }
+    }
+
+    /// Checks and interns an event without numbering it (only names are
+    /// interned; nothing else changes).
     fn prepare(&mut self, event: &Event) -> Result<Option<Op>, SequenceError> {
         Ok(Some(match event {
             Event::Instrument(d) => {
@@ -157,7 +268,7 @@ impl Sequencer {
                 let account = self.account(&t.account);
                 Op::Trade {
                     account,
-                    base: self.account_base[account.index()],
+                    base: self.account_base_of(account, &t.account),
                     instrument: self.instrument(&t.instrument),
                     qty: Quantity::from_raw(t.qty.raw() * t.side.sign()),
                     price: t.price,
@@ -186,39 +297,108 @@ impl Sequencer {
         }))
     }
 
-    fn currency(&mut self, code: &str) -> CurrencyId {
-        CurrencyId(self.names.currencies.intern(code))
-    }
-
-    fn instrument(&mut self, name: &str) -> InstrumentId {
-        let id = InstrumentId(self.names.instruments.intern(name));
-        if self.instruments.len() <= id.index() {
-            let mut h = FxHasher::default();
-            h.write(name.as_bytes());
-            let shard = u16::try_from(h.finish() % u64::from(self.shards)).unwrap_or(0);
-            self.instruments.push(InstInfo {
-                currency: CurrencyId::USD,
-                multiplier: Multiplier::ONE,
-                used: false,
-                shard,
+    fn intern(&mut self, kind: NameKind, name: &str) -> u32 {
+        let interner = match kind {
+            NameKind::Account => &mut self.names.accounts,
+            NameKind::Instrument => &mut self.names.instruments,
+            NameKind::Currency => &mut self.names.currencies,
+        };
+        let before = interner.len();
+        let id = interner.intern(name);
+        if interner.len() > before {
+            self.new_names.push(NewName {
+                kind,
+                id,
+                name: name.to_owned(),
             });
         }
         id
     }
 
-    fn account(&mut self, name: &str) -> AccountId {
-        let id = AccountId(self.names.accounts.intern(name));
-        if self.account_base.len() <= id.index() {
-            let code = self
-                .bases
-                .accounts
-                .get(name)
-                .or(self.bases.default.as_ref())
-                .map_or("USD", String::as_str)
-                .to_owned();
-            let base = self.currency(&code);
-            self.account_base.push(base);
-        }
+    fn currency(&mut self, code: &str) -> CurrencyId {
+        CurrencyId(self.intern(NameKind::Currency, code))
+    }
+
+    fn instrument(&mut self, name: &str) -> InstrumentId {
+        let id = InstrumentId(self.intern(NameKind::Instrument, name));
+        self.ensure_instrument(id);
         id
+    }
+
+    fn account(&mut self, name: &str) -> AccountId {
+        AccountId(self.intern(NameKind::Account, name))
+    }
+
+    /// The base currency of an account: fixed when it first trades.
+    fn account_base_of(&mut self, account: AccountId, name: &str) -> CurrencyId {
+        if let Some(&b) = self.account_base.get(account.index()) {
+            return b;
+        }
+        let code = self
+            .bases
+            .accounts
+            .get(name)
+            .or(self.bases.default.as_ref())
+            .map_or("USD", String::as_str)
+            .to_owned();
+        self.currency(&code)
+    }
+
+    /// The state as plain data.
+    #[must_use]
+    pub fn image(&self) -> SequencerImage {
+        let names = |i: &Interner| i.iter().map(str::to_owned).collect();
+        let mut trade_ids: Vec<String> = self.trade_ids.iter().map(|s| s.to_string()).collect();
+        trade_ids.sort_unstable();
+        SequencerImage {
+            next_seq: self.next_seq,
+            accounts: names(&self.names.accounts),
+            instruments: names(&self.names.instruments),
+            currencies: names(&self.names.currencies),
+            inst_info: self
+                .instruments
+                .iter()
+                .map(|i| (i.currency.0, i.multiplier.rate().raw(), i.used))
+                .collect(),
+            account_base: self.account_base.iter().map(|c| c.0).collect(),
+            trade_ids,
+        }
+    }
+
+    /// A sequencer holding exactly the state of `image`.
+    #[must_use]
+    pub fn from_image(image: &SequencerImage, bases: BaseCurrencies) -> Self {
+        let mut s = Self::new(bases);
+        let mut names = Names {
+            accounts: Interner::new(),
+            instruments: Interner::new(),
+            currencies: Interner::new(),
+        };
+        image.accounts.iter().for_each(|n| _ = names.accounts.intern(n));
+        image
+            .instruments
+            .iter()
+            .for_each(|n| _ = names.instruments.intern(n));
+        image
+            .currencies
+            .iter()
+            .for_each(|n| _ = names.currencies.intern(n));
+        if names.currencies.is_empty() {
+            names.currencies.intern("USD");
+        }
+        s.names = names;
+        s.instruments = image
+            .inst_info
+            .iter()
+            .map(|&(c, m, used)| InstInfo {
+                currency: CurrencyId(c),
+                multiplier: Multiplier::new(Rate::from_raw(m)),
+                used,
+            })
+            .collect();
+        s.account_base = image.account_base.iter().map(|&c| CurrencyId(c)).collect();
+        s.trade_ids = image.trade_ids.iter().map(|t| t.as_str().into()).collect();
+        s.next_seq = image.next_seq.max(1);
+        s
     }
 }

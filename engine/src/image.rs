@@ -1,0 +1,319 @@
+//! Images: the complete, shard-independent state of the engine at one `seq`,
+//! as plain data that rkyv archives into a snapshot. A book image is taken
+//! from each shard at a barrier and merged; restoring splits it again by
+//! instrument, so a snapshot taken with 4 shards restores into 2.
+
+use rkyv::{Archive, Deserialize, Serialize};
+
+use crate::book::{Book, Inst, Position};
+use crate::ids::{AccountId, CurrencyId, InstrumentId};
+use crate::ledger::{Ledger, Lot};
+use crate::num::{Multiplier, Quantity, Rate};
+use crate::router::shard_of;
+use crate::state::PortfolioState;
+
+/// An instrument's state in a shard.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct InstImage {
+    /// Instrument id.
+    pub id: u32,
+    /// Currency id.
+    pub currency: u32,
+    /// Multiplier, raw.
+    pub multiplier: i64,
+    /// Mark, raw.
+    pub mark: i64,
+    /// A mark exists.
+    pub has_mark: bool,
+    /// A tick arrived (trades no longer move the mark).
+    pub has_tick: bool,
+    /// Last seq that moved the mark.
+    pub seq: u64,
+}
+
+/// One open lot.
+#[derive(Archive, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LotImage {
+    /// Signed quantity, raw.
+    pub qty: i64,
+    /// Signed exact cost.
+    pub cost: i128,
+}
+
+/// A position slot, every field the book keeps.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[allow(missing_docs, reason = "fields mirror book::Position one to one")]
+pub struct PositionImage {
+    pub account: u32,
+    pub instrument: u32,
+    pub base: u32,
+    pub qty: i64,
+    pub cost: i128,
+    pub lots: Vec<LotImage>,
+    pub realized: i128,
+    pub fees: i128,
+    pub realized_base: i128,
+    pub fees_base: i128,
+    pub baseline: i128,
+    pub baseline_base: i128,
+    pub mv_base: i128,
+    pub unreal_base: i128,
+    pub priced: bool,
+    pub listed: bool,
+    pub seq: u64,
+}
+
+/// One FX pair's latest rate.
+#[derive(Archive, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FxImage {
+    /// Base currency id.
+    pub base: u32,
+    /// Quote currency id.
+    pub quote: u32,
+    /// Rate, raw.
+    pub rate: i64,
+}
+
+/// The books of one shard, or of all shards merged.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct BookImage {
+    /// Instruments with any state.
+    pub instruments: Vec<InstImage>,
+    /// Position slots.
+    pub positions: Vec<PositionImage>,
+    /// FX rates (the same in every shard).
+    pub fx: Vec<FxImage>,
+}
+
+/// An account's totals.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[allow(missing_docs, reason = "fields mirror state::PortfolioState")]
+pub struct PortfolioImage {
+    pub account: u32,
+    pub base: u32,
+    pub unpriced: i64,
+    pub market_value: i128,
+    pub realized_pnl: i128,
+    pub unrealized_pnl: i128,
+    pub fees: i128,
+    pub day_pnl: i128,
+    pub seq: u64,
+}
+
+impl PortfolioImage {
+    /// From a portfolio state.
+    #[must_use]
+    pub fn of(p: &PortfolioState) -> Self {
+        Self {
+            account: p.account.0,
+            base: p.base_currency.0,
+            unpriced: p.unpriced,
+            market_value: p.market_value.0,
+            realized_pnl: p.realized_pnl.0,
+            unrealized_pnl: p.unrealized_pnl.0,
+            fees: p.fees.0,
+            day_pnl: p.day_pnl.0,
+            seq: p.seq,
+        }
+    }
+
+    /// Back to a portfolio state.
+    #[must_use]
+    pub fn state(&self) -> PortfolioState {
+        let mut p = PortfolioState::new(AccountId(self.account), CurrencyId(self.base));
+        p.unpriced = self.unpriced;
+        p.market_value.0 = self.market_value;
+        p.realized_pnl.0 = self.realized_pnl;
+        p.unrealized_pnl.0 = self.unrealized_pnl;
+        p.fees.0 = self.fees;
+        p.net_pnl.0 = self.realized_pnl + self.unrealized_pnl - self.fees;
+        p.day_pnl.0 = self.day_pnl;
+        p.seq = self.seq;
+        p
+    }
+}
+
+impl BookImage {
+    /// Merges shard images (FX rates are identical in every shard).
+    pub fn merge(&mut self, mut other: Self) {
+        self.instruments.append(&mut other.instruments);
+        self.positions.append(&mut other.positions);
+        if self.fx.is_empty() {
+            self.fx = other.fx;
+        }
+    }
+
+    /// The part of this image that belongs to `shard` of `shards`.
+    #[must_use]
+    pub fn for_shard(&self, shard: usize, shards: usize) -> Self {
+        let mine = |id: u32| shard_of(InstrumentId(id), shards) == shard;
+        Self {
+            instruments: self.instruments.iter().filter(|i| mine(i.id)).cloned().collect(),
+            positions: self
+                .positions
+                .iter()
+                .filter(|p| mine(p.instrument))
+                .cloned()
+                .collect(),
+            fx: self.fx.clone(),
+        }
+    }
+}
+
+impl Book {
+    /// The book's complete state. Flush first so base values are current.
+    #[must_use]
+    pub fn image(&self) -> BookImage {
+        let instruments = self
+            .instruments
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| i.has_mark || !i.positions.is_empty() || i.currency != CurrencyId::USD)
+            .map(|(id, i)| InstImage {
+                id: u32::try_from(id).unwrap_or(u32::MAX),
+                currency: i.currency.0,
+                multiplier: i.multiplier.rate().raw(),
+                mark: i.mark,
+                has_mark: i.has_mark,
+                has_tick: i.has_tick,
+                seq: i.seq,
+            })
+            .collect();
+        let positions = self.positions.iter().map(position_image).collect();
+        let fx = self
+            .fx
+            .iter()
+            .map(|((b, q), r)| FxImage {
+                base: b.0,
+                quote: q.0,
+                rate: r.raw(),
+            })
+            .collect();
+        BookImage {
+            instruments,
+            positions,
+            fx,
+        }
+    }
+
+    /// A book holding exactly the state of `image`.
+    #[must_use]
+    pub fn from_image(image: &BookImage, method: crate::ledger::Method, emit_positions: bool) -> Self {
+        let mut book = Self::new(method, emit_positions);
+        let mut fx: Vec<_> = image.fx.clone();
+        fx.sort_by_key(|f| (f.base, f.quote));
+        for f in fx {
+            book.fx
+                .set(CurrencyId(f.base), CurrencyId(f.quote), Rate::from_raw(f.rate));
+        }
+        for i in &image.instruments {
+            let inst = book.inst_mut(InstrumentId(i.id));
+            *inst = Inst {
+                currency: CurrencyId(i.currency),
+                multiplier: Multiplier::new(Rate::from_raw(i.multiplier)),
+                mark: i.mark,
+                has_mark: i.has_mark,
+                has_tick: i.has_tick,
+                positions: Vec::new(),
+                dirty: false,
+                seq: i.seq,
+            };
+        }
+        for p in &image.positions {
+            book.restore_position(p);
+        }
+        book
+    }
+
+    fn restore_position(&mut self, p: &PositionImage) {
+        let (account, instrument, base) = (
+            AccountId(p.account),
+            InstrumentId(p.instrument),
+            CurrencyId(p.base),
+        );
+        let currency = self.inst_mut(instrument).currency;
+        let group = self.group_index(currency, base);
+        let pi = u32::try_from(self.positions.len()).unwrap_or(u32::MAX);
+        let lots = p
+            .lots
+            .iter()
+            .map(|l| Lot {
+                qty: l.qty,
+                cost: l.cost,
+            })
+            .collect();
+        self.positions.push(Position {
+            account,
+            instrument,
+            base,
+            group,
+            ledger: Ledger::from_parts(Quantity::from_raw(p.qty), p.cost, lots),
+            realized: p.realized,
+            fees: p.fees,
+            realized_base: p.realized_base,
+            fees_base: p.fees_base,
+            baseline: p.baseline,
+            baseline_base: p.baseline_base,
+            mv_base: p.mv_base,
+            unreal_base: p.unreal_base,
+            priced: p.priced,
+            listed: p.listed,
+            dirty: false,
+            seq: p.seq,
+        });
+        self.by_key.insert((account, instrument), pi);
+        self.instruments[instrument.index()].positions.push(pi);
+        self.groups[group as usize].positions.push(pi);
+        if self.acc_base.len() <= account.index() {
+            self.acc.resize_with(account.index() + 1, Default::default);
+            self.acc_base.resize(account.index() + 1, CurrencyId::USD);
+            self.acc_dirty.resize(account.index() + 1, false);
+        }
+        self.acc_base[account.index()] = base;
+    }
+}
+
+fn position_image(p: &Position) -> PositionImage {
+    PositionImage {
+        account: p.account.0,
+        instrument: p.instrument.0,
+        base: p.base.0,
+        qty: p.ledger.qty().raw(),
+        cost: p.ledger.cost().0,
+        lots: p
+            .ledger
+            .lots()
+            .map(|l| LotImage {
+                qty: l.qty,
+                cost: l.cost,
+            })
+            .collect(),
+        realized: p.realized,
+        fees: p.fees,
+        realized_base: p.realized_base,
+        fees_base: p.fees_base,
+        baseline: p.baseline,
+        baseline_base: p.baseline_base,
+        mv_base: p.mv_base,
+        unreal_base: p.unreal_base,
+        priced: p.priced,
+        listed: p.listed,
+        seq: p.seq,
+    }
+}
+
+/// Everything needed to resume the engine at `seq`: the sequencer, the
+/// merged books and the account totals.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct EngineImage {
+    /// Every event up to this seq is included.
+    pub seq: u64,
+    /// Cost method the books were built with (0 avg, 1 fifo, 2 lifo).
+    pub method: u8,
+    /// The sequencer.
+    pub sequencer: crate::sequencer::SequencerImage,
+    /// All shards' books, merged.
+    pub books: BookImage,
+    /// Account totals.
+    pub portfolios: Vec<PortfolioImage>,
+}

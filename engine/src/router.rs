@@ -1,0 +1,236 @@
+//! Routing sequenced ops to shard workers: per-shard pending batches, the
+//! bounded channels, tick conflation under backpressure, and the worker loop.
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use rustc_hash::{FxHashSet, FxHasher};
+use std::hash::Hasher;
+
+use crate::aggregator::AggMsg;
+use crate::book::Book;
+use crate::ids::InstrumentId;
+use crate::op::{Op, SeqOp};
+use crate::pipeline::Cut;
+
+/// The shard an instrument belongs to: a hash of its id, so routing is a
+/// pure function of the journal (ids are interned in journal order).
+#[must_use]
+pub fn shard_of(instrument: InstrumentId, shards: usize) -> usize {
+    let mut h = FxHasher::default();
+    h.write_u32(instrument.0);
+    usize::try_from(h.finish() % shards.max(1) as u64).unwrap_or(0)
+}
+
+/// A message to a shard worker.
+pub(crate) enum ShardMsg {
+    /// Ops to apply, in seq order.
+    Batch(Vec<SeqOp>),
+    /// Flush and report to the aggregator (a consistent cut); `images` asks
+    /// for the full books too (for a persisted snapshot).
+    Barrier { reply: Sender<Cut>, images: bool },
+}
+
+struct ShardLink {
+    tx: Sender<ShardMsg>,
+    pending: Vec<SeqOp>,
+}
+
+/// Counters of what routing did under load.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RouterStats {
+    /// Ticks dropped because a later tick superseded them while a shard lagged.
+    pub conflated_ticks: u64,
+    /// Times a full shard queue made the router wait.
+    pub blocked_sends: u64,
+}
+
+/// Owns the sending side of every shard channel.
+pub(crate) struct Router {
+    links: Vec<ShardLink>,
+    batch_size: usize,
+    max_pending: usize,
+    conflate: bool,
+    seen: FxHashSet<u32>,
+    pub(crate) stats: RouterStats,
+}
+
+impl Router {
+    pub(crate) fn new(
+        senders: Vec<Sender<ShardMsg>>,
+        batch_size: usize,
+        max_pending: usize,
+        conflate: bool,
+    ) -> Self {
+        Self {
+            links: senders
+                .into_iter()
+                .map(|tx| ShardLink {
+                    tx,
+                    pending: Vec::new(),
+                })
+                .collect(),
+            batch_size: batch_size.max(1),
+            max_pending: max_pending.max(1),
+            conflate,
+            seen: FxHashSet::default(),
+            stats: RouterStats::default(),
+        }
+    }
+
+    /// Routes an op by instrument, or to every shard (FX, EOD).
+    pub(crate) fn route(&mut self, sop: SeqOp) {
+        match sop.op.instrument() {
+            Some(inst) => self.push(shard_of(inst, self.links.len()), sop),
+            None => (0..self.links.len()).for_each(|s| self.push(s, sop)),
+        }
+    }
+
+    fn push(&mut self, shard: usize, sop: SeqOp) {
+        let pending = &mut self.links[shard].pending;
+        pending.push(sop);
+        if pending.len() % self.batch_size == 0 {
+            self.send(shard, false);
+        }
+    }
+
+    /// Sends every pending batch (waiting on a full queue).
+    pub(crate) fn flush(&mut self) {
+        for shard in 0..self.links.len() {
+            if !self.links[shard].pending.is_empty() {
+                self.send(shard, true);
+            }
+        }
+    }
+
+    fn send(&mut self, shard: usize, must: bool) {
+        let batch = std::mem::take(&mut self.links[shard].pending);
+        match self.links[shard].tx.try_send(ShardMsg::Batch(batch)) {
+            Ok(()) => {}
+            Err(TrySendError::Full(ShardMsg::Batch(mut batch))) => {
+                if self.conflate {
+                    self.stats.conflated_ticks += compact_ticks(&mut batch, &mut self.seen);
+                }
+                if must || batch.len() >= self.max_pending {
+                    self.stats.blocked_sends += 1;
+                    let _ = self.links[shard].tx.send(ShardMsg::Batch(batch));
+                } else {
+                    self.links[shard].pending = batch;
+                }
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// Flushes, then sends a barrier down every shard channel.
+    pub(crate) fn barrier(&mut self, reply: &Sender<Cut>, images: bool) {
+        self.flush();
+        for link in &self.links {
+            let _ = link.tx.send(ShardMsg::Barrier {
+                reply: reply.clone(),
+                images,
+            });
+        }
+    }
+
+    /// Drops every sender: workers drain their queues and exit.
+    pub(crate) fn close(&mut self) {
+        self.links.clear();
+    }
+}
+
+/// Drops ticks that a later tick of the same instrument supersedes, never
+/// across an EOD (whose day baseline reads the mark). Returns how many.
+pub(crate) fn compact_ticks(batch: &mut Vec<SeqOp>, seen: &mut FxHashSet<u32>) -> u64 {
+    seen.clear();
+    let mut keep = vec![true; batch.len()];
+    for (i, sop) in batch.iter().enumerate().rev() {
+        match sop.op {
+            Op::Eod { .. } => seen.clear(),
+            Op::Tick { instrument, .. } => keep[i] = seen.insert(instrument.0),
+            _ => {}
+        }
+    }
+    let before = batch.len();
+    let mut it = keep.iter();
+    batch.retain(|_| *it.next().unwrap_or(&true));
+    (before - batch.len()) as u64
+}
+
+/// A shard worker: applies batches to its book and sends what changed.
+pub(crate) fn shard_worker(
+    shard: usize,
+    mut book: Book,
+    rx: &Receiver<ShardMsg>,
+    out: &Sender<AggMsg>,
+    coalesce: bool,
+) {
+    while let Ok(msg) = rx.recv() {
+        match msg {
+            ShardMsg::Batch(ops) => {
+                for sop in &ops {
+                    book.apply(sop);
+                    if !coalesce {
+                        send_output(shard, &mut book, out);
+                    }
+                }
+                send_output(shard, &mut book, out);
+            }
+            ShardMsg::Barrier { reply, images } => {
+                send_output(shard, &mut book, out);
+                let msg = AggMsg::Barrier {
+                    shard,
+                    seq: book.seq(),
+                    positions: book.positions(),
+                    closed: book.closed().to_vec(),
+                    image: images.then(|| book.image()),
+                    reply,
+                };
+                let _ = out.send(msg);
+            }
+        }
+    }
+}
+
+fn send_output(shard: usize, book: &mut Book, out: &Sender<AggMsg>) {
+    let o = book.flush();
+    if !o.is_empty() {
+        let _ = out.send(AggMsg::Output(shard, o));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::num::Price;
+    use crate::time::Date;
+
+    fn tick(seq: u64, i: u32) -> SeqOp {
+        SeqOp {
+            seq,
+            op: Op::Tick {
+                instrument: InstrumentId(i),
+                price: Price::from_int(1),
+            },
+        }
+    }
+
+    #[test]
+    fn conflation_keeps_the_last_tick_per_instrument_and_never_crosses_eod() {
+        let eod = SeqOp {
+            seq: 4,
+            op: Op::Eod { date: Date(1) },
+        };
+        let mut batch = vec![tick(1, 7), tick(2, 8), tick(3, 7), eod, tick(5, 7), tick(6, 7)];
+        let dropped = compact_ticks(&mut batch, &mut FxHashSet::default());
+        let seqs: Vec<u64> = batch.iter().map(|s| s.seq).collect();
+        assert_eq!((dropped, seqs), (2, vec![2, 3, 4, 6]));
+    }
+
+    #[test]
+    fn routing_spreads_instruments() {
+        let counts = (0..1000).fold([0usize; 4], |mut c, i| {
+            c[shard_of(InstrumentId(i), 4)] += 1;
+            c
+        });
+        assert!(counts.iter().all(|&c| c > 150), "{counts:?}");
+    }
+}
