@@ -87,7 +87,7 @@ impl Router {
     fn push(&mut self, shard: usize, sop: SeqOp) {
         let pending = &mut self.links[shard].pending;
         pending.push(sop);
-        if pending.len() % self.batch_size == 0 {
+        if pending.len().is_multiple_of(self.batch_size) {
             self.send(shard, false);
         }
     }
