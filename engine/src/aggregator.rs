@@ -8,6 +8,8 @@ use crate::book_flush::ShardOutput;
 use crate::image::BookImage;
 use crate::pipeline::Cut;
 use crate::state::{ClosedPosition, EngineState, PortfolioState, PositionDelta, PositionState};
+use crate::time::Date;
+use rustc_hash::FxHashMap;
 
 /// Receives every change the engine publishes, on the aggregator thread.
 /// Implementations must not block for long: the engine waits on them.
@@ -15,6 +17,13 @@ pub trait DeltaSink: Send + 'static {
     /// Positions and portfolios changed by one shard flush, with the last
     /// `seq` the shard had applied.
     fn publish(&mut self, seq: u64, positions: &[PositionDelta], portfolios: &[PortfolioState]);
+
+    /// An EOD at `seq`: every listed position of every shard as of that EOD
+    /// (day P&L not yet reset), sorted by (account, instrument).
+    fn eod(&mut self, _date: Date, _seq: u64, _positions: &[PositionState]) {}
+
+    /// Positions an EOD moved to the closed history.
+    fn closed(&mut self, _closed: &[ClosedPosition]) {}
 }
 
 /// A sink that discards everything (batch runs such as `kupala calc`).
@@ -53,6 +62,8 @@ pub(crate) struct Aggregator {
     /// Outputs of shards already past the barrier, held until it completes.
     held: Vec<(usize, ShardOutput)>,
     changed: Vec<PortfolioState>,
+    /// EOD parts by seq: (shards reported, date, positions).
+    eods: FxHashMap<u64, (usize, Date, Vec<PositionState>)>,
 }
 
 impl Aggregator {
@@ -75,6 +86,7 @@ impl Aggregator {
             reply: None,
             held: Vec::new(),
             changed: Vec::new(),
+            eods: FxHashMap::default(),
         }
     }
 
@@ -108,6 +120,12 @@ impl Aggregator {
     }
 
     fn apply(&mut self, out: &ShardOutput) {
+        if let Some((date, seq, positions)) = &out.eod {
+            self.eod_part(*date, *seq, positions);
+        }
+        if !out.closed.is_empty() {
+            self.sink.closed(&out.closed);
+        }
         self.changed.clear();
         for &(account, base, ref change) in &out.accounts {
             let i = account.index();
@@ -119,6 +137,20 @@ impl Aggregator {
             self.changed.push(p.clone());
         }
         self.sink.publish(out.seq, &out.positions, &self.changed);
+    }
+
+    /// Collects one shard's part of an EOD; with all parts in, hands the
+    /// whole day to the sink.
+    fn eod_part(&mut self, date: Date, seq: u64, positions: &[PositionState]) {
+        let entry = self.eods.entry(seq).or_insert_with(|| (0, date, Vec::new()));
+        entry.0 += 1;
+        entry.2.extend_from_slice(positions);
+        if entry.0 == self.shards
+            && let Some((_, date, mut all)) = self.eods.remove(&seq)
+        {
+            all.sort_by_key(|p| (p.account, p.instrument));
+            self.sink.eod(date, seq, &all);
+        }
     }
 
     fn complete_barrier(&mut self) {

@@ -110,6 +110,10 @@ pub struct Book {
     pub(crate) acc_dirty: Vec<bool>,
     pub(crate) dirty_acc: Vec<AccountId>,
     pub(crate) out_positions: Vec<PositionDelta>,
+    /// The states an EOD captured, until the next flush sends them.
+    pub(crate) out_eod: Option<(Date, u64, Vec<crate::state::PositionState>)>,
+    /// Positions rolled into history since the last flush.
+    pub(crate) out_closed: Vec<ClosedPosition>,
     pub(crate) seq: u64,
 }
 
@@ -136,6 +140,8 @@ impl Book {
             acc_dirty: Vec::new(),
             dirty_acc: Vec::new(),
             out_positions: Vec::new(),
+            out_eod: None,
+            out_closed: Vec::new(),
             seq: 0,
         }
     }
@@ -397,6 +403,12 @@ impl Book {
 
     fn eod(&mut self, seq: u64, date: Date) {
         self.reprice_dirty();
+        let states = (0..self.positions.len())
+            .filter(|&i| self.positions[i].listed)
+            .filter_map(|i| u32::try_from(i).ok())
+            .map(|pi| self.position_state(pi))
+            .collect();
+        self.out_eod = Some((date, seq, states));
         for pi in 0..self.positions.len() {
             if !self.positions[pi].listed {
                 continue;
@@ -423,10 +435,12 @@ impl Book {
     /// slot for a new position; the account totals keep what it realized.
     fn roll_closed(&mut self, pi: u32, date: Date) {
         let position = self.position_state(pi);
-        self.closed.push(ClosedPosition {
+        let closed = ClosedPosition {
             date,
             position: position.clone(),
-        });
+        };
+        self.closed.push(closed.clone());
+        self.out_closed.push(closed);
         if self.emit_positions {
             self.out_positions.push(PositionDelta {
                 state: position,

@@ -5,6 +5,7 @@ use crate::book::Book;
 use crate::ids::{AccountId, CurrencyId};
 use crate::num::{Notional, Price, Quantity};
 use crate::state::{BaseChange, BaseValues, ClosedPosition, PositionDelta, PositionState};
+use crate::time::Date;
 
 /// What one flush of a shard produces.
 #[derive(Debug, Default)]
@@ -15,13 +16,18 @@ pub struct ShardOutput {
     pub accounts: Vec<(AccountId, CurrencyId, BaseChange)>,
     /// New states of the positions that changed (empty unless enabled).
     pub positions: Vec<PositionDelta>,
+    /// An EOD's date, seq and every listed position as of that EOD (before
+    /// the day baselines reset), if one was applied since the last flush.
+    pub eod: Option<(Date, u64, Vec<PositionState>)>,
+    /// Positions an EOD moved to the closed history.
+    pub closed: Vec<ClosedPosition>,
 }
 
 impl ShardOutput {
     /// True when the flush produced nothing to send.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.accounts.is_empty() && self.positions.is_empty()
+        self.accounts.is_empty() && self.positions.is_empty() && self.eod.is_none() && self.closed.is_empty()
     }
 }
 
@@ -40,6 +46,8 @@ impl Book {
             seq: self.seq,
             accounts,
             positions: std::mem::take(&mut self.out_positions),
+            eod: self.out_eod.take(),
+            closed: std::mem::take(&mut self.out_closed),
         }
     }
 

@@ -12,19 +12,23 @@
 mod aggregator;
 pub mod book;
 mod book_flush;
+pub mod durable;
 pub mod event;
 mod event_decode;
 pub mod fx;
 pub mod ids;
 pub mod image;
+pub mod journal_writer;
 pub mod ledger;
 pub mod num;
 pub mod op;
 pub mod pipeline;
+pub mod rebalance;
 pub mod reference;
 pub mod router;
 pub mod sequencer;
 pub mod state;
+pub mod store;
 pub mod time;
 pub mod view;
 

@@ -9,19 +9,24 @@
 //! read). Trades, FX, splits and EODs are never dropped: once the pending
 //! batch reaches `max_pending` the sequencer blocks until the shard catches up.
 
-use crossbeam_channel::{Receiver, bounded};
+use crossbeam_channel::{Receiver, Sender, bounded};
+use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crate::aggregator::{AggMsg, Aggregator, DeltaSink};
 use crate::book::Book;
 use crate::event::Event;
 use crate::ids::Names;
 use crate::image::{BookImage, EngineImage, PortfolioImage};
+use crate::journal_writer::{JournalMsg, JournalWriter, SyncMode, Watermarks};
 use crate::ledger::Method;
 use crate::op::SeqOp;
 use crate::router::{Router, RouterStats, shard_worker};
 use crate::sequencer::{BaseCurrencies, NewName, SequenceError, Sequencer};
 use crate::state::EngineState;
+use crate::store::Store;
+use crate::store::journal::{JournalBatch, JournalEvent};
 
 /// How the pipeline is built.
 #[derive(Clone, Debug)]
@@ -85,10 +90,38 @@ pub struct PipelineStats {
     pub blocked_sends: u64,
 }
 
+/// Where sequenced ops go: straight to the shards, or through the journal.
+enum Downstream {
+    Direct(Router),
+    Journal(JournalLink),
+    Closed,
+}
+
+/// The sequencer's side of the journal writer.
+struct JournalLink {
+    tx: Sender<JournalMsg>,
+    batch: JournalBatch,
+    ops: Vec<SeqOp>,
+    batch_size: usize,
+    writer: Option<JoinHandle<()>>,
+    marks: Arc<Watermarks>,
+}
+
+impl JournalLink {
+    fn send(&mut self) {
+        if self.ops.is_empty() && self.batch.cursor.is_none() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.batch);
+        let ops = std::mem::replace(&mut self.ops, Vec::with_capacity(self.batch_size));
+        let _ = self.tx.send(JournalMsg::Append(batch, ops));
+    }
+}
+
 /// The running engine: submit events, take consistent snapshots, finish.
 pub struct Pipeline {
     seq: Sequencer,
-    router: Router,
+    down: Downstream,
     workers: Vec<JoinHandle<()>>,
     aggregator: Option<JoinHandle<()>>,
     config: PipelineConfig,
@@ -145,12 +178,12 @@ impl Pipeline {
         };
         Self {
             seq,
-            router: Router::new(
+            down: Downstream::Direct(Router::new(
                 senders,
                 config.batch_size,
                 config.max_pending,
                 config.conflate_ticks,
-            ),
+            )),
             workers,
             aggregator,
             config,
@@ -166,12 +199,81 @@ impl Pipeline {
 
     /// What the pipeline did so far.
     #[must_use]
-    pub const fn stats(&self) -> PipelineStats {
+    ///
+    /// With a store attached, routing happens on the journal thread and its
+    /// counters are not included.
+    pub fn stats(&self) -> PipelineStats {
         let mut s = self.stats;
-        let r: RouterStats = self.router.stats;
-        s.conflated_ticks = r.conflated_ticks;
-        s.blocked_sends = r.blocked_sends;
+        if let Downstream::Direct(r) = &self.down {
+            let r: RouterStats = r.stats;
+            s.conflated_ticks = r.conflated_ticks;
+            s.blocked_sends = r.blocked_sends;
+        }
         s
+    }
+
+    /// Puts the journal between the sequencer and the shards: from now on
+    /// every accepted event is appended to `store` (group commit, synced per
+    /// `sync`) before any shard sees it. Call after recovery.
+    pub fn attach_store(&mut self, store: Arc<Store>, sync: SyncMode) {
+        let Downstream::Direct(router) = std::mem::replace(&mut self.down, Downstream::Closed) else {
+            return;
+        };
+        let marks = Arc::new(Watermarks::default());
+        let last = self.seq.last_seq();
+        marks.reset(last);
+        let (tx, rx) = bounded(self.config.queue_batches.max(1));
+        let writer = JournalWriter {
+            store,
+            router,
+            sync,
+            marks: Arc::clone(&marks),
+            max_group: 64,
+        };
+        let handle = std::thread::Builder::new()
+            .name("kupala-journal".into())
+            .spawn(move || writer.run(&rx))
+            .ok();
+        self.down = Downstream::Journal(JournalLink {
+            tx,
+            batch: JournalBatch::default(),
+            ops: Vec::new(),
+            batch_size: self.config.batch_size.max(1),
+            writer: handle,
+            marks,
+        });
+    }
+
+    /// The journal's watermarks, when a store is attached.
+    #[must_use]
+    pub fn watermarks(&self) -> Option<Arc<Watermarks>> {
+        match &self.down {
+            Downstream::Journal(j) => Some(Arc::clone(&j.marks)),
+            _ => None,
+        }
+    }
+
+    /// Records how far a source got; it is written atomically with the
+    /// journal batch holding the events read so far (exactly-once resume).
+    pub fn set_cursor(&mut self, source: &str, position: u64) {
+        if let Downstream::Journal(j) = &mut self.down {
+            j.batch.cursor = Some((source.to_owned(), position));
+        }
+    }
+
+    /// Sends what is pending, then waits until everything submitted so far
+    /// is durable. Returns the durable seq, or `None` without a store or on
+    /// timeout or a failed journal.
+    pub fn sync(&mut self, timeout: Duration) -> Option<u64> {
+        self.flush();
+        let last = self.seq.last_seq();
+        let Downstream::Journal(j) = &self.down else {
+            return None;
+        };
+        let (tx, rx) = bounded(1);
+        let _ = j.tx.send(JournalMsg::Sync(tx));
+        let _ = rx.recv_timeout(timeout);
+        j.marks.wait_durable(last, timeout).then_some(j.marks.durable())
     }
 
     /// The last `seq` assigned.
@@ -199,7 +301,19 @@ impl Pipeline {
             return Ok(None);
         };
         self.stats.sequenced += 1;
-        self.router.route(sop);
+        let names = self.seq.take_new_names();
+        match &mut self.down {
+            Downstream::Direct(r) => r.route(sop),
+            Downstream::Journal(j) => {
+                j.batch.names.extend(names);
+                j.batch.events.push(JournalEvent::new(&sop, event));
+                j.ops.push(sop);
+                if j.ops.len() >= j.batch_size {
+                    j.send();
+                }
+            }
+            Downstream::Closed => {}
+        }
         Ok(Some(sop))
     }
 
@@ -213,18 +327,36 @@ impl Pipeline {
     ) -> Result<(), SequenceError> {
         self.seq.replay(names, &sop, trade_id)?;
         self.stats.sequenced += 1;
-        self.router.route(sop);
+        match &mut self.down {
+            Downstream::Direct(r) => r.route(sop),
+            Downstream::Journal(j) => {
+                let _ = j.tx.send(JournalMsg::Route(vec![sop]));
+            }
+            Downstream::Closed => {}
+        }
         Ok(())
     }
 
-    /// Sends every shard's pending batch (blocking only on a full queue).
+    /// Sends every pending batch on (blocking only on a full queue).
     pub fn flush(&mut self) {
-        self.router.flush();
+        match &mut self.down {
+            Downstream::Direct(r) => r.flush(),
+            Downstream::Journal(j) => j.send(),
+            Downstream::Closed => {}
+        }
     }
 
     fn cut(&mut self, images: bool) -> Cut {
         let (tx, rx): (_, Receiver<Cut>) = bounded(1);
-        self.router.barrier(&tx, images);
+        match &mut self.down {
+            Downstream::Direct(r) => r.barrier(&tx, images),
+            Downstream::Journal(j) => {
+                j.send();
+                let _ = j.tx.send(JournalMsg::Barrier(tx.clone(), images));
+            }
+            Downstream::Closed => return Cut::default(),
+        }
+        drop(tx);
         rx.recv().unwrap_or_default()
     }
 
@@ -256,7 +388,18 @@ impl Pipeline {
     }
 
     fn shutdown(&mut self) {
-        self.router.close();
+        self.flush();
+        match std::mem::replace(&mut self.down, Downstream::Closed) {
+            Downstream::Direct(mut r) => r.close(),
+            Downstream::Journal(mut j) => {
+                j.send();
+                drop(j.tx);
+                if let Some(w) = j.writer.take() {
+                    let _ = w.join();
+                }
+            }
+            Downstream::Closed => {}
+        }
         for w in self.workers.drain(..) {
             let _ = w.join();
         }
@@ -278,7 +421,6 @@ pub const fn method_code(m: Method) -> u8 {
 
 impl Drop for Pipeline {
     fn drop(&mut self) {
-        self.flush();
         self.shutdown();
     }
 }

@@ -1,0 +1,368 @@
+//! The engine with its memory: opens the store, recovers (newest valid
+//! snapshot + journal tail, cutting a torn tail back to the last whole batch),
+//! then runs the pipeline with the journal in front of the shards, writes
+//! periodic snapshots on their own thread, and records every EOD.
+
+use crossbeam_channel::{Receiver, Sender, bounded};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::aggregator::DeltaSink;
+use crate::event::Event;
+use crate::image::EngineImage;
+use crate::journal_writer::{SyncMode, Watermarks};
+use crate::pipeline::{Pipeline, PipelineConfig, method_code};
+use crate::rebalance::{Rebalancer, Targets};
+use crate::sequencer::SequenceError;
+use crate::state::{ClosedPosition, EngineState, PortfolioState, PositionDelta, PositionState};
+use crate::store::{Store, StoreError};
+use crate::time::Date;
+
+/// Store settings (`[store]` in the config).
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    /// When appended batches are fsynced.
+    pub sync: SyncMode,
+    /// Snapshot after this many events (0 = never by count).
+    pub snapshot_every_events: u64,
+    /// Snapshot after this long with new events (None = never by time).
+    pub snapshot_every: Option<Duration>,
+    /// Snapshots kept; older ones are deleted.
+    pub keep_snapshots: usize,
+    /// Delete journal batches older than the oldest kept snapshot. Off by
+    /// default: `kupala replay` and what-if backtests need the whole journal.
+    pub prune_journal: bool,
+    /// Rebalancing targets evaluated at every EOD.
+    pub targets: Targets,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            sync: SyncMode::Periodic(Duration::from_millis(5)),
+            snapshot_every_events: 1_000_000,
+            snapshot_every: Some(Duration::from_secs(300)),
+            keep_snapshots: 3,
+            prune_journal: false,
+            targets: Targets::default(),
+        }
+    }
+}
+
+/// What recovery found and did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// The snapshot recovery started from.
+    pub snapshot: Option<u64>,
+    /// Journal events replayed after it.
+    pub replayed: u64,
+    /// The last seq recovered.
+    pub last_seq: u64,
+    /// Warnings: unreadable snapshots skipped, a torn tail cut.
+    pub warnings: Vec<String>,
+}
+
+/// Why the durable engine could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The journal is damaged before its tail: refusing to skip events.
+    #[error(
+        "journal damaged at batch {key} with readable batches after it ({reason}); refusing to skip events in the middle"
+    )]
+    CorruptMiddle {
+        /// The first bad batch.
+        key: u64,
+        /// Why it is bad.
+        reason: String,
+    },
+    /// The journal does not reach back to the snapshot.
+    #[error("journal starts at seq {first}, after snapshot seq {snapshot}: events are missing")]
+    Gap {
+        /// First journaled seq.
+        first: u64,
+        /// Snapshot seq.
+        snapshot: u64,
+    },
+    /// A journaled op could not be replayed.
+    #[error("replaying the journal: {0}")]
+    Replay(#[from] SequenceError),
+}
+
+/// Writes EOD positions and closed positions, and runs the rebalancer,
+/// then passes everything to the inner sink.
+struct StoreSink {
+    store: Arc<Store>,
+    inner: Box<dyn DeltaSink>,
+    rebalancer: Rebalancer,
+}
+
+impl DeltaSink for StoreSink {
+    fn publish(&mut self, seq: u64, positions: &[PositionDelta], portfolios: &[PortfolioState]) {
+        self.inner.publish(seq, positions, portfolios);
+    }
+
+    fn eod(&mut self, date: Date, seq: u64, positions: &[PositionState]) {
+        if let Err(e) = self.store.put_eod(date, positions) {
+            eprintln!("kupala: writing EOD {date}: {e}");
+        }
+        if let Err(e) = self.rebalancer.run(&self.store, date, positions) {
+            eprintln!("kupala: rebalancing at EOD {date}: {e}");
+        }
+        self.inner.eod(date, seq, positions);
+    }
+
+    fn closed(&mut self, closed: &[ClosedPosition]) {
+        for c in closed {
+            if let Err(e) = self.store.put_closed(c.date, std::slice::from_ref(&c.position)) {
+                eprintln!("kupala: writing closed position: {e}");
+            }
+        }
+        self.inner.closed(closed);
+    }
+}
+
+/// The engine backed by a store.
+pub struct Engine {
+    pipeline: Pipeline,
+    store: Arc<Store>,
+    config: StoreConfig,
+    since_snapshot: u64,
+    last_snapshot: Instant,
+    snap_tx: Option<Sender<EngineImage>>,
+    snap_thread: Option<JoinHandle<()>>,
+}
+
+impl Engine {
+    /// Opens (or creates) the store in `dir` and recovers the engine.
+    pub fn open(
+        dir: &std::path::Path,
+        pipeline: PipelineConfig,
+        config: StoreConfig,
+        sink: Box<dyn DeltaSink>,
+    ) -> Result<(Self, Recovery), EngineError> {
+        let store = Arc::new(Store::open(dir)?);
+        let mut recovery = Recovery::default();
+        let image = newest_snapshot(&store, &pipeline, &mut recovery.warnings);
+        recovery.snapshot = image.as_ref().map(|i| i.seq);
+        let sink = Box::new(StoreSink {
+            store: Arc::clone(&store),
+            inner: sink,
+            rebalancer: Rebalancer::new(config.targets.clone()),
+        });
+        let mut p = Pipeline::resume(pipeline, sink, image.as_ref());
+        let from = image.as_ref().map_or(1, |i| i.seq + 1);
+        recovery.replayed = replay_tail(&store, &mut p, from, &mut recovery.warnings)?;
+        recovery.last_seq = p.last_seq();
+        p.attach_store(Arc::clone(&store), config.sync);
+        let (snap_tx, snap_rx) = bounded::<EngineImage>(1);
+        let writer_store = Arc::clone(&store);
+        let keep = config.keep_snapshots;
+        let prune = config.prune_journal;
+        let snap_thread = std::thread::Builder::new()
+            .name("kupala-snapshots".into())
+            .spawn(move || snapshot_writer(&writer_store, &snap_rx, keep, prune))
+            .ok();
+        let engine = Self {
+            pipeline: p,
+            store,
+            config,
+            since_snapshot: 0,
+            last_snapshot: Instant::now(),
+            snap_tx: Some(snap_tx),
+            snap_thread,
+        };
+        Ok((engine, recovery))
+    }
+
+    /// The pipeline (names, stats, snapshots).
+    pub fn pipeline(&mut self) -> &mut Pipeline {
+        &mut self.pipeline
+    }
+
+    /// The store.
+    #[must_use]
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// The journal's watermarks (appended, durable).
+    #[must_use]
+    pub fn watermarks(&self) -> Option<Arc<Watermarks>> {
+        self.pipeline.watermarks()
+    }
+
+    /// Sequences, journals and routes one event; snapshots when due.
+    pub fn submit(&mut self, event: &Event) -> Result<Option<u64>, SequenceError> {
+        let seq = self.pipeline.submit(event)?.map(|s| s.seq);
+        if seq.is_some() {
+            self.since_snapshot += 1;
+            self.snapshot_if_due();
+        }
+        Ok(seq)
+    }
+
+    fn snapshot_if_due(&mut self) {
+        let by_count =
+            self.config.snapshot_every_events > 0 && self.since_snapshot >= self.config.snapshot_every_events;
+        let by_time = self
+            .config
+            .snapshot_every
+            .is_some_and(|d| self.since_snapshot > 0 && self.last_snapshot.elapsed() >= d);
+        if by_count || by_time {
+            self.snapshot();
+        }
+    }
+
+    /// Takes a snapshot now (a barrier through the shards) and hands it to
+    /// the snapshot thread, which writes it off the hot path.
+    pub fn snapshot(&mut self) {
+        let image = self.pipeline.image();
+        if let Some(tx) = &self.snap_tx {
+            let _ = tx.send(image);
+        }
+        self.since_snapshot = 0;
+        self.last_snapshot = Instant::now();
+    }
+
+    /// Waits until everything submitted is durable; the durable seq.
+    pub fn sync(&mut self, timeout: Duration) -> Option<u64> {
+        self.pipeline.sync(timeout)
+    }
+
+    /// A consistent snapshot of positions and totals.
+    pub fn state(&mut self) -> EngineState {
+        self.pipeline.snapshot()
+    }
+
+    /// Syncs, writes a final snapshot, stops every thread, returns the state.
+    pub fn finish(mut self) -> EngineState {
+        let _ = self.pipeline.sync(Duration::from_secs(60));
+        if self.since_snapshot > 0 {
+            self.snapshot();
+        }
+        let Self {
+            pipeline,
+            snap_tx,
+            snap_thread,
+            ..
+        } = self;
+        let state = pipeline.finish();
+        drop(snap_tx);
+        if let Some(t) = snap_thread {
+            let _ = t.join();
+        }
+        state
+    }
+}
+
+fn newest_snapshot(
+    store: &Store,
+    config: &PipelineConfig,
+    warnings: &mut Vec<String>,
+) -> Option<EngineImage> {
+    let seqs = store.snapshot_seqs().unwrap_or_default();
+    for seq in seqs.into_iter().rev() {
+        match store.snapshot(seq) {
+            Ok(img) if img.method == method_code(config.method) => return Some(img),
+            Ok(_) => warnings.push(format!(
+                "snapshot {seq} was taken with another cost method; not used"
+            )),
+            Err(e) => warnings.push(format!("snapshot {seq} unreadable, trying an older one: {e}")),
+        }
+    }
+    None
+}
+
+/// Replays journal events from seq `from` into the pipeline. A bad batch
+/// with no readable batch after it is a torn tail: cut, with a warning. A bad
+/// batch followed by good ones is an error. Returns events replayed.
+pub(crate) fn replay_tail(
+    store: &Store,
+    p: &mut Pipeline,
+    from: u64,
+    warnings: &mut Vec<String>,
+) -> Result<u64, EngineError> {
+    let keys = store.journal_keys()?;
+    let start = keys.iter().rposition(|&k| k <= from).unwrap_or(0);
+    if let Some(&first) = keys.first()
+        && first > from
+    {
+        return Err(EngineError::Gap {
+            first,
+            snapshot: from - 1,
+        });
+    }
+    let mut next = from;
+    let mut replayed = 0;
+    for (i, &key) in keys.iter().enumerate().skip(start) {
+        let batch = store.journal_batch(key).map_err(|e| e.to_string()).and_then(|b| {
+            if b.first_seq().is_some_and(|f| f > next) {
+                Err(format!("seq gap: expected {next}, batch starts at {key}"))
+            } else {
+                Ok(b)
+            }
+        });
+        let batch = match batch {
+            Ok(b) => b,
+            Err(reason) => {
+                cut_tail(store, &keys[i..], &reason, warnings)?;
+                break;
+            }
+        };
+        let mut names = batch.names.as_slice();
+        for ev in batch.events.iter().filter(|e| e.seq >= next) {
+            p.replay(names, ev.seq_op(), ev.trade_id.as_deref())?;
+            names = &[];
+            replayed += 1;
+        }
+        next = batch.last_seq().map_or(next, |l| l + 1);
+    }
+    p.flush();
+    Ok(replayed)
+}
+
+fn cut_tail(store: &Store, bad: &[u64], reason: &str, warnings: &mut Vec<String>) -> Result<(), EngineError> {
+    for &later in &bad[1..] {
+        if store.journal_batch(later).is_ok() {
+            return Err(EngineError::CorruptMiddle {
+                key: bad[0],
+                reason: reason.to_owned(),
+            });
+        }
+    }
+    store.remove_journal(bad)?;
+    let msg = format!(
+        "journal tail damaged from seq {} ({} batch(es) dropped: {reason}); recovered up to the last whole batch",
+        bad[0],
+        bad.len()
+    );
+    eprintln!("kupala: warning: {msg}");
+    warnings.push(msg);
+    Ok(())
+}
+
+fn snapshot_writer(store: &Store, rx: &Receiver<EngineImage>, keep: usize, prune: bool) {
+    while let Ok(image) = rx.recv() {
+        let seq = image.seq;
+        if let Err(e) = store.put_snapshot(&image) {
+            eprintln!("kupala: writing snapshot {seq}: {e}");
+            continue;
+        }
+        match store.retain_snapshots(keep) {
+            Ok(_) if prune => {
+                if let Some(&oldest) = store.snapshot_seqs().unwrap_or_default().first()
+                    && let Err(e) = store.prune_journal_before(oldest + 1)
+                {
+                    eprintln!("kupala: pruning the journal: {e}");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => eprintln!("kupala: deleting old snapshots: {e}"),
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! The journal writer: one thread between the sequencer and the shards when
+//! a store is attached. It appends batches to the journal (group commit:
+//! whatever is queued is written in one atomic write), makes them durable per
+//! the sync mode, and only then routes their ops to the shards. So nothing a
+//! shard computes, and nothing published, precedes the append; and an ack
+//! waits on the durable watermark.
+//!
+//! fjall writes happen here (and on the snapshot thread), never on shard
+//! threads or tokio workers.
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::op::SeqOp;
+use crate::pipeline::Cut;
+use crate::router::Router;
+use crate::store::Store;
+use crate::store::journal::JournalBatch;
+
+/// When appended journal batches are fsynced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncMode {
+    /// Every group commit is fsynced before its events are acknowledged.
+    Always,
+    /// fsync at most this long after an append; acks wait for it.
+    Periodic(Duration),
+}
+
+/// How far the journal got: appended (in the store, maybe not on disk) and
+/// durable (fsynced). Waiters block on a condvar.
+#[derive(Debug, Default)]
+pub struct Watermarks {
+    appended: AtomicU64,
+    durable: AtomicU64,
+    failed: AtomicU64,
+    lock: Mutex<()>,
+    cv: Condvar,
+}
+
+impl Watermarks {
+    /// The highest seq appended to the journal.
+    #[must_use]
+    pub fn appended(&self) -> u64 {
+        self.appended.load(Ordering::Acquire)
+    }
+
+    /// The highest seq durable on disk.
+    #[must_use]
+    pub fn durable(&self) -> u64 {
+        self.durable.load(Ordering::Acquire)
+    }
+
+    /// True once a journal write failed: nothing after it is acknowledged.
+    #[must_use]
+    pub fn failed(&self) -> bool {
+        self.failed.load(Ordering::Acquire) != 0
+    }
+
+    /// Starts both marks at `seq` (what recovery found in the journal).
+    pub(crate) fn reset(&self, seq: u64) {
+        self.appended.store(seq, Ordering::Release);
+        self.durable.store(seq, Ordering::Release);
+    }
+
+    fn set(&self, appended: u64, durable: u64) {
+        self.appended.fetch_max(appended, Ordering::AcqRel);
+        self.durable.fetch_max(durable, Ordering::AcqRel);
+        let _guard = self.lock.lock();
+        self.cv.notify_all();
+    }
+
+    /// Waits until `seq` is durable; false on timeout or a failed journal.
+    pub fn wait_durable(&self, seq: u64, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let Ok(mut guard) = self.lock.lock() else {
+            return false;
+        };
+        while self.durable() < seq && !self.failed() {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            match self.cv.wait_timeout(guard, deadline - now) {
+                Ok((g, _)) => guard = g,
+                Err(_) => return false,
+            }
+        }
+        self.durable() >= seq
+    }
+}
+
+/// A message to the journal writer.
+pub(crate) enum JournalMsg {
+    /// Append, then route.
+    Append(JournalBatch, Vec<SeqOp>),
+    /// Already in the journal (recovery): route only.
+    Route(Vec<SeqOp>),
+    /// Flush the router and send a barrier.
+    Barrier(Sender<Cut>, bool),
+    /// fsync now and report the durable seq.
+    Sync(Sender<u64>),
+}
+
+pub(crate) struct JournalWriter {
+    pub(crate) store: Arc<Store>,
+    pub(crate) router: Router,
+    pub(crate) sync: SyncMode,
+    pub(crate) marks: Arc<Watermarks>,
+    pub(crate) max_group: usize,
+}
+
+impl JournalWriter {
+    /// Runs until the sequencer drops its sender; then flushes and syncs.
+    pub(crate) fn run(mut self, rx: &Receiver<JournalMsg>) {
+        let mut last_sync = Instant::now();
+        let mut unsynced = false;
+        loop {
+            let wait = match self.sync {
+                SyncMode::Periodic(d) if unsynced => d.saturating_sub(last_sync.elapsed()),
+                _ => Duration::from_secs(3600),
+            };
+            let first = match rx.recv_timeout(wait) {
+                Ok(m) => m,
+                Err(RecvTimeoutError::Timeout) => {
+                    self.sync_now();
+                    (last_sync, unsynced) = (Instant::now(), false);
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            let mut group = vec![first];
+            while group.len() < self.max_group {
+                match rx.try_recv() {
+                    Ok(m) => group.push(m),
+                    Err(_) => break,
+                }
+            }
+            unsynced |= self.handle(group);
+            let due = match self.sync {
+                SyncMode::Always => true,
+                SyncMode::Periodic(d) => last_sync.elapsed() >= d,
+            };
+            if unsynced && due {
+                self.sync_now();
+                (last_sync, unsynced) = (Instant::now(), false);
+            }
+        }
+        self.router.flush();
+        self.sync_now();
+        self.router.close();
+    }
+
+    /// Appends every batch of the group in one write, then routes; returns
+    /// whether anything was appended.
+    fn handle(&mut self, group: Vec<JournalMsg>) -> bool {
+        let batches: Vec<&JournalBatch> = group
+            .iter()
+            .filter_map(|m| match m {
+                JournalMsg::Append(b, _) => Some(b),
+                _ => None,
+            })
+            .collect();
+        let appended = !batches.is_empty();
+        let mut ok = true;
+        if appended {
+            let last = batches.iter().filter_map(|b| b.last_seq()).max().unwrap_or(0);
+            let owned: Vec<JournalBatch> = batches.into_iter().cloned().collect();
+            if let Err(e) = self.store.append(&owned) {
+                // Nothing more can be made durable: stop acknowledging, and
+                // do not apply what is not in the journal.
+                eprintln!("kupala: journal append failed: {e}");
+                ok = false;
+                self.marks.failed.store(1, Ordering::Release);
+                self.marks.set(0, 0);
+            } else {
+                self.marks.set(last, self.marks.durable());
+            }
+        }
+        for msg in group {
+            match msg {
+                JournalMsg::Append(_, ops) if ok => ops.into_iter().for_each(|o| self.router.route(o)),
+                JournalMsg::Append(..) => {}
+                JournalMsg::Route(ops) => ops.into_iter().for_each(|o| self.router.route(o)),
+                JournalMsg::Barrier(reply, images) => self.router.barrier(&reply, images),
+                JournalMsg::Sync(reply) => {
+                    self.sync_now();
+                    let _ = reply.send(self.marks.durable());
+                }
+            }
+        }
+        self.router.flush();
+        appended
+    }
+
+    fn sync_now(&self) {
+        let appended = self.marks.appended();
+        match self.store.sync() {
+            Ok(()) => self.marks.set(appended, appended),
+            Err(e) => {
+                eprintln!("kupala: journal fsync failed: {e}");
+                self.marks.failed.store(1, Ordering::Release);
+                self.marks.set(0, 0);
+            }
+        }
+    }
+}

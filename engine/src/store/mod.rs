@@ -1,0 +1,260 @@
+//! The embedded store (fjall): the journal (the source of truth), snapshots,
+//! EOD positions, closed positions, rebalancing proposals, analysis results
+//! and metadata, each in its own keyspace; every value framed and checksummed
+//! (`frame`), archived with rkyv.
+//!
+//! The directory holds a `KUPALA_STORE` marker with the format version. Opening
+//! a directory without it (and not empty), or of another version, fails before
+//! anything is written.
+
+mod frame;
+pub mod journal;
+pub mod records;
+
+pub use frame::{FrameError, decode, encode};
+
+use std::path::{Path, PathBuf};
+
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+
+/// The on-disk format this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+/// The marker file's name.
+pub const MARKER: &str = "KUPALA_STORE";
+
+/// What went wrong with the store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The directory holds something that is not a kupala store.
+    #[error(
+        "{path} is not a kupala store (no {MARKER} file, and the directory is not empty); refusing to touch it"
+    )]
+    NotAStore {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// The store was written by a build with another format.
+    #[error("{path} holds a kupala store of format {found}; this build reads format {FORMAT_VERSION}")]
+    Version {
+        /// The directory.
+        path: PathBuf,
+        /// The format found.
+        found: String,
+    },
+    /// A filesystem error.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// An error from fjall.
+    #[error("store: {0}")]
+    Db(String),
+    /// A stored value that cannot be read.
+    #[error("{keyspace} record {key}: {reason}")]
+    Corrupt {
+        /// The keyspace.
+        keyspace: &'static str,
+        /// The key, rendered.
+        key: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl From<fjall::Error> for StoreError {
+    fn from(e: fjall::Error) -> Self {
+        Self::Db(e.to_string())
+    }
+}
+
+/// An open store.
+pub struct Store {
+    path: PathBuf,
+    db: Database,
+    pub(crate) journal: Keyspace,
+    pub(crate) snapshots: Keyspace,
+    pub(crate) eod_positions: Keyspace,
+    pub(crate) closed_positions: Keyspace,
+    pub(crate) proposals: Keyspace,
+    pub(crate) analysis: Keyspace,
+    pub(crate) meta: Keyspace,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StoreError {
+    let context = context.into();
+    move |source| StoreError::Io { context, source }
+}
+
+impl Store {
+    /// Opens the store in `dir`, creating it if `dir` is absent or empty.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let marker = dir.join(MARKER);
+        let fresh = match std::fs::read_dir(dir) {
+            Ok(mut entries) => entries.next().is_none(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+            Err(e) => return Err(io(format!("reading {}", dir.display()))(e)),
+        };
+        if fresh {
+            std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
+            std::fs::write(&marker, format!("kupala store format {FORMAT_VERSION}\n"))
+                .map_err(io(format!("writing {}", marker.display())))?;
+        } else {
+            check_marker(dir, &marker)?;
+        }
+        let db = Database::builder(dir.join("db")).open()?;
+        let ks = |name: &str| db.keyspace(name, KeyspaceCreateOptions::default);
+        let store = Self {
+            path: dir.to_owned(),
+            journal: ks("journal")?,
+            snapshots: ks("snapshots")?,
+            eod_positions: ks("eod_positions")?,
+            closed_positions: ks("closed_positions")?,
+            proposals: ks("proposals")?,
+            analysis: ks("analysis")?,
+            meta: ks("meta")?,
+            db,
+        };
+        store.check_meta_version()?;
+        Ok(store)
+    }
+
+    fn check_meta_version(&self) -> Result<(), StoreError> {
+        match self.meta.get("format")? {
+            None => {
+                self.meta.insert("format", FORMAT_VERSION.to_be_bytes())?;
+                self.db.persist(PersistMode::SyncAll)?;
+                Ok(())
+            }
+            Some(v) if v.as_ref() == FORMAT_VERSION.to_be_bytes() => Ok(()),
+            Some(v) => Err(StoreError::Version {
+                path: self.path.clone(),
+                found: format!("{:?}", v.as_ref()),
+            }),
+        }
+    }
+
+    /// The store's directory.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The fjall database (for atomic multi-keyspace batches).
+    pub(crate) const fn db(&self) -> &Database {
+        &self.db
+    }
+
+    /// Makes everything written so far durable (fsync).
+    pub fn sync(&self) -> Result<(), StoreError> {
+        self.db.persist(PersistMode::SyncAll)?;
+        Ok(())
+    }
+
+    /// Bytes the store occupies on disk.
+    #[must_use]
+    pub fn disk_space(&self) -> u64 {
+        dir_size(&self.path)
+    }
+}
+
+fn check_marker(dir: &Path, marker: &Path) -> Result<(), StoreError> {
+    let text = match std::fs::read_to_string(marker) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(StoreError::NotAStore { path: dir.to_owned() });
+        }
+        Err(e) => return Err(io(format!("reading {}", marker.display()))(e)),
+    };
+    let found = text
+        .trim()
+        .strip_prefix("kupala store format ")
+        .unwrap_or(text.trim());
+    if found == FORMAT_VERSION.to_string() {
+        Ok(())
+    } else {
+        Err(StoreError::Version {
+            path: dir.to_owned(),
+            found: found.to_owned(),
+        })
+    }
+}
+
+fn dir_size(path: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_foreign_and_future_directories_without_touching_them() {
+        let Ok(dir) = tempfile::tempdir() else { return };
+        let foreign = dir.path().join("foreign");
+        let _ = std::fs::create_dir_all(&foreign);
+        let _ = std::fs::write(foreign.join("notes.txt"), "mine");
+        let err = Store::open(&foreign)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("is not a kupala store"), "{err}");
+        let listing: Vec<_> = std::fs::read_dir(&foreign)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .collect();
+        assert_eq!(listing.len(), 1, "nothing was written");
+
+        let future = dir.path().join("future");
+        let _ = std::fs::create_dir_all(&future);
+        let _ = std::fs::write(future.join(MARKER), "kupala store format 99\n");
+        let err = Store::open(&future)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("format 99"), "{err}");
+        assert!(!future.join("db").exists(), "nothing was written");
+    }
+
+    #[test]
+    fn reopens_in_a_loop() {
+        let Ok(dir) = tempfile::tempdir() else { return };
+        let path = dir.path().join("s");
+        for i in 0..5u8 {
+            let store = Store::open(&path);
+            assert!(store.is_ok(), "open #{i}: {store:?}");
+            if let Ok(s) = store {
+                assert!(s.meta.insert([b'k', i], [i]).is_ok());
+                assert!(s.sync().is_ok());
+                for j in 0..=i {
+                    assert_eq!(
+                        s.meta.get([b'k', j]).ok().flatten().map(|v| v.to_vec()),
+                        Some(vec![j])
+                    );
+                }
+            }
+        }
+    }
+}
