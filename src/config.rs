@@ -5,8 +5,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, bail};
+use kupala_engine::durable::StoreConfig;
+use kupala_engine::journal_writer::SyncMode;
+use kupala_engine::num::{Money, Quantity, Rate};
+use kupala_engine::rebalance::Targets;
 use kupala_engine::{BaseCurrencies, Method, PipelineConfig};
 use serde::Deserialize;
+use std::time::Duration;
 
 /// The shipped defaults, documented key by key.
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
@@ -20,6 +25,53 @@ pub struct Config {
     /// Per-account settings.
     #[serde(default)]
     pub accounts: BTreeMap<String, AccountConfig>,
+    /// Store settings.
+    pub store: StoreSection,
+    /// EOD schedule.
+    pub eod: EodSection,
+    /// Rebalancing targets.
+    pub rebalance: RebalanceSection,
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    /// "always" or "periodic".
+    pub sync: String,
+    /// Periodic fsync bound.
+    pub sync_interval_ms: u64,
+    /// Snapshot every N events (0 = off).
+    pub snapshot_every_events: u64,
+    /// Snapshot every N seconds (0 = off).
+    pub snapshot_every_secs: u64,
+    /// Snapshots kept.
+    pub keep_snapshots: usize,
+    /// Prune the journal behind the oldest snapshot.
+    pub prune_journal: bool,
+}
+
+/// `[eod]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EodSection {
+    /// Local time of day, `HH:MM`.
+    pub time: String,
+    /// IANA time zone.
+    pub timezone: String,
+}
+
+/// `[rebalance]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RebalanceSection {
+    /// Smallest proposed trade (base currency).
+    pub min_trade: String,
+    /// Lot size.
+    pub lot: String,
+    /// account → instrument → weight.
+    #[serde(default)]
+    pub targets: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// `[engine]`.
@@ -105,6 +157,19 @@ impl Config {
                 problems.push(format!("engine.{key} must be > 0"));
             }
         }
+        match self.store.sync.as_str() {
+            "always" | "periodic" => {}
+            other => problems.push(format!("store.sync {other:?} must be \"always\" or \"periodic\"")),
+        }
+        if self.store.sync == "periodic" && self.store.sync_interval_ms == 0 {
+            problems.push("store.sync_interval_ms must be > 0 with periodic sync".into());
+        }
+        if let Err(e) = kupala_engine::schedule::EodSchedule::new(&self.eod.time, &self.eod.timezone) {
+            problems.push(format!("eod: {e}"));
+        }
+        if let Err(e) = self.targets() {
+            problems.push(e);
+        }
         if problems.is_empty() {
             Ok(())
         } else {
@@ -135,6 +200,48 @@ impl Config {
             conflate_ticks: e.conflate_ticks,
             emit_positions: defaults.emit_positions,
         }
+    }
+}
+
+impl Config {
+    /// The store settings this configuration describes.
+    #[must_use]
+    pub fn store_config(&self) -> StoreConfig {
+        let s = &self.store;
+        StoreConfig {
+            sync: if s.sync == "always" {
+                SyncMode::Always
+            } else {
+                SyncMode::Periodic(Duration::from_millis(s.sync_interval_ms.max(1)))
+            },
+            snapshot_every_events: s.snapshot_every_events,
+            snapshot_every: (s.snapshot_every_secs > 0).then(|| Duration::from_secs(s.snapshot_every_secs)),
+            keep_snapshots: s.keep_snapshots.max(1),
+            prune_journal: s.prune_journal,
+            targets: self.targets().unwrap_or_default(),
+        }
+    }
+
+    /// The rebalancing targets, parsed.
+    pub fn targets(&self) -> Result<Targets, String> {
+        let r = &self.rebalance;
+        let min_trade = Money::parse(&r.min_trade).map_err(|e| format!("rebalance.min_trade: {e}"))?;
+        let lot = Quantity::parse(&r.lot).map_err(|e| format!("rebalance.lot: {e}"))?;
+        let mut accounts = Vec::new();
+        for (account, weights) in &r.targets {
+            let mut w = Vec::new();
+            for (inst, weight) in weights {
+                let rate =
+                    Rate::parse(weight).map_err(|e| format!("rebalance.targets.{account}.{inst}: {e}"))?;
+                w.push((inst.clone(), rate));
+            }
+            accounts.push((account.clone(), w));
+        }
+        Ok(Targets {
+            accounts,
+            min_trade,
+            lot,
+        })
     }
 }
 

@@ -6,3 +6,4 @@
 
 pub mod calc;
 pub mod config;
+pub mod history;

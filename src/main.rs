@@ -1,13 +1,15 @@
 //! The `kupala` command line.
 
 use std::io::{BufReader, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use kupala::config::Config;
+use kupala::history::{self, Acks, ReplayOptions, Speed};
 use kupala_engine::Method;
+use kupala_engine::time::{Date, Timestamp};
 use kupala_feeds::JsonlSource;
 
 /// kupala: a streaming position and P&L engine.
@@ -22,23 +24,90 @@ struct Cli {
 enum Command {
     /// Run a JSONL event file through the engine and print the final
     /// positions and portfolios as JSON.
-    Calc {
-        /// JSON Lines event file, or `-` for standard input.
+    Calc(CalcArgs),
+    /// Replay a store's journal through a fresh engine (a backtest) and print
+    /// the same JSON as `calc`; another --method is a what-if run.
+    Replay(ReplayArgs),
+    /// Summarise a store: events, seq range, snapshots, EOD dates, disk use.
+    Inspect {
+        /// The store directory.
         #[arg(long)]
-        events: PathBuf,
-        /// Cost method: avg, fifo or lifo (default: the config's).
-        #[arg(long)]
-        method: Option<Method>,
-        /// Shard worker threads (default: the config's, else one per core).
-        #[arg(long)]
-        shards: Option<usize>,
-        /// Report bad lines on stderr and go on instead of stopping.
-        #[arg(long)]
-        skip_bad: bool,
-        /// Configuration file (TOML, see config/default.toml).
-        #[arg(long, env = "KUPALA_CONFIG")]
-        config: Option<PathBuf>,
+        data: PathBuf,
     },
+    /// Print one day's EOD positions, closed positions and rebalancing
+    /// proposals as JSON.
+    Eod {
+        /// The store directory.
+        #[arg(long)]
+        data: PathBuf,
+        /// The business date, YYYY-MM-DD.
+        #[arg(long, value_parser = parse_date)]
+        date: Date,
+    },
+}
+
+#[derive(Args, Debug)]
+struct CalcArgs {
+    /// JSON Lines event file, or `-` for standard input.
+    #[arg(long)]
+    events: PathBuf,
+    /// Cost method: avg, fifo or lifo (default: the config's).
+    #[arg(long)]
+    method: Option<Method>,
+    /// Shard worker threads (default: the config's, else one per core).
+    #[arg(long)]
+    shards: Option<usize>,
+    /// Report bad lines on stderr and go on instead of stopping.
+    #[arg(long)]
+    skip_bad: bool,
+    /// Persist to this store directory as it goes (journal, snapshots, EOD
+    /// tables); a later run on the same file resumes where this one stopped.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// With --data: journal fsync policy, "always" or "periodic" (default: the config's).
+    #[arg(long)]
+    sync: Option<String>,
+    /// With --data: every N events, wait until they are durable and print
+    /// `durable SEQ LINE` on stdout.
+    #[arg(long)]
+    acks: Option<u64>,
+    /// Configuration file (TOML, see config/default.toml).
+    #[arg(long, env = "KUPALA_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct ReplayArgs {
+    /// The store directory.
+    #[arg(long)]
+    data: PathBuf,
+    /// Pace from the first event at or after this RFC 3339 time (earlier
+    /// events still build the state, at full speed).
+    #[arg(long, value_parser = parse_ts)]
+    from: Option<Timestamp>,
+    /// Stop at the first event after this RFC 3339 time.
+    #[arg(long, value_parser = parse_ts)]
+    to: Option<Timestamp>,
+    /// max, 1x (event time), or a factor such as 10 (ten times faster).
+    #[arg(long, default_value = "max")]
+    speed: Speed,
+    /// Cost method for the replay (default: the config's).
+    #[arg(long)]
+    method: Option<Method>,
+    /// Shard worker threads.
+    #[arg(long)]
+    shards: Option<usize>,
+    /// Configuration file (TOML, see config/default.toml).
+    #[arg(long, env = "KUPALA_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+fn parse_ts(s: &str) -> Result<Timestamp, String> {
+    Timestamp::parse(s)
+}
+
+fn parse_date(s: &str) -> Result<Date, String> {
+    Date::parse(s)
 }
 
 fn main() -> ExitCode {
@@ -53,39 +122,97 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Calc {
-            events,
-            method,
-            shards,
-            skip_bad,
-            config,
-        } => {
-            let config = Config::load(config.as_deref())?;
-            let mut pipeline = config.pipeline();
-            if let Some(m) = method {
-                pipeline.method = m;
-            }
-            if let Some(n) = shards {
-                anyhow::ensure!(n > 0, "--shards must be at least 1");
-                pipeline.shards = n;
-            }
-            pipeline.emit_positions = false;
-            let report = if events.as_os_str() == "-" {
-                kupala::calc::run(JsonlSource::new(std::io::stdin().lock()), pipeline, skip_bad)
-            } else {
-                let file =
-                    std::fs::File::open(&events).with_context(|| format!("opening {}", events.display()))?;
-                kupala::calc::run(JsonlSource::new(BufReader::new(file)), pipeline, skip_bad)
-            }?;
-            for line in &report.skipped {
-                eprintln!("skipped {line}");
-            }
-            if !report.skipped.is_empty() {
-                eprintln!("kupala: skipped {} bad line(s)", report.skipped.len());
-            }
-            let mut out = std::io::stdout().lock();
-            writeln!(out, "{}", report.view.to_json_pretty())?;
-            Ok(())
-        }
+        Command::Calc(args) => calc(args),
+        Command::Replay(args) => replay(&args),
+        Command::Inspect { data } => print_json(&history::inspect(&data)?),
+        Command::Eod { data, date } => print_json(&history::eod(&data, date)?),
     }
+}
+
+fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", serde_json::to_string_pretty(v)?)?;
+    Ok(())
+}
+
+fn pipeline_config(
+    config: &Config,
+    method: Option<Method>,
+    shards: Option<usize>,
+) -> anyhow::Result<kupala_engine::PipelineConfig> {
+    let mut p = config.pipeline();
+    if let Some(m) = method {
+        p.method = m;
+    }
+    if let Some(n) = shards {
+        anyhow::ensure!(n > 0, "--shards must be at least 1");
+        p.shards = n;
+    }
+    p.emit_positions = false;
+    Ok(p)
+}
+
+fn calc(args: CalcArgs) -> anyhow::Result<()> {
+    let mut config = Config::load(args.config.as_deref())?;
+    if let Some(sync) = &args.sync {
+        config.store.sync.clone_from(sync);
+        config.validate()?;
+    }
+    let pipeline = pipeline_config(&config, args.method, args.shards)?;
+    let stdin = args.events.as_os_str() == "-";
+    let reader: Box<dyn std::io::BufRead> = if stdin {
+        Box::new(std::io::stdin().lock())
+    } else {
+        let file = std::fs::File::open(&args.events)
+            .with_context(|| format!("opening {}", args.events.display()))?;
+        Box::new(BufReader::new(file))
+    };
+    let source = JsonlSource::new(reader);
+    let report = match &args.data {
+        Some(dir) => history::calc_with_store(
+            source,
+            &source_id(&args.events),
+            dir,
+            pipeline,
+            config.store_config(),
+            args.skip_bad,
+            args.acks.map(|every| Acks { every: every.max(1) }),
+        )?,
+        None => kupala::calc::run(source, pipeline, args.skip_bad)?,
+    };
+    for line in &report.skipped {
+        eprintln!("skipped {line}");
+    }
+    if !report.skipped.is_empty() {
+        eprintln!("kupala: skipped {} bad line(s)", report.skipped.len());
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", report.view.to_json_pretty())?;
+    Ok(())
+}
+
+/// The name a file's resume position is stored under (stdin never resumes).
+fn source_id(path: &Path) -> String {
+    if path.as_os_str() == "-" {
+        return format!("stdin-{}", std::process::id());
+    }
+    std::fs::canonicalize(path)
+        .unwrap_or_else(|_| path.to_owned())
+        .display()
+        .to_string()
+}
+
+fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
+    let config = Config::load(args.config.as_deref())?;
+    let pipeline = pipeline_config(&config, args.method, args.shards)?;
+    let opts = ReplayOptions {
+        from: args.from,
+        to: args.to,
+        speed: args.speed,
+        progress: true,
+    };
+    let view = history::replay(&args.data, pipeline, &opts)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", view.to_json_pretty())?;
+    Ok(())
 }

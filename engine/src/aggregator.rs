@@ -120,7 +120,7 @@ impl Aggregator {
     }
 
     fn apply(&mut self, out: &ShardOutput) {
-        if let Some((date, seq, positions)) = &out.eod {
+        for (date, seq, positions) in &out.eod {
             self.eod_part(*date, *seq, positions);
         }
         if !out.closed.is_empty() {

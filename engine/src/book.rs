@@ -110,8 +110,8 @@ pub struct Book {
     pub(crate) acc_dirty: Vec<bool>,
     pub(crate) dirty_acc: Vec<AccountId>,
     pub(crate) out_positions: Vec<PositionDelta>,
-    /// The states an EOD captured, until the next flush sends them.
-    pub(crate) out_eod: Option<(Date, u64, Vec<crate::state::PositionState>)>,
+    /// The states each EOD captured, until the next flush sends them.
+    pub(crate) out_eod: Vec<(Date, u64, Vec<crate::state::PositionState>)>,
     /// Positions rolled into history since the last flush.
     pub(crate) out_closed: Vec<ClosedPosition>,
     pub(crate) seq: u64,
@@ -140,7 +140,7 @@ impl Book {
             acc_dirty: Vec::new(),
             dirty_acc: Vec::new(),
             out_positions: Vec::new(),
-            out_eod: None,
+            out_eod: Vec::new(),
             out_closed: Vec::new(),
             seq: 0,
         }
@@ -408,7 +408,7 @@ impl Book {
             .filter_map(|i| u32::try_from(i).ok())
             .map(|pi| self.position_state(pi))
             .collect();
-        self.out_eod = Some((date, seq, states));
+        self.out_eod.push((date, seq, states));
         for pi in 0..self.positions.len() {
             if !self.positions[pi].listed {
                 continue;

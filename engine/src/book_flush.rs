@@ -16,9 +16,9 @@ pub struct ShardOutput {
     pub accounts: Vec<(AccountId, CurrencyId, BaseChange)>,
     /// New states of the positions that changed (empty unless enabled).
     pub positions: Vec<PositionDelta>,
-    /// An EOD's date, seq and every listed position as of that EOD (before
-    /// the day baselines reset), if one was applied since the last flush.
-    pub eod: Option<(Date, u64, Vec<PositionState>)>,
+    /// Each EOD applied since the last flush: date, seq and every listed
+    /// position as of that EOD (before the day baselines reset).
+    pub eod: Vec<(Date, u64, Vec<PositionState>)>,
     /// Positions an EOD moved to the closed history.
     pub closed: Vec<ClosedPosition>,
 }
@@ -27,7 +27,7 @@ impl ShardOutput {
     /// True when the flush produced nothing to send.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.accounts.is_empty() && self.positions.is_empty() && self.eod.is_none() && self.closed.is_empty()
+        self.accounts.is_empty() && self.positions.is_empty() && self.eod.is_empty() && self.closed.is_empty()
     }
 }
 
@@ -46,7 +46,7 @@ impl Book {
             seq: self.seq,
             accounts,
             positions: std::mem::take(&mut self.out_positions),
-            eod: self.out_eod.take(),
+            eod: std::mem::take(&mut self.out_eod),
             closed: std::mem::take(&mut self.out_closed),
         }
     }

@@ -26,6 +26,7 @@ pub mod pipeline;
 pub mod rebalance;
 pub mod reference;
 pub mod router;
+pub mod schedule;
 pub mod sequencer;
 pub mod state;
 pub mod store;
