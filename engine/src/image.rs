@@ -168,7 +168,12 @@ impl Book {
             .instruments
             .iter()
             .enumerate()
-            .filter(|(_, i)| i.has_mark || !i.positions.is_empty() || i.currency != CurrencyId::USD)
+            .filter(|(_, i)| {
+                i.has_mark
+                    || !i.positions.is_empty()
+                    || i.currency != CurrencyId::USD
+                    || i.multiplier != Multiplier::ONE
+            })
             .map(|(id, i)| InstImage {
                 id: u32::try_from(id).unwrap_or(u32::MAX),
                 currency: i.currency.0,
