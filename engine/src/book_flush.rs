@@ -21,6 +21,9 @@ pub struct ShardOutput {
     pub eod: Vec<(Date, u64, Vec<PositionState>)>,
     /// Positions an EOD moved to the closed history.
     pub closed: Vec<ClosedPosition>,
+    /// When the oldest op of the batch behind this output entered the
+    /// engine (`clock::now_ns`; 0 = not measured): tick→delta latency.
+    pub t_in: u64,
 }
 
 impl ShardOutput {
@@ -48,6 +51,7 @@ impl Book {
             positions: std::mem::take(&mut self.out_positions),
             eod: std::mem::take(&mut self.out_eod),
             closed: std::mem::take(&mut self.out_closed),
+            t_in: 0,
         }
     }
 

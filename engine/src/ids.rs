@@ -131,6 +131,17 @@ impl Default for Names {
 }
 
 impl Names {
+    /// Adds a name with its id (see [`Interner::restore`]).
+    pub fn restore(&mut self, n: &crate::sequencer::NewName) -> bool {
+        use crate::sequencer::NameKind;
+        let interner = match n.kind {
+            NameKind::Account => &mut self.accounts,
+            NameKind::Instrument => &mut self.instruments,
+            NameKind::Currency => &mut self.currencies,
+        };
+        interner.restore(n.id, &n.name)
+    }
+
     /// The account's name.
     #[must_use]
     pub fn account(&self, id: AccountId) -> &str {

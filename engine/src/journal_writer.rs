@@ -93,8 +93,8 @@ impl Watermarks {
 
 /// A message to the journal writer.
 pub(crate) enum JournalMsg {
-    /// Append, then route.
-    Append(JournalBatch, Vec<SeqOp>),
+    /// Append, then route; with when the batch's first op entered.
+    Append(JournalBatch, Vec<SeqOp>, u64),
     /// Already in the journal (recovery): route only.
     Route(Vec<SeqOp>),
     /// Flush the router and send a barrier.
@@ -158,7 +158,7 @@ impl JournalWriter {
         let batches: Vec<&JournalBatch> = group
             .iter()
             .filter_map(|m| match m {
-                JournalMsg::Append(b, _) => Some(b),
+                JournalMsg::Append(b, ..) => Some(b),
                 _ => None,
             })
             .collect();
@@ -180,9 +180,11 @@ impl JournalWriter {
         }
         for msg in group {
             match msg {
-                JournalMsg::Append(_, ops) if ok => ops.into_iter().for_each(|o| self.router.route(o)),
+                JournalMsg::Append(_, ops, t_in) if ok => {
+                    ops.into_iter().for_each(|o| self.router.route(o, t_in))
+                }
                 JournalMsg::Append(..) => {}
-                JournalMsg::Route(ops) => ops.into_iter().for_each(|o| self.router.route(o)),
+                JournalMsg::Route(ops) => ops.into_iter().for_each(|o| self.router.route(o, 0)),
                 JournalMsg::Barrier(reply, images) => self.router.barrier(&reply, images),
                 JournalMsg::Sync(reply) => {
                     self.sync_now();

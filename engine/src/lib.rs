@@ -12,6 +12,7 @@
 mod aggregator;
 pub mod book;
 mod book_flush;
+pub mod clock;
 pub mod durable;
 pub mod event;
 mod event_decode;
@@ -38,6 +39,6 @@ pub use book::Book;
 pub use book_flush::ShardOutput;
 pub use event::{Event, EventError};
 pub use ledger::Method;
-pub use pipeline::{Cut, Pipeline, PipelineConfig, PipelineStats};
+pub use pipeline::{Cut, Pipeline, PipelineConfig, PipelineStats, SharedNames};
 pub use sequencer::{BaseCurrencies, SequenceError, Sequencer};
 pub use state::EngineState;

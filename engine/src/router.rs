@@ -22,8 +22,9 @@ pub fn shard_of(instrument: InstrumentId, shards: usize) -> usize {
 
 /// A message to a shard worker.
 pub(crate) enum ShardMsg {
-    /// Ops to apply, in seq order.
-    Batch(Vec<SeqOp>),
+    /// Ops to apply, in seq order, and when the oldest entered the engine
+    /// (`clock::now_ns`, 0 = not measured).
+    Batch(Vec<SeqOp>, u64),
     /// Flush and report to the aggregator (a consistent cut); `images` asks
     /// for the full books too (for a persisted snapshot).
     Barrier { reply: Sender<Cut>, images: bool },
@@ -32,6 +33,8 @@ pub(crate) enum ShardMsg {
 struct ShardLink {
     tx: Sender<ShardMsg>,
     pending: Vec<SeqOp>,
+    /// When the oldest pending op entered the engine.
+    oldest: u64,
 }
 
 /// Counters of what routing did under load.
@@ -66,6 +69,7 @@ impl Router {
                 .map(|tx| ShardLink {
                     tx,
                     pending: Vec::new(),
+                    oldest: 0,
                 })
                 .collect(),
             batch_size: batch_size.max(1),
@@ -76,16 +80,21 @@ impl Router {
         }
     }
 
-    /// Routes an op by instrument, or to every shard (FX, EOD).
-    pub(crate) fn route(&mut self, sop: SeqOp) {
+    /// Routes an op by instrument, or to every shard (FX, EOD); `t_in` is
+    /// when it entered the engine (0 = not measured).
+    pub(crate) fn route(&mut self, sop: SeqOp, t_in: u64) {
         match sop.op.instrument() {
-            Some(inst) => self.push(shard_of(inst, self.links.len()), sop),
-            None => (0..self.links.len()).for_each(|s| self.push(s, sop)),
+            Some(inst) => self.push(shard_of(inst, self.links.len()), sop, t_in),
+            None => (0..self.links.len()).for_each(|s| self.push(s, sop, t_in)),
         }
     }
 
-    fn push(&mut self, shard: usize, sop: SeqOp) {
-        let pending = &mut self.links[shard].pending;
+    fn push(&mut self, shard: usize, sop: SeqOp, t_in: u64) {
+        let link = &mut self.links[shard];
+        if link.pending.is_empty() {
+            link.oldest = t_in;
+        }
+        let pending = &mut link.pending;
         pending.push(sop);
         if pending.len().is_multiple_of(self.batch_size) {
             self.send(shard, false);
@@ -103,15 +112,16 @@ impl Router {
 
     fn send(&mut self, shard: usize, must: bool) {
         let batch = std::mem::take(&mut self.links[shard].pending);
-        match self.links[shard].tx.try_send(ShardMsg::Batch(batch)) {
+        let t_in = self.links[shard].oldest;
+        match self.links[shard].tx.try_send(ShardMsg::Batch(batch, t_in)) {
             Ok(()) => {}
-            Err(TrySendError::Full(ShardMsg::Batch(mut batch))) => {
+            Err(TrySendError::Full(ShardMsg::Batch(mut batch, t_in))) => {
                 if self.conflate {
                     self.stats.conflated_ticks += compact_ticks(&mut batch, &mut self.seen);
                 }
                 if must || batch.len() >= self.max_pending {
                     self.stats.blocked_sends += 1;
-                    let _ = self.links[shard].tx.send(ShardMsg::Batch(batch));
+                    let _ = self.links[shard].tx.send(ShardMsg::Batch(batch, t_in));
                 } else {
                     self.links[shard].pending = batch;
                 }
@@ -165,17 +175,17 @@ pub(crate) fn shard_worker(
 ) {
     while let Ok(msg) = rx.recv() {
         match msg {
-            ShardMsg::Batch(ops) => {
+            ShardMsg::Batch(ops, t_in) => {
                 for sop in &ops {
                     book.apply(sop);
                     if !coalesce {
-                        send_output(shard, &mut book, out);
+                        send_output(shard, &mut book, out, t_in);
                     }
                 }
-                send_output(shard, &mut book, out);
+                send_output(shard, &mut book, out, t_in);
             }
             ShardMsg::Barrier { reply, images } => {
-                send_output(shard, &mut book, out);
+                send_output(shard, &mut book, out, 0);
                 let msg = AggMsg::Barrier {
                     shard,
                     seq: book.seq(),
@@ -190,8 +200,9 @@ pub(crate) fn shard_worker(
     }
 }
 
-fn send_output(shard: usize, book: &mut Book, out: &Sender<AggMsg>) {
-    let o = book.flush();
+fn send_output(shard: usize, book: &mut Book, out: &Sender<AggMsg>, t_in: u64) {
+    let mut o = book.flush();
+    o.t_in = t_in;
     if !o.is_empty() {
         let _ = out.send(AggMsg::Output(shard, o));
     }

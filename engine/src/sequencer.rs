@@ -226,6 +226,55 @@ impl Sequencer {
         Ok(())
     }
 
+    /// Checks a batch without changing anything: every event in order must
+    /// be accepted (instrument redefinitions see the batch's earlier events).
+    pub fn check(&self, events: &[Event]) -> Result<(), (usize, SequenceError)> {
+        let mut used: Vec<&str> = Vec::new();
+        let mut defined: Vec<(&str, &str, Rate)> = Vec::new();
+        for (i, e) in events.iter().enumerate() {
+            match e {
+                Event::Instrument(d) => {
+                    let info = self
+                        .names
+                        .instruments
+                        .get(&d.id)
+                        .and_then(|id| self.instruments.get(id as usize))
+                        .map(|info| {
+                            (
+                                info.used,
+                                self.names.currency(info.currency).to_owned(),
+                                info.multiplier.rate(),
+                            )
+                        });
+                    let (was_used, cur_ccy, cur_mult) = match defined.iter().rev().find(|x| x.0 == d.id) {
+                        Some(&(_, c, m)) => (info.as_ref().is_some_and(|x| x.0), c.to_owned(), m),
+                        None => info.unwrap_or((false, "USD".into(), Rate::from_int(1))),
+                    };
+                    let in_use = was_used || used.contains(&d.id.as_str());
+                    if in_use && (cur_ccy != d.currency || cur_mult != d.multiplier) {
+                        return Err((
+                            i,
+                            SequenceError::InstrumentRedefined {
+                                instrument: d.id.clone(),
+                                currency: cur_ccy,
+                                multiplier: cur_mult,
+                            },
+                        ));
+                    }
+                    defined.push((&d.id, &d.currency, d.multiplier));
+                }
+                Event::Fx(f) if f.currencies().is_none() => {
+                    return Err((i, SequenceError::BadPair(f.pair.clone())));
+                }
+                Event::Trade(t) => used.push(&t.instrument),
+                Event::Tick(t) => used.push(&t.instrument),
+                Event::Split(s) => used.push(&s.instrument),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     fn ensure_instrument(&mut self, id: InstrumentId) {
         if self.instruments.len() <= id.index() {
             self.instruments.resize(
