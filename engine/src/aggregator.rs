@@ -18,6 +18,22 @@ pub trait DeltaSink: Send + 'static {
     /// `seq` the shard had applied.
     fn publish(&mut self, seq: u64, positions: &[PositionDelta], portfolios: &[PortfolioState]);
 
+    /// [`publish`](Self::publish) with the latency stamp of the batch behind
+    /// the flush: when its oldest op entered the engine (`clock::now_ns`,
+    /// 0 = not measured; see `Pipeline::set_latency_stamps`). The aggregator
+    /// calls this one; the default forwards to `publish`, so sinks that do not
+    /// measure latency implement only that.
+    fn publish_stamped(
+        &mut self,
+        seq: u64,
+        t_in: u64,
+        positions: &[PositionDelta],
+        portfolios: &[PortfolioState],
+    ) {
+        let _ = t_in;
+        self.publish(seq, positions, portfolios);
+    }
+
     /// An EOD at `seq`: every listed position of every shard as of that EOD
     /// (day P&L not yet reset), sorted by (account, instrument).
     fn eod(&mut self, _date: Date, _seq: u64, _positions: &[PositionState]) {}
@@ -136,7 +152,8 @@ impl Aggregator {
             p.apply(change, out.seq);
             self.changed.push(p.clone());
         }
-        self.sink.publish(out.seq, &out.positions, &self.changed);
+        self.sink
+            .publish_stamped(out.seq, out.t_in, &out.positions, &self.changed);
     }
 
     /// Collects one shard's part of an EOD; with all parts in, hands the

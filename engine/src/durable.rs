@@ -106,6 +106,16 @@ impl DeltaSink for StoreSink {
         self.inner.publish(seq, positions, portfolios);
     }
 
+    fn publish_stamped(
+        &mut self,
+        seq: u64,
+        t_in: u64,
+        positions: &[PositionDelta],
+        portfolios: &[PortfolioState],
+    ) {
+        self.inner.publish_stamped(seq, t_in, positions, portfolios);
+    }
+
     fn eod(&mut self, date: Date, seq: u64, positions: &[PositionState]) {
         if let Err(e) = self.store.put_eod(date, positions) {
             eprintln!("kupala: writing EOD {date}: {e}");

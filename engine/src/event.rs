@@ -172,6 +172,9 @@ impl Event {
     /// Decodes one JSON object, then checks every value against the rules of
     /// design.md (qty > 0, rates > 0, a `BASE/QUOTE` pair...).
     pub fn from_json(text: &str) -> Result<Self, EventError> {
+        if !text.trim_start().starts_with('{') {
+            return Err(EventError::Json("an event must be a JSON object".into()));
+        }
         let mut de = serde_json::Deserializer::from_str(text);
         let raw: RawEvent<'_> = serde_path_to_error::deserialize(&mut de).map_err(|e| {
             let path = e.path().to_string();
@@ -214,7 +217,11 @@ impl Event {
             Self::Instrument(i) => {
                 named("id", &i.id)?;
                 currency_code("currency", &i.currency)?;
-                positive("multiplier", i.multiplier.raw())
+                positive("multiplier", i.multiplier.raw())?;
+                if i.multiplier > Rate::from_int(1_000_000) {
+                    return Err(EventError::field("multiplier", "must be at most 1000000"));
+                }
+                Ok(())
             }
             Self::Trade(t) => {
                 if let Some(id) = &t.id {
@@ -239,19 +246,25 @@ impl Event {
             Self::Eod(_) => Ok(()),
             Self::Split(s) => {
                 named("instrument", &s.instrument)?;
-                positive("ratio", s.ratio.raw())
+                positive("ratio", s.ratio.raw())?;
+                if s.ratio < Rate::parse("0.000001").unwrap_or(Rate::ZERO)
+                    || s.ratio > Rate::from_int(1_000_000)
+                {
+                    return Err(EventError::field("ratio", "must be between 0.000001 and 1000000"));
+                }
+                Ok(())
             }
         }
     }
 }
 
 fn currency_code(field: &'static str, code: &str) -> Result<(), EventError> {
-    if (2..=8).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphanumeric()) {
+    if (2..=8).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) {
         Ok(())
     } else {
         Err(EventError::field(
             field,
-            format!("{code:?} is not a currency code such as \"USD\""),
+            format!("{code:?} is not an upper-case currency code such as \"USD\""),
         ))
     }
 }
@@ -367,7 +380,7 @@ mod tests {
         assert!(err(r#"{"type":"eod","date":"2026-13-30"}"#).starts_with("date: "));
         assert!(
             err(r#"{"type":"eod","date":"2026-11-30","price":"1"}"#)
-                .starts_with("price: is not a field of a eod event")
+                .starts_with("price: is not a field of an eod event")
         );
         assert!(
             err(r#"{"type":"tick","ts":"yesterday","instrument":"X","price":"1"}"#)

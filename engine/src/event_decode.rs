@@ -38,46 +38,64 @@ impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
     }
 }
 
+/// A field that may be absent but, when present, must be a string (a JSON
+/// `null` is refused rather than read as absent).
+#[derive(Debug, Default)]
+pub(crate) struct F<'a>(Option<Str<'a>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for F<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Str::deserialize(d).map(|s| F(Some(s)))
+    }
+}
+
+impl<'a> std::ops::Deref for F<'a> {
+    type Target = Option<Str<'a>>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
 /// Every field any event type may carry; which ones a type allows is checked
 /// after decoding, so the message can say "not a field of a tick".
 #[derive(Deserialize, Debug, Default)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawEvent<'a> {
-    #[serde(rename = "type", borrow)]
-    kind: Option<Str<'a>>,
-    #[serde(borrow)]
-    id: Option<Str<'a>>,
-    #[serde(borrow)]
-    ts: Option<Str<'a>>,
-    #[serde(borrow)]
-    account: Option<Str<'a>>,
-    #[serde(borrow)]
-    instrument: Option<Str<'a>>,
-    #[serde(borrow)]
-    side: Option<Str<'a>>,
-    #[serde(borrow)]
-    qty: Option<Str<'a>>,
-    #[serde(borrow)]
-    price: Option<Str<'a>>,
-    #[serde(borrow)]
-    fee: Option<Str<'a>>,
-    #[serde(borrow)]
-    strategy: Option<Str<'a>>,
-    #[serde(borrow)]
-    currency: Option<Str<'a>>,
-    #[serde(borrow)]
-    multiplier: Option<Str<'a>>,
-    #[serde(borrow)]
-    pair: Option<Str<'a>>,
-    #[serde(borrow)]
-    rate: Option<Str<'a>>,
-    #[serde(borrow)]
-    date: Option<Str<'a>>,
-    #[serde(borrow)]
-    ratio: Option<Str<'a>>,
+    #[serde(rename = "type", default, borrow)]
+    kind: F<'a>,
+    #[serde(default, borrow)]
+    id: F<'a>,
+    #[serde(default, borrow)]
+    ts: F<'a>,
+    #[serde(default, borrow)]
+    account: F<'a>,
+    #[serde(default, borrow)]
+    instrument: F<'a>,
+    #[serde(default, borrow)]
+    side: F<'a>,
+    #[serde(default, borrow)]
+    qty: F<'a>,
+    #[serde(default, borrow)]
+    price: F<'a>,
+    #[serde(default, borrow)]
+    fee: F<'a>,
+    #[serde(default, borrow)]
+    strategy: F<'a>,
+    #[serde(default, borrow)]
+    currency: F<'a>,
+    #[serde(default, borrow)]
+    multiplier: F<'a>,
+    #[serde(default, borrow)]
+    pair: F<'a>,
+    #[serde(default, borrow)]
+    rate: F<'a>,
+    #[serde(default, borrow)]
+    date: F<'a>,
+    #[serde(default, borrow)]
+    ratio: F<'a>,
 }
 
-fn req<'s>(field: &'static str, v: &'s Option<Str<'_>>) -> Result<&'s str, EventError> {
+fn req<'s>(field: &'static str, v: &'s F<'_>) -> Result<&'s str, EventError> {
     v.as_ref()
         .map(|s| s.0.as_ref())
         .ok_or_else(|| EventError::field(field, "required field is missing"))
@@ -85,17 +103,17 @@ fn req<'s>(field: &'static str, v: &'s Option<Str<'_>>) -> Result<&'s str, Event
 
 fn dec<T>(
     field: &'static str,
-    v: &Option<Str<'_>>,
+    v: &F<'_>,
     parse: fn(&str) -> Result<T, DecimalError>,
 ) -> Result<T, EventError> {
     parse(req(field, v)?).map_err(|e| EventError::field(field, e.to_string()))
 }
 
-fn ts(v: &Option<Str<'_>>) -> Result<Timestamp, EventError> {
+fn ts(v: &F<'_>) -> Result<Timestamp, EventError> {
     Timestamp::parse(req("ts", v)?).map_err(|e| EventError::field("ts", e))
 }
 
-fn owned(v: &Option<Str<'_>>) -> Option<String> {
+fn owned(v: &F<'_>) -> Option<String> {
     v.as_ref().map(|s| s.0.clone().into_owned())
 }
 
@@ -153,16 +171,21 @@ impl RawEvent<'_> {
             }
         };
         if let Some(extra) = self.present().find(|f| !allowed.contains(f)) {
+            let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                "an"
+            } else {
+                "a"
+            };
             return Err(EventError::field(
                 extra,
-                format!("is not a field of a {kind} event"),
+                format!("is not a field of {article} {kind} event"),
             ));
         }
         Ok(match kind {
             "instrument" => Event::Instrument(InstrumentDef {
                 id: req("id", &self.id)?.to_owned(),
                 currency: self.currency.as_ref().map_or("USD", |s| s.0.as_ref()).to_owned(),
-                multiplier: match &self.multiplier {
+                multiplier: match &*self.multiplier {
                     Some(_) => dec("multiplier", &self.multiplier, Rate::parse)?,
                     None => Rate::from_int(1),
                 },
@@ -184,7 +207,7 @@ impl RawEvent<'_> {
                 },
                 qty: dec("qty", &self.qty, Quantity::parse)?,
                 price: dec("price", &self.price, Price::parse)?,
-                fee: match &self.fee {
+                fee: match &*self.fee {
                     Some(_) => dec("fee", &self.fee, Money::parse)?,
                     None => Money::ZERO,
                 },
@@ -212,9 +235,30 @@ impl RawEvent<'_> {
     }
 }
 
+/// Accepts only a JSON object (serde's derive would also take an array,
+/// field by field).
+struct ObjectOnly<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for ObjectOnly<'a> {
+    type Value = RawEvent<'a>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<M: de::MapAccess<'de>>(self, map: M) -> Result<Self::Value, M::Error> {
+        RawEvent::deserialize(de::value::MapAccessDeserializer::new(map))
+    }
+}
+
+impl<'a> RawEvent<'a> {
+    /// Reads an object, refusing arrays and scalars.
+    pub(crate) fn from_object<'de: 'a, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(ObjectOnly(std::marker::PhantomData))
+    }
+}
+
 impl<'de> Deserialize<'de> for Event {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = RawEvent::deserialize(d)?;
+        let raw = RawEvent::from_object(d)?;
         let event = raw.into_event().map_err(de::Error::custom)?;
         event.validate().map_err(de::Error::custom)?;
         Ok(event)

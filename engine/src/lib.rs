@@ -21,6 +21,7 @@ pub mod ids;
 pub mod image;
 pub mod journal_writer;
 pub mod ledger;
+mod limits;
 pub mod num;
 pub mod op;
 pub mod pipeline;

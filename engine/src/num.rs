@@ -350,7 +350,7 @@ impl Multiplier {
     pub fn apply(self, amount: i128) -> i128 {
         match self.whole {
             Some(1) => amount,
-            Some(m) => amount * i128::from(m),
+            Some(m) => amount.saturating_mul(i128::from(m)),
             None => mul_div_round(amount, i128::from(self.raw), i128::from(UNIT)),
         }
     }

@@ -180,7 +180,11 @@ impl Pipeline {
             .spawn(move || Aggregator::new(shards, sink, restored).run(&agg_rx))
             .ok();
         let seq = match image {
-            Some(img) => Sequencer::from_image(&img.sequencer, config.bases.clone()),
+            Some(img) => {
+                let mut s = Sequencer::from_image(&img.sequencer, config.bases.clone());
+                s.rebuild_limits(&img.books);
+                s
+            }
             None => Sequencer::new(config.bases.clone()),
         };
         let names = Arc::new(RwLock::new(seq.names().clone()));
@@ -406,7 +410,27 @@ impl Pipeline {
             Downstream::Closed => return Cut::default(),
         }
         drop(tx);
-        rx.recv().unwrap_or_default()
+        loop {
+            match rx.recv_timeout(Duration::from_millis(200)) {
+                Ok(cut) => return cut,
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return Cut::default(),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => self.check_workers(),
+            }
+        }
+    }
+
+    /// A worker that ended while the pipeline runs means a bug: its books
+    /// are gone and waiting for it would hang. Stop the process loudly; the
+    /// journal makes a restart safe.
+    fn check_workers(&self) {
+        let dead = self.workers.iter().any(JoinHandle::is_finished)
+            || self.aggregator.as_ref().is_some_and(JoinHandle::is_finished);
+        if dead {
+            eprintln!(
+                "kupala: fatal: an engine thread stopped unexpectedly; aborting (restart recovers from the journal)"
+            );
+            std::process::abort();
+        }
     }
 
     /// A consistent snapshot of every shard and the totals, all at the

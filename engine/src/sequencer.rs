@@ -34,6 +34,9 @@ pub enum SequenceError {
     /// The FX pair is not `BASE/QUOTE`.
     #[error("pair {0:?} must look like \"EUR/USD\"")]
     BadPair(String),
+    /// Accepting the event would take a quantity or a price out of range.
+    #[error("{0}")]
+    OutOfRange(String),
     /// A journal or image names ids inconsistently (a corrupt store).
     #[error("journal names {kind} id {id} {name:?}, which conflicts with what came before")]
     NameConflict {
@@ -108,6 +111,7 @@ pub struct Sequencer {
     trade_ids: FxHashSet<Box<str>>,
     next_seq: u64,
     new_names: Vec<NewName>,
+    limits: crate::limits::Limits,
 }
 
 impl Sequencer {
@@ -122,6 +126,7 @@ impl Sequencer {
             trade_ids: FxHashSet::default(),
             next_seq: 1,
             new_names: Vec::new(),
+            limits: crate::limits::Limits::default(),
         }
     }
 
@@ -148,6 +153,7 @@ impl Sequencer {
         let Some(op) = self.prepare(event)? else {
             return Ok(None);
         };
+        self.limits.check(&op, event.instrument().unwrap_or(""))?;
         let seq = self.next_seq;
         let trade_id = match event {
             Event::Trade(t) => t.id.as_deref(),
@@ -162,6 +168,7 @@ impl Sequencer {
         if let Some(id) = trade_id {
             self.trade_ids.insert(id.into());
         }
+        self.limits.apply(op);
         match *op {
             Op::Instrument {
                 instrument,
@@ -186,8 +193,9 @@ impl Sequencer {
                 self.account_base[account.index()] = base;
             }
             Op::Tick { instrument, .. } | Op::Split { instrument, .. } => {
+                // A price alone does not fix an instrument's currency: only
+                // a trade (a position) does.
                 self.ensure_instrument(instrument);
-                self.instruments[instrument.index()].used = true;
             }
             Op::Fx { .. } | Op::Eod { .. } => {}
         }
@@ -391,6 +399,11 @@ impl Sequencer {
             .map_or("USD", String::as_str)
             .to_owned();
         self.currency(&code)
+    }
+
+    /// Rebuilds the range checks' memory from a snapshot's books.
+    pub fn rebuild_limits(&mut self, books: &crate::image::BookImage) {
+        self.limits.rebuild(books);
     }
 
     /// The state as plain data.

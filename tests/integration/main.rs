@@ -1,1 +1,12 @@
-//! x
+//! Integration tests of the engine core, run through `kupala::calc` and the
+//! built `kupala` binary: P&L rules, golden files, sharding invariance, the
+//! command line, bad input and a real USD/JPY tick file.
+
+mod bad_input;
+mod cli;
+mod golden;
+mod recovery;
+mod scenarios;
+mod sharding;
+mod support;
+mod usdjpy;

@@ -1,0 +1,11 @@
+//! One test per P&L rule of design.md, driven through `kupala::calc::run`;
+//! every expected figure is worked out by hand in the comments.
+
+use kupala_engine::Method;
+
+mod currency;
+mod lifecycle;
+mod trades;
+
+/// Every cost method.
+const METHODS: [Method; 3] = [Method::Avg, Method::Fifo, Method::Lifo];
