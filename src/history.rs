@@ -237,10 +237,7 @@ fn open_existing(dir: &Path) -> anyhow::Result<Store> {
 pub fn inspect(dir: &Path) -> anyhow::Result<Value> {
     let store = open_existing(dir)?;
     let keys = store.journal_keys()?;
-    let first = match keys.first() {
-        Some(&k) => Some(k),
-        None => None,
-    };
+    let first = keys.first().copied();
     let last = match keys.last() {
         Some(&k) => store.journal_batch(k)?.last_seq(),
         None => None,
