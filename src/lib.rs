@@ -6,4 +6,5 @@
 
 pub mod calc;
 pub mod config;
+pub mod convert;
 pub mod history;

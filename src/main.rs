@@ -44,6 +44,9 @@ enum Command {
         #[arg(long, value_parser = parse_date)]
         date: Date,
     },
+    /// Convert a CSV/JSONL file (trades, ticks, bars, quotes, Yahoo daily)
+    /// into JSONL events on stdout, e.g. to pipe into `calc --events -`.
+    Convert(kupala::convert::ConvertArgs),
 }
 
 #[derive(Args, Debug)]
@@ -126,6 +129,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Replay(args) => replay(&args),
         Command::Inspect { data } => print_json(&history::inspect(&data)?),
         Command::Eod { data, date } => print_json(&history::eod(&data, date)?),
+        Command::Convert(args) => kupala::convert::main(&args),
     }
 }
 

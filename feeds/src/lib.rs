@@ -5,9 +5,21 @@
 #![deny(missing_docs)]
 #![deny(clippy::unwrap_used)]
 
+pub mod bars;
+pub mod csv;
+pub mod csv_ticks;
+pub mod csv_trades;
 pub mod jsonl;
+pub mod quotes;
+pub mod source;
+pub mod stamp;
+pub mod table;
+pub mod values;
+pub mod workload;
+pub mod yahoo;
 
 pub use jsonl::JsonlSource;
+pub use source::{AnySource, EventSource, Format, SourceOptions};
 
 use kupala_engine::EventError;
 
@@ -37,6 +49,23 @@ pub enum FeedError {
         /// 1-based line number.
         line: u64,
     },
+    /// A CSV row was read but a value in it is wrong (the row is skipped).
+    #[error("line {line}: {reason}")]
+    Row {
+        /// 1-based line number in the source.
+        line: u64,
+        /// What was wrong, naming the column.
+        reason: String,
+    },
+    /// The header (or the options) cannot be used: a required column is
+    /// missing, a name is repeated, an option does not apply... The stream ends.
+    #[error("{}", at_line(*line, reason))]
+    Header {
+        /// 1-based line number of the header (0 when there is none).
+        line: u64,
+        /// What was wrong.
+        reason: String,
+    },
     /// Reading the source failed; the stream ends.
     #[error("reading line {line}: {source}")]
     Io {
@@ -47,11 +76,33 @@ pub enum FeedError {
     },
 }
 
+/// `reason`, prefixed by `line N: ` unless the line is 0 (no line).
+fn at_line(line: u64, reason: &str) -> String {
+    if line == 0 {
+        reason.to_owned()
+    } else {
+        format!("line {line}: {reason}")
+    }
+}
+
 impl FeedError {
-    /// True when the error ends the stream (I/O), false when only one record
-    /// was bad and the next may be read.
+    /// True when the error ends the stream (I/O, an unusable header), false
+    /// when only one record was bad and the next may be read.
     #[must_use]
     pub const fn is_fatal(&self) -> bool {
-        matches!(self, Self::Io { .. })
+        matches!(self, Self::Io { .. } | Self::Header { .. })
+    }
+
+    /// The 1-based line number the error is about.
+    #[must_use]
+    pub const fn line(&self) -> u64 {
+        match self {
+            Self::Bad { line, .. }
+            | Self::TooLong { line, .. }
+            | Self::NotUtf8 { line }
+            | Self::Row { line, .. }
+            | Self::Header { line, .. }
+            | Self::Io { line, .. } => *line,
+        }
     }
 }

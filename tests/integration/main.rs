@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod cli;
+mod feeds;
 mod golden;
 mod recovery;
 mod scenarios;
