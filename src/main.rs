@@ -47,6 +47,25 @@ enum Command {
     /// Convert a CSV/JSONL file (trades, ticks, bars, quotes, Yahoo daily)
     /// into JSONL events on stdout, e.g. to pipe into `calc --events -`.
     Convert(kupala::convert::ConvertArgs),
+    /// Benchmark the engine, journal, replay and recovery on design.md's
+    /// standard workload, each beside a baseline measured in the same run.
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+struct BenchArgs {
+    /// Which scenario to run.
+    #[arg(long, value_enum, default_value = "all")]
+    scenario: kupala::bench::Scenario,
+    /// Small sizes: finishes in under a minute on 2 cores.
+    #[arg(long)]
+    quick: bool,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Shard worker threads (default: one per core).
+    #[arg(long)]
+    shards: Option<usize>,
 }
 
 #[derive(Args, Debug)]
@@ -130,7 +149,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect { data } => print_json(&history::inspect(&data)?),
         Command::Eod { data, date } => print_json(&history::eod(&data, date)?),
         Command::Convert(args) => kupala::convert::main(&args),
+        Command::Bench(args) => bench(&args),
     }
+}
+
+fn bench(args: &BenchArgs) -> anyhow::Result<()> {
+    let opts = kupala::bench::BenchOptions {
+        scenario: args.scenario,
+        quick: args.quick,
+        json: args.json.clone(),
+        shards: args.shards,
+        progress: true,
+    };
+    let report = kupala::bench::run(&opts)?;
+    print!("{}", kupala::bench::table(&report));
+    Ok(())
 }
 
 fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {

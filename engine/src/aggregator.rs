@@ -34,6 +34,13 @@ pub trait DeltaSink: Send + 'static {
         self.publish(seq, positions, portfolios);
     }
 
+    /// Whether `publish` wants the changed account totals. A sink that
+    /// returns false (batch runs, benchmarks) saves the aggregator a copy of
+    /// every changed total on every flush.
+    fn wants_totals(&self) -> bool {
+        true
+    }
+
     /// An EOD at `seq`: every listed position of every shard as of that EOD
     /// (day P&L not yet reset), sorted by (account, instrument).
     fn eod(&mut self, _date: Date, _seq: u64, _positions: &[PositionState]) {}
@@ -48,6 +55,10 @@ pub struct NullSink;
 
 impl DeltaSink for NullSink {
     fn publish(&mut self, _: u64, _: &[PositionDelta], _: &[PortfolioState]) {}
+
+    fn wants_totals(&self) -> bool {
+        false
+    }
 }
 
 /// A message from a shard to the aggregator.
@@ -78,6 +89,7 @@ pub(crate) struct Aggregator {
     /// Outputs of shards already past the barrier, held until it completes.
     held: Vec<(usize, ShardOutput)>,
     changed: Vec<PortfolioState>,
+    wants_totals: bool,
     /// EOD parts by seq: (shards reported, date, positions).
     eods: FxHashMap<u64, (usize, Date, Vec<PositionState>)>,
 }
@@ -102,11 +114,13 @@ impl Aggregator {
             reply: None,
             held: Vec::new(),
             changed: Vec::new(),
+            wants_totals: true,
             eods: FxHashMap::default(),
         }
     }
 
     pub(crate) fn run(mut self, rx: &Receiver<AggMsg>) {
+        self.wants_totals = self.sink.wants_totals();
         while let Ok(msg) = rx.recv() {
             match msg {
                 AggMsg::Output(shard, out) if self.at_barrier[shard] => self.held.push((shard, out)),
@@ -150,7 +164,9 @@ impl Aggregator {
             }
             let p = self.portfolios[i].get_or_insert_with(|| PortfolioState::new(account, base));
             p.apply(change, out.seq);
-            self.changed.push(p.clone());
+            if self.wants_totals {
+                self.changed.push(p.clone());
+            }
         }
         self.sink
             .publish_stamped(out.seq, out.t_in, &out.positions, &self.changed);

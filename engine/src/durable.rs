@@ -116,6 +116,10 @@ impl DeltaSink for StoreSink {
         self.inner.publish_stamped(seq, t_in, positions, portfolios);
     }
 
+    fn wants_totals(&self) -> bool {
+        self.inner.wants_totals()
+    }
+
     fn eod(&mut self, date: Date, seq: u64, positions: &[PositionState]) {
         if let Err(e) = self.store.put_eod(date, positions) {
             eprintln!("kupala: writing EOD {date}: {e}");
@@ -237,6 +241,18 @@ impl Engine {
         }
         self.since_snapshot = 0;
         self.last_snapshot = Instant::now();
+    }
+
+    /// Takes a snapshot and writes it on this thread, returning its size in
+    /// bytes (shutdown and benchmarks; the periodic path uses the snapshot
+    /// thread).
+    pub fn write_snapshot_now(&mut self) -> Result<usize, StoreError> {
+        let image = self.pipeline.image();
+        let bytes = crate::store::encode(&image).map(|b| b.len()).unwrap_or(0);
+        self.store.put_snapshot(&image)?;
+        self.since_snapshot = 0;
+        self.last_snapshot = Instant::now();
+        Ok(bytes)
     }
 
     /// Waits until everything submitted is durable; the durable seq.

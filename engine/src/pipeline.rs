@@ -311,11 +311,19 @@ impl Pipeline {
     /// Sequences and routes one event; `Ok(None)` for an ignored repeat.
     /// Batches are sent when full; call [`flush`](Self::flush) to send now.
     pub fn submit(&mut self, event: &Event) -> Result<Option<SeqOp>, SequenceError> {
+        let t_in = if self.stamp { crate::clock::now_ns() } else { 0 };
+        self.submit_stamped(event, t_in)
+    }
+
+    /// Like [`submit`](Self::submit) with an explicit latency stamp (a
+    /// `clock::now_ns` value, 0 = none): a load generator passes the time
+    /// the event was *due*, so latency includes queueing behind late sends
+    /// (no coordinated omission).
+    pub fn submit_stamped(&mut self, event: &Event, t_in: u64) -> Result<Option<SeqOp>, SequenceError> {
         let Some(sop) = self.seq.sequence(event)? else {
             self.stats.duplicates += 1;
             return Ok(None);
         };
-        let t_in = if self.stamp { crate::clock::now_ns() } else { 0 };
         self.stats.sequenced += 1;
         let names = self.seq.take_new_names();
         self.mirror(&names);

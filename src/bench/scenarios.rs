@@ -1,0 +1,317 @@
+//! The scenarios of `kupala bench`. Each reports what it ran (workload
+//! sizes, shards, sync mode) beside its figures.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use kupala_engine::durable::{Engine, StoreConfig};
+use kupala_engine::journal_writer::SyncMode;
+use kupala_engine::{Event, NullSink, PipelineConfig, clock};
+use kupala_feeds::workload::{Workload, WorkloadConfig};
+use serde_json::{Value, json};
+
+use super::naive::Naive;
+use super::{BenchOptions, LatencySink, percentiles};
+use crate::history::{ReplayOptions, Speed};
+
+/// Shared settings of a run.
+pub(crate) struct Context {
+    quick: bool,
+    shards: usize,
+    dir: PathBuf,
+    progress: bool,
+}
+
+impl Context {
+    pub(crate) fn new(opts: &BenchOptions, dir: &Path) -> Self {
+        Self {
+            quick: opts.quick,
+            shards: opts.shards.unwrap_or_else(|| PipelineConfig::default().shards),
+            dir: dir.to_owned(),
+            progress: opts.progress,
+        }
+    }
+
+    fn say(&self, what: &str) {
+        if self.progress {
+            eprintln!("kupala bench: {what}");
+        }
+    }
+
+    fn pipeline(&self, coalesce: bool) -> PipelineConfig {
+        PipelineConfig {
+            shards: self.shards,
+            coalesce,
+            conflate_ticks: false,
+            emit_positions: false,
+            ..PipelineConfig::default()
+        }
+    }
+
+    fn store(sync: SyncMode) -> StoreConfig {
+        StoreConfig {
+            sync,
+            snapshot_every_events: 0,
+            snapshot_every: None,
+            ..StoreConfig::default()
+        }
+    }
+}
+
+fn rate(n: u64, d: Duration) -> f64 {
+    (n as f64 / d.as_secs_f64()).round()
+}
+
+/// Resident memory of this process in bytes (Linux; 0 elsewhere).
+fn rss() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
+        .map_or(0, |pages| pages * 4096)
+}
+
+fn what(w: &Workload, ticks: u64, shards: usize, sync: &str) -> Value {
+    let c = w.config();
+    json!({
+        "instruments": c.instruments, "accounts": c.accounts, "positions": w.positions().len(),
+        "ticks": ticks, "trade_every": c.trade_every, "shards": shards, "sync": sync,
+        "mean_positions_per_tick": (w.mean_positions_per_tick() * 10.0).round() / 10.0,
+    })
+}
+
+/// One max-throughput or paced run of ticks through a journaled engine.
+struct Run {
+    elapsed: Duration,
+    latency: Value,
+}
+
+fn engine_run(
+    ctx: &Context,
+    w: &Workload,
+    ticks: &[Event],
+    coalesce: bool,
+    pace: Option<f64>,
+    tag: &str,
+) -> anyhow::Result<Run> {
+    let dir = ctx.dir.join(format!("engine-{tag}"));
+    let sink = LatencySink::new();
+    let (mut engine, _) = Engine::open(
+        &dir,
+        ctx.pipeline(coalesce),
+        Context::store(SyncMode::Periodic(Duration::from_millis(5))),
+        Box::new(sink.clone()),
+    )?;
+    for e in w.opening_trades() {
+        engine.submit(&e)?;
+    }
+    engine.sync(Duration::from_secs(120)).context("journal sync")?;
+    let _ = engine.state();
+    let _ = sink.take();
+    let p = engine.pipeline();
+    let start = Instant::now();
+    let t0 = clock::now_ns();
+    for (k, e) in ticks.iter().enumerate() {
+        let due = match pace {
+            Some(r) => {
+                let due = t0 + (k as f64 * 1e9 / r) as u64;
+                if clock::now_ns() < due {
+                    p.flush();
+                    while clock::now_ns() < due {
+                        std::hint::spin_loop();
+                    }
+                }
+                due
+            }
+            None => clock::now_ns(),
+        };
+        p.submit_stamped(e, due)?;
+    }
+    let _ = engine.state();
+    let elapsed = start.elapsed();
+    let latency = percentiles(&sink.take());
+    engine.finish();
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(Run { elapsed, latency })
+}
+
+/// The engine scenario: every-tick and coalesced at max throughput, then
+/// open-loop fixed offered loads, beside the naive baseline.
+pub(crate) fn engine(ctx: &Context) -> anyhow::Result<Vec<(String, Value)>> {
+    ctx.say("generating the standard workload");
+    let w = Workload::new(WorkloadConfig::standard());
+    let n: u64 = if ctx.quick { 200_000 } else { 2_000_000 };
+    let ticks: Vec<Event> = w.ticks(n).collect();
+    let tick_count = ticks.iter().filter(|e| matches!(e, Event::Tick(_))).count() as u64;
+
+    ctx.say("naive baseline");
+    let mut naive = Naive::default();
+    w.opening_trades().iter().for_each(|e| naive.apply(e));
+    let start = Instant::now();
+    ticks.iter().for_each(|e| naive.apply(e));
+    let naive_rate = rate(tick_count, start.elapsed());
+    let checksum = naive.checksum();
+
+    let opening = w.opening_trades();
+    let mem_before = rss();
+    let mut mem_engine = kupala_engine::Pipeline::start(ctx.pipeline(true), Box::new(NullSink));
+    for e in &opening {
+        mem_engine.submit(e)?;
+    }
+    let _ = mem_engine.snapshot();
+    let bytes_per_position = rss().saturating_sub(mem_before) / w.positions().len().max(1) as u64;
+    drop(mem_engine);
+
+    let mut out = Vec::new();
+    for (name, coalesce) in [("engine", false), ("engine_coalesced", true)] {
+        ctx.say(&format!("{name}: {n} ticks at max throughput"));
+        let run = engine_run(ctx, &w, &ticks, coalesce, None, name)?;
+        let r = rate(tick_count, run.elapsed);
+        out.push((
+            name.to_owned(),
+            json!({
+                "name": name,
+                "what": what(&w, tick_count, ctx.shards, "periodic 5 ms"),
+                "mode": if coalesce { "coalesced per batch" } else { "every tick applied" },
+                "ticks_per_sec": r,
+                "latency_us": run.latency,
+                "baseline": "naive: one thread, re-sum every affected portfolio on each tick",
+                "baseline_ticks_per_sec": naive_rate,
+                "speedup": (r / naive_rate * 100.0).round() / 100.0,
+                "baseline_checksum": checksum.to_string(),
+                "bytes_per_position": bytes_per_position,
+            }),
+        ));
+    }
+    let loads: &[f64] = if ctx.quick {
+        &[100_000.0]
+    } else {
+        &[100_000.0, 1_000_000.0]
+    };
+    for &offered in loads {
+        let count = ((offered * if ctx.quick { 1.0 } else { 2.0 }) as usize).min(ticks.len());
+        ctx.say(&format!("fixed load {offered} ticks/s, {count} events"));
+        let run = engine_run(ctx, &w, &ticks[..count], true, Some(offered), "paced")?;
+        let sent = ticks[..count]
+            .iter()
+            .filter(|e| matches!(e, Event::Tick(_)))
+            .count() as u64;
+        let name = format!("engine_at_{}k", offered as u64 / 1000);
+        out.push((
+            name.clone(),
+            json!({
+                "name": name,
+                "what": what(&w, sent, ctx.shards, "periodic 5 ms"),
+                "mode": "open loop, latency from each event's due time (no coordinated omission), coalesced",
+                "offered_ticks_per_sec": offered,
+                "ticks_per_sec": rate(sent, run.elapsed),
+                "latency_us": run.latency,
+                "baseline_ticks_per_sec": naive_rate,
+                "speedup": (rate(sent, run.elapsed) / naive_rate * 100.0).round() / 100.0,
+            }),
+        ));
+    }
+    Ok(out)
+}
+
+/// Journal append events/s per sync mode, then replay of the stored journal.
+pub(crate) fn journal_and_replay(ctx: &Context) -> anyhow::Result<(Value, Value)> {
+    let w = Workload::new(WorkloadConfig::standard());
+    let n: u64 = if ctx.quick { 200_000 } else { 2_000_000 };
+    let mut events = w.opening_trades();
+    events.extend(w.ticks(n));
+    let mut journal = serde_json::Map::new();
+    journal.insert("name".into(), json!("journal"));
+    journal.insert("what".into(), json!({"events": events.len(), "shards": ctx.shards, "batch_events": PipelineConfig::default().batch_size}));
+    let mut kept = None;
+    for (label, sync) in [
+        ("always", SyncMode::Always),
+        ("periodic_5ms", SyncMode::Periodic(Duration::from_millis(5))),
+    ] {
+        ctx.say(&format!("journal, sync {label}: {} events", events.len()));
+        let dir = ctx.dir.join(format!("journal-{label}"));
+        let (mut engine, _) =
+            Engine::open(&dir, ctx.pipeline(true), Context::store(sync), Box::new(NullSink))?;
+        let start = Instant::now();
+        for e in &events {
+            engine.submit(e)?;
+        }
+        engine.sync(Duration::from_secs(300)).context("journal sync")?;
+        let elapsed = start.elapsed();
+        engine.finish();
+        journal.insert(
+            format!("events_per_sec_sync_{label}"),
+            json!(rate(events.len() as u64, elapsed)),
+        );
+        kept = Some(dir);
+    }
+    let dir = kept.context("no journal written")?;
+    ctx.say("replay");
+    let opts = ReplayOptions {
+        from: None,
+        to: None,
+        speed: Speed::Max,
+        progress: false,
+    };
+    let start = Instant::now();
+    let _ = crate::history::replay(&dir, ctx.pipeline(true), &opts)?;
+    let elapsed = start.elapsed();
+    let store = kupala_engine::store::Store::open(&dir)?;
+    let keys = store.journal_keys()?;
+    let start = Instant::now();
+    let mut decoded = 0u64;
+    for k in &keys {
+        decoded += store.journal_batch(*k)?.events.len() as u64;
+    }
+    let decode = start.elapsed();
+    let replay = json!({
+        "name": "replay",
+        "what": {"events": events.len(), "journal_batches": keys.len(), "shards": ctx.shards, "bytes_on_disk": store.disk_space()},
+        "events_per_sec": rate(events.len() as u64, elapsed),
+        "decode_only_events_per_sec": rate(decoded, decode),
+    });
+    Ok((Value::Object(journal), replay))
+}
+
+/// Snapshot write and recovery time for many positions.
+pub(crate) fn recovery(ctx: &Context) -> anyhow::Result<Value> {
+    let accounts = if ctx.quick { 1_000 } else { 10_000 };
+    let w = Workload::new(WorkloadConfig {
+        accounts,
+        ..WorkloadConfig::standard()
+    });
+    let dir = ctx.dir.join("recovery");
+    ctx.say(&format!("recovery: {} positions", w.positions().len()));
+    let (mut engine, _) = Engine::open(
+        &dir,
+        ctx.pipeline(true),
+        Context::store(SyncMode::Periodic(Duration::from_millis(5))),
+        Box::new(NullSink),
+    )?;
+    for e in w.opening_trades() {
+        engine.submit(&e)?;
+    }
+    engine.sync(Duration::from_secs(300)).context("journal sync")?;
+    let start = Instant::now();
+    let bytes = engine.write_snapshot_now()?;
+    let snapshot = start.elapsed();
+    drop(engine);
+    let start = Instant::now();
+    let (engine, rec) = Engine::open(
+        &dir,
+        ctx.pipeline(true),
+        Context::store(SyncMode::Always),
+        Box::new(NullSink),
+    )?;
+    let recovered = start.elapsed();
+    drop(engine);
+    Ok(json!({
+        "name": "recovery",
+        "what": {"positions": w.positions().len(), "accounts": accounts, "shards": ctx.shards},
+        "snapshot_write_ms": snapshot.as_secs_f64() * 1000.0,
+        "snapshot_bytes": bytes,
+        "recovery_ms": recovered.as_secs_f64() * 1000.0,
+        "recovered_from_snapshot": rec.snapshot,
+        "replayed_after_snapshot": rec.replayed,
+    }))
+}
