@@ -2,7 +2,7 @@
 //! aggregator, and the position states a snapshot reads.
 
 use crate::book::Book;
-use crate::ids::{AccountId, CurrencyId};
+use crate::ids::{AccountId, CurrencyId, InstrumentId};
 use crate::num::{Notional, Price, Quantity};
 use crate::state::{BaseChange, BaseValues, ClosedPosition, PositionDelta, PositionState};
 use crate::time::Date;
@@ -58,6 +58,17 @@ impl Book {
     /// Reprices the positions of dirty instruments and groups, and dirty
     /// positions, each once.
     pub(crate) fn reprice_dirty(&mut self) {
+        if self.dirty_pos.is_empty() && self.dirty_groups.is_empty() && !self.emit_positions {
+            // The common case (ticks only, totals only): each position of a
+            // dirty instrument is repriced once, with no list to build.
+            let ids = std::mem::take(&mut self.dirty_inst);
+            for &id in &ids {
+                self.reprice_instrument(id);
+            }
+            self.dirty_inst = ids;
+            self.dirty_inst.clear();
+            return;
+        }
         let mut dirty = std::mem::take(&mut self.dirty_pos);
         for id in self.dirty_inst.drain(..) {
             let inst = &mut self.instruments[id.index()];
@@ -93,6 +104,44 @@ impl Book {
         }
         dirty.clear();
         self.dirty_pos = dirty;
+    }
+
+    /// Reprices every listed position of one instrument at its mark (the
+    /// instrument's fields are read once, not per position).
+    fn reprice_instrument(&mut self, id: InstrumentId) {
+        let inst = &mut self.instruments[id.index()];
+        inst.dirty = false;
+        let (mark, mult, seq) = (i128::from(inst.mark), inst.multiplier, inst.seq);
+        let held = std::mem::take(&mut inst.positions);
+        for &pi in &held {
+            let p = &mut self.positions[pi as usize];
+            if !p.listed {
+                continue;
+            }
+            p.seq = p.seq.max(seq);
+            if !p.priced {
+                self.price_if_possible(pi);
+            }
+            let p = &self.positions[pi as usize];
+            let Some(conv) = self.groups[p.group as usize].conv else {
+                continue;
+            };
+            let value = mark * i128::from(p.ledger.qty().raw());
+            let mv = conv.apply(mult.apply(value));
+            let unreal = conv.apply(mult.apply(value - p.ledger.cost().0));
+            let (d_mv, d_unreal) = (mv - p.mv_base, unreal - p.unreal_base);
+            if d_mv == 0 && d_unreal == 0 {
+                continue;
+            }
+            let account = p.account;
+            let p = &mut self.positions[pi as usize];
+            (p.mv_base, p.unreal_base) = (mv, unreal);
+            let ch = self.change(account);
+            ch.market_value += d_mv;
+            ch.unrealized_pnl += d_unreal;
+            ch.day_pnl += d_unreal;
+        }
+        self.instruments[id.index()].positions = held;
     }
 
     /// Recomputes a position's base market value and unrealized P&L at the

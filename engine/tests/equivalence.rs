@@ -187,9 +187,9 @@ proptest! {
     }
 
     #[test]
-    fn batching_and_sharding_do_not_change_the_result(events in stream(400), shards in 1usize..5, batch in 1usize..64, coalesce in any::<bool>()) {
+    fn batching_and_sharding_do_not_change_the_result(events in stream(400), shards in 1usize..5, batch in 1usize..64, coalesce in any::<bool>(), emit in any::<bool>()) {
         for method in [Method::Avg, Method::Fifo, Method::Lifo] {
-            let cfg = PipelineConfig { batch_size: batch, coalesce, ..config(method, shards) };
+            let cfg = PipelineConfig { batch_size: batch, coalesce, emit_positions: emit, ..config(method, shards) };
             let mut pipeline = Pipeline::start(cfg, Box::new(NullSink));
             for e in &events {
                 let _ = pipeline.submit(e);
