@@ -157,6 +157,7 @@ fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     let opts = kupala::bench::BenchOptions {
         scenario: args.scenario,
         quick: args.quick,
+        tiny: false,
         json: args.json.clone(),
         shards: args.shards,
         progress: true,

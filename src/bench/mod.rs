@@ -38,6 +38,9 @@ pub struct BenchOptions {
     pub scenario: Scenario,
     /// Small sizes: the whole run in under a minute on 2 cores.
     pub quick: bool,
+    /// A small workload of the standard shape (seconds): for the harness's
+    /// own test, not for published figures.
+    pub tiny: bool,
     /// Where to write the JSON report.
     pub json: Option<PathBuf>,
     /// Shard count (default: available cores).

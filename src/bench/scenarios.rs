@@ -18,6 +18,7 @@ use crate::history::{ReplayOptions, Speed};
 /// Shared settings of a run.
 pub(crate) struct Context {
     quick: bool,
+    tiny: bool,
     shards: usize,
     dir: PathBuf,
     progress: bool,
@@ -27,9 +28,33 @@ impl Context {
     pub(crate) fn new(opts: &BenchOptions, dir: &Path) -> Self {
         Self {
             quick: opts.quick,
+            tiny: opts.tiny,
             shards: opts.shards.unwrap_or_else(|| PipelineConfig::default().shards),
             dir: dir.to_owned(),
             progress: opts.progress,
+        }
+    }
+
+    /// The workload: design.md's standard one, or a small one of the same
+    /// shape for the harness's own test.
+    fn workload(&self, accounts: Option<usize>) -> Workload {
+        let base = if self.tiny {
+            WorkloadConfig::small()
+        } else {
+            WorkloadConfig::standard()
+        };
+        Workload::new(WorkloadConfig {
+            accounts: accounts.unwrap_or(base.accounts),
+            ..base
+        })
+    }
+
+    /// Ticks to run: tiny, quick or full.
+    fn ticks(&self) -> u64 {
+        match (self.tiny, self.quick) {
+            (true, _) => 5_000,
+            (false, true) => 200_000,
+            (false, false) => 2_000_000,
         }
     }
 
@@ -139,8 +164,8 @@ fn engine_run(
 /// open-loop fixed offered loads, beside the naive baseline.
 pub(crate) fn engine(ctx: &Context) -> anyhow::Result<Vec<(String, Value)>> {
     ctx.say("generating the standard workload");
-    let w = Workload::new(WorkloadConfig::standard());
-    let n: u64 = if ctx.quick { 200_000 } else { 2_000_000 };
+    let w = ctx.workload(None);
+    let n = ctx.ticks();
     let ticks: Vec<Event> = w.ticks(n).collect();
     let tick_count = ticks.iter().filter(|e| matches!(e, Event::Tick(_))).count() as u64;
 
@@ -216,8 +241,8 @@ pub(crate) fn engine(ctx: &Context) -> anyhow::Result<Vec<(String, Value)>> {
 
 /// Journal append events/s per sync mode, then replay of the stored journal.
 pub(crate) fn journal_and_replay(ctx: &Context) -> anyhow::Result<(Value, Value)> {
-    let w = Workload::new(WorkloadConfig::standard());
-    let n: u64 = if ctx.quick { 200_000 } else { 2_000_000 };
+    let w = ctx.workload(None);
+    let n = ctx.ticks();
     let mut events = w.opening_trades();
     events.extend(w.ticks(n));
     let mut journal = serde_json::Map::new();
@@ -275,11 +300,12 @@ pub(crate) fn journal_and_replay(ctx: &Context) -> anyhow::Result<(Value, Value)
 
 /// Snapshot write and recovery time for many positions.
 pub(crate) fn recovery(ctx: &Context) -> anyhow::Result<Value> {
-    let accounts = if ctx.quick { 1_000 } else { 10_000 };
-    let w = Workload::new(WorkloadConfig {
-        accounts,
-        ..WorkloadConfig::standard()
-    });
+    let accounts = match (ctx.tiny, ctx.quick) {
+        (true, _) => 50,
+        (false, true) => 1_000,
+        (false, false) => 10_000,
+    };
+    let w = ctx.workload(Some(accounts));
     let dir = ctx.dir.join("recovery");
     ctx.say(&format!("recovery: {} positions", w.positions().len()));
     let (mut engine, _) = Engine::open(

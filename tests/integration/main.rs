@@ -3,6 +3,7 @@
 //! command line, bad input and a real USD/JPY tick file.
 
 mod bad_input;
+mod bench;
 mod cli;
 mod feeds;
 mod golden;
