@@ -13,6 +13,10 @@ use kupala_engine::{BaseCurrencies, Method, PipelineConfig};
 use serde::Deserialize;
 use std::time::Duration;
 
+pub mod server;
+
+pub use server::{AuthSection, DemoSection, ServerSection};
+
 /// The shipped defaults, documented key by key.
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 
@@ -31,6 +35,12 @@ pub struct Config {
     pub eod: EodSection,
     /// Rebalancing targets.
     pub rebalance: RebalanceSection,
+    /// `kupala serve`'s listener and limits.
+    pub server: ServerSection,
+    /// `kupala serve`'s tokens.
+    pub auth: AuthSection,
+    /// `kupala serve`'s synthetic market.
+    pub demo: DemoSection,
 }
 
 /// `[store]`.
@@ -55,6 +65,8 @@ pub struct StoreSection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EodSection {
+    /// `kupala serve` journals an EOD event at each occurrence.
+    pub enabled: bool,
     /// Local time of day, `HH:MM`.
     pub time: String,
     /// IANA time zone.
@@ -170,6 +182,8 @@ impl Config {
         if let Err(e) = self.targets() {
             problems.push(e);
         }
+        self.server.validate(&mut problems);
+        self.demo.validate(&mut problems);
         if problems.is_empty() {
             Ok(())
         } else {

@@ -9,3 +9,4 @@ pub mod calc;
 pub mod config;
 pub mod convert;
 pub mod history;
+pub mod serve;

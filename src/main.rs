@@ -47,6 +47,10 @@ enum Command {
     /// Convert a CSV/JSONL file (trades, ticks, bars, quotes, Yahoo daily)
     /// into JSONL events on stdout, e.g. to pipe into `calc --events -`.
     Convert(kupala::convert::ConvertArgs),
+    /// Run the server: the engine with its store, the WebSocket API and the
+    /// dashboard on one port (with no arguments: the embedded demo on
+    /// http://127.0.0.1:8080, store in ./data).
+    Serve(kupala::serve::ServeArgs),
     /// Benchmark the engine, journal, replay and recovery on design.md's
     /// standard workload, each beside a baseline measured in the same run.
     Bench(BenchArgs),
@@ -149,6 +153,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect { data } => print_json(&history::inspect(&data)?),
         Command::Eod { data, date } => print_json(&history::eod(&data, date)?),
         Command::Convert(args) => kupala::convert::main(&args),
+        Command::Serve(args) => kupala::serve::run(args),
         Command::Bench(args) => bench(&args),
     }
 }

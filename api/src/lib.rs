@@ -1,7 +1,36 @@
-//! kupala's client-facing side. Today it holds the shapes clients receive
-//! (re-exported from the engine's views) so the CLI and the future
-//! WebSocket/HTTP server (`kupala serve`) render positions identically.
+//! kupala's client-facing side: `kupala serve`'s WebSocket + HTTP server.
+//!
+//! - [`protocol`]: the WebSocket messages and error codes (design.md).
+//! - [`server`]: the accept loop (mini-redis layout: a semaphore cap,
+//!   backoff, a shutdown broadcast and a drop-guard channel), HTTP routing.
+//! - `connection` / `session`: one task per connection and its protocol state.
+//! - [`hub`]: the engine's `DeltaSink` — the latest-state view and fan-out to
+//!   per-client queues (`outbox`: bounded, conflated by key, never blocking).
+//! - [`ingest`]: the thread that owns the engine; durable acks.
+//! - [`auth`], [`metrics`], [`shutdown`].
+//!
+//! The views clients receive are the engine's ([`PositionView`],
+//! [`PortfolioView`]), so the CLI and the server render positions alike.
 
 #![deny(missing_docs)]
+#![deny(clippy::unwrap_used)]
 
+pub mod auth;
+mod connection;
+pub mod error;
+mod fanout;
+mod http;
+pub mod hub;
+pub mod ingest;
+mod messages;
+pub mod metrics;
+mod outbox;
+pub mod protocol;
+mod queries;
+pub mod render;
+pub mod server;
+mod session;
+pub mod shutdown;
+
+pub use error::ApiError;
 pub use kupala_engine::view::{PortfolioView, PositionView, StateView};

@@ -13,6 +13,7 @@ pub mod jsonl;
 pub mod quotes;
 pub mod source;
 pub mod stamp;
+pub mod synthetic;
 pub mod table;
 pub mod values;
 pub mod workload;

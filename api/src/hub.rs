@@ -1,0 +1,393 @@
+//! The hub: the engine's [`DeltaSink`] on the server side. It keeps the
+//! latest state (positions by (account, instrument), portfolios by account,
+//! the last tick per instrument) for snapshots and queries, and fans every
+//! change out to the subscribed clients' queues.
+//!
+//! One mutex guards the view and the subscriber lists. The publisher (the
+//! aggregator thread) holds it while it updates the view and pushes to the
+//! queues; a subscription takes its snapshot and registers under the same
+//! lock, so a subscriber gets every change after its snapshot exactly once.
+//! Pushing to a queue never waits (see `outbox`), so the engine never waits
+//! on a client.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Instant;
+
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+use kupala_engine::event::Tick;
+use kupala_engine::ids::{AccountId, InstrumentId, Names};
+use kupala_engine::num::Price;
+use kupala_engine::state::{EngineState, PortfolioState, PositionDelta, PositionState};
+use kupala_engine::time::Timestamp;
+use kupala_engine::{DeltaSink, SharedNames};
+
+use crate::auth::Grant;
+use crate::fanout::{SubRef, Subs, selected};
+use crate::metrics::{Metrics, add};
+use crate::outbox::{Item, Key, Outbox, Shared, SubId, SubSpec};
+use crate::protocol::{AccountSel, Target};
+
+/// A connection's id in the hub.
+pub type ClientId = u64;
+
+/// The last price of an instrument, as the `ticks` channel shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TickView {
+    /// Instrument name.
+    pub instrument: String,
+    /// Last price.
+    pub price: Price,
+    /// The tick's time (absent for a mark restored from a snapshot).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ts: Option<Timestamp>,
+    /// The journal seq of the tick.
+    pub seq: u64,
+}
+
+#[derive(Default)]
+struct State {
+    seq: u64,
+    positions: FxHashMap<(AccountId, InstrumentId), PositionState>,
+    portfolios: FxHashMap<AccountId, PortfolioState>,
+    ticks: FxHashMap<String, TickView>,
+    account_names: Vec<Option<Arc<str>>>,
+    position_subs: Subs,
+    portfolio_subs: Subs,
+    tick_subs: Subs,
+    clients: FxHashMap<ClientId, Arc<Outbox>>,
+}
+
+/// The latest-state view and the fan-out.
+pub struct Hub {
+    state: Mutex<State>,
+    names: OnceLock<SharedNames>,
+    metrics: Arc<Metrics>,
+    next_client: AtomicU64,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("seq", &self.seq())
+            .finish_non_exhaustive()
+    }
+}
+
+struct HubSink(Arc<Hub>);
+
+impl DeltaSink for HubSink {
+    fn publish(&mut self, seq: u64, positions: &[PositionDelta], portfolios: &[PortfolioState]) {
+        self.0.publish(seq, 0, positions, portfolios);
+    }
+
+    fn publish_stamped(&mut self, seq: u64, t_in: u64, p: &[PositionDelta], f: &[PortfolioState]) {
+        self.0.publish(seq, t_in, p, f);
+    }
+}
+
+fn account_name(names: Option<&SharedNames>, cache: &mut Vec<Option<Arc<str>>>, id: AccountId) -> Arc<str> {
+    if let Some(Some(n)) = cache.get(id.index()) {
+        return Arc::clone(n);
+    }
+    let name: Arc<str> = names
+        .and_then(|n| n.read().ok())
+        .map_or_else(|| Arc::from(""), |n| Arc::from(n.account(id)));
+    if !name.is_empty() {
+        if cache.len() <= id.index() {
+            cache.resize(id.index() + 1, None);
+        }
+        cache[id.index()] = Some(Arc::clone(&name));
+    }
+    name
+}
+
+impl Hub {
+    /// An empty hub.
+    #[must_use]
+    pub fn new(metrics: Arc<Metrics>) -> Arc<Self> {
+        Arc::new(Self {
+            state: Mutex::new(State::default()),
+            names: OnceLock::new(),
+            metrics,
+            next_client: AtomicU64::new(1),
+        })
+    }
+
+    /// The sink to hand to `Engine::open`.
+    #[must_use]
+    pub fn sink(self: &Arc<Self>) -> Box<dyn DeltaSink> {
+        Box::new(HubSink(Arc::clone(self)))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Gives the hub the engine's names (after `Engine::open`).
+    pub fn set_names(&self, names: SharedNames) {
+        let _ = self.names.set(names);
+    }
+
+    /// The engine's names, once set.
+    #[must_use]
+    pub fn names(&self) -> Option<&SharedNames> {
+        self.names.get()
+    }
+
+    /// The last seq the hub saw.
+    #[must_use]
+    pub fn seq(&self) -> u64 {
+        self.lock().seq
+    }
+
+    /// Fills the view from a consistent engine state (after recovery): per
+    /// key the entry with the higher seq wins, because deltas may race it.
+    pub fn seed(&self, state: &EngineState) {
+        let names = self.names.get().and_then(|n| n.read().ok().map(|n| n.clone()));
+        let mut st = self.lock();
+        st.seq = st.seq.max(state.seq);
+        for p in &state.positions {
+            let key = (p.account, p.instrument);
+            if st.positions.get(&key).is_none_or(|old| old.seq <= p.seq) {
+                st.positions.insert(key, p.clone());
+            }
+            if let Some(names) = &names {
+                let inst = names.instrument(p.instrument);
+                if !st.ticks.contains_key(inst) {
+                    let view = TickView {
+                        instrument: inst.to_owned(),
+                        price: p.mark,
+                        ts: None,
+                        seq: p.seq,
+                    };
+                    st.ticks.insert(inst.to_owned(), view);
+                }
+            }
+        }
+        for p in &state.portfolios {
+            if st.portfolios.get(&p.account).is_none_or(|old| old.seq <= p.seq) {
+                st.portfolios.insert(p.account, p.clone());
+            }
+        }
+    }
+
+    fn publish(&self, seq: u64, t_in: u64, positions: &[PositionDelta], portfolios: &[PortfolioState]) {
+        if t_in != 0 {
+            self.metrics
+                .record_delta(kupala_engine::clock::now_ns().saturating_sub(t_in));
+        }
+        add(&self.metrics.position_deltas, positions.len() as u64);
+        add(&self.metrics.portfolio_deltas, portfolios.len() as u64);
+        let names = self.names.get();
+        let now = Instant::now();
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        st.seq = st.seq.max(seq);
+        for d in positions {
+            let p = &d.state;
+            let key = (p.account, p.instrument);
+            if st.positions.get(&key).is_some_and(|old| old.seq > p.seq) {
+                continue;
+            }
+            if d.closed {
+                st.positions.remove(&key);
+            } else {
+                st.positions.insert(key, p.clone());
+            }
+            if st.position_subs.is_empty() {
+                continue;
+            }
+            let account = account_name(names, &mut st.account_names, p.account);
+            let mut shared = None;
+            for r in st.position_subs.matching(&account) {
+                let s = shared.get_or_insert_with(|| Shared::new(p.clone(), d.closed));
+                let item = Item::Position(Arc::clone(s));
+                r.outbox
+                    .push(Key::Position(r.sub, p.account, p.instrument), item, t_in, now);
+            }
+        }
+        for p in portfolios {
+            if st.portfolios.get(&p.account).is_some_and(|old| old.seq > p.seq) {
+                continue;
+            }
+            st.portfolios.insert(p.account, p.clone());
+            if st.portfolio_subs.is_empty() {
+                continue;
+            }
+            let account = account_name(names, &mut st.account_names, p.account);
+            let mut shared = None;
+            for r in st.portfolio_subs.matching(&account) {
+                let s = shared.get_or_insert_with(|| Shared::new(p.clone(), false));
+                let item = Item::Portfolio(Arc::clone(s));
+                r.outbox.push(Key::Portfolio(r.sub, p.account), item, t_in, now);
+            }
+        }
+    }
+
+    /// Relays an accepted tick to the `ticks` subscribers of its instrument
+    /// (called by the ingest thread once the tick has its seq).
+    pub fn tick(&self, t: &Tick, seq: u64) {
+        let view = TickView {
+            instrument: t.instrument.clone(),
+            price: t.price,
+            ts: Some(t.ts),
+            seq,
+        };
+        let now = Instant::now();
+        let mut st = self.lock();
+        if let Some(list) = st.tick_subs.by_key.get(&t.instrument) {
+            let shared = Shared::new(view.clone(), false);
+            for r in list {
+                r.outbox
+                    .push(Key::Tick(r.sub), Item::Tick(Arc::clone(&shared)), 0, now);
+            }
+        }
+        match st.ticks.get_mut(&t.instrument) {
+            Some(old) => *old = view,
+            None => {
+                st.ticks.insert(t.instrument.clone(), view);
+            }
+        }
+    }
+
+    /// Registers a connection's queue; its id.
+    pub(crate) fn register(&self, outbox: Arc<Outbox>) -> ClientId {
+        let id = self.next_client.fetch_add(1, Ordering::Relaxed);
+        self.lock().clients.insert(id, outbox);
+        id
+    }
+
+    /// Forgets a connection and all its subscriptions.
+    pub(crate) fn unregister(&self, client: ClientId) {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        st.clients.remove(&client);
+        for subs in [&mut st.position_subs, &mut st.portfolio_subs, &mut st.tick_subs] {
+            subs.remove(|r| r.client == client);
+        }
+    }
+
+    /// Takes the snapshot of `target` (filtered by `grant`), queues it and
+    /// registers the subscription, all under the publisher's lock. The
+    /// caller has checked that `grant` allows an explicitly named account.
+    pub(crate) fn subscribe(
+        &self,
+        client: ClientId,
+        outbox: &Arc<Outbox>,
+        grant: &Arc<Grant>,
+        sub: SubId,
+        target: &Target,
+        mut spec: SubSpec,
+    ) {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        let names = self.names.get().and_then(|n| n.read().ok());
+        let snapshot = match target {
+            Target::Positions(sel) => Item::Positions(
+                st.positions
+                    .values()
+                    .filter(|p| {
+                        names
+                            .as_ref()
+                            .is_some_and(|n| selected(sel, grant, n.account(p.account)))
+                    })
+                    .cloned()
+                    .collect(),
+            ),
+            Target::Portfolio(sel) => Item::Portfolios(
+                st.portfolios
+                    .values()
+                    .filter(|p| {
+                        names
+                            .as_ref()
+                            .is_some_and(|n| selected(sel, grant, n.account(p.account)))
+                    })
+                    .cloned()
+                    .collect(),
+            ),
+            Target::Ticks(inst) => Item::Ticks(st.ticks.get(inst).cloned()),
+        };
+        drop(names);
+        spec.start_seq = st.seq;
+        outbox.open_sub(sub, spec, snapshot);
+        let r = SubRef {
+            client,
+            sub,
+            outbox: Arc::clone(outbox),
+            grant: Arc::clone(grant),
+        };
+        let (subs, key) = match target {
+            Target::Positions(sel) => (&mut st.position_subs, sel),
+            Target::Portfolio(sel) => (&mut st.portfolio_subs, sel),
+            Target::Ticks(inst) => {
+                st.tick_subs.by_key.entry(inst.clone()).or_default().push(r);
+                return;
+            }
+        };
+        match key {
+            AccountSel::All => subs.all.push(r),
+            AccountSel::One(a) => subs.by_key.entry(a.clone()).or_default().push(r),
+        }
+    }
+
+    /// Removes one subscription (its queued updates are dropped).
+    pub(crate) fn unsubscribe(&self, client: ClientId, outbox: &Outbox, sub: SubId) {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        for subs in [&mut st.position_subs, &mut st.portfolio_subs, &mut st.tick_subs] {
+            subs.remove(|r| r.client == client && r.sub == sub);
+        }
+        outbox.close_sub(sub);
+    }
+
+    /// Current positions visible to `grant`, sorted by ids.
+    #[must_use]
+    pub fn positions(&self, grant: &Grant, sel: &AccountSel) -> Vec<PositionState> {
+        let st = self.lock();
+        let Some(names) = self.names.get().and_then(|n| n.read().ok()) else {
+            return Vec::new();
+        };
+        let mut v: Vec<PositionState> = st
+            .positions
+            .values()
+            .filter(|p| selected(sel, grant, names.account(p.account)))
+            .cloned()
+            .collect();
+        v.sort_by_key(|p| (p.account, p.instrument));
+        v
+    }
+
+    /// Current portfolios visible to `grant`.
+    #[must_use]
+    pub fn portfolios(&self, grant: &Grant, sel: &AccountSel) -> Vec<PortfolioState> {
+        let st = self.lock();
+        let Some(names) = self.names.get().and_then(|n| n.read().ok()) else {
+            return Vec::new();
+        };
+        st.portfolios
+            .values()
+            .filter(|p| selected(sel, grant, names.account(p.account)))
+            .cloned()
+            .collect()
+    }
+
+    /// Connected clients, and updates waiting in their queues (sum, max).
+    #[must_use]
+    pub fn queue_depths(&self) -> (usize, usize, usize) {
+        let st = self.lock();
+        let lens = st.clients.values().map(|o| o.len());
+        let (sum, max) = lens.fold((0, 0), |(s, m), l| (s + l, m.max(l)));
+        (st.clients.len(), sum, max)
+    }
+
+    /// Renders states with the engine's names (empty until names are set).
+    pub(crate) fn with_names<R>(&self, f: impl FnOnce(&Names) -> R) -> Option<R> {
+        let names = self.names.get()?.read().ok()?;
+        Some(f(&names))
+    }
+}

@@ -1,0 +1,308 @@
+//! The ingest thread (`kupala-ingest`): the one owner of the
+//! [`Engine`], fed by a bounded channel from WebSocket submits, the demo feed
+//! and the EOD timer. fjall writes happen on the engine's own threads
+//! (journal, snapshots, EOD sink), never on tokio workers.
+//!
+//! A submit is all or nothing: the whole batch is checked
+//! (`Pipeline::check`) before any event is sequenced. Its `ack` is sent only
+//! once the journal's durable watermark covers the batch's last seq: a
+//! second thread (`kupala-acks`) waits on the watermark (blocking, off the
+//! tokio workers and off the ingest thread, which goes on sequencing). So an
+//! ack means "fsynced" in either `store.sync` mode: with `always` each group
+//! commit is fsynced; with `periodic` the ack waits for the next periodic
+//! fsync (at most `sync_interval_ms`).
+//!
+//! Commands are drained in groups: everything queued is sequenced, then the
+//! pipeline is flushed once (one journal batch, one group commit).
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use kupala_engine::Event;
+use kupala_engine::durable::Engine;
+use kupala_engine::journal_writer::Watermarks;
+use kupala_engine::state::EngineState;
+
+use crate::error::ApiError;
+use crate::hub::Hub;
+use crate::metrics::{Metrics, add};
+use crate::protocol::ErrorCode;
+
+/// How long an ack waits for durability before answering `internal`.
+pub const ACK_TIMEOUT: Duration = Duration::from_secs(30);
+/// Commands handled between two pipeline flushes.
+const MAX_GROUP: usize = 1024;
+
+/// The answer to a submit: each event's seq (`None` for an ignored repeated
+/// trade id), or why the batch was refused.
+pub type SubmitResult = Result<Vec<Option<u64>>, (ErrorCode, String)>;
+
+type AckJob = (u64, Vec<Option<u64>>, oneshot::Sender<SubmitResult>);
+
+/// A command for the ingest thread.
+#[derive(Debug)]
+pub enum Command {
+    /// Sequence a batch; reply (after durability) when `reply` is set.
+    Submit {
+        /// The events, applied all or nothing.
+        events: Vec<Event>,
+        /// Where the answer goes; `None` for feeds (errors are logged).
+        reply: Option<oneshot::Sender<SubmitResult>>,
+    },
+    /// Drain, finish the engine (sync, final snapshot) and stop.
+    Shutdown {
+        /// Receives the final state.
+        reply: oneshot::Sender<EngineState>,
+    },
+}
+
+/// A cheap handle to the ingest thread.
+#[derive(Clone, Debug)]
+pub struct IngestHandle {
+    tx: mpsc::Sender<Command>,
+    marks: Option<Arc<Watermarks>>,
+}
+
+impl IngestHandle {
+    /// Queues a submit (waiting for room in the queue); the receiver gets
+    /// the answer once the events are durable.
+    pub async fn submit(&self, events: Vec<Event>) -> Result<oneshot::Receiver<SubmitResult>, ApiError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Submit {
+                events,
+                reply: Some(tx),
+            })
+            .await
+            .map_err(|_| ApiError::IngestGone)?;
+        Ok(rx)
+    }
+
+    /// Queues events from a feed thread (blocking while the queue is full);
+    /// false once the ingest thread is gone. Not for async contexts.
+    pub fn feed_blocking(&self, events: Vec<Event>) -> bool {
+        self.tx
+            .blocking_send(Command::Submit { events, reply: None })
+            .is_ok()
+    }
+
+    /// Commands waiting in the queue.
+    #[must_use]
+    pub fn depth(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
+    /// The journal's durable seq.
+    #[must_use]
+    pub fn durable(&self) -> u64 {
+        self.marks.as_ref().map_or(0, |m| m.durable())
+    }
+}
+
+/// The running ingest thread.
+#[derive(Debug)]
+pub struct Ingest {
+    handle: IngestHandle,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Ingest {
+    /// Moves the engine onto its thread; `queue` bounds the command channel.
+    pub fn start(
+        engine: Engine,
+        hub: Arc<Hub>,
+        metrics: Arc<Metrics>,
+        queue: usize,
+    ) -> Result<Self, ApiError> {
+        let (tx, rx) = mpsc::channel(queue.max(1));
+        let marks = engine.watermarks();
+        let handle = IngestHandle {
+            tx,
+            marks: marks.clone(),
+        };
+        let (ack_tx, ack_rx) = crossbeam_channel::bounded::<AckJob>(queue.max(1));
+        let ack_metrics = Arc::clone(&metrics);
+        let acker = std::thread::Builder::new()
+            .name("kupala-acks".into())
+            .spawn(move || acker(&ack_rx, marks.as_deref(), &ack_metrics))
+            .map_err(|source| ApiError::Thread {
+                name: "kupala-acks",
+                source,
+            })?;
+        let thread = std::thread::Builder::new()
+            .name("kupala-ingest".into())
+            .spawn(move || {
+                let mut w = Worker {
+                    engine,
+                    hub,
+                    metrics,
+                    acks: Vec::new(),
+                };
+                let reply = w.run(rx, &ack_tx);
+                // A snapshot at the last seq even when nothing new came
+                // since recovery, so the next start replays no journal.
+                if w.engine.pipeline().last_seq() > 0 {
+                    w.engine.snapshot();
+                }
+                let state = w.engine.finish();
+                drop(ack_tx);
+                let _ = acker.join();
+                if let Some(reply) = reply {
+                    let _ = reply.send(state);
+                }
+            })
+            .map_err(|source| ApiError::Thread {
+                name: "kupala-ingest",
+                source,
+            })?;
+        Ok(Self {
+            handle,
+            thread: Some(thread),
+        })
+    }
+
+    /// A handle for submitting.
+    #[must_use]
+    pub fn handle(&self) -> IngestHandle {
+        self.handle.clone()
+    }
+
+    /// Drains the queue, syncs the journal, writes a final snapshot, stops
+    /// the engine; the final state. Blocks: call it off the async workers.
+    pub fn shutdown(mut self) -> Option<EngineState> {
+        let (tx, rx) = oneshot::channel();
+        let sent = self
+            .handle
+            .tx
+            .blocking_send(Command::Shutdown { reply: tx })
+            .is_ok();
+        let state = if sent { rx.blocking_recv().ok() } else { None };
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        state
+    }
+}
+
+struct Worker {
+    engine: Engine,
+    hub: Arc<Hub>,
+    metrics: Arc<Metrics>,
+    acks: Vec<AckJob>,
+}
+
+impl Worker {
+    fn run(
+        &mut self,
+        mut rx: mpsc::Receiver<Command>,
+        ack_tx: &crossbeam_channel::Sender<AckJob>,
+    ) -> Option<oneshot::Sender<EngineState>> {
+        let mut stop = None;
+        while stop.is_none() {
+            let Some(first) = rx.blocking_recv() else { break };
+            let mut next = Some(first);
+            let mut handled = 0;
+            while let Some(cmd) = next.take() {
+                match cmd {
+                    Command::Submit { events, reply } => self.submit(&events, reply),
+                    Command::Shutdown { reply } => {
+                        stop = Some(reply);
+                        break;
+                    }
+                }
+                handled += 1;
+                if handled < MAX_GROUP {
+                    next = rx.try_recv().ok();
+                }
+            }
+            self.flush(ack_tx);
+        }
+        // Whatever was queued before the shutdown is still applied and acked.
+        rx.close();
+        while let Ok(cmd) = rx.try_recv() {
+            if let Command::Submit { events, reply } = cmd {
+                self.submit(&events, reply);
+            }
+        }
+        self.flush(ack_tx);
+        stop
+    }
+
+    fn flush(&mut self, ack_tx: &crossbeam_channel::Sender<AckJob>) {
+        self.engine.pipeline().flush();
+        for job in self.acks.drain(..) {
+            let _ = ack_tx.send(job);
+        }
+    }
+
+    fn submit(&mut self, events: &[Event], reply: Option<oneshot::Sender<SubmitResult>>) {
+        let refuse = |reply: Option<oneshot::Sender<SubmitResult>>, code, msg: String| match reply {
+            Some(r) => {
+                let _ = r.send(Err((code, msg)));
+            }
+            None => eprintln!("kupala: feed batch refused: {msg}"),
+        };
+        if let Err((i, e)) = self.engine.pipeline().check(events) {
+            add(&self.metrics.events_rejected, events.len() as u64);
+            refuse(reply, ErrorCode::BadRequest, format!("line {}: {e}", i + 1));
+            return;
+        }
+        let mut seqs = Vec::with_capacity(events.len());
+        for (i, ev) in events.iter().enumerate() {
+            match self.engine.submit(ev) {
+                Ok(seq) => {
+                    match seq {
+                        Some(s) => {
+                            self.metrics.event_in(ev);
+                            if let Event::Tick(t) = ev {
+                                self.hub.tick(t, s);
+                            }
+                        }
+                        None => add(&self.metrics.duplicates, 1),
+                    }
+                    seqs.push(seq);
+                }
+                Err(e) => {
+                    // `check` passed, so this is a bug; say what was applied.
+                    let msg = format!("line {}: {e} (the {i} events before it were applied)", i + 1);
+                    refuse(reply, ErrorCode::Internal, msg);
+                    return;
+                }
+            }
+        }
+        if let Some(reply) = reply {
+            // A batch of repeats still waits for the originals to be durable.
+            let last = seqs
+                .iter()
+                .flatten()
+                .copied()
+                .max()
+                .unwrap_or_else(|| self.engine.pipeline().last_seq());
+            self.acks.push((last, seqs, reply));
+        }
+    }
+}
+
+fn acker(rx: &crossbeam_channel::Receiver<AckJob>, marks: Option<&Watermarks>, metrics: &Metrics) {
+    while let Ok((last, seqs, reply)) = rx.recv() {
+        let result = match marks {
+            None => Ok(seqs),
+            Some(m) if m.wait_durable(last, ACK_TIMEOUT) => Ok(seqs),
+            Some(m) if m.failed() => Err((
+                ErrorCode::Internal,
+                "the journal failed: the events are not durable and were not applied".to_owned(),
+            )),
+            Some(_) => Err((
+                ErrorCode::Internal,
+                format!("the events were not durable within {} s", ACK_TIMEOUT.as_secs()),
+            )),
+        };
+        if result.is_ok() {
+            add(&metrics.acks, 1);
+        }
+        let _ = reply.send(result);
+    }
+}

@@ -1,0 +1,429 @@
+//! A client's outgoing queue: bounded, conflated by key, never blocking the
+//! producer.
+//!
+//! The hub pushes updates from the aggregator thread; the connection task
+//! pops them. Each update has a key — (subscription, account, instrument)
+//! for positions, (subscription, account) for portfolios, the subscription
+//! for ticks — and a key already waiting is replaced in place (the latest
+//! state wins, the order of first arrival is kept). Replies and snapshots
+//! have unique keys. Past `max_pending` waiting keys, or when the queue has
+//! not been drained for `slow`, the client is closed with a reason and its
+//! pending updates are dropped; pushing never waits.
+//!
+//! Per-subscription throttling: with `min_interval_ms`, updates wait in the
+//! subscription's own held list (still conflated) and are released at most
+//! once per interval; with `min_change`, an update whose P&L (price, for
+//! ticks) moved less than the threshold since the last one queued for its
+//! key (or since the snapshot) is skipped, unless the quantity (or the
+//! unpriced count) changed. A skipped move is not lost: it counts toward
+//! the next comparison, which is always against what the client was sent.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use rustc_hash::FxHashMap;
+use serde_json::Value;
+use tokio::sync::Notify;
+
+use kupala_engine::ids::{AccountId, InstrumentId};
+use kupala_engine::state::{PortfolioState, PositionState};
+
+use crate::hub::TickView;
+use crate::metrics::{Metrics, add};
+use crate::protocol::{Channel, CloseReason};
+
+/// A subscription's id within its connection (never reused).
+pub(crate) type SubId = u64;
+
+/// One thing to send.
+#[derive(Debug)]
+pub(crate) enum Item {
+    /// A rendered reply (ack, result, error).
+    Reply(String),
+    /// A positions snapshot.
+    Positions(Vec<PositionState>),
+    /// A portfolio snapshot.
+    Portfolios(Vec<PortfolioState>),
+    /// A ticks snapshot (the last tick, if any).
+    Ticks(Option<TickView>),
+    /// A position delta (`closed` when an EOD moved it to the history).
+    Position(Arc<Shared<PositionState>>),
+    /// A portfolio delta.
+    Portfolio(Arc<Shared<PortfolioState>>),
+    /// A tick.
+    Tick(Arc<Shared<TickView>>),
+}
+
+/// One change, shared by every subscription it goes to and rendered to
+/// JSON once (by the first connection task that sends it).
+#[derive(Debug)]
+pub(crate) struct Shared<T> {
+    /// The new state.
+    pub value: T,
+    /// A position that left the book at an EOD.
+    pub closed: bool,
+    /// The rendered `data`, filled on first use.
+    pub text: OnceLock<String>,
+}
+
+impl<T> Shared<T> {
+    pub(crate) fn new(value: T, closed: bool) -> Arc<Self> {
+        Arc::new(Self {
+            value,
+            closed,
+            text: OnceLock::new(),
+        })
+    }
+}
+
+impl Item {
+    const fn is_snapshot(&self) -> bool {
+        matches!(self, Self::Positions(_) | Self::Portfolios(_) | Self::Ticks(_))
+    }
+
+    /// What `min_change` compares: (quantity-like, value-like).
+    fn measure(&self) -> Option<(i64, i128)> {
+        match self {
+            Self::Position(p) if !p.closed => Some(position_measure(&p.value)),
+            Self::Portfolio(p) => Some(portfolio_measure(&p.value)),
+            Self::Tick(t) => Some((0, i128::from(t.value.price.raw()))),
+            _ => None,
+        }
+    }
+
+    /// The `min_change` baselines a snapshot gives, by key.
+    fn baselines(&self, sub: SubId) -> Vec<(Key, (i64, i128))> {
+        match self {
+            Self::Positions(list) => list
+                .iter()
+                .map(|p| (Key::Position(sub, p.account, p.instrument), position_measure(p)))
+                .collect(),
+            Self::Portfolios(list) => list
+                .iter()
+                .map(|p| (Key::Portfolio(sub, p.account), portfolio_measure(p)))
+                .collect(),
+            Self::Ticks(Some(t)) => vec![(Key::Tick(sub), (0, i128::from(t.price.raw())))],
+            _ => Vec::new(),
+        }
+    }
+}
+
+fn position_measure(p: &PositionState) -> (i64, i128) {
+    (p.qty.raw(), p.net_pnl.to_money().raw())
+}
+
+fn portfolio_measure(p: &PortfolioState) -> (i64, i128) {
+    (p.unpriced, p.net_pnl.to_money().raw())
+}
+
+/// The conflation key of a queued item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Key {
+    Reply(u64),
+    Snapshot(SubId),
+    Position(SubId, AccountId, InstrumentId),
+    Portfolio(SubId, AccountId),
+    Tick(SubId),
+}
+
+impl Key {
+    const fn sub(self) -> Option<SubId> {
+        match self {
+            Self::Reply(_) => None,
+            Self::Snapshot(s) | Self::Position(s, ..) | Self::Portfolio(s, _) | Self::Tick(s) => Some(s),
+        }
+    }
+}
+
+/// How a subscription is set up in the queue.
+#[derive(Debug)]
+pub(crate) struct SubSpec {
+    /// The subscribe request's id, echoed in every update.
+    pub id: Option<Value>,
+    /// The channel.
+    pub channel: Channel,
+    /// The snapshot's `seq`; deltas count up from it.
+    pub start_seq: u64,
+    /// `min_interval_ms`.
+    pub interval: Option<Duration>,
+    /// `min_change`, raw money.
+    pub min_change: Option<i128>,
+}
+
+#[derive(Debug)]
+struct SubState {
+    spec: SubSpec,
+    seq: u64,
+    last_flush: Instant,
+    held: Vec<Key>,
+    last: FxHashMap<Key, (i64, i128)>,
+}
+
+#[derive(Debug)]
+struct Pending {
+    item: Item,
+    t_in: u64,
+}
+
+/// The subscription an outgoing update belongs to, with its `seq`.
+#[derive(Debug)]
+pub(crate) struct SubTag {
+    pub id: Option<Value>,
+    pub channel: Channel,
+    pub seq: u64,
+}
+
+/// An update taken off the queue, ready to render.
+#[derive(Debug)]
+pub(crate) struct Outgoing {
+    pub tag: Option<SubTag>,
+    pub item: Item,
+    pub t_in: u64,
+}
+
+/// What [`Outbox::pop`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Popped {
+    /// Items were taken.
+    Ready,
+    /// Nothing to send now; throttled updates are due at this instant.
+    Idle(Option<Instant>),
+    /// The client was closed by the queue (slow, overflow).
+    Closed(CloseReason),
+}
+
+#[derive(Debug)]
+struct Inner {
+    order: VecDeque<Key>,
+    pending: FxHashMap<Key, Pending>,
+    subs: FxHashMap<SubId, SubState>,
+    closed: Option<CloseReason>,
+    stalled_since: Instant,
+    next_reply: u64,
+}
+
+/// One client's queue.
+#[derive(Debug)]
+pub(crate) struct Outbox {
+    inner: Mutex<Inner>,
+    notify: Notify,
+    max_pending: usize,
+    slow: Duration,
+    metrics: Arc<Metrics>,
+}
+
+impl Outbox {
+    pub(crate) fn new(max_pending: usize, slow: Duration, metrics: Arc<Metrics>) -> Self {
+        Self {
+            inner: Mutex::new(Inner {
+                order: VecDeque::new(),
+                pending: FxHashMap::default(),
+                subs: FxHashMap::default(),
+                closed: None,
+                stalled_since: Instant::now(),
+                next_reply: 0,
+            }),
+            notify: Notify::new(),
+            max_pending: max_pending.max(1),
+            slow,
+            metrics,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Waits until something was pushed (or the queue closed).
+    pub(crate) async fn changed(&self) {
+        self.notify.notified().await;
+    }
+
+    /// Updates waiting (replies, snapshots, deltas, held ones included).
+    pub(crate) fn len(&self) -> usize {
+        self.lock().pending.len()
+    }
+
+    /// Registers a subscription and queues its snapshot first. Called under
+    /// the hub's lock, so no delta of the subscription precedes it.
+    pub(crate) fn open_sub(&self, sub: SubId, spec: SubSpec, snapshot: Item) {
+        let now = Instant::now();
+        let mut g = self.lock();
+        if g.closed.is_some() {
+            return;
+        }
+        let seq = spec.start_seq;
+        let last = if spec.min_change.is_some() {
+            snapshot.baselines(sub).into_iter().collect()
+        } else {
+            FxHashMap::default()
+        };
+        g.subs.insert(
+            sub,
+            SubState {
+                spec,
+                seq,
+                last_flush: now,
+                held: Vec::new(),
+                last,
+            },
+        );
+        self.enqueue(
+            &mut g,
+            Key::Snapshot(sub),
+            Pending {
+                item: snapshot,
+                t_in: 0,
+            },
+            now,
+        );
+    }
+
+    /// Forgets a subscription and drops its waiting updates.
+    pub(crate) fn close_sub(&self, sub: SubId) {
+        let mut g = self.lock();
+        if g.subs.remove(&sub).is_some() {
+            g.pending.retain(|k, _| k.sub() != Some(sub));
+        }
+    }
+
+    /// Queues a reply.
+    pub(crate) fn reply(&self, text: String) {
+        let mut g = self.lock();
+        if g.closed.is_some() {
+            return;
+        }
+        let key = Key::Reply(g.next_reply);
+        g.next_reply += 1;
+        self.enqueue(
+            &mut g,
+            key,
+            Pending {
+                item: Item::Reply(text),
+                t_in: 0,
+            },
+            Instant::now(),
+        );
+    }
+
+    /// Queues an update of a subscription, conflating by key. Never waits.
+    pub(crate) fn push(&self, key: Key, item: Item, t_in: u64, now: Instant) {
+        let mut g = self.lock();
+        let inner = &mut *g;
+        if inner.closed.is_some() {
+            return;
+        }
+        let Some(st) = key.sub().and_then(|s| inner.subs.get_mut(&s)) else {
+            return;
+        };
+        if let (Some(min), Some(m)) = (st.spec.min_change, item.measure()) {
+            if let Some(&(q, v)) = st.last.get(&key)
+                && q == m.0
+                && m.1.abs_diff(v) < min.unsigned_abs()
+            {
+                add(&self.metrics.suppressed, 1);
+                return;
+            }
+            st.last.insert(key, m);
+        }
+        if let Some(p) = inner.pending.get_mut(&key) {
+            *p = Pending { item, t_in };
+            add(&self.metrics.conflated, 1);
+            return;
+        }
+        if st.spec.interval.is_some() {
+            st.held.push(key);
+            inner.pending.insert(key, Pending { item, t_in });
+            self.check_bounds(&mut g, now);
+            self.notify.notify_one();
+        } else {
+            self.enqueue(&mut g, key, Pending { item, t_in }, now);
+        }
+    }
+
+    fn enqueue(&self, g: &mut Inner, key: Key, p: Pending, now: Instant) {
+        if g.order.is_empty() {
+            g.stalled_since = now;
+        }
+        g.order.push_back(key);
+        g.pending.insert(key, p);
+        self.check_bounds(g, now);
+        self.notify.notify_one();
+    }
+
+    fn check_bounds(&self, g: &mut Inner, now: Instant) {
+        if g.pending.len() > self.max_pending {
+            self.close_locked(g, CloseReason::Overflow);
+        } else if !g.order.is_empty() && now.saturating_duration_since(g.stalled_since) > self.slow {
+            self.close_locked(g, CloseReason::Slow);
+        }
+    }
+
+    fn close_locked(&self, g: &mut Inner, reason: CloseReason) {
+        if g.closed.is_none() {
+            g.closed = Some(reason);
+            add(&self.metrics.dropped, g.pending.len() as u64);
+            g.pending.clear();
+            g.order.clear();
+            g.subs.clear();
+        }
+    }
+
+    /// Takes up to `max` updates in order, assigning subscription seqs.
+    pub(crate) fn pop(&self, max: usize, now: Instant, out: &mut Vec<Outgoing>) -> Popped {
+        let mut g = self.lock();
+        let inner = &mut *g;
+        if let Some(r) = inner.closed {
+            return Popped::Closed(r);
+        }
+        let mut next_due: Option<Instant> = None;
+        for st in inner.subs.values_mut() {
+            let Some(every) = st.spec.interval else { continue };
+            if st.held.is_empty() {
+                continue;
+            }
+            let due = st.last_flush + every;
+            if now >= due {
+                inner.order.extend(st.held.drain(..));
+                st.last_flush = now;
+            } else {
+                next_due = Some(next_due.map_or(due, |d| d.min(due)));
+            }
+        }
+        let before = out.len();
+        while out.len() - before < max {
+            let Some(key) = inner.order.pop_front() else { break };
+            let Some(p) = inner.pending.remove(&key) else {
+                continue;
+            };
+            let tag = key.sub().and_then(|s| inner.subs.get_mut(&s)).map(|st| {
+                if !p.item.is_snapshot() {
+                    st.seq += 1;
+                }
+                SubTag {
+                    id: st.spec.id.clone(),
+                    channel: st.spec.channel,
+                    seq: st.seq,
+                }
+            });
+            out.push(Outgoing {
+                tag,
+                item: p.item,
+                t_in: p.t_in,
+            });
+        }
+        inner.stalled_since = now;
+        if out.len() > before {
+            Popped::Ready
+        } else {
+            Popped::Idle(next_due)
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "outbox_tests.rs"]
+mod tests;

@@ -1,0 +1,108 @@
+//! Queries answered from the store (EOD positions, closed positions,
+//! rebalancing proposals): blocking reads, run on tokio's blocking pool,
+//! filtered by the client's grant and rendered like live positions.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use kupala_engine::SharedNames;
+use kupala_engine::ids::AccountId;
+use kupala_engine::num::{Money, Notional, Price, Quantity, Rate};
+use kupala_engine::store::Store;
+use kupala_engine::store::records::PositionRecord;
+use kupala_engine::time::Date;
+
+use crate::auth::Grant;
+use crate::fanout::selected;
+use crate::protocol::{AccountSel, ErrorCode, Query, result_json};
+use crate::render;
+
+#[derive(Serialize)]
+struct Positions {
+    date: Option<String>,
+    positions: Vec<render::PositionOut>,
+}
+
+/// A rebalancing proposal as clients see it.
+#[derive(Serialize)]
+struct ProposalOut<'a> {
+    account: &'a str,
+    instrument: &'a str,
+    qty: Quantity,
+    price: Price,
+    value_base: Money,
+    weight_now: Rate,
+    weight_target: Rate,
+}
+
+#[derive(Serialize)]
+struct Proposals<'a> {
+    date: String,
+    proposals: Vec<ProposalOut<'a>>,
+}
+
+/// Answers an EOD, closed-positions or proposals query from the store
+/// (blocking: runs on the blocking pool): the `result` message's text.
+pub(crate) fn stored(
+    store: &Store,
+    names: Option<&SharedNames>,
+    grant: &Grant,
+    q: &Query,
+    id: Option<&Value>,
+) -> Result<String, (ErrorCode, String)> {
+    let internal = |e: kupala_engine::store::StoreError| (ErrorCode::Internal, format!("store: {e}"));
+    let names = names
+        .and_then(|n| n.read().ok())
+        .ok_or((ErrorCode::Internal, "names unavailable".to_owned()))?;
+    let eod_date = |date: Option<Date>| -> Result<Date, (ErrorCode, String)> {
+        let dates = store.eod_dates().map_err(internal)?;
+        match date {
+            Some(d) if dates.contains(&d) => Ok(d),
+            Some(d) => Err((ErrorCode::NotFound, format!("no EOD recorded for {d}"))),
+            None => dates
+                .last()
+                .copied()
+                .ok_or((ErrorCode::NotFound, "no EOD recorded yet".to_owned())),
+        }
+    };
+    let visible = |sel: &AccountSel, account: &str| selected(sel, grant, account);
+    let positions = |sel: &AccountSel, recs: Vec<PositionRecord>| -> Vec<render::PositionOut> {
+        recs.iter()
+            .filter(|r| visible(sel, names.account(AccountId(r.account))))
+            .map(|r| render::PositionOut::new(&r.state(), &names, false))
+            .collect()
+    };
+    match q {
+        Query::Eod { accounts, date } => {
+            let date = eod_date(*date)?;
+            let positions = positions(accounts, store.eod(date).map_err(internal)?);
+            let date = Some(date.to_string());
+            Ok(result_json(id, Positions { date, positions }))
+        }
+        Query::Closed { accounts, date } => {
+            let positions = positions(accounts, store.closed(*date).map_err(internal)?);
+            let date = date.map(|d| d.to_string());
+            Ok(result_json(id, Positions { date, positions }))
+        }
+        Query::Proposals { accounts, date } => {
+            let date = eod_date(*date)?;
+            let stored = store.proposals(date).map_err(internal)?;
+            let proposals = stored
+                .iter()
+                .filter(|p| visible(accounts, &p.account))
+                .map(|p| ProposalOut {
+                    account: &p.account,
+                    instrument: &p.instrument,
+                    qty: Quantity::from_raw(p.qty),
+                    price: Price::from_raw(p.price),
+                    value_base: Notional(p.value_base).to_money(),
+                    weight_now: Rate::from_raw(p.weight_now),
+                    weight_target: Rate::from_raw(p.weight_target),
+                })
+                .collect();
+            let date = date.to_string();
+            Ok(result_json(id, Proposals { date, proposals }))
+        }
+        _ => Err((ErrorCode::BadRequest, "not a stored query".to_owned())),
+    }
+}

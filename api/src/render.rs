@@ -1,0 +1,128 @@
+//! Rendering queued updates as JSON text, on the connection task (never on
+//! the engine's threads): names replace ids, decimals are strings.
+
+use serde::Serialize;
+
+use kupala_engine::ids::Names;
+use kupala_engine::state::{PortfolioState, PositionState};
+use kupala_engine::view::{PortfolioView, PositionView};
+
+use std::fmt::Write as _;
+
+use crate::outbox::{Item, Outgoing, Shared, SubTag};
+use crate::protocol::Update;
+
+/// A position as the server sends it: the `kupala calc` fields, the journal
+/// seq of its last change and, in a delta, `closed: true` when an EOD moved
+/// it to the closed history.
+#[derive(Serialize)]
+pub struct PositionOut {
+    /// The position.
+    #[serde(flatten)]
+    pub view: PositionView,
+    /// The journal seq of the position's last change.
+    pub journal_seq: u64,
+    /// Present (true) when the position left the book.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub closed: bool,
+}
+
+impl PositionOut {
+    /// Renders a position.
+    #[must_use]
+    pub fn new(p: &PositionState, names: &Names, closed: bool) -> Self {
+        Self {
+            view: PositionView::new(p, names),
+            journal_seq: p.seq,
+            closed,
+        }
+    }
+}
+
+/// A portfolio as the server sends it.
+#[derive(Serialize)]
+pub struct PortfolioOut {
+    /// The totals.
+    #[serde(flatten)]
+    pub view: PortfolioView,
+    /// The journal seq of the last change.
+    pub journal_seq: u64,
+}
+
+impl PortfolioOut {
+    /// Renders a portfolio.
+    #[must_use]
+    pub fn new(p: &PortfolioState, names: &Names) -> Self {
+        Self {
+            view: PortfolioView::new(p, names),
+            journal_seq: p.seq,
+        }
+    }
+}
+
+/// Positions rendered and sorted by (account, instrument) names.
+#[must_use]
+pub fn positions(list: &[PositionState], names: &Names) -> Vec<PositionOut> {
+    let mut v: Vec<PositionOut> = list.iter().map(|p| PositionOut::new(p, names, false)).collect();
+    v.sort_by(|a, b| (&a.view.account, &a.view.instrument).cmp(&(&b.view.account, &b.view.instrument)));
+    v
+}
+
+/// Portfolios rendered and sorted by account name.
+#[must_use]
+pub fn portfolios(list: &[PortfolioState], names: &Names) -> Vec<PortfolioOut> {
+    let mut v: Vec<PortfolioOut> = list.iter().map(|p| PortfolioOut::new(p, names)).collect();
+    v.sort_by(|a, b| a.view.account.cmp(&b.view.account));
+    v
+}
+
+fn update<T: Serialize>(kind: &'static str, tag: &SubTag, data: T) -> String {
+    serde_json::to_string(&Update {
+        kind,
+        id: tag.id.as_ref(),
+        channel: tag.channel.as_str(),
+        seq: tag.seq,
+        data,
+    })
+    .unwrap_or_default()
+}
+
+/// The text of one outgoing update.
+#[must_use]
+pub(crate) fn render(out: Outgoing, names: &Names) -> String {
+    let Some(tag) = &out.tag else {
+        return match out.item {
+            Item::Reply(text) => text,
+            _ => String::new(),
+        };
+    };
+    match out.item {
+        Item::Reply(text) => text,
+        Item::Positions(list) => update("snapshot", tag, positions(&list, names)),
+        Item::Portfolios(list) => update("snapshot", tag, portfolios(&list, names)),
+        Item::Ticks(last) => update("snapshot", tag, last.into_iter().collect::<Vec<_>>()),
+        Item::Position(p) => delta(tag, &p, |v| PositionOut::new(v, names, p.closed)),
+        Item::Portfolio(p) => delta(tag, &p, |v| PortfolioOut::new(v, names)),
+        Item::Tick(t) => delta(tag, &t, Clone::clone),
+    }
+}
+
+/// A `delta` message around a shared change's `data`, rendered once for
+/// every subscription it goes to. Same shape as [`Update`].
+fn delta<T, O: Serialize>(tag: &SubTag, shared: &Shared<T>, view: impl FnOnce(&T) -> O) -> String {
+    let data = shared
+        .text
+        .get_or_init(|| serde_json::to_string(&view(&shared.value)).unwrap_or_default());
+    let mut s = String::with_capacity(data.len() + 96);
+    s.push_str(r#"{"type":"delta","#);
+    if let Some(id) = &tag.id {
+        let _ = write!(s, r#""id":{id},"#);
+    }
+    let _ = write!(
+        s,
+        r#""channel":"{}","seq":{},"data":{data}}}"#,
+        tag.channel.as_str(),
+        tag.seq
+    );
+    s
+}

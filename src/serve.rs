@@ -1,0 +1,330 @@
+//! `kupala serve`: the engine with its store, the WebSocket/HTTP server, the
+//! demo feed and the EOD timer, wired together.
+//!
+//! Threads: `kupala-ingest` owns the engine (with its journal, shard,
+//! aggregator and snapshot threads behind it); `kupala-acks` waits for
+//! durability; `kupala-demo` and `kupala-eod` submit through the same
+//! bounded channel as WebSocket clients; the tokio runtime runs the
+//! connections. Shutdown (SIGINT/SIGTERM): stop the feeds, stop accepting,
+//! let connections flush and close with a reason, then drain the ingest
+//! queue, sync the journal and write a snapshot (`Engine::finish`). A
+//! restart recovers the same state; after a SIGKILL, every acknowledged
+//! event is still in the journal.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use tokio::sync::oneshot;
+
+use kupala_api::auth::Auth;
+use kupala_api::hub::Hub;
+use kupala_api::ingest::{Ingest, IngestHandle};
+use kupala_api::metrics::Metrics;
+use kupala_api::server::{self, Context};
+use kupala_engine::Event;
+use kupala_engine::durable::{Engine, Recovery};
+use kupala_engine::event::Eod;
+use kupala_engine::schedule::EodSchedule;
+use kupala_engine::state::EngineState;
+use kupala_engine::time::Timestamp;
+use kupala_feeds::synthetic::SyntheticMarket;
+
+use crate::config::Config;
+use crate::config::server::parse_listen;
+
+/// `on` or `off`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnOff {
+    /// Enabled.
+    On,
+    /// Disabled.
+    Off,
+}
+
+/// `kupala serve`'s flags. Each overrides its `KUPALA_*` environment
+/// variable, which overrides the configuration file, which overrides the
+/// built-in defaults (`config/default.toml`).
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// Configuration file (TOML, see config/default.toml): [server], [auth],
+    /// [demo] and [eod] configure the server, [engine] and [store] the engine.
+    #[arg(long, env = "KUPALA_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Store directory: journal, snapshots, EOD tables (default: [server]
+    /// data_dir, "data"). A restart on the same directory resumes its state.
+    #[arg(long, env = "KUPALA_DATA")]
+    pub data: Option<PathBuf>,
+    /// HOST:PORT for the dashboard, /ws, /health and /metrics (default:
+    /// [server] listen, 127.0.0.1:8080; port 0 picks a free port). A
+    /// non-loopback address requires [[auth.tokens]] in the config.
+    #[arg(long, env = "KUPALA_LISTEN")]
+    pub listen: Option<String>,
+    /// The synthetic demo market: a deterministic GBM market and demo
+    /// accounts trading (default: [demo] enabled, on).
+    #[arg(long, env = "KUPALA_DEMO", value_enum)]
+    pub demo: Option<OnOff>,
+}
+
+/// Runs `kupala serve` with its command-line arguments.
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let config = Config::load(args.config.as_deref())?;
+    let demo = args.demo.map(|d| d == OnOff::On);
+    main(ServeOptions::new(
+        config,
+        args.data,
+        args.listen.as_deref(),
+        demo,
+    )?)
+}
+
+/// What `kupala serve` runs with (the config after flags and env vars).
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The configuration.
+    pub config: Config,
+    /// The store directory.
+    pub data: PathBuf,
+    /// The listen address.
+    pub listen: SocketAddr,
+    /// Run the synthetic market.
+    pub demo: bool,
+}
+
+impl ServeOptions {
+    /// Options from a configuration, with its `[server]` and `[demo]` values;
+    /// `data`, `listen` and `demo` override them when given.
+    pub fn new(
+        config: Config,
+        data: Option<PathBuf>,
+        listen: Option<&str>,
+        demo: Option<bool>,
+    ) -> anyhow::Result<Self> {
+        let listen = parse_listen(listen.unwrap_or(&config.server.listen)).map_err(anyhow::Error::msg)?;
+        Ok(Self {
+            data: data.unwrap_or_else(|| config.server.data_dir.clone()),
+            listen,
+            demo: demo.unwrap_or(config.demo.enabled),
+            config,
+        })
+    }
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct Running {
+    /// The bound address (the real port when asked for port 0).
+    pub addr: SocketAddr,
+    /// What recovery found when the store was opened.
+    pub recovery: Recovery,
+    stop_server: Option<oneshot::Sender<()>>,
+    server: tokio::task::JoinHandle<()>,
+    ingest: Option<Ingest>,
+    stop_threads: Option<Sender<()>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+/// Opens the store, recovers, and starts everything. Fails before touching
+/// the store when the listener is refused (a non-loopback address without
+/// tokens, a port in use).
+pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
+    let ServeOptions {
+        config,
+        data,
+        listen,
+        demo,
+    } = opts;
+    let auth = Auth::new(&config.auth.tokens, &listen)?;
+    let listener = server::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    let metrics = Arc::new(Metrics::default());
+    let hub = Hub::new(Arc::clone(&metrics));
+    let (pipeline, store_config) = (config.pipeline(), config.store_config());
+    let opened = {
+        let hub = Arc::clone(&hub);
+        let data = data.clone();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<(Engine, Recovery)> {
+            let (mut engine, recovery) = Engine::open(&data, pipeline, store_config, hub.sink())
+                .with_context(|| format!("opening the store in {}", data.display()))?;
+            engine.pipeline().set_latency_stamps(true);
+            hub.set_names(engine.pipeline().shared_names());
+            let state = engine.state();
+            hub.seed(&state);
+            Ok((engine, recovery))
+        })
+        .await??
+    };
+    let (engine, recovery) = opened;
+    for w in &recovery.warnings {
+        eprintln!("kupala: recovery: {w}");
+    }
+    let store = Arc::clone(engine.store());
+    let ingest = Ingest::start(
+        engine,
+        Arc::clone(&hub),
+        Arc::clone(&metrics),
+        config.server.ingest_queue,
+    )?;
+    let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
+    let mut threads = Vec::new();
+    if demo {
+        // On a store that has events the stream continues with a fresh seed,
+        // so its trade ids are new; the opening book is always the
+        // configured seed's (its trades are ignored repeats when present).
+        let opening = config.demo.seed;
+        let stream = opening.wrapping_add(recovery.last_seq);
+        let (h, rx, speed) = (ingest.handle(), stop_rx.clone(), config.demo.speed);
+        threads.push(spawn("kupala-demo", move || {
+            demo_feed(&h, opening, stream, speed, &rx)
+        })?);
+    }
+    if config.eod.enabled {
+        let schedule =
+            EodSchedule::new(&config.eod.time, &config.eod.timezone).map_err(anyhow::Error::msg)?;
+        let (h, rx) = (ingest.handle(), stop_rx);
+        threads.push(spawn("kupala-eod", move || eod_timer(&h, &schedule, &rx))?);
+    }
+    let ctx = Arc::new(Context {
+        hub,
+        ingest: ingest.handle(),
+        auth,
+        metrics,
+        store,
+        config: config.server.server_config(),
+    });
+    let (stop_server, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(server::run(listener, ctx, async move {
+        let _ = stopped.await;
+    }));
+    Ok(Running {
+        addr,
+        recovery,
+        stop_server: Some(stop_server),
+        server,
+        ingest: Some(ingest),
+        stop_threads: Some(stop_tx),
+        threads,
+    })
+}
+
+fn spawn(name: &'static str, f: impl FnOnce() + Send + 'static) -> anyhow::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(f)
+        .with_context(|| format!("starting thread {name}"))
+}
+
+impl Running {
+    /// Graceful shutdown: feeds stop, connections flush and close with a
+    /// reason, the journal is synced and a snapshot written. The final state.
+    pub async fn stop(mut self) -> anyhow::Result<EngineState> {
+        drop(self.stop_threads.take());
+        let threads = std::mem::take(&mut self.threads);
+        tokio::task::spawn_blocking(move || threads.into_iter().for_each(|t| drop(t.join()))).await?;
+        if let Some(tx) = self.stop_server.take() {
+            let _ = tx.send(());
+        }
+        (&mut self.server).await?;
+        let ingest = self.ingest.take().context("already stopped")?;
+        let state = tokio::task::spawn_blocking(move || ingest.shutdown()).await?;
+        state.context("the ingest thread stopped before shutdown")
+    }
+}
+
+/// `kupala serve` in the foreground: runs until SIGINT or SIGTERM.
+pub fn main(opts: ServeOptions) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("kupala-tokio")
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let running = start(opts).await?;
+        let addr = running.addr;
+        eprintln!(
+            "kupala: recovered to seq {} ({} journal events replayed)",
+            running.recovery.last_seq, running.recovery.replayed
+        );
+        eprintln!(
+            "kupala: listening on http://{addr} (dashboard /, WebSocket ws://{addr}/ws, /health, /metrics)"
+        );
+        wait_for_signal().await;
+        eprintln!("kupala: shutting down (a second signal exits at once)");
+        tokio::spawn(async {
+            wait_for_signal().await;
+            std::process::exit(130);
+        });
+        let state = running.stop().await?;
+        eprintln!("kupala: stopped at seq {}; snapshot written", state.seq);
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Sleeps `wait` unless told to stop; false when stopping.
+fn pause(stop: &Receiver<()>, wait: Duration) -> bool {
+    matches!(stop.recv_timeout(wait), Err(RecvTimeoutError::Timeout))
+}
+
+/// The synthetic market, paced by its own waits (÷ `speed`); events closer
+/// than a millisecond are sent together.
+fn demo_feed(ingest: &IngestHandle, opening: u64, stream: u64, speed: f64, stop: &Receiver<()>) {
+    if !ingest.feed_blocking(SyntheticMarket::demo(opening).opening_events()) {
+        return;
+    }
+    let mut market = SyntheticMarket::demo(stream);
+    let mut batch = Vec::new();
+    loop {
+        let (wait, event) = market.next_event();
+        let wait = Duration::try_from_secs_f64(wait.as_secs_f64() / speed).unwrap_or(Duration::from_secs(1));
+        if wait >= Duration::from_millis(1) || batch.len() >= 256 {
+            if !batch.is_empty() && !ingest.feed_blocking(std::mem::take(&mut batch)) {
+                return;
+            }
+            if !pause(stop, wait) {
+                return;
+            }
+        }
+        batch.push(event);
+    }
+}
+
+/// Journals an `eod` event at each occurrence of the schedule.
+fn eod_timer(ingest: &IngestHandle, schedule: &EodSchedule, stop: &Receiver<()>) {
+    loop {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .ok()
+            .and_then(|d| i64::try_from(d.as_nanos()).ok())
+            .unwrap_or(0);
+        let Some((at, date)) = schedule.next_after(Timestamp(now)) else {
+            return;
+        };
+        let wait = Duration::from_nanos(u64::try_from(at.0.saturating_sub(now)).unwrap_or(0));
+        if !pause(stop, wait) {
+            return;
+        }
+        if !ingest.feed_blocking(vec![Event::Eod(Eod { date })]) {
+            return;
+        }
+        eprintln!("kupala: EOD {date} journaled");
+    }
+}
