@@ -41,6 +41,9 @@ pub struct Config {
     pub auth: AuthSection,
     /// `kupala serve`'s synthetic market.
     pub demo: DemoSection,
+    /// `kupala serve`'s file feeds.
+    #[serde(default)]
+    pub feeds: crate::file_feeds::FeedsSection,
 }
 
 /// `[store]`.
@@ -145,6 +148,9 @@ impl Config {
     /// Reports every problem at once.
     pub fn validate(&self) -> anyhow::Result<()> {
         let mut problems = Vec::new();
+        for f in &self.feeds.files {
+            f.validate(&mut problems);
+        }
         let code_ok = |c: &str| (2..=8).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_alphanumeric());
         if !code_ok(&self.engine.base_currency) {
             problems.push(format!(

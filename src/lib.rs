@@ -8,5 +8,6 @@ pub mod bench;
 pub mod calc;
 pub mod config;
 pub mod convert;
+pub mod file_feeds;
 pub mod history;
 pub mod serve;

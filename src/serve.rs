@@ -182,6 +182,10 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
             demo_feed(&h, opening, stream, speed, &rx)
         })?);
     }
+    for feed in config.feeds.files.clone() {
+        let (h, rx) = (ingest.handle(), stop_rx.clone());
+        threads.push(spawn("kupala-file-feed", move || feed.run(&h, &rx))?);
+    }
     if config.eod.enabled {
         let schedule =
             EodSchedule::new(&config.eod.time, &config.eod.timezone).map_err(anyhow::Error::msg)?;

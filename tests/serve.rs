@@ -572,3 +572,45 @@ async fn acked_events_survive_sigkill_and_sigterm_snapshots() -> Result<()> {
     child.kill9()?;
     Ok(())
 }
+
+/// A `[[feeds.files]]` entry feeds its file into the engine: the served
+/// state ends equal to `kupala calc` on the same file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_feed_reaches_the_same_state_as_calc() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo.jsonl");
+    let srv = server(dir.path(), |c| {
+        c.feeds.files.push(kupala::file_feeds::FileFeed {
+            path: demo.clone(),
+            format: "jsonl".into(),
+            instrument: None,
+            speed: "max".into(),
+            repeat: false,
+        });
+    })
+    .await?;
+    let total = std::fs::read_to_string(&demo)?.lines().count() as u64;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let health: Value = serde_json::from_str(&support::http_get(srv.addr, "/health").await?)?;
+        if health["durable_seq"].as_u64() == Some(total) {
+            break;
+        }
+        ensure!(Instant::now() < deadline, "feed stalled: {health}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let state = srv.stop().await?;
+    let config = kupala_engine::PipelineConfig {
+        shards: 1,
+        ..kupala_engine::PipelineConfig::default()
+    };
+    let text = std::fs::read_to_string(&demo)?;
+    let want = kupala::calc::run(kupala_feeds::JsonlSource::new(text.as_bytes()), config, false)?;
+    let names = {
+        let store = kupala_engine::store::Store::open(dir.path())?;
+        store.names()?
+    };
+    let got = kupala_engine::view::StateView::new(&state, &names);
+    ensure!(got == want.view, "served state differs from calc");
+    Ok(())
+}
