@@ -54,6 +54,9 @@ enum Command {
     /// Benchmark the engine, journal, replay and recovery on design.md's
     /// standard workload, each beside a baseline measured in the same run.
     Bench(BenchArgs),
+    /// Compare ML models (walk-forward CV), forecast, cluster and score
+    /// instruments from price files (the ML sidecar's analysis).
+    Analyze(kupala::analyze::AnalyzeArgs),
 }
 
 #[derive(Args, Debug)]
@@ -155,6 +158,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Convert(args) => kupala::convert::main(&args),
         Command::Serve(args) => kupala::serve::run(args),
         Command::Bench(args) => bench(&args),
+        Command::Analyze(args) => kupala::analyze::main(&args),
     }
 }
 
