@@ -100,6 +100,16 @@ impl<R: BufRead> CsvReader<R> {
         self.line
     }
 
+    /// The next line with content, trimmed, without CSV splitting (blank
+    /// and `#` lines skipped): what a line-oriented format such as JSON
+    /// Lines needs. After an I/O error the reader is finished.
+    pub fn next_text(&mut self) -> Option<Result<(u64, &str), FeedError>> {
+        match self.next_line()? {
+            Ok((line, range)) => Some(Ok((line, self.text.get(range).unwrap_or_default()))),
+            Err(e) => Some(Err(e)),
+        }
+    }
+
     /// The next record, skipping blank and comment lines; `None` at the end.
     /// After an I/O error the reader is finished.
     pub fn next_record(&mut self) -> Option<Result<Record<'_>, FeedError>> {

@@ -6,71 +6,37 @@ use std::io::BufRead;
 use kupala_engine::Event;
 
 use crate::FeedError;
+use crate::csv::CsvReader;
 
 /// Longest line accepted by default (1 MiB): an event is a few hundred bytes.
 pub const DEFAULT_MAX_LINE: usize = 1 << 20;
 
-/// Reads events from JSON Lines, one per line, numbering lines from 1.
+/// Reads events from JSON Lines, one per line, numbering lines from 1. Line
+/// reading (length limit, UTF-8, blank and `#` lines) is the CSV reader's.
 #[derive(Debug)]
 pub struct JsonlSource<R> {
-    reader: R,
-    line: u64,
-    buf: Vec<u8>,
-    max_line: usize,
-    done: bool,
+    lines: CsvReader<R>,
 }
 
 impl<R: BufRead> JsonlSource<R> {
     /// A source over a buffered reader.
     pub fn new(reader: R) -> Self {
         Self {
-            reader,
-            line: 0,
-            buf: Vec::with_capacity(512),
-            max_line: DEFAULT_MAX_LINE,
-            done: false,
+            lines: CsvReader::new(reader).with_max_line(DEFAULT_MAX_LINE),
         }
     }
 
     /// Sets the longest line accepted; longer lines are reported and skipped.
     #[must_use]
-    pub const fn with_max_line(mut self, max_line: usize) -> Self {
-        self.max_line = max_line;
+    pub fn with_max_line(mut self, max_line: usize) -> Self {
+        self.lines = self.lines.with_max_line(max_line);
         self
     }
 
     /// The number of the last line read.
     #[must_use]
     pub const fn line(&self) -> u64 {
-        self.line
-    }
-
-    /// Reads one line into `buf` without holding more than `max_line + 1`
-    /// bytes of it; returns (bytes seen, whether it was cut).
-    fn read_line(&mut self) -> std::io::Result<(usize, bool)> {
-        self.buf.clear();
-        let mut seen = 0;
-        let mut cut = false;
-        loop {
-            let chunk = self.reader.fill_buf()?;
-            if chunk.is_empty() {
-                return Ok((seen, cut));
-            }
-            let (take, end) = match chunk.iter().position(|&b| b == b'\n') {
-                Some(i) => (i + 1, true),
-                None => (chunk.len(), false),
-            };
-            let room = (self.max_line + 1).saturating_sub(self.buf.len());
-            if take > room {
-                cut = true;
-            }
-            self.buf.extend_from_slice(&chunk[..take.min(room)]);
-            seen += take;
-            self.reader.consume(take);
-            if end {
-                return Ok((seen, cut));
-            }
-        }
+        self.lines.line()
     }
 }
 
@@ -78,39 +44,10 @@ impl<R: BufRead> Iterator for JsonlSource<R> {
     type Item = Result<Event, FeedError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        while !self.done {
-            let (seen, cut) = match self.read_line() {
-                Ok(r) => r,
-                Err(source) => {
-                    self.done = true;
-                    return Some(Err(FeedError::Io {
-                        line: self.line + 1,
-                        source,
-                    }));
-                }
-            };
-            if seen == 0 {
-                self.done = true;
-                return None;
-            }
-            self.line += 1;
-            let line = self.line;
-            if cut {
-                return Some(Err(FeedError::TooLong {
-                    line,
-                    limit: self.max_line,
-                }));
-            }
-            let Ok(text) = std::str::from_utf8(&self.buf) else {
-                return Some(Err(FeedError::NotUtf8 { line }));
-            };
-            let text = text.trim();
-            if text.is_empty() || text.starts_with('#') {
-                continue;
-            }
-            return Some(Event::from_json(text).map_err(|error| FeedError::Bad { line, error }));
-        }
-        None
+        Some(match self.lines.next_text()? {
+            Ok((line, text)) => Event::from_json(text).map_err(|error| FeedError::Bad { line, error }),
+            Err(e) => Err(e),
+        })
     }
 }
 
