@@ -91,15 +91,24 @@ fn pipeline(c: &mut Criterion) {
                 emit_positions: false,
                 ..PipelineConfig::default()
             };
-            let (probe, stats) = run(&config, &opening, stream);
-            eprintln!(
-                "{mode}/{shards}: probe run {probe:?} for {} events; {} ticks conflated, {} blocked sends",
-                stream.len(),
-                stats.conflated_ticks,
-                stats.blocked_sends
-            );
+            let mut reported = false;
             g.bench_function(BenchmarkId::new(mode, format!("{shards}_shards")), |b| {
-                b.iter_custom(|iters| (0..iters).map(|_| run(&config, &opening, stream).0).sum());
+                b.iter_custom(|iters| {
+                    (0..iters)
+                        .map(|_| {
+                            let (took, stats) = run(&config, &opening, stream);
+                            if !std::mem::replace(&mut reported, true) {
+                                eprintln!(
+                                    "{mode}/{shards}: first run {took:?} for {} events; {} ticks conflated, {} blocked sends",
+                                    stream.len(),
+                                    stats.conflated_ticks,
+                                    stats.blocked_sends
+                                );
+                            }
+                            took
+                        })
+                        .sum()
+                });
             });
         }
     }

@@ -11,6 +11,8 @@
 //! - `tick_apply/zipf/...`: the standard book, 1,000 ticks of the workload's
 //!   Zipf stream per iteration, each flushed alone (`every_tick`) or 10,000
 //!   ticks flushed once (`coalesced_10k`); throughput = ticks per second.
+//!   `coalesced_10k/totals_only_with_trades` keeps the stream's trades (100
+//!   per window) in the window, as the pipeline sees it.
 //!   `.../reference_loop` runs the same ticks through the design.md scale
 //!   reference (`benches/reference`), in the same run, for the 2× comparison.
 
@@ -108,8 +110,13 @@ fn standard(c: &mut Criterion) {
 
     let (_, mut names) = common::load(&w, Method::Avg, false);
     let holders = common::holders_by_id(&names, &w);
-    let events: Vec<_> = w.ticks(100_000).filter(|e| e.kind() == "tick").collect();
-    let ops = common::sequence(&mut names, &events);
+    let events: Vec<_> = w.ticks(100_000).collect();
+    let with_trades = common::sequence(&mut names, &events);
+    let ops: Vec<_> = with_trades
+        .iter()
+        .filter(|o| matches!(o.op, Op::Tick { .. }))
+        .copied()
+        .collect();
     let repriced = common::positions_repriced(&ops, &holders);
     eprintln!(
         "zipf: {} ticks reprice {repriced} positions flushed one by one ({:.1} per tick)",
@@ -147,6 +154,21 @@ fn standard(c: &mut Criterion) {
             });
         });
     }
+    // The stream as it comes: 10,000 ticks and their 100 trades per window.
+    let (mut book, _) = common::load(&w, Method::Avg, false);
+    let mut windows = with_trades.chunks_exact(10_100).cycle();
+    g.throughput(Throughput::Elements(10_000));
+    g.bench_function(
+        BenchmarkId::new("coalesced_10k", "totals_only_with_trades"),
+        |b| {
+            b.iter(|| {
+                for op in windows.next().unwrap_or_default() {
+                    book.apply(op);
+                }
+                book.flush()
+            });
+        },
+    );
     let mut r = reference::RefBook::new(&names, &w.opening_trades());
     let mut chunks = ops.chunks_exact(1_000).cycle();
     g.throughput(Throughput::Elements(1_000));
