@@ -175,20 +175,37 @@ impl Event {
         if !text.trim_start().starts_with('{') {
             return Err(EventError::Json("an event must be a JSON object".into()));
         }
-        let mut de = serde_json::Deserializer::from_str(text);
-        let raw: RawEvent<'_> = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = EventError::from_json(e.inner());
-            if path == "." || path == "?" || e.inner().is_syntax() || e.inner().is_eof() {
-                inner
-            } else {
-                EventError::Json(format!("{path}: {inner}"))
-            }
-        })?;
-        de.end().map_err(|e| EventError::from_json(&e))?;
+        // Fast path: plain serde. Only a failing line pays for
+        // serde_path_to_error, which names the field in the message.
+        let raw: RawEvent<'_> = match serde_json::from_str(text) {
+            Ok(raw) => raw,
+            Err(_) => return Err(Self::explain(text)),
+        };
         let event = raw.into_event()?;
         event.validate()?;
         Ok(event)
+    }
+
+    /// Decodes a line known to be bad again, tracking the path, for a
+    /// message that names the field at fault.
+    fn explain(text: &str) -> EventError {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let result: Result<RawEvent<'_>, _> = serde_path_to_error::deserialize(&mut de);
+        match result {
+            Err(e) => {
+                let path = e.path().to_string();
+                let inner = EventError::from_json(e.inner());
+                if path == "." || path == "?" || e.inner().is_syntax() || e.inner().is_eof() {
+                    inner
+                } else {
+                    EventError::Json(format!("{path}: {inner}"))
+                }
+            }
+            Ok(_) => match de.end() {
+                Err(e) => EventError::from_json(&e),
+                Ok(()) => EventError::Json("malformed JSON".into()),
+            },
+        }
     }
 
     /// Encodes the event as one line of JSON (decimals as strings).
