@@ -17,7 +17,7 @@ use rustc_hash::FxHashMap;
 use crate::fx::{Conversion, FxRates};
 use crate::ids::{AccountId, CurrencyId, InstrumentId};
 use crate::ledger::{Ledger, Method};
-use crate::num::{Multiplier, Price, Quantity, Rate, UNIT, mul_div_round};
+use crate::num::{Multiplier, Price, Quantity, Rate, UNIT, split_price};
 use crate::op::{Op, SeqOp};
 use crate::state::{BaseChange, ClosedPosition, PositionDelta};
 use crate::time::Date;
@@ -386,13 +386,7 @@ impl Book {
 
     fn split(&mut self, seq: u64, instrument: InstrumentId, ratio: Rate) {
         let inst = self.inst_mut(instrument);
-        let unit = i128::from(UNIT);
-        inst.mark = i64::try_from(mul_div_round(
-            i128::from(inst.mark),
-            unit,
-            i128::from(ratio.raw()),
-        ))
-        .unwrap_or(inst.mark);
+        inst.mark = i64::try_from(split_price(inst.mark, ratio)).unwrap_or(inst.mark);
         let held = inst.positions.clone();
         self.touch_inst(instrument, seq);
         for pi in held {

@@ -24,7 +24,7 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
-use crate::num::{Notional, Price, Quantity, Rate, UNIT, div_round, mul_div_round};
+use crate::num::{Notional, Price, Quantity, Rate, div_round, mul_div_round, split_qty};
 
 /// How closing trades pick the cost they realize against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -179,14 +179,7 @@ impl Ledger {
     /// Applies a split of `ratio` new units per old unit: quantities scale,
     /// costs stay, so the cost per unit divides by the ratio.
     pub fn split(&mut self, ratio: Rate) {
-        let scale = |q: i64| {
-            i64::try_from(mul_div_round(
-                i128::from(q),
-                i128::from(ratio.raw()),
-                i128::from(UNIT),
-            ))
-            .unwrap_or(q)
-        };
+        let scale = |q: i64| i64::try_from(split_qty(i128::from(q), ratio)).unwrap_or(q);
         if self.lots.is_empty() {
             self.qty = scale(self.qty);
         } else {

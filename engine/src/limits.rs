@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap;
 
 use crate::ids::{AccountId, InstrumentId};
 use crate::image::BookImage;
-use crate::num::{Quantity, UNIT, mul_div_round};
+use crate::num::{Quantity, split_price, split_qty};
 use crate::op::Op;
 use crate::sequencer::SequenceError;
 
@@ -66,9 +66,8 @@ impl Limits {
             }
             Op::Split { instrument, ratio } => {
                 let l = self.inst(instrument);
-                let ratio = i128::from(ratio.raw());
-                let qty = mul_div_round(l.abs_sum, ratio, i128::from(UNIT));
-                let mark = mul_div_round(i128::from(l.mark), i128::from(UNIT), ratio);
+                let qty = split_qty(l.abs_sum, ratio);
+                let mark = split_price(l.mark, ratio);
                 if qty.abs() > MAX || mark.abs() > MAX {
                     return Err(SequenceError::OutOfRange(format!(
                         "splitting {name} would take its quantities or its mark out of range"
@@ -105,16 +104,14 @@ impl Limits {
                 (l.mark, l.has_tick) = (price.raw(), true);
             }
             Op::Split { instrument, ratio } => {
-                let ratio = i128::from(ratio.raw());
-                let unit = i128::from(UNIT);
                 let mut sum = 0;
                 for (_, q) in self.held.iter_mut().filter(|(k, _)| k.1 == instrument) {
-                    *q = mul_div_round(*q, ratio, unit);
+                    *q = split_qty(*q, ratio);
                     sum += q.abs();
                 }
                 let l = self.inst_mut(instrument);
                 l.abs_sum = sum;
-                l.mark = i64::try_from(mul_div_round(i128::from(l.mark), unit, ratio)).unwrap_or(l.mark);
+                l.mark = i64::try_from(split_price(l.mark, ratio)).unwrap_or(l.mark);
             }
             _ => {}
         }

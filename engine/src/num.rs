@@ -313,6 +313,19 @@ impl fmt::Debug for Notional {
     }
 }
 
+/// A quantity after a split of `ratio` new units per old one (`q × ratio`,
+/// rounded once); at the exact scale so it can also scale sums of quantities.
+#[must_use]
+pub fn split_qty(q: i128, ratio: Rate) -> i128 {
+    mul_div_round(q, i128::from(ratio.raw()), i128::from(UNIT))
+}
+
+/// A price after a split of `ratio` (`price ÷ ratio`, rounded once).
+#[must_use]
+pub fn split_price(price: i64, ratio: Rate) -> i128 {
+    mul_div_round(i128::from(price), i128::from(UNIT), i128::from(ratio.raw()))
+}
+
 /// A contract multiplier, with a fast path for whole numbers (the usual case:
 /// 1, 50, 100, 1000) so the hot path multiplies instead of dividing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -16,7 +16,7 @@ use crate::event::Event;
 use crate::fx::FxRates;
 use crate::ids::{AccountId, CurrencyId, InstrumentId, Names};
 use crate::ledger::{Ledger, Method};
-use crate::num::{Multiplier, Notional, Price, UNIT, mul_div_round};
+use crate::num::{Multiplier, Notional, Price, UNIT, split_price};
 use crate::op::Op;
 use crate::sequencer::{BaseCurrencies, SequenceError, Sequencer};
 use crate::state::{BaseValues, ClosedPosition, EngineState, PortfolioState, PositionState};
@@ -163,9 +163,7 @@ impl Reference {
             Op::Eod { date } => self.eod(date),
             Op::Split { instrument, ratio } => {
                 let i = self.inst(instrument);
-                let unit = i128::from(UNIT);
-                i.mark = i64::try_from(mul_div_round(i128::from(i.mark), unit, i128::from(ratio.raw())))
-                    .unwrap_or(i.mark);
+                i.mark = i64::try_from(split_price(i.mark, ratio)).unwrap_or(i.mark);
                 for (_, p) in self.positions.iter_mut().filter(|(k, _)| k.1 == instrument) {
                     p.ledger.split(ratio);
                 }
