@@ -41,8 +41,7 @@ pub struct Config {
     pub auth: AuthSection,
     /// `kupala serve`'s synthetic market.
     pub demo: DemoSection,
-    /// `kupala serve`'s file feeds.
-    #[serde(default)]
+    /// `kupala serve`'s file and live feeds.
     pub feeds: crate::file_feeds::FeedsSection,
 }
 
@@ -151,6 +150,7 @@ impl Config {
         for f in &self.feeds.files {
             f.validate(&mut problems);
         }
+        self.feeds.live().validate(&mut problems);
         let code_ok = |c: &str| (2..=8).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_alphanumeric());
         if !code_ok(&self.engine.base_currency) {
             problems.push(format!(

@@ -47,13 +47,31 @@ fn max() -> String {
     "max".into()
 }
 
-/// `[feeds]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// `[feeds]`: file feeds and the live feeds (queue, TCP endpoint, refresher).
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FeedsSection {
     /// The files to feed.
     #[serde(default)]
     pub files: Vec<FileFeed>,
+    /// The live-feed queue.
+    pub queue: crate::live_feeds::QueueSection,
+    /// The TCP JSON Lines endpoint.
+    pub tcp: crate::live_feeds::TcpSection,
+    /// The market-data refresher.
+    pub refresher: crate::live_feeds::RefresherSection,
+}
+
+impl FeedsSection {
+    /// The live-feed sections together.
+    #[must_use]
+    pub fn live(&self) -> crate::live_feeds::LiveSections {
+        crate::live_feeds::LiveSections {
+            queue: self.queue.clone(),
+            tcp: self.tcp.clone(),
+            refresher: self.refresher.clone(),
+        }
+    }
 }
 
 impl FileFeed {

@@ -11,4 +11,5 @@ pub mod config;
 pub mod convert;
 pub mod file_feeds;
 pub mod history;
+pub mod live_feeds;
 pub mod serve;

@@ -3,9 +3,12 @@
 //!
 //! Threads: `kupala-ingest` owns the engine (with its journal, shard,
 //! aggregator and snapshot threads behind it); `kupala-acks` waits for
-//! durability; `kupala-demo` and `kupala-eod` submit through the same
-//! bounded channel as WebSocket clients; the tokio runtime runs the
-//! connections. Shutdown (SIGINT/SIGTERM): stop the feeds, stop accepting,
+//! durability; `kupala-demo`, `kupala-file-feed` and `kupala-eod` submit
+//! through the same bounded channel as WebSocket clients; the live feeds
+//! (TCP endpoint, refresher, `feed`-role clients) go through the
+//! conflating feed queue and its pump (`crate::live_feeds`); the tokio
+//! runtime runs the connections. Shutdown (SIGINT/SIGTERM): stop the feeds
+//! (the feed queue is drained into the engine), stop accepting,
 //! let connections flush and close with a reason, then drain the ingest
 //! queue, sync the journal and write a snapshot (`Engine::finish`). A
 //! restart recovers the same state; after a SIGKILL, every acknowledged
@@ -36,6 +39,7 @@ use kupala_feeds::synthetic::SyntheticMarket;
 
 use crate::config::Config;
 use crate::config::server::parse_listen;
+use crate::live_feeds::LiveFeeds;
 
 /// `on` or `off`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -121,6 +125,9 @@ pub struct Running {
     pub addr: SocketAddr,
     /// What recovery found when the store was opened.
     pub recovery: Recovery,
+    /// The TCP feed endpoint's address, when `[feeds.tcp]` listens.
+    pub tcp_feed: Option<SocketAddr>,
+    live: Option<LiveFeeds>,
     stop_server: Option<oneshot::Sender<()>>,
     server: tokio::task::JoinHandle<()>,
     ingest: Option<Ingest>,
@@ -169,6 +176,13 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
         Arc::clone(&metrics),
         config.server.ingest_queue,
     )?;
+    let live = match LiveFeeds::start(&config.feeds.live(), ingest.handle()) {
+        Ok(live) => live,
+        Err(e) => {
+            tokio::task::spawn_blocking(move || ingest.shutdown()).await?;
+            return Err(e);
+        }
+    };
     let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
     let mut threads = Vec::new();
     if demo {
@@ -199,6 +213,7 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
         metrics,
         store,
         config: config.server.server_config(),
+        feeds: Some(live.gate()),
     });
     let (stop_server, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(server::run(listener, ctx, async move {
@@ -207,6 +222,8 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
     Ok(Running {
         addr,
         recovery,
+        tcp_feed: live.tcp_addr(),
+        live: Some(live),
         stop_server: Some(stop_server),
         server,
         ingest: Some(ingest),
@@ -228,7 +245,14 @@ impl Running {
     pub async fn stop(mut self) -> anyhow::Result<EngineState> {
         drop(self.stop_threads.take());
         let threads = std::mem::take(&mut self.threads);
-        tokio::task::spawn_blocking(move || threads.into_iter().for_each(|t| drop(t.join()))).await?;
+        let live = self.live.take();
+        tokio::task::spawn_blocking(move || {
+            threads.into_iter().for_each(|t| drop(t.join()));
+            if let Some(live) = live {
+                live.stop();
+            }
+        })
+        .await?;
         if let Some(tx) = self.stop_server.take() {
             let _ = tx.send(());
         }

@@ -1,7 +1,7 @@
 //! Tokens, roles and account grants (`[[auth.tokens]]`).
 //!
-//! A token grants a role (`read` < `trade` < `admin`) over a list of
-//! accounts or `"*"`. Tokens are compared in constant time (for a given
+//! A token grants a role (`read` < `trade` < `admin`, plus `feed` for
+//! market-data publishers) over a list of accounts or `"*"`. Tokens are compared in constant time (for a given
 //! configured token length) and never logged or echoed. With no tokens
 //! configured, a loopback listener grants everyone `admin` over every
 //! account; a non-loopback listener without tokens refuses to start.
@@ -25,6 +25,10 @@ pub const MIN_TOKEN_LEN: usize = 16;
 pub enum Role {
     /// Subscribe and query.
     Read,
+    /// Also publish live market data (instrument, tick, fx) and trades of
+    /// its accounts through the conflating feed queue: answered `queued`,
+    /// not acknowledged as durable.
+    Feed,
     /// Also submit trades for its accounts.
     Trade,
     /// Also submit market data (instrument, tick, fx, split) and EOD events.
@@ -37,6 +41,7 @@ impl Role {
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Read => "read",
+            Self::Feed => "feed",
             Self::Trade => "trade",
             Self::Admin => "admin",
         }
@@ -106,6 +111,11 @@ impl Grant {
     pub fn may_submit(&self, event: &Event) -> Result<(), String> {
         match (self.role, event) {
             (Role::Read, _) => Err("role read may not submit".into()),
+            (Role::Feed, Event::Trade(t)) if !self.allows(&t.account) => {
+                Err(format!("account {:?} is not allowed", t.account))
+            }
+            (Role::Feed, Event::Trade(_) | Event::Tick(_) | Event::Fx(_) | Event::Instrument(_)) => Ok(()),
+            (Role::Feed, other) => Err(format!("{} events need role admin", other.kind())),
             (Role::Trade, Event::Trade(t)) if self.allows(&t.account) => Ok(()),
             (Role::Trade, Event::Trade(t)) => Err(format!("account {:?} is not allowed", t.account)),
             (Role::Trade, other) => Err(format!("{} events need role admin", other.kind())),

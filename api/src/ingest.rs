@@ -52,6 +52,13 @@ pub enum Command {
         /// Where the answer goes; `None` for feeds (errors are logged).
         reply: Option<oneshot::Sender<SubmitResult>>,
     },
+    /// Sequence each event on its own: one the engine refuses (a check
+    /// failure) is counted, logged and skipped, the others are applied. For
+    /// the live-feed queue, whose events were already decoded and accepted.
+    Feed {
+        /// The events, in order.
+        events: Vec<Event>,
+    },
     /// Drain, finish the engine (sync, final snapshot) and stop.
     Shutdown {
         /// Receives the final state.
@@ -87,6 +94,13 @@ impl IngestHandle {
         self.tx
             .blocking_send(Command::Submit { events, reply: None })
             .is_ok()
+    }
+
+    /// Queues events to be applied one by one (see [`Command::Feed`]),
+    /// blocking while the queue is full; false once the ingest thread is
+    /// gone. Not for async contexts.
+    pub fn feed_each_blocking(&self, events: Vec<Event>) -> bool {
+        self.tx.blocking_send(Command::Feed { events }).is_ok()
     }
 
     /// Commands waiting in the queue.
@@ -140,6 +154,7 @@ impl Ingest {
                     hub,
                     metrics,
                     acks: Vec::new(),
+                    feed_refused: 0,
                 };
                 let reply = w.run(rx, &ack_tx);
                 // A snapshot at the last seq even when nothing new came
@@ -192,6 +207,7 @@ struct Worker {
     hub: Arc<Hub>,
     metrics: Arc<Metrics>,
     acks: Vec<AckJob>,
+    feed_refused: u64,
 }
 
 impl Worker {
@@ -208,6 +224,7 @@ impl Worker {
             while let Some(cmd) = next.take() {
                 match cmd {
                     Command::Submit { events, reply } => self.submit(&events, reply),
+                    Command::Feed { events } => self.feed(&events),
                     Command::Shutdown { reply } => {
                         stop = Some(reply);
                         break;
@@ -223,8 +240,10 @@ impl Worker {
         // Whatever was queued before the shutdown is still applied and acked.
         rx.close();
         while let Ok(cmd) = rx.try_recv() {
-            if let Command::Submit { events, reply } = cmd {
-                self.submit(&events, reply);
+            match cmd {
+                Command::Submit { events, reply } => self.submit(&events, reply),
+                Command::Feed { events } => self.feed(&events),
+                Command::Shutdown { .. } => {}
             }
         }
         self.flush(ack_tx);
@@ -235,6 +254,36 @@ impl Worker {
         self.engine.pipeline().flush();
         for job in self.acks.drain(..) {
             let _ = ack_tx.send(job);
+        }
+    }
+
+    fn feed(&mut self, events: &[Event]) {
+        for ev in events {
+            let applied = match self.engine.pipeline().check(std::slice::from_ref(ev)) {
+                Ok(()) => self.engine.submit(ev).map_err(|e| e.to_string()),
+                Err((_, e)) => Err(e.to_string()),
+            };
+            match applied {
+                Ok(Some(seq)) => {
+                    self.metrics.event_in(ev);
+                    if let Event::Tick(t) = ev {
+                        self.hub.tick(t, seq);
+                    }
+                }
+                Ok(None) => add(&self.metrics.duplicates, 1),
+                Err(e) => {
+                    self.feed_refused += 1;
+                    add(&self.metrics.events_rejected, 1);
+                    // Logged at 1, 2, 4, 8... so a bad feed cannot flood the log.
+                    if self.feed_refused.is_power_of_two() {
+                        eprintln!(
+                            "kupala: feed {} event refused: {e} ({} so far)",
+                            ev.kind(),
+                            self.feed_refused
+                        );
+                    }
+                }
+            }
         }
     }
 

@@ -7,6 +7,8 @@
 //! - [`hub`]: the engine's `DeltaSink` — the latest-state view and fan-out to
 //!   per-client queues (`outbox`: bounded, conflated by key, never blocking).
 //! - [`ingest`]: the thread that owns the engine; durable acks.
+//! - [`feed_gate`]: how `feed`-role submits and feed status reach the
+//!   live feeds the binary wires in.
 //! - [`auth`], [`metrics`], [`shutdown`].
 //!
 //! The views clients receive are the engine's ([`PositionView`],
@@ -19,6 +21,7 @@ pub mod auth;
 mod connection;
 pub mod error;
 mod fanout;
+pub mod feed_gate;
 mod http;
 pub mod hub;
 pub mod ingest;

@@ -27,6 +27,9 @@ pub enum ErrorCode {
     TooLarge,
     /// Nothing to return: no EOD for that date, no analysis yet, not subscribed.
     NotFound,
+    /// A `feed` submit found the feed queue full past its wait bound (the
+    /// engine is behind); the refused events were not queued.
+    Busy,
     /// The server is shutting down and takes no more submits.
     Unavailable,
     /// The server failed (the journal could not make the events durable).
@@ -35,7 +38,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in documentation order.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::BadRequest,
         Self::UnknownOp,
         Self::Unauthorized,
@@ -43,6 +46,7 @@ impl ErrorCode {
         Self::RateLimited,
         Self::TooLarge,
         Self::NotFound,
+        Self::Busy,
         Self::Unavailable,
         Self::Internal,
     ];
@@ -58,6 +62,7 @@ impl ErrorCode {
             Self::RateLimited => "rate_limited",
             Self::TooLarge => "too_large",
             Self::NotFound => "not_found",
+            Self::Busy => "busy",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }

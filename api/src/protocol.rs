@@ -126,6 +126,9 @@ pub enum Query {
     },
     /// ML analysis results (not available yet: `not_found`).
     Analysis,
+    /// The live feeds: refresher symbols (with `stale`), TCP endpoint and
+    /// feed queue counters.
+    Feeds,
 }
 
 /// A decoded client operation.
@@ -352,8 +355,9 @@ impl Fields<'_> {
             "closed" => Ok(Query::Closed { accounts, date }),
             "proposals" | "rebalance" => Ok(Query::Proposals { accounts, date }),
             "analysis" => Ok(Query::Analysis),
+            "feeds" => no_date(self, Query::Feeds),
             other => Err(self.fail(format!(
-                "unknown query {:?} (positions, portfolio, eod, closed, proposals, analysis)",
+                "unknown query {:?} (positions, portfolio, eod, closed, proposals, analysis, feeds)",
                 truncate(other, 64)
             ))),
         }

@@ -24,6 +24,7 @@ use kupala_engine::store::Store;
 use crate::auth::Auth;
 use crate::connection;
 use crate::error::ApiError;
+use crate::feed_gate::FeedGate;
 use crate::http::{self, HEAD_TIMEOUT, HeadError};
 use crate::hub::Hub;
 use crate::ingest::IngestHandle;
@@ -101,6 +102,9 @@ pub struct Context {
     pub store: Arc<Store>,
     /// Limits.
     pub config: ServerConfig,
+    /// The live feeds (`feed`-role submits, the `feeds` query); `None`
+    /// when the binary wires none in.
+    pub feeds: Option<Arc<dyn FeedGate>>,
 }
 
 impl Context {
@@ -108,13 +112,17 @@ impl Context {
     #[must_use]
     pub fn metrics_text(&self) -> String {
         let (_, sum, max) = self.hub.queue_depths();
-        self.metrics.render(&Gauges {
+        let mut text = self.metrics.render(&Gauges {
             ingest_queue: self.ingest.depth(),
             client_queues: sum,
             client_queue_max: max,
             seq: self.hub.seq(),
             durable: self.ingest.durable(),
-        })
+        });
+        if let Some(feeds) = &self.feeds {
+            feeds.render_metrics(&mut text);
+        }
+        text
     }
 
     /// The `/health` JSON.
@@ -126,6 +134,7 @@ impl Context {
             "seq": self.hub.seq(),
             "durable_seq": self.ingest.durable(),
             "clients": clients,
+            "stale_instruments": self.feeds.as_ref().map(|f| f.stale()).unwrap_or_default(),
         })
         .to_string()
     }

@@ -10,7 +10,8 @@ use rustc_hash::FxHashMap;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
-use crate::auth::Grant;
+use crate::auth::{Grant, Role};
+use crate::feed_gate;
 use crate::hub::ClientId;
 use crate::outbox::{Outbox, SubId, SubSpec};
 use crate::protocol::{
@@ -287,6 +288,16 @@ impl Session {
             );
             return;
         }
+        if grant.role == Role::Feed {
+            let Some(gate) = self.ctx.feeds.clone() else {
+                self.error(id, ErrorCode::Unavailable, "this server has no feed queue");
+                return;
+            };
+            let (outbox, metrics) = (Arc::clone(&self.outbox), Arc::clone(&self.ctx.metrics));
+            self.tasks
+                .spawn(feed_gate::offer(gate, events, outbox, metrics, id.cloned()));
+            return;
+        }
         let rx = match self.ctx.ingest.submit(events).await {
             Ok(rx) => rx,
             Err(_) => {
@@ -316,6 +327,13 @@ impl Session {
             | Query::Proposals { accounts, .. } => accounts,
             Query::Analysis => {
                 self.error(id, ErrorCode::NotFound, "no analysis results yet");
+                return;
+            }
+            Query::Feeds => {
+                match &self.ctx.feeds {
+                    Some(f) => self.outbox.reply(result_json(id, f.status())),
+                    None => self.error(id, ErrorCode::NotFound, "this server has no live feeds"),
+                }
                 return;
             }
         };

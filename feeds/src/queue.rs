@@ -231,8 +231,21 @@ impl IngestQueue {
         &self,
         events: impl IntoIterator<Item = (T, Event)>,
         wait: Duration,
-        mut refused: impl FnMut(T, Refused),
+        refused: impl FnMut(T, Refused),
     ) -> usize {
+        self.push_all_counted(events, wait, refused).0
+    }
+
+    /// [`push_all_within`](Self::push_all_within), also saying how many of
+    /// the accepted events were ticks that replaced a waiting tick:
+    /// `(accepted, conflated)`.
+    pub fn push_all_counted<T>(
+        &self,
+        events: impl IntoIterator<Item = (T, Event)>,
+        wait: Duration,
+        mut refused: impl FnMut(T, Refused),
+    ) -> (usize, usize) {
+        let mut conflated = 0;
         let mut batch = Batch {
             wait,
             deadline: None,
@@ -244,7 +257,10 @@ impl IngestQueue {
             let result;
             (state, result) = self.place_one(state, event, &mut batch);
             match result {
-                Ok(_) => accepted += 1,
+                Ok(how) => {
+                    accepted += 1;
+                    conflated += usize::from(how == Pushed::Conflated);
+                }
                 Err(r) => {
                     state.stats.refused.add(&r.event);
                     refused(tag, r);
@@ -254,7 +270,13 @@ impl IngestQueue {
         if batch.queued && state.consumer_waiting {
             self.not_empty.notify_one();
         }
-        accepted
+        (accepted, conflated)
+    }
+
+    /// The wait bound producers get by default.
+    #[must_use]
+    pub const fn max_wait(&self) -> Duration {
+        self.config.max_wait
     }
 
     /// Places `event`, waiting for room until the batch's deadline.

@@ -217,6 +217,12 @@ impl Drop for Refresher {
     }
 }
 
+/// Checks a configuration as [`Refresher::start`] would, without starting
+/// anything, so a server can refuse a bad one before it opens its store.
+pub fn check_config(config: &RefresherConfig) -> Result<(), RefresherError> {
+    check(config).map(drop)
+}
+
 const INTRADAY: &[&str] = &["1m", "2m", "5m", "15m", "30m", "60m", "90m", "1h"];
 const DAILY: &[&str] = &["1d", "5d", "1wk", "1mo", "3mo"];
 

@@ -26,8 +26,9 @@ const WAIT: Duration = Duration::from_secs(10);
 pub const ADMIN: &str = "admin-token-0123456789";
 pub const READER: &str = "reader-token-0123456789";
 pub const TRADER: &str = "trader-token-0123456789";
+pub const FEEDER: &str = "feeder-token-0123456789";
 
-/// An admin over everything, a reader and a trader of A1.
+/// An admin over everything, a reader, a trader and a feed of A1.
 pub fn tokens() -> Vec<TokenConfig> {
     let t = |token: &str, role, accounts: &[&str]| TokenConfig {
         token: token.into(),
@@ -38,6 +39,7 @@ pub fn tokens() -> Vec<TokenConfig> {
         t(ADMIN, Role::Admin, &["*"]),
         t(READER, Role::Read, &["A1"]),
         t(TRADER, Role::Trade, &["A1"]),
+        t(FEEDER, Role::Feed, &["A1"]),
     ]
 }
 
