@@ -13,6 +13,7 @@ use kupala_engine::{BaseCurrencies, Method, PipelineConfig};
 use serde::Deserialize;
 use std::time::Duration;
 
+mod env;
 pub mod server;
 
 pub use server::{AuthSection, DemoSection, ServerSection};
@@ -126,16 +127,28 @@ impl Config {
 
     /// Reads a file over the defaults: keys it omits keep their default.
     pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
-        let Some(path) = path else {
-            return Self::default_config();
-        };
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Self::load_with_env(path, std::iter::empty())
+    }
+
+    /// [`load`](Self::load), then the `KUPALA_SECTION__KEY` overrides among
+    /// `vars` (see `config/env.rs`): `kupala serve` passes the process
+    /// environment.
+    pub fn load_with_env(
+        path: Option<&Path>,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<Self> {
         let mut base: toml::Table = toml::from_str(DEFAULT_TOML)?;
-        let over: toml::Table =
-            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-        merge(&mut base, over);
+        if let Some(path) = path {
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let over: toml::Table =
+                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+            merge(&mut base, over);
+        }
+        env::apply(&mut base, vars)?;
         let text = toml::to_string(&base)?;
-        Self::parse(&text).with_context(|| format!("in {}", path.display()))
+        let at = path.map_or_else(|| "the built-in defaults".to_owned(), |p| p.display().to_string());
+        Self::parse(&text).with_context(|| format!("in {at}"))
     }
 
     fn parse(text: &str) -> anyhow::Result<Self> {

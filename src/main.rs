@@ -50,6 +50,11 @@ enum Command {
     /// Run the server: the engine with its store, the WebSocket API and the
     /// dashboard on one port (with no arguments: the embedded demo on
     /// http://127.0.0.1:8080, store in ./data).
+    ///
+    /// Settings come from config/default.toml, then --config FILE, then
+    /// KUPALA_SECTION__KEY environment variables for any key (e.g.
+    /// KUPALA_SERVER__MAX_CONNECTIONS=2048, KUPALA_FEEDS__TCP__LISTEN=127.0.0.1:9100),
+    /// then the flags below (each also read from its KUPALA_* variable).
     Serve(kupala::serve::ServeArgs),
     /// Benchmark the engine, journal, replay and recovery on design.md's
     /// standard workload, each beside a baseline measured in the same run.

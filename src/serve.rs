@@ -76,7 +76,7 @@ pub struct ServeArgs {
 
 /// Runs `kupala serve` with its command-line arguments.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let config = Config::load(args.config.as_deref())?;
+    let config = Config::load_with_env(args.config.as_deref(), env_vars())?;
     let demo = args.demo.map(|d| d == OnOff::On);
     main(ServeOptions::new(
         config,
@@ -84,6 +84,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         args.listen.as_deref(),
         demo,
     )?)
+}
+
+/// The process environment, skipping variables that are not UTF-8 (they
+/// cannot name a configuration key).
+fn env_vars() -> impl Iterator<Item = (String, String)> {
+    std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
 }
 
 /// What `kupala serve` runs with (the config after flags and env vars).

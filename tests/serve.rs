@@ -10,6 +10,9 @@ mod support;
 #[path = "serve/feeds.rs"]
 mod feeds;
 
+#[path = "serve/keepalive.rs"]
+mod keepalive;
+
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail, ensure};

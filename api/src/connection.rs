@@ -83,6 +83,7 @@ async fn run(
 ) -> Option<CloseReason> {
     let mut batch = Vec::with_capacity(BATCH);
     let auth_deadline = tokio::time::Instant::now() + ctx.config.auth_timeout;
+    let mut beat = Heartbeat::new(ctx.config.ping_interval);
     loop {
         // Reap finished submits and queries (their answers are queued).
         while session.tasks.try_join_next().is_some() {}
@@ -103,6 +104,7 @@ async fn run(
                     let Some(msg) = source.next().now_or_never() else {
                         break;
                     };
+                    beat.heard();
                     if let Flow::Stop(r) = on_message(session, msg).await {
                         return r;
                     }
@@ -118,11 +120,84 @@ async fn run(
             () = tokio::time::sleep_until(auth_deadline), if !session.authenticated() => {
                 return Some(CloseReason::AuthTimeout);
             }
+            () = tokio::time::sleep_until(beat.due()), if beat.on() => match beat.check() {
+                Beat::Dead => return Some(CloseReason::NoPong),
+                Beat::Ping => {
+                    let ping = sink.send(Message::Ping(Default::default()));
+                    match tokio::time::timeout(ctx.config.slow_client, ping).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => return None,
+                        Err(_) => return Some(CloseReason::Slow),
+                    }
+                }
+                Beat::Wait => {}
+            },
             msg = source.next() => {
+                beat.heard();
                 if let Flow::Stop(r) = on_message(session, msg).await {
                     return r;
                 }
             }
+        }
+    }
+}
+
+/// Server-side keepalive: a client heard nothing from for `interval` is
+/// pinged; one silent for twice that (no pong either) is gone (a vanished
+/// peer, a dead NAT mapping) and its connection is closed. Browsers and WS
+/// libraries answer pings by themselves.
+struct Heartbeat {
+    interval: Duration,
+    last_heard: tokio::time::Instant,
+    pinged: bool,
+}
+
+/// What the heartbeat timer says.
+enum Beat {
+    /// Send a ping now.
+    Ping,
+    /// Silent past twice the interval: close.
+    Dead,
+    /// Nothing to do yet (the timer fired early or a message came first).
+    Wait,
+}
+
+impl Heartbeat {
+    fn new(interval: Duration) -> Self {
+        Self {
+            interval,
+            last_heard: tokio::time::Instant::now(),
+            pinged: false,
+        }
+    }
+
+    const fn on(&self) -> bool {
+        !self.interval.is_zero()
+    }
+
+    fn heard(&mut self) {
+        self.last_heard = tokio::time::Instant::now();
+        self.pinged = false;
+    }
+
+    fn due(&self) -> tokio::time::Instant {
+        let wait = if self.pinged {
+            self.interval * 2
+        } else {
+            self.interval
+        };
+        self.last_heard + wait
+    }
+
+    fn check(&mut self) -> Beat {
+        let silent = self.last_heard.elapsed();
+        if silent >= self.interval * 2 {
+            Beat::Dead
+        } else if silent >= self.interval && !self.pinged {
+            self.pinged = true;
+            Beat::Ping
+        } else {
+            Beat::Wait
         }
     }
 }

@@ -117,11 +117,14 @@ pub enum CloseReason {
     TooBig,
     /// A WebSocket protocol violation (1002).
     Protocol,
+    /// Nothing (not even a pong) heard for twice `ping_secs` (1001): the
+    /// client or its network is gone.
+    NoPong,
 }
 
 impl CloseReason {
     /// Every reason, in documentation order.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Shutdown,
         Self::Slow,
         Self::Overflow,
@@ -130,13 +133,14 @@ impl CloseReason {
         Self::AuthTimeout,
         Self::TooBig,
         Self::Protocol,
+        Self::NoPong,
     ];
 
     /// The WebSocket close code.
     #[must_use]
     pub const fn code(self) -> u16 {
         match self {
-            Self::Shutdown => 1001,
+            Self::Shutdown | Self::NoPong => 1001,
             Self::TooBig => 1009,
             Self::Protocol => 1002,
             _ => 1008,
@@ -155,6 +159,7 @@ impl CloseReason {
             Self::AuthTimeout => "auth_timeout",
             Self::TooBig => "too_big",
             Self::Protocol => "protocol",
+            Self::NoPong => "no_pong",
         }
     }
 
@@ -170,6 +175,7 @@ impl CloseReason {
             Self::AuthTimeout => "authentication timeout",
             Self::TooBig => "message too big",
             Self::Protocol => "protocol error",
+            Self::NoPong => "no answer to ping",
         }
     }
 }

@@ -49,6 +49,9 @@ pub struct ServerConfig {
     pub client_queue: usize,
     /// A client whose queue is not drained for this long is closed.
     pub slow_client: Duration,
+    /// Ping a client heard nothing from for this long; close it after twice
+    /// as long (`Duration::ZERO`: never).
+    pub ping_interval: Duration,
     /// Time to authenticate when tokens are configured.
     pub auth_timeout: Duration,
     /// Browser origins allowed besides the server's own (`Origin` header).
@@ -67,6 +70,7 @@ impl Default for ServerConfig {
             max_inflight: 64,
             client_queue: 10_000,
             slow_client: Duration::from_secs(10),
+            ping_interval: Duration::from_secs(30),
             auth_timeout: Duration::from_secs(10),
             allowed_origins: Vec::new(),
             drain_timeout: Duration::from_secs(5),

@@ -31,6 +31,8 @@ pub struct ServerSection {
     pub client_queue: usize,
     /// Seconds a client may leave its queue undrained.
     pub slow_client_secs: u64,
+    /// Seconds of client silence before a ping (0 = never).
+    pub ping_secs: u64,
     /// Seconds to authenticate.
     pub auth_timeout_secs: u64,
     /// Commands waiting for the ingest thread.
@@ -110,6 +112,7 @@ impl ServerSection {
             client_queue: self.client_queue,
             slow_client: Duration::from_secs(self.slow_client_secs),
             auth_timeout: Duration::from_secs(self.auth_timeout_secs),
+            ping_interval: Duration::from_secs(self.ping_secs),
             allowed_origins: self.allowed_origins.clone(),
             drain_timeout: Duration::from_secs(self.drain_secs),
         }
