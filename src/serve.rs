@@ -32,14 +32,19 @@ use kupala_api::server::{self, Context};
 use kupala_engine::Event;
 use kupala_engine::durable::{Engine, Recovery};
 use kupala_engine::event::Eod;
+use kupala_engine::num::{Price, Quantity};
 use kupala_engine::schedule::EodSchedule;
 use kupala_engine::state::EngineState;
 use kupala_engine::time::Timestamp;
+use kupala_engine::view::{PositionView, StateView};
 use kupala_feeds::synthetic::SyntheticMarket;
 
 use crate::config::Config;
 use crate::config::server::parse_listen;
 use crate::live_feeds::LiveFeeds;
+
+/// The positions recovered at start, by name (the demo resumes from them).
+type Book = Vec<PositionView>;
 
 /// `on` or `off`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -160,18 +165,23 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
     let opened = {
         let hub = Arc::clone(&hub);
         let data = data.clone();
-        tokio::task::spawn_blocking(move || -> anyhow::Result<(Engine, Recovery)> {
+        tokio::task::spawn_blocking(move || -> anyhow::Result<(Engine, Recovery, Book)> {
             let (mut engine, recovery) = Engine::open(&data, pipeline, store_config, hub.sink())
                 .with_context(|| format!("opening the store in {}", data.display()))?;
             engine.pipeline().set_latency_stamps(true);
             hub.set_names(engine.pipeline().shared_names());
             let state = engine.state();
             hub.seed(&state);
-            Ok((engine, recovery))
+            let book = engine
+                .store()
+                .names()
+                .map(|names| StateView::new(&state, &names).positions)
+                .unwrap_or_default();
+            Ok((engine, recovery, book))
         })
         .await??
     };
-    let (engine, recovery) = opened;
+    let (engine, recovery, book) = opened;
     for w in &recovery.warnings {
         eprintln!("kupala: recovery: {w}");
     }
@@ -199,7 +209,7 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
         let stream = opening.wrapping_add(recovery.last_seq);
         let (h, rx, speed) = (ingest.handle(), stop_rx.clone(), config.demo.speed);
         threads.push(spawn("kupala-demo", move || {
-            demo_feed(&h, opening, stream, speed, &rx)
+            demo_feed(&h, opening, stream, speed, &book, &rx);
         })?);
     }
     for feed in config.feeds.files.clone() {
@@ -319,12 +329,28 @@ fn pause(stop: &Receiver<()>, wait: Duration) -> bool {
 }
 
 /// The synthetic market, paced by its own waits (÷ `speed`); events closer
-/// than a millisecond are sent together.
-fn demo_feed(ingest: &IngestHandle, opening: u64, stream: u64, speed: f64, stop: &Receiver<()>) {
+/// than a millisecond are sent together. On a store that has positions
+/// (`book`), the stream resumes from their marks and quantities.
+fn demo_feed(
+    ingest: &IngestHandle,
+    opening: u64,
+    stream: u64,
+    speed: f64,
+    book: &[PositionView],
+    stop: &Receiver<()>,
+) {
     if !ingest.feed_blocking(SyntheticMarket::demo(opening).opening_events()) {
         return;
     }
     let mut market = SyntheticMarket::demo(stream);
+    if !book.is_empty() {
+        let marks: Vec<(&str, Price)> = book.iter().map(|p| (p.instrument.as_str(), p.mark)).collect();
+        let holdings: Vec<(&str, &str, Quantity)> = book
+            .iter()
+            .map(|p| (p.account.as_str(), p.instrument.as_str(), p.qty))
+            .collect();
+        market.resume_from(&marks, &holdings);
+    }
     let mut batch = Vec::new();
     loop {
         let (wait, event) = market.next_event();

@@ -304,6 +304,33 @@ impl SyntheticMarket {
         trade_event(id, ts, account, &self.specs[i], signed, price * slip)
     }
 
+    /// Continues from a running book: each listed instrument's price
+    /// becomes its `mark`, and the accounts' holdings become `holdings`
+    /// (account, instrument, quantity, in whole units toward zero), so a demo
+    /// restarted on its store carries on from the book it left instead of
+    /// jumping back to the start prices. Unknown names are ignored.
+    pub fn resume_from(&mut self, marks: &[(&str, Price)], holdings: &[(&str, &str, Quantity)]) {
+        let index = |id: &str| self.specs.iter().position(|s| s.id == id);
+        for &(id, mark) in marks {
+            if let (Some(i), true) = (index(id), mark.raw() > 0) {
+                let price = mark.raw() as f64 / UNIT as f64;
+                self.prices[i].value = price.clamp(self.specs[i].tick_size, MAX_PRICE);
+            }
+        }
+        let found: Vec<(usize, usize, i64)> = holdings
+            .iter()
+            .filter_map(|&(account, id, qty)| {
+                let a = self.config.accounts.iter().position(|x| x == account)?;
+                Some((a, index(id)?, qty.raw() / UNIT))
+            })
+            .collect();
+        self.holdings.clear();
+        self.held.iter_mut().for_each(Vec::clear);
+        for (a, i, qty) in found {
+            self.hold(a, i, qty);
+        }
+    }
+
     fn hold(&mut self, account: usize, instrument: usize, qty: i64) {
         let held = self.holdings.entry((account, instrument)).or_insert_with(|| {
             if let Some(list) = self.held.get_mut(account) {

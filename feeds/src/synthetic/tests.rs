@@ -283,3 +283,49 @@ fn realized_volatility_matches_the_configured_one() {
     assert!((vx - 0.4).abs() < 0.03, "X volatility {vx}, 0.4 expected");
     assert!((vy - 0.2).abs() < 0.02, "Y volatility {vy}, 0.2 expected");
 }
+
+#[test]
+fn a_resumed_market_starts_from_the_marks_and_holdings_it_is_given() {
+    use kupala_engine::event::Side;
+    use kupala_engine::num::{Price, Quantity};
+    let mut m = SyntheticMarket::with_instruments(
+        ticks_only(5),
+        vec![spec("AAA", 0.0001, 0.0), spec("BBB", 0.0001, 0.0)],
+    );
+    m.resume_from(&[("AAA", Price::from_int(250)), ("ZZZ", Price::from_int(1))], &[]);
+    let mut first = std::collections::HashMap::new();
+    while first.len() < 2 {
+        if let (_, Event::Tick(t)) = m.next_event() {
+            first.entry(t.instrument.clone()).or_insert(t.price);
+        }
+    }
+    let near = |p: Option<&Price>, want: f64| {
+        p.is_some_and(|p| (p.raw() as f64 / UNIT as f64 - want).abs() < want * 0.01)
+    };
+    assert!(near(first.get("AAA"), 250.0), "{first:?}");
+    assert!(near(first.get("BBB"), 100.0), "{first:?}");
+
+    // Trades keep a position within 30 lots of the holding it resumes from.
+    let mut t = SyntheticMarket::with_instruments(
+        SyntheticConfig {
+            trade_probability: 1.0,
+            ..ticks_only(6)
+        },
+        vec![spec("AAA", 0.0001, 0.0)],
+    );
+    let accounts = t.config().accounts.clone();
+    let held: Vec<(&str, &str, Quantity)> = accounts
+        .iter()
+        .map(|a| (a.as_str(), "AAA", Quantity::from_int(300)))
+        .collect();
+    t.resume_from(&[], &held);
+    let mut pos: std::collections::HashMap<String, i64> = accounts.iter().map(|a| (a.clone(), 300)).collect();
+    for _ in 0..2_000 {
+        if let (_, Event::Trade(tr)) = t.next_event() {
+            let q = tr.qty.raw() / UNIT;
+            let entry = pos.entry(tr.account.clone()).or_insert(0);
+            *entry += if tr.side == Side::Buy { q } else { -q };
+            assert!(entry.abs() <= 300, "{} drifted to {entry}", tr.account);
+        }
+    }
+}
