@@ -35,6 +35,10 @@ struct ShardLink {
     pending: Vec<SeqOp>,
     /// When the oldest pending op entered the engine.
     oldest: u64,
+    /// The pending batch's length after its last compaction: it is
+    /// compacted again only once it has doubled, so a growing backlog costs
+    /// linear, not quadratic, rescanning.
+    compacted: usize,
 }
 
 /// Counters of what routing did under load.
@@ -70,6 +74,7 @@ impl Router {
                     tx,
                     pending: Vec::new(),
                     oldest: 0,
+                    compacted: 0,
                 })
                 .collect(),
             batch_size: batch_size.max(1),
@@ -114,13 +119,16 @@ impl Router {
         let batch = std::mem::take(&mut self.links[shard].pending);
         let t_in = self.links[shard].oldest;
         match self.links[shard].tx.try_send(ShardMsg::Batch(batch, t_in)) {
-            Ok(()) => {}
+            Ok(()) => self.links[shard].compacted = 0,
             Err(TrySendError::Full(ShardMsg::Batch(mut batch, t_in))) => {
-                if self.conflate {
+                let link = &mut self.links[shard];
+                if self.conflate && batch.len() >= 2 * link.compacted.max(self.batch_size) {
                     self.stats.conflated_ticks += compact_ticks(&mut batch, &mut self.seen);
+                    link.compacted = batch.len();
                 }
                 if must || batch.len() >= self.max_pending {
                     self.stats.blocked_sends += 1;
+                    self.links[shard].compacted = 0;
                     let _ = self.links[shard].tx.send(ShardMsg::Batch(batch, t_in));
                 } else {
                     self.links[shard].pending = batch;
@@ -147,16 +155,22 @@ impl Router {
     }
 }
 
-/// Drops ticks that a later tick of the same instrument supersedes, never
-/// across an EOD (whose day baseline reads the mark). Returns how many.
+/// Drops ticks that a later tick of the same instrument supersedes with no
+/// trade, split or definition of that instrument between them (design.md:
+/// only ticks with no trade between them may be coalesced), and never across
+/// an EOD (whose day baseline reads the mark). Returns how many.
 pub(crate) fn compact_ticks(batch: &mut Vec<SeqOp>, seen: &mut FxHashSet<u32>) -> u64 {
     seen.clear();
     let mut keep = vec![true; batch.len()];
     for (i, sop) in batch.iter().enumerate().rev() {
-        match sop.op {
+        match &sop.op {
             Op::Eod { .. } => seen.clear(),
             Op::Tick { instrument, .. } => keep[i] = seen.insert(instrument.0),
-            _ => {}
+            other => {
+                if let Some(inst) = other.instrument() {
+                    seen.remove(&inst.0);
+                }
+            }
         }
     }
     let before = batch.len();
@@ -234,6 +248,30 @@ mod tests {
         let dropped = compact_ticks(&mut batch, &mut FxHashSet::default());
         let seqs: Vec<u64> = batch.iter().map(|s| s.seq).collect();
         assert_eq!((dropped, seqs), (2, vec![2, 3, 4, 6]));
+    }
+
+    #[test]
+    fn conflation_never_crosses_an_event_of_the_same_instrument() {
+        let split = |seq, i| SeqOp {
+            seq,
+            op: Op::Split {
+                instrument: InstrumentId(i),
+                ratio: crate::num::Rate::from_int(2),
+            },
+        };
+        // 1 and 3 are split apart by a split of 7; 4 supersedes 2 (instrument
+        // 8 has nothing between); 5 supersedes nothing later.
+        let mut batch = vec![
+            tick(1, 7),
+            tick(2, 8),
+            split(3, 7),
+            tick(4, 7),
+            tick(5, 8),
+            tick(6, 7),
+        ];
+        let dropped = compact_ticks(&mut batch, &mut FxHashSet::default());
+        let seqs: Vec<u64> = batch.iter().map(|s| s.seq).collect();
+        assert_eq!((dropped, seqs), (2, vec![1, 3, 5, 6]));
     }
 
     #[test]
