@@ -92,7 +92,12 @@ fn start_server(data: &Path, port: u16, log: PathBuf) -> Result<Proc> {
     cmd.arg("serve")
         .arg("--data")
         .arg(data)
-        .args(["--listen", &local(port).to_string(), "--demo", "on"]);
+        .args(["--listen", &local(port).to_string(), "--demo", "on"])
+        // A refresher whose endpoint refuses connections: AAPL turns stale
+        // after its first failed fetch (set through KUPALA_* overrides).
+        .env("KUPALA_FEEDS__REFRESHER__ENDPOINT", "http://127.0.0.1:1/chart")
+        .env("KUPALA_FEEDS__REFRESHER__STALE_AFTER", "1")
+        .env("KUPALA_FEEDS__REFRESHER__SYMBOLS", r#"[{symbol = "AAPL"}]"#);
     let mut server = Proc::spawn("kupala serve", &mut cmd, log)?;
     wait_for(Duration::from_secs(60), "kupala serve to answer /health", || {
         if let Err(e) = server.check_alive() {
@@ -260,6 +265,26 @@ fn scenario(
         Err(text) if text.contains("bad_request") => eprintln!("{} refusal shown: {text}", elapsed(t0)),
         other => bail!("expected a bad_request error in the ticket, got {other:?}"),
     }
+
+    // The refresher cannot reach its endpoint: the page marks AAPL stale.
+    wait_for(Duration::from_secs(20), "AAPL shown as stale", || {
+        let v = s
+            .execute(
+                "return [document.querySelector('#stale').textContent, \
+                 [...document.querySelectorAll('#positions tr.stale')].map(r => r.dataset.key)]",
+                &[],
+            )
+            .ok()?;
+        let header = v[0].as_str()?.contains("AAPL");
+        let rows = v[1].as_array()?;
+        (header
+            && !rows.is_empty()
+            && rows
+                .iter()
+                .all(|k| k.as_str().is_some_and(|k| k.ends_with("|AAPL"))))
+        .then_some(())
+    })?;
+    eprintln!("{} stale market data shown for AAPL", elapsed(t0));
 
     // Kill the server; the page notices, and reconnects to its successor.
     server.kill();

@@ -270,10 +270,37 @@
       case 'snapshot': return onSnapshot(msg);
       case 'delta': return onDelta(msg);
       case 'ack': return info && info.kind === 'submit' ? onAck(msg, info) : undefined;
-      case 'result': return info && info.kind === 'auth' ? log('info', 'authenticated') : undefined;
+      case 'result': return onResult(msg, info);
       case 'error': return onError(msg, info);
       default: return undefined;
     }
+  }
+
+  function onResult(msg, info) {
+    if (!info) return;
+    if (info.kind === 'auth') log('info', 'authenticated');
+    else if (info.kind === 'feeds') applyStale((msg.data && msg.data.stale) || []);
+  }
+
+  // Instruments whose market data is stale (the refresher keeps failing):
+  // asked every few seconds, shown in the header and on their rows.
+  let stale = new Set();
+
+  function applyStale(list) {
+    const next = new Set(list);
+    for (const name of next) if (!stale.has(name)) log('warn', name + ': market data stale');
+    for (const name of stale) if (!next.has(name)) log('ok', name + ': market data fresh again');
+    stale = next;
+    const el = $('#stale');
+    el.hidden = stale.size === 0;
+    el.textContent = 'stale: ' + [...stale].sort().join(', ');
+    for (const row of rows.values()) markStale(row);
+  }
+
+  function markStale(row) {
+    const isStale = !!row.view && stale.has(row.view.instrument);
+    row.tr.classList.toggle('stale', isStale);
+    if (isStale) row.tr.title = 'market data stale: the refresher cannot fetch this instrument';
   }
 
   function onSnapshot(msg) {
@@ -315,7 +342,7 @@
       log('error', 'submit ' + msg.id + ' rejected: ' + text);
       return;
     }
-    if (info && info.kind === 'unsubscribe') return; // nothing to drop
+    if (info && (info.kind === 'unsubscribe' || info.kind === 'feeds')) return; // nothing to do
     log('error', (info ? info.kind + ': ' : '') + text);
     if (msg.code === 'unauthorized') {
       conn.stopped = true;
@@ -385,6 +412,7 @@
     row.tr.classList.toggle('short', sign(p.qty) < 0);
     row.tr.classList.toggle('unpriced', !!p.unpriced);
     row.tr.title = p.unpriced ? 'no FX rate to the base currency yet' : '';
+    markStale(row);
     applyFilter(row);
   }
 
@@ -744,6 +772,7 @@
       scheduleChart();
       $('#feed-info').textContent = conn.updates + ' msgs · seq ' + subs.positions.seq;
     }, 1000);
+    setInterval(() => request({ op: 'query', what: 'feeds' }, { kind: 'feeds' }), 5000);
     connect();
   }
 
@@ -752,6 +781,7 @@
     rows: () => [...rows.values()].map((r) => r.view),
     portfolios: () => [...cards.values()].map((c) => c.view),
     subscriptions: () => JSON.parse(JSON.stringify(subs)),
+    stale: () => [...stale],
     reconnect: () => connect(),
   };
 
