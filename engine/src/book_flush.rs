@@ -58,16 +58,21 @@ impl Book {
     /// Reprices the positions of dirty instruments and groups, and dirty
     /// positions, each once.
     pub(crate) fn reprice_dirty(&mut self) {
-        if self.dirty_pos.is_empty() && self.dirty_groups.is_empty() && !self.emit_positions {
-            // The common case (ticks only, totals only): each position of a
-            // dirty instrument is repriced once, with no list to build.
+        if !self.emit_positions {
+            // Totals only (the common case): each position of a dirty
+            // instrument is repriced in one pass over the instrument's
+            // holders, with no list to build; the few positions a trade or a
+            // rate touched are repriced after (a second reprice of the same
+            // position finds nothing to change).
             let ids = std::mem::take(&mut self.dirty_inst);
             for &id in &ids {
                 self.reprice_instrument(id);
             }
             self.dirty_inst = ids;
             self.dirty_inst.clear();
-            return;
+            if self.dirty_pos.is_empty() && self.dirty_groups.is_empty() {
+                return;
+            }
         }
         let mut dirty = std::mem::take(&mut self.dirty_pos);
         for id in self.dirty_inst.drain(..) {
