@@ -13,6 +13,7 @@ use kupala_engine::{BaseCurrencies, Method, PipelineConfig};
 use serde::Deserialize;
 use std::time::Duration;
 
+pub mod ml;
 pub mod server;
 
 pub use server::{AuthSection, DemoSection, ServerSection};
@@ -44,6 +45,8 @@ pub struct Config {
     /// `kupala serve`'s file feeds.
     #[serde(default)]
     pub feeds: crate::file_feeds::FeedsSection,
+    /// `kupala serve`'s ML sidecar.
+    pub ml: ml::MlSection,
 }
 
 /// `[store]`.
@@ -190,6 +193,7 @@ impl Config {
         }
         self.server.validate(&mut problems);
         self.demo.validate(&mut problems);
+        self.ml.validate(&mut problems);
         if problems.is_empty() {
             Ok(())
         } else {

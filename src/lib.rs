@@ -12,3 +12,4 @@ pub mod convert;
 pub mod file_feeds;
 pub mod history;
 pub mod serve;
+pub mod serve_ml;

@@ -126,6 +126,7 @@ pub struct Running {
     ingest: Option<Ingest>,
     stop_threads: Option<Sender<()>>,
     threads: Vec<JoinHandle<()>>,
+    ml: Option<crate::serve_ml::Ml>,
 }
 
 /// Opens the store, recovers, and starts everything. Fails before touching
@@ -144,11 +145,12 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
     let metrics = Arc::new(Metrics::default());
     let hub = Hub::new(Arc::clone(&metrics));
     let (pipeline, store_config) = (config.pipeline(), config.store_config());
+    let (sink, eods) = crate::serve_ml::eod_tap(hub.sink());
     let opened = {
         let hub = Arc::clone(&hub);
         let data = data.clone();
         tokio::task::spawn_blocking(move || -> anyhow::Result<(Engine, Recovery)> {
-            let (mut engine, recovery) = Engine::open(&data, pipeline, store_config, hub.sink())
+            let (mut engine, recovery) = Engine::open(&data, pipeline, store_config, sink)
                 .with_context(|| format!("opening the store in {}", data.display()))?;
             engine.pipeline().set_latency_stamps(true);
             hub.set_names(engine.pipeline().shared_names());
@@ -163,6 +165,15 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
         eprintln!("kupala: recovery: {w}");
     }
     let store = Arc::clone(engine.store());
+    let ml = match config.ml.enabled {
+        true => Some(crate::serve_ml::start(
+            &config.ml,
+            Arc::clone(&store),
+            eods,
+            recovery.last_seq,
+        )?),
+        false => None,
+    };
     let ingest = Ingest::start(
         engine,
         Arc::clone(&hub),
@@ -199,6 +210,7 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
         metrics,
         store,
         config: config.server.server_config(),
+        analysis: ml.as_ref().map(|m| Arc::clone(&m.analysis)),
     });
     let (stop_server, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(server::run(listener, ctx, async move {
@@ -212,6 +224,7 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
         ingest: Some(ingest),
         stop_threads: Some(stop_tx),
         threads,
+        ml,
     })
 }
 
@@ -233,6 +246,9 @@ impl Running {
             let _ = tx.send(());
         }
         (&mut self.server).await?;
+        if let Some(ml) = self.ml.take() {
+            tokio::task::spawn_blocking(move || ml.stop()).await?;
+        }
         let ingest = self.ingest.take().context("already stopped")?;
         let state = tokio::task::spawn_blocking(move || ingest.shutdown()).await?;
         state.context("the ingest thread stopped before shutdown")

@@ -7,6 +7,9 @@
 #[path = "serve/support.rs"]
 mod support;
 
+#[path = "serve/analysis.rs"]
+mod analysis;
+
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail, ensure};

@@ -7,6 +7,8 @@
 //! - [`hub`]: the engine's `DeltaSink` — the latest-state view and fan-out to
 //!   per-client queues (`outbox`: bounded, conflated by key, never blocking).
 //! - [`ingest`]: the thread that owns the engine; durable acks.
+//! - [`analysis`]: the ML sidecar's ops and `analysis` channel, over an
+//!   [`analysis::Analyzer`] the binary provides.
 //! - [`auth`], [`metrics`], [`shutdown`].
 //!
 //! The views clients receive are the engine's ([`PositionView`],
@@ -15,6 +17,7 @@
 #![deny(missing_docs)]
 #![deny(clippy::unwrap_used)]
 
+pub mod analysis;
 pub mod auth;
 mod connection;
 pub mod error;

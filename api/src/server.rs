@@ -101,6 +101,8 @@ pub struct Context {
     pub store: Arc<Store>,
     /// Limits.
     pub config: ServerConfig,
+    /// The ML sidecar (`None`: `[ml] enabled = false`).
+    pub analysis: Option<Arc<crate::analysis::Analysis>>,
 }
 
 impl Context {
