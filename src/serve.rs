@@ -165,14 +165,16 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
         eprintln!("kupala: recovery: {w}");
     }
     let store = Arc::clone(engine.store());
-    let ml = match config.ml.enabled {
-        true => Some(crate::serve_ml::start(
+    let ml = if config.ml.enabled {
+        let recovered = recovery.last_seq;
+        Some(crate::serve_ml::start(
             &config.ml,
             Arc::clone(&store),
             eods,
-            recovery.last_seq,
-        )?),
-        false => None,
+            recovered,
+        )?)
+    } else {
+        None
     };
     let ingest = Ingest::start(
         engine,
