@@ -33,8 +33,15 @@ use super::{BenchOptions, LatencySink, percentiles};
 /// the engine, not a backlog.
 const OFFERED: f64 = 20_000.0;
 
-/// The price files the worker analyses, and where they were found.
-fn series() -> (Vec<PriceSeries>, String) {
+/// The price files the worker analyses, and where they were found (with
+/// `tiny`, the harness's own test: small synthetic walks).
+fn series(tiny: bool) -> (Vec<PriceSeries>, String) {
+    if tiny {
+        return (
+            synthetic(3, 300),
+            "synthetic: 3 walks × 300 daily points (tiny)".into(),
+        );
+    }
     let dir =
         std::env::var_os("KUPALA_BENCH_DATA").map_or_else(|| PathBuf::from("../shared/data"), PathBuf::from);
     let spec = |name: &str| FileSpec {
@@ -53,20 +60,20 @@ fn series() -> (Vec<PriceSeries>, String) {
             format!("{}: S&P 500 daily + monthly stocks", dir.display()),
         ),
         _ => (
-            synthetic(),
+            synthetic(6, 5_000),
             "synthetic: 6 walks × 5,000 daily points (data files not found)".into(),
         ),
     }
 }
 
 #[allow(clippy::cast_precision_loss, reason = "synthetic test prices")]
-fn synthetic() -> Vec<PriceSeries> {
+fn synthetic(walks: u64, points: i64) -> Vec<PriceSeries> {
     let day = 86_400_000_000_000i64;
-    (0..6u64)
+    (0..walks)
         .map(|i| {
             let mut x = i + 1;
             let mut p = 100.0f64;
-            let prices: Vec<f64> = (0..5_000)
+            let prices: Vec<f64> = (0..points)
                 .map(|_| {
                     x = x
                         .wrapping_mul(6_364_136_223_846_793_005)
@@ -75,7 +82,7 @@ fn synthetic() -> Vec<PriceSeries> {
                     p
                 })
                 .collect();
-            PriceSeries::new(format!("W{i}"), (0..5_000).map(|d| d * day).collect(), prices)
+            PriceSeries::new(format!("W{i}"), (0..points).map(|d| d * day).collect(), prices)
         })
         .collect()
 }
@@ -143,7 +150,7 @@ pub(crate) fn run(opts: &BenchOptions, dir: &std::path::Path) -> anyhow::Result<
         WorkloadConfig::standard()
     });
     let ticks: Vec<Event> = w.ticks((OFFERED * secs) as u64).collect();
-    let (series, source) = series();
+    let (series, source) = series(opts.tiny);
     let shards = opts.shards.unwrap_or_else(|| PipelineConfig::default().shards);
     let pipeline = PipelineConfig {
         shards,
