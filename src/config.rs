@@ -14,6 +14,7 @@ use serde::Deserialize;
 use std::time::Duration;
 
 mod env;
+pub mod ml;
 pub mod server;
 
 pub use server::{AuthSection, DemoSection, ServerSection};
@@ -44,6 +45,8 @@ pub struct Config {
     pub demo: DemoSection,
     /// `kupala serve`'s file and live feeds.
     pub feeds: crate::file_feeds::FeedsSection,
+    /// `kupala serve`'s ML sidecar.
+    pub ml: ml::MlSection,
 }
 
 /// `[store]`.
@@ -203,6 +206,7 @@ impl Config {
         }
         self.server.validate(&mut problems);
         self.demo.validate(&mut problems);
+        self.ml.validate(&mut problems);
         if problems.is_empty() {
             Ok(())
         } else {

@@ -13,3 +13,4 @@ pub mod file_feeds;
 pub mod history;
 pub mod live_feeds;
 pub mod serve;
+pub mod serve_ml;

@@ -144,6 +144,7 @@ pub struct Running {
     ingest: Option<Ingest>,
     stop_threads: Option<Sender<()>>,
     threads: Vec<JoinHandle<()>>,
+    ml: Option<crate::serve_ml::Ml>,
 }
 
 /// Opens the store, recovers, and starts everything. Fails before touching
@@ -162,11 +163,12 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
     let metrics = Arc::new(Metrics::default());
     let hub = Hub::new(Arc::clone(&metrics));
     let (pipeline, store_config) = (config.pipeline(), config.store_config());
+    let (sink, eods) = crate::serve_ml::eod_tap(hub.sink());
     let opened = {
         let hub = Arc::clone(&hub);
         let data = data.clone();
         tokio::task::spawn_blocking(move || -> anyhow::Result<(Engine, Recovery, Book)> {
-            let (mut engine, recovery) = Engine::open(&data, pipeline, store_config, hub.sink())
+            let (mut engine, recovery) = Engine::open(&data, pipeline, store_config, sink)
                 .with_context(|| format!("opening the store in {}", data.display()))?;
             engine.pipeline().set_latency_stamps(true);
             hub.set_names(engine.pipeline().shared_names());
@@ -186,6 +188,17 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
         eprintln!("kupala: recovery: {w}");
     }
     let store = Arc::clone(engine.store());
+    let ml = if config.ml.enabled {
+        let recovered = recovery.last_seq;
+        Some(crate::serve_ml::start(
+            &config.ml,
+            Arc::clone(&store),
+            eods,
+            recovered,
+        )?)
+    } else {
+        None
+    };
     let ingest = Ingest::start(
         engine,
         Arc::clone(&hub),
@@ -195,7 +208,13 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
     let live = match LiveFeeds::start(&config.feeds.live(), ingest.handle()) {
         Ok(live) => live,
         Err(e) => {
-            tokio::task::spawn_blocking(move || ingest.shutdown()).await?;
+            tokio::task::spawn_blocking(move || {
+                ingest.shutdown();
+                if let Some(ml) = ml {
+                    ml.stop();
+                }
+            })
+            .await?;
             return Err(e);
         }
     };
@@ -230,6 +249,7 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
         store,
         config: config.server.server_config(),
         feeds: Some(live.gate()),
+        analysis: ml.as_ref().map(|m| Arc::clone(&m.analysis)),
     });
     let (stop_server, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(server::run(listener, ctx, async move {
@@ -245,6 +265,7 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
         ingest: Some(ingest),
         stop_threads: Some(stop_tx),
         threads,
+        ml,
     })
 }
 
@@ -273,6 +294,9 @@ impl Running {
             let _ = tx.send(());
         }
         (&mut self.server).await?;
+        if let Some(ml) = self.ml.take() {
+            tokio::task::spawn_blocking(move || ml.stop()).await?;
+        }
         let ingest = self.ingest.take().context("already stopped")?;
         let state = tokio::task::spawn_blocking(move || ingest.shutdown()).await?;
         state.context("the ingest thread stopped before shutdown")

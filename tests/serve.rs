@@ -13,6 +13,9 @@ mod feeds;
 #[path = "serve/keepalive.rs"]
 mod keepalive;
 
+#[path = "serve/analysis.rs"]
+mod analysis;
+
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail, ensure};

@@ -70,6 +70,9 @@ pub(crate) async fn serve(
     }
     session.tasks.abort_all();
     ctx.hub.unregister(client);
+    if let Some(ml) = &ctx.analysis {
+        ml.unregister(client);
+    }
     ctx.metrics.clients.fetch_sub(1, Ordering::Relaxed);
 }
 

@@ -311,6 +311,7 @@ impl Hub {
                     .collect(),
             ),
             Target::Ticks(inst) => Item::Ticks(st.ticks.get(inst).cloned()),
+            Target::Analysis => return, // served by `crate::analysis`
         };
         drop(names);
         spec.start_seq = st.seq;
@@ -324,6 +325,7 @@ impl Hub {
         let (subs, key) = match target {
             Target::Positions(sel) => (&mut st.position_subs, sel),
             Target::Portfolio(sel) => (&mut st.portfolio_subs, sel),
+            Target::Analysis => return,
             Target::Ticks(inst) => {
                 st.tick_subs.by_key.entry(inst.clone()).or_default().push(r);
                 return;

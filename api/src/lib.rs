@@ -9,6 +9,8 @@
 //! - [`ingest`]: the thread that owns the engine; durable acks.
 //! - [`feed_gate`]: how `feed`-role submits and feed status reach the
 //!   live feeds the binary wires in.
+//! - [`analysis`]: the ML sidecar's ops and `analysis` channel, over an
+//!   [`analysis::Analyzer`] the binary provides.
 //! - [`auth`], [`metrics`], [`shutdown`].
 //!
 //! The views clients receive are the engine's ([`PositionView`],
@@ -17,6 +19,7 @@
 #![deny(missing_docs)]
 #![deny(clippy::unwrap_used)]
 
+pub mod analysis;
 pub mod auth;
 mod connection;
 pub mod error;

@@ -53,6 +53,14 @@ pub(crate) enum Item {
     Portfolio(Arc<Shared<PortfolioState>>),
     /// A tick.
     Tick(Arc<Shared<TickView>>),
+    /// An `analysis` snapshot or delta: its `data`, already rendered for
+    /// this client's grant (`crate::analysis`).
+    Analysis {
+        /// A snapshot (true) or a delta.
+        snapshot: bool,
+        /// The `data` JSON text.
+        data: Arc<str>,
+    },
 }
 
 /// One change, shared by every subscription it goes to and rendered to
@@ -79,7 +87,10 @@ impl<T> Shared<T> {
 
 impl Item {
     const fn is_snapshot(&self) -> bool {
-        matches!(self, Self::Positions(_) | Self::Portfolios(_) | Self::Ticks(_))
+        matches!(
+            self,
+            Self::Positions(_) | Self::Portfolios(_) | Self::Ticks(_) | Self::Analysis { snapshot: true, .. }
+        )
     }
 
     /// What `min_change` compares: (quantity-like, value-like).
@@ -125,13 +136,19 @@ pub(crate) enum Key {
     Position(SubId, AccountId, InstrumentId),
     Portfolio(SubId, AccountId),
     Tick(SubId),
+    /// An analysis result of a job.
+    Analysis(SubId, u64),
 }
 
 impl Key {
     const fn sub(self) -> Option<SubId> {
         match self {
             Self::Reply(_) => None,
-            Self::Snapshot(s) | Self::Position(s, ..) | Self::Portfolio(s, _) | Self::Tick(s) => Some(s),
+            Self::Snapshot(s)
+            | Self::Position(s, ..)
+            | Self::Portfolio(s, _)
+            | Self::Tick(s)
+            | Self::Analysis(s, _) => Some(s),
         }
     }
 }

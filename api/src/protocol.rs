@@ -28,6 +28,8 @@ pub enum Channel {
     Portfolio,
     /// The last price of one instrument.
     Ticks,
+    /// ML analysis results (the latest, then each new one).
+    Analysis,
 }
 
 impl Channel {
@@ -38,6 +40,7 @@ impl Channel {
             Self::Positions => "positions",
             Self::Portfolio => "portfolio",
             Self::Ticks => "ticks",
+            Self::Analysis => "analysis",
         }
     }
 }
@@ -70,6 +73,8 @@ pub enum Target {
     Portfolio(AccountSel),
     /// `ticks` of one instrument.
     Ticks(String),
+    /// `analysis` results.
+    Analysis,
 }
 
 impl Target {
@@ -80,6 +85,7 @@ impl Target {
             Self::Positions(_) => Channel::Positions,
             Self::Portfolio(_) => Channel::Portfolio,
             Self::Ticks(_) => Channel::Ticks,
+            Self::Analysis => Channel::Analysis,
         }
     }
 }
@@ -124,8 +130,11 @@ pub enum Query {
         /// Business date.
         date: Option<Date>,
     },
-    /// ML analysis results (not available yet: `not_found`).
-    Analysis,
+    /// An analysis job's status and result, or (no job) the latest result.
+    Analysis {
+        /// The job.
+        job: Option<u64>,
+    },
     /// The live feeds: refresher symbols (with `stale`), TCP endpoint and
     /// feed queue counters.
     Feeds,
@@ -147,6 +156,14 @@ pub enum Op {
     Submit(Vec<Event>),
     /// `query`.
     Query(Query),
+    /// `analyze`: queue an ML analysis; the request's other fields, checked
+    /// by the analyzer (`crate::analysis`).
+    Analyze(Map<String, Value>),
+    /// `cancel` an analysis job.
+    Cancel {
+        /// The job.
+        job: u64,
+    },
 }
 
 /// A decoded request: its optional id and the operation.
@@ -208,12 +225,16 @@ pub fn parse_request(text: &str, max_events: usize) -> Result<Request, Failure> 
         "unsubscribe" => Op::Unsubscribe(fields.target()?),
         "submit" => Op::Submit(fields.events(max_events)?),
         "query" => Op::Query(fields.query()?),
+        "analyze" => Op::Analyze(std::mem::take(&mut fields.obj)),
+        "cancel" => Op::Cancel {
+            job: fields.job()?.ok_or_else(|| fields.missing("job"))?,
+        },
         other => {
             return Err(Failure::new(
                 id,
                 ErrorCode::UnknownOp,
                 format!(
-                    "unknown op {:?} (auth, subscribe, unsubscribe, submit, query)",
+                    "unknown op {:?} (auth, subscribe, unsubscribe, submit, query, analyze, cancel)",
                     truncate(other, 64)
                 ),
             ));
@@ -248,6 +269,14 @@ impl Fields<'_> {
         }
     }
 
+    fn job(&mut self) -> Result<Option<u64>, Failure> {
+        match self.obj.remove("job") {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) if n.as_u64().is_some() => Ok(n.as_u64()),
+            Some(_) => Err(self.fail("job must be a job id (a non-negative integer)".into())),
+        }
+    }
+
     fn done(self) -> Result<(), Failure> {
         match self.obj.keys().next() {
             Some(k) => Err(self.fail(format!("unknown field `{}`", truncate(k, 64)))),
@@ -269,8 +298,10 @@ impl Fields<'_> {
             ("ticks", None, Some(i)) => Ok(Target::Ticks(i)),
             ("ticks", Some(_), _) => Err(self.fail("channel ticks takes `instrument`, not `account`".into())),
             ("ticks", None, None) => Err(self.missing("instrument")),
+            ("analysis", None, None) => Ok(Target::Analysis),
+            ("analysis", ..) => Err(self.fail("channel analysis takes no `account` or `instrument`".into())),
             (other, ..) => Err(self.fail(format!(
-                "unknown channel {:?} (positions, portfolio, ticks)",
+                "unknown channel {:?} (positions, portfolio, ticks, analysis)",
                 truncate(other, 64)
             ))),
         }
@@ -337,6 +368,14 @@ impl Fields<'_> {
 
     fn query(&mut self) -> Result<Query, Failure> {
         let what = self.string("what")?.ok_or_else(|| self.missing("what"))?;
+        if what == "analysis" {
+            // Takes only `job`: any `account` or `date` is left over, refused.
+            return Ok(Query::Analysis { job: self.job()? });
+        }
+        if what == "feeds" {
+            // Takes nothing: any `account` or `date` is left over, refused.
+            return Ok(Query::Feeds);
+        }
         let accounts = self
             .string("account")?
             .map_or(AccountSel::All, |a| AccountSel::parse(&a));
@@ -354,8 +393,6 @@ impl Fields<'_> {
             "eod" => Ok(Query::Eod { accounts, date }),
             "closed" => Ok(Query::Closed { accounts, date }),
             "proposals" | "rebalance" => Ok(Query::Proposals { accounts, date }),
-            "analysis" => Ok(Query::Analysis),
-            "feeds" => no_date(self, Query::Feeds),
             other => Err(self.fail(format!(
                 "unknown query {:?} (positions, portfolio, eod, closed, proposals, analysis, feeds)",
                 truncate(other, 64)

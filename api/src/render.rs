@@ -104,6 +104,9 @@ pub(crate) fn render(out: Outgoing, names: &Names) -> String {
         Item::Position(p) => delta(tag, &p, |v| PositionOut::new(v, names, p.closed)),
         Item::Portfolio(p) => delta(tag, &p, |v| PortfolioOut::new(v, names)),
         Item::Tick(t) => delta(tag, &t, Clone::clone),
+        Item::Analysis { snapshot, data } => {
+            raw_update(if snapshot { "snapshot" } else { "delta" }, tag, &data)
+        }
     }
 }
 
@@ -113,8 +116,13 @@ fn delta<T, O: Serialize>(tag: &SubTag, shared: &Shared<T>, view: impl FnOnce(&T
     let data = shared
         .text
         .get_or_init(|| serde_json::to_string(&view(&shared.value)).unwrap_or_default());
+    raw_update("delta", tag, data)
+}
+
+/// An update message around `data` already rendered as JSON text.
+fn raw_update(kind: &str, tag: &SubTag, data: &str) -> String {
     let mut s = String::with_capacity(data.len() + 96);
-    s.push_str(r#"{"type":"delta","#);
+    let _ = write!(s, r#"{{"type":"{kind}","#);
     if let Some(id) = &tag.id {
         let _ = write!(s, r#""id":{id},"#);
     }

@@ -109,6 +109,8 @@ pub struct Context {
     /// The live feeds (`feed`-role submits, the `feeds` query); `None`
     /// when the binary wires none in.
     pub feeds: Option<Arc<dyn FeedGate>>,
+    /// The ML sidecar (`None`: `[ml] enabled = false`).
+    pub analysis: Option<Arc<crate::analysis::Analysis>>,
 }
 
 impl Context {

@@ -22,6 +22,9 @@ use crate::queries::stored;
 use crate::render;
 use crate::server::Context;
 
+#[path = "session_analysis.rs"]
+mod analysis;
+
 /// Subscriptions one connection may hold.
 pub const MAX_SUBSCRIPTIONS: usize = 256;
 /// Failed `auth` attempts before the connection is closed.
@@ -193,6 +196,8 @@ impl Session {
             Op::Unsubscribe(t) => self.unsubscribe(id, &t),
             Op::Submit(events) => self.submit(id, &grant, events).await,
             Op::Query(q) => self.query(id, &grant, q),
+            Op::Analyze(params) => self.analyze(id, &grant, params),
+            Op::Cancel { job } => self.cancel(id, &grant, job),
         }
         None
     }
@@ -201,8 +206,8 @@ impl Session {
         match self.ctx.auth.check(token) {
             Some(g) => {
                 // A new grant: subscriptions made under the old one end.
-                for (_, sub) in self.subs.drain() {
-                    self.ctx.hub.unsubscribe(self.client, &self.outbox, sub);
+                for (_, sub) in std::mem::take(&mut self.subs) {
+                    self.end_sub(sub);
                 }
                 self.outbox.reply(result_json(id, g.to_json()));
                 self.grant = Some(g);
@@ -229,13 +234,16 @@ impl Session {
     fn subscribe(&mut self, id: Option<&Value>, grant: &Arc<Grant>, s: Subscribe) {
         let sel = match &s.target {
             Target::Positions(sel) | Target::Portfolio(sel) => Some(sel),
-            Target::Ticks(_) => None,
+            Target::Ticks(_) | Target::Analysis => None,
         };
         if sel.is_some_and(|sel| !self.account_allowed(id, grant, sel)) {
             return;
         }
+        if s.target == Target::Analysis && self.ml(id).is_none() {
+            return;
+        }
         if let Some(old) = self.subs.remove(&s.target) {
-            self.ctx.hub.unsubscribe(self.client, &self.outbox, old);
+            self.end_sub(old);
         } else if self.subs.len() >= MAX_SUBSCRIPTIONS {
             self.error(
                 id,
@@ -253,16 +261,20 @@ impl Session {
             interval: s.min_interval_ms.map(Duration::from_millis),
             min_change: s.min_change.map(|m| m.raw()),
         };
-        self.ctx
-            .hub
-            .subscribe(self.client, &self.outbox, grant, sub, &s.target, spec);
+        if s.target == Target::Analysis {
+            self.subscribe_analysis(id, grant, sub, spec);
+        } else {
+            self.ctx
+                .hub
+                .subscribe(self.client, &self.outbox, grant, sub, &s.target, spec);
+        }
         self.subs.insert(s.target, sub);
     }
 
     fn unsubscribe(&mut self, id: Option<&Value>, target: &Target) {
         match self.subs.remove(target) {
             Some(sub) => {
-                self.ctx.hub.unsubscribe(self.client, &self.outbox, sub);
+                self.end_sub(sub);
                 self.outbox.reply(result_json(
                     id,
                     json!({ "unsubscribed": target.channel().as_str() }),
@@ -325,8 +337,8 @@ impl Session {
             Query::Eod { accounts, .. }
             | Query::Closed { accounts, .. }
             | Query::Proposals { accounts, .. } => accounts,
-            Query::Analysis => {
-                self.error(id, ErrorCode::NotFound, "no analysis results yet");
+            Query::Analysis { job } => {
+                self.query_analysis(id, grant, *job);
                 return;
             }
             Query::Feeds => {
@@ -360,12 +372,22 @@ impl Session {
     }
 
     fn store_query(&mut self, id: Option<&Value>, grant: &Arc<Grant>, q: Query) {
+        let (store, grant) = (Arc::clone(&self.ctx.store), Arc::clone(grant));
+        let names = self.ctx.hub.names().cloned();
+        self.blocking(id, move |qid| stored(&store, names.as_ref(), &grant, &q, qid));
+    }
+
+    /// Runs a blocking query on tokio's blocking pool; queues its answer
+    /// (or its error) when done. Counts toward `max_inflight`.
+    fn blocking(
+        &mut self,
+        id: Option<&Value>,
+        work: impl FnOnce(Option<&Value>) -> Result<String, (ErrorCode, String)> + Send + 'static,
+    ) {
         if self.tasks.len() >= self.ctx.config.max_inflight {
             self.error(id, ErrorCode::RateLimited, "too many requests in flight");
             return;
         }
-        let (store, grant) = (Arc::clone(&self.ctx.store), Arc::clone(grant));
-        let names = self.ctx.hub.names().cloned();
         let (outbox, metrics, id) = (
             Arc::clone(&self.outbox),
             Arc::clone(&self.ctx.metrics),
@@ -373,9 +395,7 @@ impl Session {
         );
         let query_id = id.clone();
         self.tasks.spawn(async move {
-            let work = tokio::task::spawn_blocking(move || {
-                stored(&store, names.as_ref(), &grant, &q, query_id.as_ref())
-            });
+            let work = tokio::task::spawn_blocking(move || work(query_id.as_ref()));
             let (code, message) = match work.await {
                 Ok(Ok(text)) => return outbox.reply(text),
                 Ok(Err(e)) => e,

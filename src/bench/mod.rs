@@ -2,6 +2,7 @@
 //! beside a baseline measured in the same run on the same data, printed as
 //! a table and written as JSON (`{"scenario": {"name": .., ...}}`).
 
+mod ml;
 mod naive;
 mod scenarios;
 
@@ -27,6 +28,8 @@ pub enum Scenario {
     Replay,
     /// Snapshot write and recovery time for many positions.
     Recovery,
+    /// Tick→delta latency at a fixed load, idle vs while the ML sidecar runs.
+    Ml,
     /// Everything above.
     All,
 }
@@ -131,6 +134,9 @@ pub fn run(opts: &BenchOptions) -> anyhow::Result<Value> {
     }
     if all || opts.scenario == Scenario::Recovery {
         report.insert("recovery".into(), scenarios::recovery(&ctx)?);
+    }
+    if all || opts.scenario == Scenario::Ml {
+        report.insert("ml".into(), ml::run(opts, dir.path())?);
     }
     if report.is_empty() {
         bail!("no scenario ran");

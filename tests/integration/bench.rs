@@ -78,5 +78,10 @@ fn the_smallest_run_reports_every_scenario_consistently() -> Result<(), Box<dyn 
     );
     assert_eq!(rec["replayed_after_snapshot"], 0);
     assert!(num(rec, "snapshot_bytes") > 0.0);
+    let ml = &report["ml"];
+    assert_eq!(ml["name"], "ml");
+    check_latency("ml idle", &ml["idle"]["latency_us"]);
+    check_latency("ml with_ml", &ml["with_ml"]["latency_us"]);
+    assert!(num(&ml["with_ml"], "p99_vs_idle") > 0.0, "{ml}");
     Ok(())
 }

@@ -197,6 +197,23 @@ impl Client {
         }
     }
 
+    /// The next message (kept updates first) for which `pred` holds, within
+    /// `within`; the others are kept for [`Client::next_update`].
+    pub async fn wait_for(&mut self, within: Duration, pred: impl Fn(&Value) -> bool) -> Result<Value> {
+        if let Some(i) = self.updates.iter().position(&pred) {
+            return self.updates.remove(i).context("kept message");
+        }
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.recv_within(left).await? {
+                None => bail!("no such message within {within:?}"),
+                Some(m) if pred(&m) => return Ok(m),
+                Some(m) => self.updates.push_back(m),
+            }
+        }
+    }
+
     /// Repeats a request until `done` holds for its answer (5 s at most).
     pub async fn poll(&mut self, req: Value, done: impl Fn(&Value) -> bool) -> Result<Value> {
         let deadline = Instant::now() + Duration::from_secs(5);
