@@ -61,7 +61,8 @@ pub enum OnOff {
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
     /// Configuration file (TOML, see config/default.toml): [server], [auth],
-    /// [demo] and [eod] configure the server, [engine] and [store] the engine.
+    /// [demo], [eod] and [ml] configure the server, [engine] and [store] the
+    /// engine.
     #[arg(long, env = "KUPALA_CONFIG")]
     pub config: Option<PathBuf>,
     /// Store directory: journal, snapshots, EOD tables (default: [server]

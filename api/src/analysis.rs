@@ -202,8 +202,9 @@ impl Analysis {
         }
     }
 
-    /// Queues a job for a client and answers with its status; its
-    /// `progress` messages follow. Under the lock, so the answer comes first.
+    /// Queues a job for a client and answers `{"job":N,"state":"queued"}`;
+    /// its `progress` messages follow. Under the lock, so the answer comes
+    /// first.
     pub(crate) fn analyze(
         &self,
         client: ClientId,
@@ -214,19 +215,16 @@ impl Analysis {
     ) -> Result<(), Refusal> {
         let mut st = self.lock();
         let job = self.analyzer.submit(params)?;
-        let status = self
-            .analyzer
-            .status(job)
-            .unwrap_or_else(|| json!({"job": job, "state": "queued"}));
-        outbox.reply(result_json(id, &status));
-        if !is_final(&status) {
-            st.watchers.entry(job).or_default().push(Watcher {
-                client,
-                outbox: Arc::clone(outbox),
-                id: id.cloned(),
-                grant: Arc::clone(grant),
-            });
-        }
+        // Every status change of the job, from `queued` on, reaches
+        // `job_event` after this lock is released, so the watcher sees them
+        // all (the last one removes it).
+        outbox.reply(result_json(id, json!({"job": job, "state": "queued"})));
+        st.watchers.entry(job).or_default().push(Watcher {
+            client,
+            outbox: Arc::clone(outbox),
+            id: id.cloned(),
+            grant: Arc::clone(grant),
+        });
         Ok(())
     }
 

@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use hdrhistogram::Histogram;
 use kupala_engine::durable::{Engine, StoreConfig};
 use kupala_engine::journal_writer::SyncMode;
 use kupala_engine::{Event, PipelineConfig, clock};
@@ -26,7 +27,7 @@ use kupala_ml::files::{FileSpec, read_files};
 use kupala_ml::{AnalyzeRequest, JobStatus, PriceSeries, Worker, WorkerConfig};
 use serde_json::{Value, json};
 
-use super::{BenchOptions, LatencySink, percentiles};
+use super::{BenchOptions, LatencySink, histogram, percentiles};
 
 /// The offered tick load: under the journaled engine's capacity on 2 cores
 /// (at 100 k ticks/s it queues; see docs/benchmarks.md), so latency measures
@@ -108,8 +109,14 @@ fn analyse_until(worker: &Worker, series: &[PriceSeries], stop: &AtomicBool) -> 
 }
 
 /// Offers `ticks` (cycled) at `OFFERED` per second for `secs`; the
-/// tick→delta latency histogram of the phase.
-fn phase(engine: &mut Engine, sink: &LatencySink, ticks: &[Event], from: &mut usize, secs: f64) -> Value {
+/// tick→delta latency histogram of the slice.
+fn offer(
+    engine: &mut Engine,
+    sink: &LatencySink,
+    ticks: &[Event],
+    from: &mut usize,
+    secs: f64,
+) -> Histogram<u64> {
     let _ = engine.state();
     let _ = sink.take();
     let p = engine.pipeline();
@@ -129,7 +136,65 @@ fn phase(engine: &mut Engine, sink: &LatencySink, ticks: &[Event], from: &mut us
         *from += 1;
     }
     let _ = engine.state();
-    percentiles(&sink.take())
+    sink.take()
+}
+
+/// The slices of one phase: idle (no worker) or with the worker at a priority.
+struct Phase {
+    lowest: Option<bool>,
+    hist: Histogram<u64>,
+    jobs: u64,
+    job_secs: f64,
+    priority: String,
+}
+
+impl Phase {
+    fn new(lowest: Option<bool>) -> Self {
+        Self {
+            lowest,
+            hist: histogram(),
+            jobs: 0,
+            job_secs: 0.0,
+            priority: String::new(),
+        }
+    }
+}
+
+/// The engine and what every slice offers it.
+struct Bench<'a> {
+    engine: Engine,
+    sink: LatencySink,
+    ticks: &'a [Event],
+    series: &'a [PriceSeries],
+    from: usize,
+}
+
+impl Bench<'_> {
+    /// Runs one slice of `phase` for `secs` and adds it to the phase.
+    fn slice(&mut self, phase: &mut Phase, secs: f64) -> anyhow::Result<()> {
+        let Some(lowest) = phase.lowest else {
+            let h = offer(&mut self.engine, &self.sink, self.ticks, &mut self.from, secs);
+            phase.hist.add(&h)?;
+            return Ok(());
+        };
+        let cfg = WorkerConfig {
+            lowest_priority: lowest,
+            ..WorkerConfig::default()
+        };
+        let worker = Worker::spawn(Arc::clone(self.engine.store()), cfg)?;
+        let stop = AtomicBool::new(false);
+        let (h, (jobs, busy)) = std::thread::scope(|s| {
+            let bg = s.spawn(|| analyse_until(&worker, self.series, &stop));
+            let h = offer(&mut self.engine, &self.sink, self.ticks, &mut self.from, secs);
+            stop.store(true, Ordering::Relaxed);
+            (h, bg.join().unwrap_or((0, 0.0)))
+        });
+        phase.hist.add(&h)?;
+        phase.jobs += jobs;
+        phase.job_secs += busy;
+        phase.priority = worker.priority();
+        Ok(())
+    }
 }
 
 /// Runs the scenario.
@@ -139,10 +204,11 @@ pub(crate) fn run(opts: &BenchOptions, dir: &std::path::Path) -> anyhow::Result<
             eprintln!("kupala bench: ml: {s}");
         }
     };
-    let secs = match (opts.tiny, opts.quick) {
-        (true, _) => 0.3,
-        (false, true) => 1.5,
-        (false, false) => 10.0,
+    // Seconds per phase, in rounds of alternating slices.
+    let (secs, rounds) = match (opts.tiny, opts.quick) {
+        (true, _) => (0.3, 1),
+        (false, true) => (1.5, 1),
+        (false, false) => (10.0, 5),
     };
     let w = Workload::new(if opts.tiny {
         WorkloadConfig::small()
@@ -170,50 +236,46 @@ pub(crate) fn run(opts: &BenchOptions, dir: &std::path::Path) -> anyhow::Result<
         engine.submit(&e)?;
     }
     engine.sync(Duration::from_secs(120)).context("journal sync")?;
-    let mut from = 0;
+    let mut bench = Bench {
+        engine,
+        sink,
+        ticks: &ticks,
+        series: &series,
+        from: 0,
+    };
     say("warm-up");
-    let _ = phase(&mut engine, &sink, &ticks, &mut from, secs / 2.0);
-    say("idle");
-    let idle = phase(&mut engine, &sink, &ticks, &mut from, secs);
-    let mut busy = Vec::new();
-    for lowest in [true, false] {
-        say(if lowest {
-            "with ML, lowest priority"
-        } else {
-            "with ML, normal priority"
-        });
-        let cfg = WorkerConfig {
-            lowest_priority: lowest,
-            ..WorkerConfig::default()
-        };
-        let worker = Worker::spawn(Arc::clone(engine.store()), cfg)?;
-        let stop = AtomicBool::new(false);
-        let (latency, (jobs, job_secs)) = std::thread::scope(|s| {
-            let bg = s.spawn(|| analyse_until(&worker, &series, &stop));
-            let lat = phase(&mut engine, &sink, &ticks, &mut from, secs);
-            stop.store(true, Ordering::Relaxed);
-            (lat, bg.join().unwrap_or((0, 0.0)))
-        });
-        busy.push((worker.priority(), latency, jobs, job_secs));
+    bench.slice(&mut Phase::new(None), secs / rounds as f64)?;
+    // Idle and busy slices alternate, so a change in the machine's other
+    // load during the run reaches every phase alike.
+    let mut phases = [Phase::new(None), Phase::new(Some(true)), Phase::new(Some(false))];
+    for round in 0..rounds {
+        say(&format!(
+            "round {}/{rounds}: idle, lowest priority, normal priority",
+            round + 1
+        ));
+        for phase in &mut phases {
+            bench.slice(phase, secs / rounds as f64)?;
+        }
     }
-    engine.finish();
-    let p99 = |v: &Value| v["p99"].as_f64().unwrap_or(0.0);
-    let ratio = |v: &Value| (p99(v) / p99(&idle).max(0.001) * 100.0).round() / 100.0;
-    let with = |(prio, lat, jobs, s): &(String, Value, u64, f64)| {
-        json!({"worker_priority": prio, "latency_us": lat, "p99_vs_idle": ratio(lat),
-               "analyses_completed": jobs, "analysis_seconds": (s * 100.0).round() / 100.0})
+    bench.engine.finish();
+    let [idle, low, normal] = &phases;
+    let idle_p99 = idle.hist.value_at_quantile(0.99).max(1) as f64;
+    let with = |p: &Phase| {
+        json!({"worker_priority": p.priority, "latency_us": percentiles(&p.hist),
+               "p99_vs_idle": (p.hist.value_at_quantile(0.99) as f64 / idle_p99 * 100.0).round() / 100.0,
+               "analyses_completed": p.jobs, "analysis_seconds": (p.job_secs * 100.0).round() / 100.0})
     };
     let c = w.config();
     Ok(json!({
         "name": "ml",
         "what": {"instruments": c.instruments, "accounts": c.accounts, "positions": w.positions().len(),
                  "shards": shards, "sync": "periodic 5 ms", "offered_ticks_per_sec": OFFERED,
-                 "seconds_per_phase": secs, "ml_data": source,
+                 "seconds_per_phase": secs, "rounds": rounds, "ml_data": source,
                  "ml_series": series.len(), "ml_observations": series.iter().map(PriceSeries::len).sum::<usize>()},
-        "mode": "open loop, latency from each tick's due time, coalesced; the worker analyses back to back",
-        "idle": {"latency_us": idle},
-        "with_ml": busy.first().map(with),
-        "with_ml_normal_priority": busy.get(1).map(with),
+        "mode": "open loop, latency from each tick's due time, coalesced; idle and busy slices alternate; the worker analyses back to back",
+        "idle": {"latency_us": percentiles(&idle.hist)},
+        "with_ml": with(low),
+        "with_ml_normal_priority": with(normal),
         "baseline": "idle: the same engine and load in the same run, no analysis running",
     }))
 }
