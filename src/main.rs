@@ -51,7 +51,7 @@ enum Command {
     /// dashboard on one port (with no arguments: the embedded demo on
     /// http://127.0.0.1:8080, store in ./data).
     Serve(kupala::serve::ServeArgs),
-    /// Benchmark the engine, journal, replay and recovery on design.md's
+    /// Benchmark the engine, journal, replay, recovery, WebSocket fan-out and TCP ingest on design.md's
     /// standard workload, each beside a baseline measured in the same run.
     Bench(BenchArgs),
     /// Compare ML models (walk-forward CV), forecast, cluster and score

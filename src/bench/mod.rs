@@ -2,8 +2,10 @@
 //! beside a baseline measured in the same run on the same data, printed as
 //! a table and written as JSON (`{"scenario": {"name": .., ...}}`).
 
+mod ingest;
 mod naive;
 mod scenarios;
+mod ws;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -27,6 +29,12 @@ pub enum Scenario {
     Replay,
     /// Snapshot write and recovery time for many positions.
     Recovery,
+    /// WebSocket fan-out: deltas/s to N subscriber connections and
+    /// tick→client latency, beside a trivial broadcast server.
+    Ws,
+    /// TCP ingest into the journaled engine: sustained ticks/s, and
+    /// conflation at twice that offered rate.
+    Ingest,
     /// Everything above.
     All,
 }
@@ -131,6 +139,12 @@ pub fn run(opts: &BenchOptions) -> anyhow::Result<Value> {
     }
     if all || opts.scenario == Scenario::Recovery {
         report.insert("recovery".into(), scenarios::recovery(&ctx)?);
+    }
+    if all || opts.scenario == Scenario::Ws {
+        report.extend(ws::ws(&ctx)?);
+    }
+    if all || opts.scenario == Scenario::Ingest {
+        report.extend(ingest::ingest(&ctx)?);
     }
     if report.is_empty() {
         bail!("no scenario ran");
