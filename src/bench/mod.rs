@@ -112,7 +112,7 @@ impl DeltaSink for LatencySink {
         if t_in != 0
             && let Ok(mut h) = self.hist.lock()
         {
-            let _ = h.record(clock::now_ns().saturating_sub(t_in).max(1));
+            h.saturating_record(clock::now_ns().saturating_sub(t_in).max(1));
         }
     }
 }

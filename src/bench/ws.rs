@@ -58,9 +58,9 @@ impl Size {
             },
             (false, false) => Self {
                 clients: 1_000,
-                paced_ticks: 500_000,
+                paced_ticks: 100_000,
                 rate: 100_000.0,
-                max_ticks: 500_000,
+                max_ticks: 100_000,
                 baseline: Duration::from_secs(3),
             },
         }

@@ -67,9 +67,9 @@ fn the_smallest_run_reports_every_scenario_consistently() -> Result<(), Box<dyn 
         );
         check_latency(key, &s["latency_us"]);
     }
-    assert_eq!(
-        report["engine"]["what"]["ticks"],
-        report["engine_coalesced"]["what"]["ticks"]
+    assert!(
+        report["engine"]["what"]["ticks"].as_u64() <= report["engine_coalesced"]["what"]["ticks"].as_u64(),
+        "every tick runs on a prefix of the coalesced run's stream"
     );
     assert!(num(&report["journal"], "events_per_sec_sync_always") > 0.0);
     assert!(num(&report["journal"], "events_per_sec_sync_periodic_5ms") > 0.0);

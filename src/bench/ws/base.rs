@@ -1,8 +1,10 @@
 //! The `ws` scenario's baseline, run in the same process right after it:
 //! a trivial tokio WebSocket server (accept, one writer task per client fed
-//! by a bounded channel, writes batched per flush as kupala's connection
-//! task does) broadcasting pre-rendered delta frames, of the size kupala
-//! sent, to the same number of clients running the same client code. It
+//! by a bounded channel) broadcasting pre-rendered delta frames, of the
+//! size kupala sent, to the same number of clients running the same client
+//! code. Frames go out in bursts of [`BURST`], one socket flush per burst
+//! (kupala's connection task writes up to 256 updates per flush), so the
+//! baseline is not bound by one write per frame. It
 //! has no engine, no hub and no conflation, so its deltas/s is what the
 //! transport, tungstenite and the clients allow on this machine at the
 //! moment; kupala's figure divided by it survives a noisy machine better
@@ -24,10 +26,13 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use super::client::{self, Stamps, Tally};
 use super::feed::settle;
 
-/// Frames a writer sends per flush (kupala's connection task: 256).
-const BATCH: usize = 256;
-/// Frames waiting per client before the producer waits.
-const QUEUE: usize = 1024;
+/// Frames per burst, written with one flush.
+const BURST: usize = 64;
+/// Bursts waiting per client before the producer waits.
+const QUEUE: usize = 16;
+
+/// A burst of frames, shared by every client.
+type Burst = Arc<Vec<Utf8Bytes>>;
 
 /// The baseline's outcome.
 pub(crate) struct Baseline {
@@ -48,14 +53,10 @@ fn frame(template: &str, seq: u64) -> String {
     format!("{}{seq}{}", &template[..at], &rest[digits..])
 }
 
-async fn writer(mut ws: WebSocketStream<tokio::net::TcpStream>, mut rx: mpsc::Receiver<Utf8Bytes>) {
-    while let Some(first) = rx.recv().await {
-        if ws.feed(Message::Text(first)).await.is_err() {
-            return;
-        }
-        for _ in 1..BATCH {
-            let Ok(next) = rx.try_recv() else { break };
-            if ws.feed(Message::Text(next)).await.is_err() {
+async fn writer(mut ws: WebSocketStream<tokio::net::TcpStream>, mut rx: mpsc::Receiver<Burst>) {
+    while let Some(burst) = rx.recv().await {
+        for frame in burst.iter() {
+            if ws.feed(Message::Text(frame.clone())).await.is_err() {
                 return;
             }
         }
@@ -67,7 +68,7 @@ async fn writer(mut ws: WebSocketStream<tokio::net::TcpStream>, mut rx: mpsc::Re
 }
 
 /// Accepts `clients` WebSocket connections and starts their writers.
-async fn accept(listener: TcpListener, rxs: Vec<mpsc::Receiver<Utf8Bytes>>) -> anyhow::Result<()> {
+async fn accept(listener: TcpListener, rxs: Vec<mpsc::Receiver<Burst>>) -> anyhow::Result<()> {
     for rx in rxs {
         let (stream, _) = listener.accept().await?;
         stream.set_nodelay(true)?;
@@ -88,9 +89,9 @@ pub(crate) async fn run(
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
-    let (txs, rxs): (Vec<_>, Vec<_>) = (0..clients).map(|_| mpsc::channel::<Utf8Bytes>(QUEUE)).unzip();
+    let (txs, rxs): (Vec<_>, Vec<_>) = (0..clients).map(|_| mpsc::channel::<Burst>(QUEUE)).unzip();
     let accepting = server.spawn(async move { accept(TcpListener::from_std(listener)?, rxs).await });
-    let max_frames = 4_000_000 / clients.max(1) + 1_000;
+    let max_frames = 20_000_000 / clients.max(1) + 10 * BURST;
     let stamps = Arc::new(Stamps::new(max_frames, vec![0]));
     stamps.set_base(1);
     let tally = Arc::new(Tally::new(1));
@@ -106,13 +107,20 @@ pub(crate) async fn run(
         server.spawn(async move {
             let start = Instant::now();
             let mut k = 0;
-            while k < max_frames && start.elapsed() < run {
-                stamps.stamp(k, clock::now_ns());
-                let text = Utf8Bytes::from(frame(&template, k as u64 + 1));
+            while k + BURST <= max_frames && start.elapsed() < run {
+                let now = clock::now_ns();
+                let burst: Burst = Arc::new(
+                    (k..k + BURST)
+                        .map(|j| {
+                            stamps.stamp(j, now);
+                            Utf8Bytes::from(frame(&template, j as u64 + 1))
+                        })
+                        .collect(),
+                );
                 for tx in &txs {
-                    let _ = tx.send(text.clone()).await;
+                    let _ = tx.send(Arc::clone(&burst)).await;
                 }
-                k += 1;
+                k += BURST;
             }
             k
         })

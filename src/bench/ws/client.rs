@@ -167,7 +167,7 @@ impl Local {
                 && let Ok(mut h) = t.hist.lock()
             {
                 for ns in self.samples[p].drain(..) {
-                    let _ = h.record(ns.max(1));
+                    h.saturating_record(ns.max(1));
                 }
             }
         }
