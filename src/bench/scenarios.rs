@@ -198,8 +198,9 @@ pub(crate) fn engine(ctx: &Context) -> anyhow::Result<Vec<(String, Value)>> {
 
     let mut out = Vec::new();
     for (name, coalesce) in [("engine", false), ("engine_coalesced", true)] {
-        // `--quick` runs every tick on a fifth of the stream (~20× slower).
-        let run_ticks = if ctx.quick && !coalesce {
+        // Every tick runs on a fifth of the stream (~20× slower than
+        // coalesced): the full run stays well under 10 minutes.
+        let run_ticks = if !coalesce {
             &ticks[..ticks.len() / 5]
         } else {
             &ticks[..]
