@@ -265,9 +265,14 @@ fn counts(p: &Phase) -> Value {
         "error_replies": p.sent.error_replies, "max_queue_depth": q.max_depth,
         "conflated_fraction": if p.sent.ticks == 0 { 0.0 } else {
             (q.conflated as f64 / p.sent.ticks as f64 * 10_000.0).round() / 10_000.0 },
-        "elapsed_s": p.elapsed.as_secs_f64(), "sending_s": p.sending.as_secs_f64(),
+        "elapsed_s": secs(p.elapsed), "sending_s": secs(p.sending),
         "offered_lines_per_sec": rate(p.sent.ticks + p.sent.trades, p.sending),
     })
+}
+
+/// Seconds to the microsecond, so the JSON reads back as the same `f64`.
+fn secs(d: Duration) -> f64 {
+    (d.as_nanos() as f64 / 1e3).round() / 1e6
 }
 
 /// Ticks of the max phase, and seconds of the paced one.

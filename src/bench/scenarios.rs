@@ -93,6 +93,12 @@ pub(crate) fn rate(n: u64, d: Duration) -> f64 {
     (n as f64 / d.as_secs_f64()).round()
 }
 
+/// Milliseconds with 3 decimals: a value that reads back from the JSON
+/// as the same `f64` (a full-precision product need not).
+pub(crate) fn millis(d: Duration) -> f64 {
+    (d.as_nanos() as f64 / 1e3).round() / 1e3
+}
+
 /// Resident memory of this process in bytes (Linux; 0 elsewhere).
 fn rss() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
@@ -351,9 +357,9 @@ pub(crate) fn recovery(ctx: &Context) -> anyhow::Result<Value> {
     Ok(json!({
         "name": "recovery",
         "what": {"positions": w.positions().len(), "accounts": accounts, "shards": ctx.shards},
-        "snapshot_write_ms": snapshot.as_secs_f64() * 1000.0,
+        "snapshot_write_ms": millis(snapshot),
         "snapshot_bytes": bytes,
-        "recovery_ms": recovered.as_secs_f64() * 1000.0,
+        "recovery_ms": millis(recovered),
         "recovered_from_snapshot": rec.snapshot,
         "replayed_after_snapshot": rec.replayed,
     }))
