@@ -2,9 +2,11 @@
 //! beside a baseline measured in the same run on the same data, printed as
 //! a table and written as JSON (`{"scenario": {"name": .., ...}}`).
 
+mod ingest;
 mod ml;
 mod naive;
 mod scenarios;
+mod ws;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -30,6 +32,12 @@ pub enum Scenario {
     Recovery,
     /// Tick→delta latency at a fixed load, idle vs while the ML sidecar runs.
     Ml,
+    /// WebSocket fan-out: deltas/s to N subscriber connections and
+    /// tick→client latency, beside a trivial broadcast server.
+    Ws,
+    /// TCP ingest into the journaled engine: sustained ticks/s, and
+    /// conflation at twice that offered rate.
+    Ingest,
     /// Everything above.
     All,
 }
@@ -107,7 +115,7 @@ impl DeltaSink for LatencySink {
         if t_in != 0
             && let Ok(mut h) = self.hist.lock()
         {
-            let _ = h.record(clock::now_ns().saturating_sub(t_in).max(1));
+            h.saturating_record(clock::now_ns().saturating_sub(t_in).max(1));
         }
     }
 }
@@ -137,6 +145,12 @@ pub fn run(opts: &BenchOptions) -> anyhow::Result<Value> {
     }
     if all || opts.scenario == Scenario::Ml {
         report.insert("ml".into(), ml::run(opts, dir.path())?);
+    }
+    if all || opts.scenario == Scenario::Ws {
+        report.extend(ws::ws(&ctx)?);
+    }
+    if all || opts.scenario == Scenario::Ingest {
+        report.extend(ingest::ingest(&ctx)?);
     }
     if report.is_empty() {
         bail!("no scenario ran");

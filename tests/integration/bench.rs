@@ -43,6 +43,10 @@ fn the_smallest_run_reports_every_scenario_consistently() -> Result<(), Box<dyn 
         "journal",
         "replay",
         "recovery",
+        "ws",
+        "ws_at_100k",
+        "ingest",
+        "ingest_2x",
     ] {
         assert_eq!(report[key]["name"], key, "scenario {key} present and named");
     }
@@ -63,9 +67,9 @@ fn the_smallest_run_reports_every_scenario_consistently() -> Result<(), Box<dyn 
         );
         check_latency(key, &s["latency_us"]);
     }
-    assert_eq!(
-        report["engine"]["what"]["ticks"],
-        report["engine_coalesced"]["what"]["ticks"]
+    assert!(
+        report["engine"]["what"]["ticks"].as_u64() <= report["engine_coalesced"]["what"]["ticks"].as_u64(),
+        "every tick runs on a prefix of the coalesced run's stream"
     );
     assert!(num(&report["journal"], "events_per_sec_sync_always") > 0.0);
     assert!(num(&report["journal"], "events_per_sec_sync_periodic_5ms") > 0.0);
@@ -83,5 +87,73 @@ fn the_smallest_run_reports_every_scenario_consistently() -> Result<(), Box<dyn 
     check_latency("ml idle", &ml["idle"]["latency_us"]);
     check_latency("ml with_ml", &ml["with_ml"]["latency_us"]);
     assert!(num(&ml["with_ml"], "p99_vs_idle") > 0.0, "{ml}");
+    for key in ["ws", "ws_at_100k"] {
+        check_ws(key, &report[key]);
+    }
+    for key in ["ingest", "ingest_2x"] {
+        check_ingest(key, &report[key]);
+    }
+    check_counts("ingest baseline", &report["ingest"]["baseline_counts"]);
     Ok(())
+}
+
+fn check_speedup(name: &str, s: &Value, rate: &str, base: &str) {
+    let (rate, base, speedup) = (num(s, rate), num(s, base), num(s, "speedup"));
+    assert!(rate > 0.0 && base > 0.0, "{name}: {s}");
+    assert!(
+        (speedup - rate / base).abs() <= 0.01 + 1e-9 * speedup,
+        "{name}: speedup {speedup} is not {rate}/{base}"
+    );
+}
+
+/// Every delta delivered was timed; nothing was refused, closed or
+/// mis-sequenced (a wrong seq would make the latency lookup wrong).
+fn check_ws(name: &str, s: &Value) {
+    assert_eq!(s["what"]["clients"], 4, "{name}");
+    assert_eq!(s["what"]["positions"], 500, "{name}");
+    let deltas = s["deltas"].as_u64().unwrap_or(0);
+    assert!(deltas > 0, "{name}: no delta delivered {s}");
+    assert_eq!(
+        s["latency_us"]["count"], deltas,
+        "{name}: one latency sample per delta"
+    );
+    check_latency(name, &s["latency_us"]);
+    check_latency(&format!("{name} baseline"), &s["baseline_latency_us"]);
+    check_speedup(name, s, "deltas_per_sec", "baseline_deltas_per_sec");
+    assert!(num(s, "ticks_per_sec") > 0.0, "{name}");
+    for zero in ["seq_mismatches", "submit_errors", "clients_closed"] {
+        assert_eq!(s[zero], 0, "{name}: {zero}");
+    }
+    assert_eq!(s["settled"], true, "{name}: deliveries did not settle");
+}
+
+/// Every tick sent is applied, conflated or refused; no trade is lost.
+fn check_counts(name: &str, c: &Value) {
+    let n = |k: &str| c[k].as_u64().unwrap_or(u64::MAX);
+    assert!(n("ticks_sent") > 0, "{name}: {c}");
+    assert_eq!(
+        n("ticks_sent"),
+        n("ticks_applied") + n("ticks_conflated") + n("ticks_refused"),
+        "{name}: ticks sent = applied + conflated + refused: {c}"
+    );
+    assert_eq!(n("trades_lost"), 0, "{name}: {c}");
+    assert_eq!(
+        n("trades_sent"),
+        n("trades_applied") + n("trades_refused"),
+        "{name}: {c}"
+    );
+    assert_eq!(n("engine_errors"), 0, "{name}: {c}");
+    assert_eq!(
+        n("error_replies"),
+        n("ticks_refused") + n("trades_refused"),
+        "{name}: {c}"
+    );
+}
+
+fn check_ingest(name: &str, s: &Value) {
+    assert_eq!(s["what"]["positions"], 500, "{name}");
+    check_counts(name, &s["counts"]);
+    check_speedup(name, s, "ticks_per_sec", "baseline_ticks_per_sec");
+    assert!(num(s, "applied_ticks_per_sec") > 0.0, "{name}");
+    check_latency(name, &s["latency_us"]);
 }

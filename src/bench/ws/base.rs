@@ -1,0 +1,155 @@
+//! The `ws` scenario's baseline, run in the same process right after it:
+//! a trivial tokio WebSocket server (accept, one writer task per client fed
+//! by a bounded channel) broadcasting pre-rendered delta frames, of the
+//! size kupala sent, to the same number of clients running the same client
+//! code. Frames go out in bursts of [`BURST`], one socket flush per burst
+//! (kupala's connection task writes up to 256 updates per flush), so the
+//! baseline is not bound by one write per frame. It
+//! has no engine, no hub and no conflation, so its deltas/s is what the
+//! transport, tungstenite and the clients allow on this machine at the
+//! moment; kupala's figure divided by it survives a noisy machine better
+//! than either alone.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use futures_util::SinkExt;
+use kupala_engine::clock;
+use tokio::net::TcpListener;
+use tokio::runtime::Handle;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+
+use super::client::{self, Stamps, Tally};
+use super::feed::settle;
+
+/// Frames per burst, written with one flush.
+const BURST: usize = 64;
+/// Bursts waiting per client before the producer waits.
+const QUEUE: usize = 16;
+
+/// A burst of frames, shared by every client.
+type Burst = Arc<Vec<Utf8Bytes>>;
+
+/// The baseline's outcome.
+pub(crate) struct Baseline {
+    pub(crate) deltas: u64,
+    pub(crate) frames: usize,
+    pub(crate) elapsed: Duration,
+    pub(crate) tally: Arc<Tally>,
+}
+
+/// A frame like `template` whose `journal_seq` is `seq`.
+fn frame(template: &str, seq: u64) -> String {
+    const KEY: &str = "\"journal_seq\":";
+    let Some(at) = template.rfind(KEY).map(|i| i + KEY.len()) else {
+        return format!(r#"{{"type":"delta","channel":"portfolio","seq":1,"data":{{"journal_seq":{seq}}}}}"#);
+    };
+    let rest = &template[at..];
+    let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    format!("{}{seq}{}", &template[..at], &rest[digits..])
+}
+
+async fn writer(mut ws: WebSocketStream<tokio::net::TcpStream>, mut rx: mpsc::Receiver<Burst>) {
+    while let Some(burst) = rx.recv().await {
+        for frame in burst.iter() {
+            if ws.feed(Message::Text(frame.clone())).await.is_err() {
+                return;
+            }
+        }
+        if ws.flush().await.is_err() {
+            return;
+        }
+    }
+    let _ = ws.close(None).await;
+}
+
+/// Accepts `clients` WebSocket connections and starts their writers.
+async fn accept(listener: TcpListener, rxs: Vec<mpsc::Receiver<Burst>>) -> anyhow::Result<()> {
+    for rx in rxs {
+        let (stream, _) = listener.accept().await?;
+        stream.set_nodelay(true)?;
+        let ws = tokio_tungstenite::accept_async(stream).await?;
+        tokio::spawn(writer(ws, rx));
+    }
+    Ok(())
+}
+
+/// Broadcasts frames like `template` to `clients` connections for `run`;
+/// the server side runs on `server`, the clients on the current runtime.
+pub(crate) async fn run(
+    server: &Handle,
+    clients: usize,
+    template: &str,
+    run: Duration,
+) -> anyhow::Result<Baseline> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let (txs, rxs): (Vec<_>, Vec<_>) = (0..clients).map(|_| mpsc::channel::<Burst>(QUEUE)).unzip();
+    let accepting = server.spawn(async move { accept(TcpListener::from_std(listener)?, rxs).await });
+    let max_frames = 20_000_000 / clients.max(1) + 10 * BURST;
+    let stamps = Arc::new(Stamps::new(max_frames, vec![0]));
+    stamps.set_base(1);
+    let tally = Arc::new(Tally::new(1));
+    let mut receivers = JoinSet::new();
+    for _ in 0..clients {
+        let ws = client::connect(addr).await?;
+        receivers.spawn(client::receive(ws, Arc::clone(&stamps), Arc::clone(&tally)));
+    }
+    accepting.await.context("the baseline's accept task")??;
+    let t0 = clock::now_ns();
+    let producer = {
+        let (stamps, template) = (Arc::clone(&stamps), template.to_owned());
+        server.spawn(async move {
+            let start = Instant::now();
+            let mut k = 0;
+            while k + BURST <= max_frames && start.elapsed() < run {
+                let now = clock::now_ns();
+                let burst: Burst = Arc::new(
+                    (k..k + BURST)
+                        .map(|j| {
+                            stamps.stamp(j, now);
+                            Utf8Bytes::from(frame(&template, j as u64 + 1))
+                        })
+                        .collect(),
+                );
+                for tx in &txs {
+                    let _ = tx.send(Arc::clone(&burst)).await;
+                }
+                k += BURST;
+            }
+            k
+        })
+    };
+    let frames = producer.await.context("the baseline's producer")?;
+    settle(
+        || tally.deltas(0),
+        Duration::from_millis(300),
+        Duration::from_secs(60),
+    )
+    .await;
+    receivers.abort_all();
+    let elapsed = Duration::from_nanos(tally.last_ns(0).saturating_sub(t0));
+    Ok(Baseline {
+        deltas: tally.deltas(0),
+        frames,
+        elapsed,
+        tally,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_frame_keeps_the_template_but_its_seq() {
+        let t = r#"{"type":"delta","channel":"portfolio","seq":9,"data":{"account":"A1","journal_seq":123}}"#;
+        assert_eq!(
+            super::frame(t, 7),
+            r#"{"type":"delta","channel":"portfolio","seq":9,"data":{"account":"A1","journal_seq":7}}"#
+        );
+    }
+}
