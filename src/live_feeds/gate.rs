@@ -112,6 +112,13 @@ fn label(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
+/// One line per labelled value of a metric family: `name{label="v"} n`.
+fn rows<'a>(o: &mut String, name: &str, label: &str, values: impl IntoIterator<Item = (&'a str, u64)>) {
+    for (v, n) in values {
+        let _ = writeln!(o, "{name}{{{label}=\"{v}\"}} {n}");
+    }
+}
+
 fn head(o: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
@@ -185,9 +192,7 @@ impl FeedGate for Gate {
                 ("split", k.split),
             ]
         };
-        for (t, n) in kinds(&q.enqueued) {
-            let _ = writeln!(o, "kupala_feed_enqueued_total{{type=\"{t}\"}} {n}");
-        }
+        rows(o, "kupala_feed_enqueued_total", "type", kinds(&q.enqueued));
         head(
             o,
             "kupala_feed_conflated_total",
@@ -201,9 +206,7 @@ impl FeedGate for Gate {
             "counter",
             "Events the live-feed queue refused (busy past its wait bound, or closing), by type.",
         );
-        for (t, n) in kinds(&q.refused) {
-            let _ = writeln!(o, "kupala_feed_refused_total{{type=\"{t}\"}} {n}");
-        }
+        rows(o, "kupala_feed_refused_total", "type", kinds(&q.refused));
         if let Some(t) = self.tcp.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
             let s = t.stats();
             head(
@@ -212,13 +215,12 @@ impl FeedGate for Gate {
                 "counter",
                 "Lines read by the TCP feed, by outcome.",
             );
-            for (k, n) in [
+            let outcomes = [
                 ("accepted", s.accepted),
                 ("rejected", s.rejected),
                 ("refused", s.refused),
-            ] {
-                let _ = writeln!(o, "kupala_tcp_feed_lines_total{{outcome=\"{k}\"}} {n}");
-            }
+            ];
+            rows(o, "kupala_tcp_feed_lines_total", "outcome", outcomes);
             head(
                 o,
                 "kupala_tcp_feed_connections",
