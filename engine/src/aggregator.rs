@@ -47,6 +47,13 @@ pub trait DeltaSink: Send + 'static {
 
     /// Positions an EOD moved to the closed history.
     fn closed(&mut self, _closed: &[ClosedPosition]) {}
+
+    /// Every op up to `seq` has been applied by every shard, and all it
+    /// changed has been handed to this sink (`publish`, `eod`, `closed`):
+    /// the published state is complete up to `seq`. Called each time that
+    /// watermark moves, after the calls carrying the changes. A sink that
+    /// wraps another must forward it.
+    fn complete(&mut self, _seq: u64) {}
 }
 
 /// A sink that discards everything (batch runs such as `kupala calc`).
@@ -63,8 +70,9 @@ impl DeltaSink for NullSink {
 
 /// A message from a shard to the aggregator.
 pub(crate) enum AggMsg {
-    /// A flush's output from shard `.0`.
-    Output(usize, ShardOutput),
+    /// A flush's output from shard `.0`; `.2`: the shard has applied every
+    /// op up to that seq it will get (see `ShardMsg::Batch`).
+    Output(usize, ShardOutput, u64),
     /// A shard reached a snapshot barrier.
     Barrier {
         shard: usize,
@@ -87,7 +95,11 @@ pub(crate) struct Aggregator {
     image: Option<BookImage>,
     reply: Option<Sender<Cut>>,
     /// Outputs of shards already past the barrier, held until it completes.
-    held: Vec<(usize, ShardOutput)>,
+    held: Vec<(usize, ShardOutput, u64)>,
+    /// How far each shard is complete, and the least of them (published
+    /// through `DeltaSink::complete`).
+    done: Vec<u64>,
+    complete: u64,
     changed: Vec<PortfolioState>,
     wants_totals: bool,
     /// EOD parts by seq: (shards reported, date, positions).
@@ -113,6 +125,8 @@ impl Aggregator {
             image: None,
             reply: None,
             held: Vec::new(),
+            done: vec![0; shards],
+            complete: 0,
             changed: Vec::new(),
             wants_totals: true,
             eods: FxHashMap::default(),
@@ -123,8 +137,10 @@ impl Aggregator {
         self.wants_totals = self.sink.wants_totals();
         while let Ok(msg) = rx.recv() {
             match msg {
-                AggMsg::Output(shard, out) if self.at_barrier[shard] => self.held.push((shard, out)),
-                AggMsg::Output(_, out) => self.apply(&out),
+                AggMsg::Output(shard, out, through) if self.at_barrier[shard] => {
+                    self.held.push((shard, out, through));
+                }
+                AggMsg::Output(shard, out, through) => self.apply(shard, &out, through),
                 AggMsg::Barrier {
                     shard,
                     seq,
@@ -149,7 +165,21 @@ impl Aggregator {
         }
     }
 
-    fn apply(&mut self, out: &ShardOutput) {
+    fn apply(&mut self, shard: usize, out: &ShardOutput, through: u64) {
+        if !out.is_empty() {
+            self.publish(out);
+        }
+        if let Some(d) = self.done.get_mut(shard) {
+            *d = (*d).max(through);
+        }
+        let complete = self.done.iter().copied().min().unwrap_or(0);
+        if complete > self.complete {
+            self.complete = complete;
+            self.sink.complete(complete);
+        }
+    }
+
+    fn publish(&mut self, out: &ShardOutput) {
         for (date, seq, positions) in &out.eod {
             self.eod_part(*date, *seq, positions);
         }
@@ -198,8 +228,8 @@ impl Aggregator {
             let _ = reply.send(Cut { state, books });
         }
         self.at_barrier.iter_mut().for_each(|b| *b = false);
-        for (_, out) in std::mem::take(&mut self.held) {
-            self.apply(&out);
+        for (shard, out, through) in std::mem::take(&mut self.held) {
+            self.apply(shard, &out, through);
         }
         debug_assert_eq!(self.at_barrier.len(), self.shards);
     }

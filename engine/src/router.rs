@@ -22,9 +22,12 @@ pub fn shard_of(instrument: InstrumentId, shards: usize) -> usize {
 
 /// A message to a shard worker.
 pub(crate) enum ShardMsg {
-    /// Ops to apply, in seq order, and when the oldest entered the engine
-    /// (`clock::now_ns`, 0 = not measured).
-    Batch(Vec<SeqOp>, u64),
+    /// Ops to apply, in seq order; when the oldest entered the engine
+    /// (`clock::now_ns`, 0 = not measured); and the highest seq routed to
+    /// any shard when the batch was sent: with the batch applied, the shard
+    /// holds every op up to that seq it will ever get (possibly an empty
+    /// batch, sent only to carry it).
+    Batch(Vec<SeqOp>, u64, u64),
     /// Flush and report to the aggregator (a consistent cut); `images` asks
     /// for the full books too (for a persisted snapshot).
     Barrier { reply: Sender<Cut>, images: bool },
@@ -39,6 +42,8 @@ struct ShardLink {
     /// compacted again only once it has doubled, so a growing backlog costs
     /// linear, not quadratic, rescanning.
     compacted: usize,
+    /// The `through` seq of the last batch sent.
+    through: u64,
 }
 
 /// Counters of what routing did under load.
@@ -57,6 +62,8 @@ pub(crate) struct Router {
     max_pending: usize,
     conflate: bool,
     seen: FxHashSet<u32>,
+    /// The highest seq routed so far (ops come in seq order).
+    routed: u64,
     pub(crate) stats: RouterStats,
 }
 
@@ -75,12 +82,14 @@ impl Router {
                     pending: Vec::new(),
                     oldest: 0,
                     compacted: 0,
+                    through: 0,
                 })
                 .collect(),
             batch_size: batch_size.max(1),
             max_pending: max_pending.max(1),
             conflate,
             seen: FxHashSet::default(),
+            routed: 0,
             stats: RouterStats::default(),
         }
     }
@@ -88,6 +97,7 @@ impl Router {
     /// Routes an op by instrument, or to every shard (FX, EOD); `t_in` is
     /// when it entered the engine (0 = not measured).
     pub(crate) fn route(&mut self, sop: SeqOp, t_in: u64) {
+        self.routed = self.routed.max(sop.seq);
         match sop.op.instrument() {
             Some(inst) => self.push(shard_of(inst, self.links.len()), sop, t_in),
             None => (0..self.links.len()).for_each(|s| self.push(s, sop, t_in)),
@@ -106,10 +116,14 @@ impl Router {
         }
     }
 
-    /// Sends every pending batch (waiting on a full queue).
+    /// Sends every pending batch (waiting on a full queue), and an empty
+    /// one to each shard that has not heard of the last seq routed, so every
+    /// shard's reported progress reaches it (the aggregator's
+    /// `DeltaSink::complete` watermark).
     pub(crate) fn flush(&mut self) {
         for shard in 0..self.links.len() {
-            if !self.links[shard].pending.is_empty() {
+            let link = &self.links[shard];
+            if !link.pending.is_empty() || link.through < self.routed {
                 self.send(shard, true);
             }
         }
@@ -118,9 +132,16 @@ impl Router {
     fn send(&mut self, shard: usize, must: bool) {
         let batch = std::mem::take(&mut self.links[shard].pending);
         let t_in = self.links[shard].oldest;
-        match self.links[shard].tx.try_send(ShardMsg::Batch(batch, t_in)) {
-            Ok(()) => self.links[shard].compacted = 0,
-            Err(TrySendError::Full(ShardMsg::Batch(mut batch, t_in))) => {
+        let through = self.routed;
+        match self.links[shard]
+            .tx
+            .try_send(ShardMsg::Batch(batch, t_in, through))
+        {
+            Ok(()) => {
+                self.links[shard].compacted = 0;
+                self.links[shard].through = through;
+            }
+            Err(TrySendError::Full(ShardMsg::Batch(mut batch, t_in, through))) => {
                 let link = &mut self.links[shard];
                 if self.conflate && batch.len() >= 2 * link.compacted.max(self.batch_size) {
                     self.stats.conflated_ticks += compact_ticks(&mut batch, &mut self.seen);
@@ -129,7 +150,8 @@ impl Router {
                 if must || batch.len() >= self.max_pending {
                     self.stats.blocked_sends += 1;
                     self.links[shard].compacted = 0;
-                    let _ = self.links[shard].tx.send(ShardMsg::Batch(batch, t_in));
+                    self.links[shard].through = through;
+                    let _ = self.links[shard].tx.send(ShardMsg::Batch(batch, t_in, through));
                 } else {
                     self.links[shard].pending = batch;
                 }
@@ -179,7 +201,8 @@ pub(crate) fn compact_ticks(batch: &mut Vec<SeqOp>, seen: &mut FxHashSet<u32>) -
     (before - batch.len()) as u64
 }
 
-/// A shard worker: applies batches to its book and sends what changed.
+/// A shard worker: applies batches to its book and sends what changed,
+/// with how far it is complete (see [`ShardMsg::Batch`]).
 pub(crate) fn shard_worker(
     shard: usize,
     mut book: Book,
@@ -187,19 +210,21 @@ pub(crate) fn shard_worker(
     out: &Sender<AggMsg>,
     coalesce: bool,
 ) {
+    let mut done = 0;
     while let Ok(msg) = rx.recv() {
         match msg {
-            ShardMsg::Batch(ops, t_in) => {
+            ShardMsg::Batch(ops, t_in, through) => {
                 for sop in &ops {
                     book.apply(sop);
                     if !coalesce {
-                        send_output(shard, &mut book, out, t_in);
+                        send_output(shard, &mut book, out, t_in, (done, done));
                     }
                 }
-                send_output(shard, &mut book, out, t_in);
+                send_output(shard, &mut book, out, t_in, (done, through));
+                done = done.max(through);
             }
             ShardMsg::Barrier { reply, images } => {
-                send_output(shard, &mut book, out, 0);
+                send_output(shard, &mut book, out, 0, (done, done));
                 let msg = AggMsg::Barrier {
                     shard,
                     seq: book.seq(),
@@ -214,11 +239,20 @@ pub(crate) fn shard_worker(
     }
 }
 
-fn send_output(shard: usize, book: &mut Book, out: &Sender<AggMsg>, t_in: u64) {
+/// Sends the book's changes; `(before, through)`: how far the shard was
+/// complete, and is once these are sent (an output with no change is sent
+/// only when that moved).
+fn send_output(
+    shard: usize,
+    book: &mut Book,
+    out: &Sender<AggMsg>,
+    t_in: u64,
+    (before, through): (u64, u64),
+) {
     let mut o = book.flush();
     o.t_in = t_in;
-    if !o.is_empty() {
-        let _ = out.send(AggMsg::Output(shard, o));
+    if !o.is_empty() || through > before {
+        let _ = out.send(AggMsg::Output(shard, o, through.max(before)));
     }
 }
 
