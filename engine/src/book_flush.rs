@@ -80,9 +80,14 @@ impl Book {
             inst.dirty = false;
             for &pi in &inst.positions {
                 let p = &mut self.positions[pi as usize];
-                if p.listed && !p.dirty {
+                if !p.listed {
+                    continue;
+                }
+                // Even a position a trade already made dirty: its seq is the
+                // last event that changed it, however the ops were batched.
+                p.seq = p.seq.max(inst.seq);
+                if !p.dirty {
                     p.dirty = true;
-                    p.seq = p.seq.max(inst.seq);
                     dirty.push(pi);
                 }
             }
@@ -92,9 +97,12 @@ impl Book {
             g.dirty = false;
             for &pi in &g.positions {
                 let p = &mut self.positions[pi as usize];
-                if p.listed && !p.dirty {
+                if !p.listed {
+                    continue;
+                }
+                p.seq = p.seq.max(g.seq);
+                if !p.dirty {
                     p.dirty = true;
-                    p.seq = p.seq.max(g.seq);
                     dirty.push(pi);
                 }
             }

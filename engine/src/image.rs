@@ -201,10 +201,18 @@ impl Book {
         }
     }
 
-    /// A book holding exactly the state of `image`.
+    /// A book holding exactly the state of `image`, taken when every op up
+    /// to `seq` was applied (the image's seq: a restored shard has applied
+    /// it, so a barrier before any new op reports it, not 0).
     #[must_use]
-    pub fn from_image(image: &BookImage, method: crate::ledger::Method, emit_positions: bool) -> Self {
+    pub fn from_image(
+        image: &BookImage,
+        seq: u64,
+        method: crate::ledger::Method,
+        emit_positions: bool,
+    ) -> Self {
         let mut book = Self::new(method, emit_positions);
+        book.seq = seq;
         let mut fx: Vec<_> = image.fx.clone();
         fx.sort_by_key(|f| (f.base, f.quote));
         for f in fx {

@@ -156,6 +156,7 @@ impl Pipeline {
             let book = match image {
                 Some(img) => Book::from_image(
                     &img.books.for_shard(i, shards),
+                    img.seq,
                     config.method,
                     config.emit_positions,
                 ),
