@@ -30,6 +30,17 @@ impl Conversion {
         }
     }
 
+    /// The factor `num / den` at 10^-9, rounded up (an upper bound, for the
+    /// sequencer's range checks).
+    #[must_use]
+    pub(crate) fn factor_ceil(self) -> ethnum::U256 {
+        let (num, den) = (
+            ethnum::U256::from(self.num.unsigned_abs()) * ethnum::U256::from(UNIT.unsigned_abs()),
+            ethnum::U256::from(self.den.unsigned_abs().max(1)),
+        );
+        (num + den - 1) / den
+    }
+
     fn direct(rate: Rate) -> Self {
         Self {
             num: i128::from(rate.raw()),

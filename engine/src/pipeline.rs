@@ -183,7 +183,7 @@ impl Pipeline {
         let seq = match image {
             Some(img) => {
                 let mut s = Sequencer::from_image(&img.sequencer, config.bases.clone());
-                s.rebuild_limits(&img.books);
+                s.rebuild_limits(&img.books, &img.portfolios);
                 s
             }
             None => Sequencer::new(config.bases.clone()),

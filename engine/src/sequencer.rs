@@ -14,6 +14,10 @@ use crate::ids::{AccountId, CurrencyId, InstrumentId, Interner, Names};
 use crate::num::{Multiplier, Quantity, Rate};
 use crate::op::{Op, SeqOp};
 
+#[path = "sequencer_check.rs"]
+mod check;
+use check::out_of_range;
+
 /// Why the sequencer refused an event that decoded fine.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -153,7 +157,7 @@ impl Sequencer {
         let Some(op) = self.prepare(event)? else {
             return Ok(None);
         };
-        self.limits.check(&op, event.instrument().unwrap_or(""))?;
+        self.limits.accept(&op).map_err(|why| out_of_range(event, &why))?;
         let seq = self.next_seq;
         let trade_id = match event {
             Event::Trade(t) => t.id.as_deref(),
@@ -163,12 +167,12 @@ impl Sequencer {
         Ok(Some(SeqOp { seq, op }))
     }
 
-    /// Records an accepted op: registry, trade id, next seq.
+    /// Records an accepted op (its range bounds already recorded): registry,
+    /// trade id, next seq.
     fn commit(&mut self, seq: u64, op: &Op, trade_id: Option<&str>) {
         if let Some(id) = trade_id {
             self.trade_ids.insert(id.into());
         }
-        self.limits.apply(op);
         match *op {
             Op::Instrument {
                 instrument,
@@ -211,6 +215,7 @@ impl Sequencer {
         trade_id: Option<&str>,
     ) -> Result<(), SequenceError> {
         self.restore_names(names)?;
+        self.limits.apply(&sop.op);
         self.commit(sop.seq, &sop.op, trade_id);
         Ok(())
     }
@@ -229,55 +234,6 @@ impl Sequencer {
                     id: n.id,
                     name: n.name.clone(),
                 });
-            }
-        }
-        Ok(())
-    }
-
-    /// Checks a batch without changing anything: every event in order must
-    /// be accepted (instrument redefinitions see the batch's earlier events).
-    pub fn check(&self, events: &[Event]) -> Result<(), (usize, SequenceError)> {
-        let mut used: Vec<&str> = Vec::new();
-        let mut defined: Vec<(&str, &str, Rate)> = Vec::new();
-        for (i, e) in events.iter().enumerate() {
-            match e {
-                Event::Instrument(d) => {
-                    let info = self
-                        .names
-                        .instruments
-                        .get(&d.id)
-                        .and_then(|id| self.instruments.get(id as usize))
-                        .map(|info| {
-                            (
-                                info.used,
-                                self.names.currency(info.currency).to_owned(),
-                                info.multiplier.rate(),
-                            )
-                        });
-                    let (was_used, cur_ccy, cur_mult) = match defined.iter().rev().find(|x| x.0 == d.id) {
-                        Some(&(_, c, m)) => (info.as_ref().is_some_and(|x| x.0), c.to_owned(), m),
-                        None => info.unwrap_or((false, "USD".into(), Rate::from_int(1))),
-                    };
-                    let in_use = was_used || used.contains(&d.id.as_str());
-                    if in_use && (cur_ccy != d.currency || cur_mult != d.multiplier) {
-                        return Err((
-                            i,
-                            SequenceError::InstrumentRedefined {
-                                instrument: d.id.clone(),
-                                currency: cur_ccy,
-                                multiplier: cur_mult,
-                            },
-                        ));
-                    }
-                    defined.push((&d.id, &d.currency, d.multiplier));
-                }
-                Event::Fx(f) if f.currencies().is_none() => {
-                    return Err((i, SequenceError::BadPair(f.pair.clone())));
-                }
-                Event::Trade(t) => used.push(&t.instrument),
-                Event::Tick(t) => used.push(&t.instrument),
-                Event::Split(s) => used.push(&s.instrument),
-                _ => {}
             }
         }
         Ok(())
@@ -401,9 +357,14 @@ impl Sequencer {
         self.currency(&code)
     }
 
-    /// Rebuilds the range checks' memory from a snapshot's books.
-    pub fn rebuild_limits(&mut self, books: &crate::image::BookImage) {
-        self.limits.rebuild(books);
+    /// Rebuilds the range checks' memory from a snapshot's books and account
+    /// totals.
+    pub fn rebuild_limits(
+        &mut self,
+        books: &crate::image::BookImage,
+        portfolios: &[crate::image::PortfolioImage],
+    ) {
+        self.limits.rebuild(books, portfolios);
     }
 
     /// The state as plain data.

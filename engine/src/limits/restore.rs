@@ -1,0 +1,94 @@
+//! Rebuilding the range bounds from a snapshot: quantities and marks as
+//! they are, each instrument's peak from its mark and its lots' cost per
+//! unit, and what realized P&L and fees already reached (positions and
+//! account totals, closed history included) as a fixed part of the bound.
+
+use ethnum::U256;
+
+use super::{Limits, Table};
+use crate::ids::{AccountId, CurrencyId, InstrumentId};
+use crate::image::{BookImage, PortfolioImage};
+
+/// `ceil(|cost| / |qty|)`: the largest price a lot's cost per unit reaches.
+fn per_unit(cost: i128, qty: i64) -> u128 {
+    let q = u128::from(qty.unsigned_abs().max(1));
+    cost.unsigned_abs().div_ceil(q)
+}
+
+impl Limits {
+    /// Rebuilds the limits from a snapshot's books and account totals.
+    pub(crate) fn rebuild(&mut self, books: &BookImage, portfolios: &[PortfolioImage]) {
+        *self = Self::default();
+        for i in &books.instruments {
+            let id = InstrumentId(i.id);
+            let mut l = self.inst(id);
+            (l.mark, l.has_tick) = (i.mark, i.has_tick);
+            (l.currency, l.mult) = (CurrencyId(i.currency), i.multiplier);
+            l.peak = l.peak.max(u128::from(i.mark.unsigned_abs()));
+            l.negative |= i.mark < 0;
+            self.set_inst(id, l);
+        }
+        for f in &books.fx {
+            self.fx.set(
+                CurrencyId(f.base),
+                CurrencyId(f.quote),
+                crate::num::Rate::from_raw(f.rate),
+            );
+        }
+        let unit = U256::from(crate::num::UNIT.unsigned_abs());
+        // Base amounts already at 10^-18: lifted to the bound's 10^-36.
+        let mut fixed = U256::ZERO;
+        for p in portfolios {
+            let v = p
+                .realized_pnl
+                .unsigned_abs()
+                .saturating_add(p.fees.unsigned_abs());
+            fixed = fixed.saturating_add(U256::from(v));
+        }
+        for p in &books.positions {
+            let key = (AccountId(p.account), InstrumentId(p.instrument));
+            let q = i128::from(p.qty);
+            *self.held.entry(key).or_insert(0) += q;
+            let mut l = self.inst(key.1);
+            l.abs_sum += q.abs();
+            l.peak = l.peak.max(per_unit(p.cost, p.qty));
+            l.negative |= p.cost != 0 && (p.cost < 0) != (p.qty < 0);
+            for lot in &p.lots {
+                l.peak = l.peak.max(per_unit(lot.cost, lot.qty));
+                l.negative |= lot.cost != 0 && (lot.cost < 0) != (lot.qty < 0);
+            }
+            l.lots += u64::try_from(p.lots.len().max(1)).unwrap_or(u64::MAX);
+            l.last_base = Some(CurrencyId(p.base));
+            self.set_inst(key.1, l);
+            self.groups.insert((l.currency, CurrencyId(p.base)));
+            let mut cur = self.cur(l.currency);
+            let own = p.realized.unsigned_abs().saturating_add(p.fees.unsigned_abs());
+            cur.flows = cur.flows.saturating_add(U256::from(own).saturating_mul(unit));
+            self.set_cur(l.currency, cur);
+            let based = p
+                .realized_base
+                .unsigned_abs()
+                .saturating_add(p.fees_base.unsigned_abs());
+            fixed = fixed.saturating_add(U256::from(based));
+        }
+        let n = self.inst.len();
+        for idx in 0..n {
+            let l = self.inst[idx];
+            let mut cur = self.cur(l.currency);
+            cur.exposure = cur.exposure.saturating_add(l.exposure());
+            self.set_cur(l.currency, cur);
+        }
+        for (from, to) in self.groups() {
+            if let Some(conv) = self.fx.conversion(from, to) {
+                let mut cur = self.cur(from);
+                cur.factor = cur.factor.max(conv.factor_ceil());
+                self.set_cur(from, cur);
+            }
+        }
+        let mut total = fixed.saturating_mul(unit * unit);
+        for c in &self.cur {
+            total = total.saturating_add(c.term().unwrap_or(U256::MAX));
+        }
+        self.total = total;
+    }
+}

@@ -1,0 +1,179 @@
+//! `Sequencer::check`: a whole batch checked in order without changing the
+//! sequencer (names not interned yet get provisional ids), and the message of
+//! a range refusal.
+
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use super::{NameKind, SequenceError, Sequencer};
+use crate::event::Event;
+use crate::ids::{AccountId, CurrencyId, InstrumentId};
+use crate::limits::Overlay;
+use crate::num::{Multiplier, Quantity, Rate};
+use crate::op::Op;
+
+/// A range refusal naming the event.
+pub(super) fn out_of_range(event: &Event, why: &str) -> SequenceError {
+    let what = match event {
+        Event::Trade(t) => format!(
+            "trade{} of account {:?} in {:?}",
+            t.id.as_deref().map(|id| format!(" {id:?}")).unwrap_or_default(),
+            t.account,
+            t.instrument
+        ),
+        Event::Tick(t) => format!("tick of {:?}", t.instrument),
+        Event::Split(s) => format!("split of {:?}", s.instrument),
+        Event::Fx(f) => format!("fx {:?}", f.pair),
+        Event::Instrument(d) => format!("instrument {:?}", d.id),
+        Event::Eod(_) => "eod".to_owned(),
+    };
+    SequenceError::OutOfRange(format!("{what} refused: {why}"))
+}
+
+/// Ids for a batch being checked: the interned ones, else provisional ones
+/// numbered as interning would number them.
+struct Provisional<'a> {
+    seq: &'a Sequencer,
+    extra: [FxHashMap<&'a str, u32>; 3],
+    trade_ids: FxHashSet<&'a str>,
+}
+
+impl<'a> Provisional<'a> {
+    fn new(seq: &'a Sequencer) -> Self {
+        Self {
+            seq,
+            extra: Default::default(),
+            trade_ids: FxHashSet::default(),
+        }
+    }
+
+    fn id(&mut self, kind: NameKind, name: &'a str) -> u32 {
+        let (interner, slot) = match kind {
+            NameKind::Account => (&self.seq.names.accounts, 0),
+            NameKind::Instrument => (&self.seq.names.instruments, 1),
+            NameKind::Currency => (&self.seq.names.currencies, 2),
+        };
+        if let Some(id) = interner.get(name) {
+            return id;
+        }
+        let extra = &mut self.extra[slot];
+        let next = u32::try_from(interner.len() + extra.len()).unwrap_or(u32::MAX);
+        *extra.entry(name).or_insert(next)
+    }
+
+    fn instrument(&mut self, name: &'a str) -> InstrumentId {
+        InstrumentId(self.id(NameKind::Instrument, name))
+    }
+
+    fn currency(&mut self, code: &'a str) -> CurrencyId {
+        CurrencyId(self.id(NameKind::Currency, code))
+    }
+
+    /// The op `event` would become; `None` for a repeated trade id.
+    fn op(&mut self, event: &'a Event) -> Option<Op> {
+        Some(match event {
+            Event::Instrument(d) => Op::Instrument {
+                instrument: self.instrument(&d.id),
+                currency: self.currency(&d.currency),
+                multiplier: Multiplier::new(d.multiplier),
+            },
+            Event::Trade(t) => {
+                if let Some(id) = t.id.as_deref()
+                    && (self.seq.trade_ids.contains(id) || !self.trade_ids.insert(id))
+                {
+                    return None;
+                }
+                let account = AccountId(self.id(NameKind::Account, &t.account));
+                let base = match self.seq.account_base.get(account.index()) {
+                    Some(&b) => b,
+                    None => {
+                        let bases = &self.seq.bases;
+                        let code = bases.accounts.get(&t.account).or(bases.default.as_ref());
+                        self.currency(code.map_or("USD", String::as_str))
+                    }
+                };
+                Op::Trade {
+                    account,
+                    base,
+                    instrument: self.instrument(&t.instrument),
+                    qty: Quantity::from_raw(t.qty.raw() * t.side.sign()),
+                    price: t.price,
+                    fee: t.fee,
+                }
+            }
+            Event::Tick(t) => Op::Tick {
+                instrument: self.instrument(&t.instrument),
+                price: t.price,
+            },
+            Event::Fx(f) => {
+                let (b, q) = f.currencies()?;
+                Op::Fx {
+                    base: self.currency(b),
+                    quote: self.currency(q),
+                    rate: f.rate,
+                }
+            }
+            Event::Eod(e) => Op::Eod { date: e.date },
+            Event::Split(s) => Op::Split {
+                instrument: self.instrument(&s.instrument),
+                ratio: s.ratio,
+            },
+        })
+    }
+}
+
+impl Sequencer {
+    /// Checks a batch without changing anything: every event in order must
+    /// be accepted (instrument redefinitions and the range checks see the
+    /// batch's earlier events), so submitting it right after cannot fail half-way.
+    pub fn check(&self, events: &[Event]) -> Result<(), (usize, SequenceError)> {
+        let mut used: Vec<&str> = Vec::new();
+        let mut defined: Vec<(&str, &str, Rate)> = Vec::new();
+        let mut limits = Overlay::new(&self.limits);
+        let mut ids = Provisional::new(self);
+        for (i, e) in events.iter().enumerate() {
+            match e {
+                Event::Instrument(d) => {
+                    let info = self
+                        .names
+                        .instruments
+                        .get(&d.id)
+                        .and_then(|id| self.instruments.get(id as usize))
+                        .map(|info| {
+                            (
+                                info.used,
+                                self.names.currency(info.currency).to_owned(),
+                                info.multiplier.rate(),
+                            )
+                        });
+                    let (was_used, cur_ccy, cur_mult) = match defined.iter().rev().find(|x| x.0 == d.id) {
+                        Some(&(_, c, m)) => (info.as_ref().is_some_and(|x| x.0), c.to_owned(), m),
+                        None => info.unwrap_or((false, "USD".into(), Rate::from_int(1))),
+                    };
+                    let in_use = was_used || used.contains(&d.id.as_str());
+                    if in_use && (cur_ccy != d.currency || cur_mult != d.multiplier) {
+                        return Err((
+                            i,
+                            SequenceError::InstrumentRedefined {
+                                instrument: d.id.clone(),
+                                currency: cur_ccy,
+                                multiplier: cur_mult,
+                            },
+                        ));
+                    }
+                    defined.push((&d.id, &d.currency, d.multiplier));
+                }
+                Event::Fx(f) if f.currencies().is_none() => {
+                    return Err((i, SequenceError::BadPair(f.pair.clone())));
+                }
+                Event::Trade(t) => used.push(&t.instrument),
+                Event::Tick(t) => used.push(&t.instrument),
+                Event::Split(s) => used.push(&s.instrument),
+                _ => {}
+            }
+            if let Some(op) = ids.op(e) {
+                limits.accept(&op).map_err(|why| (i, out_of_range(e, &why)))?;
+            }
+        }
+        Ok(())
+    }
+}
