@@ -254,4 +254,7 @@ impl DeltaSink for EodTap {
     fn closed(&mut self, closed: &[ClosedPosition]) {
         self.inner.closed(closed);
     }
+    fn complete(&mut self, seq: u64) {
+        self.inner.complete(seq);
+    }
 }

@@ -145,6 +145,8 @@ pub(crate) fn check_upgrade(head: &Head, allowed_origins: &[String]) -> Result<S
     if key.len() != 24 {
         return Err("400 Bad Request");
     }
+    // On a server without tokens, `Host` was checked first (`host_allowed`),
+    // so the request's own origin is a loopback or an allowed one.
     if let Some(origin) = head.header("origin") {
         let host = head.header("host").unwrap_or("");
         let same = origin
@@ -155,6 +157,34 @@ pub(crate) fn check_upgrade(head: &Head, allowed_origins: &[String]) -> Result<S
         }
     }
     Ok(derive_accept_key(key.as_bytes()))
+}
+
+/// Whether a server without tokens serves a request with this `Host`: a
+/// loopback name (`localhost`, `127.0.0.1`, `[::1]`) with the listening
+/// `port` (no port only when that is 80), or the host of one of
+/// `allowed_origins`. A missing `Host` or any other name (a DNS-rebinding
+/// page's own) is refused, so a web page elsewhere cannot reach an open
+/// loopback server through a user's browser, by WebSocket or plain HTTP.
+pub(crate) fn host_allowed(head: &Head, port: u16, allowed_origins: &[String]) -> bool {
+    let Some(host) = head.header("host").map(str::trim) else {
+        return false;
+    };
+    let listed = allowed_origins
+        .iter()
+        .any(|o| o.split_once("://").is_some_and(|(_, a)| a.eq_ignore_ascii_case(host)));
+    if listed {
+        return true;
+    }
+    let (name, rest) = match host.find(']') {
+        Some(i) if host.starts_with('[') => host.split_at(i + 1),
+        _ => host.rfind(':').map_or((host, ""), |i| host.split_at(i)),
+    };
+    let port_ok = if rest.is_empty() {
+        port == 80
+    } else {
+        rest.strip_prefix(':').and_then(|p| p.parse::<u16>().ok()) == Some(port)
+    };
+    port_ok && (name.eq_ignore_ascii_case("localhost") || name == "127.0.0.1" || name == "[::1]")
 }
 
 /// The `101 Switching Protocols` answer.

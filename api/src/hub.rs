@@ -29,6 +29,7 @@ use crate::fanout::{SubRef, Subs, selected};
 use crate::metrics::{Metrics, add};
 use crate::outbox::{Item, Key, Outbox, Shared, SubId, SubSpec};
 use crate::protocol::{AccountSel, Target};
+use crate::watermark::Published;
 
 /// A connection's id in the hub.
 pub type ClientId = u64;
@@ -66,6 +67,8 @@ pub struct Hub {
     names: OnceLock<SharedNames>,
     metrics: Arc<Metrics>,
     next_client: AtomicU64,
+    /// How far the view is complete (read-your-writes).
+    pub(crate) published: Published,
 }
 
 impl std::fmt::Debug for Hub {
@@ -85,6 +88,10 @@ impl DeltaSink for HubSink {
 
     fn publish_stamped(&mut self, seq: u64, t_in: u64, p: &[PositionDelta], f: &[PortfolioState]) {
         self.0.publish(seq, t_in, p, f);
+    }
+
+    fn complete(&mut self, seq: u64) {
+        self.0.published.advance(seq);
     }
 }
 
@@ -113,6 +120,7 @@ impl Hub {
             names: OnceLock::new(),
             metrics,
             next_client: AtomicU64::new(1),
+            published: Published::new(),
         })
     }
 
@@ -174,6 +182,9 @@ impl Hub {
                 st.portfolios.insert(p.account, p.clone());
             }
         }
+        drop(st);
+        // The view now holds a consistent state at `state.seq`.
+        self.published.advance(state.seq);
     }
 
     fn publish(&self, seq: u64, t_in: u64, positions: &[PositionDelta], portfolios: &[PortfolioState]) {

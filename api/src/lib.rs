@@ -37,6 +37,7 @@ pub mod render;
 pub mod server;
 mod session;
 pub mod shutdown;
+mod watermark;
 
 pub use error::ApiError;
 pub use kupala_engine::view::{PortfolioView, PositionView, StateView};

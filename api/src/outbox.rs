@@ -181,6 +181,19 @@ struct SubState {
 struct Pending {
     item: Item,
     t_in: u64,
+    /// A snapshot's tag, fixed when it is queued: a snapshot is the answer
+    /// to its subscribe and is sent even if the subscription ends first.
+    tag: Option<SubTag>,
+}
+
+impl Pending {
+    const fn new(item: Item, t_in: u64) -> Self {
+        Self {
+            item,
+            t_in,
+            tag: None,
+        }
+    }
 }
 
 /// The subscription an outgoing update belongs to, with its `seq`.
@@ -273,6 +286,11 @@ impl Outbox {
             return;
         }
         let seq = spec.start_seq;
+        let tag = SubTag {
+            id: spec.id.clone(),
+            channel: spec.channel,
+            seq,
+        };
         let last = if spec.min_change.is_some() {
             snapshot.baselines(sub).into_iter().collect()
         } else {
@@ -288,22 +306,22 @@ impl Outbox {
                 last,
             },
         );
-        self.enqueue(
-            &mut g,
-            Key::Snapshot(sub),
-            Pending {
-                item: snapshot,
-                t_in: 0,
-            },
-            now,
-        );
+        let pending = Pending {
+            tag: Some(tag),
+            ..Pending::new(snapshot, 0)
+        };
+        self.enqueue(&mut g, Key::Snapshot(sub), pending, now);
     }
 
-    /// Forgets a subscription and drops its waiting updates.
+    /// Forgets a subscription and drops its waiting deltas. Its snapshot,
+    /// if still waiting, stays: it answers the subscribe request, and every
+    /// request gets its answer, in order (a subscribe replaced or ended by
+    /// the next request, before the snapshot was written, included).
     pub(crate) fn close_sub(&self, sub: SubId) {
         let mut g = self.lock();
         if g.subs.remove(&sub).is_some() {
-            g.pending.retain(|k, _| k.sub() != Some(sub));
+            g.pending
+                .retain(|&k, _| k.sub() != Some(sub) || k == Key::Snapshot(sub));
         }
     }
 
@@ -315,15 +333,7 @@ impl Outbox {
         }
         let key = Key::Reply(g.next_reply);
         g.next_reply += 1;
-        self.enqueue(
-            &mut g,
-            key,
-            Pending {
-                item: Item::Reply(text),
-                t_in: 0,
-            },
-            Instant::now(),
-        );
+        self.enqueue(&mut g, key, Pending::new(Item::Reply(text), 0), Instant::now());
     }
 
     /// Queues an update of a subscription, conflating by key. Never waits.
@@ -347,17 +357,17 @@ impl Outbox {
             st.last.insert(key, m);
         }
         if let Some(p) = inner.pending.get_mut(&key) {
-            *p = Pending { item, t_in };
+            *p = Pending::new(item, t_in);
             add(&self.metrics.conflated, 1);
             return;
         }
         if st.spec.interval.is_some() {
             st.held.push(key);
-            inner.pending.insert(key, Pending { item, t_in });
+            inner.pending.insert(key, Pending::new(item, t_in));
             self.check_bounds(&mut g, now);
             self.notify.notify_one();
         } else {
-            self.enqueue(&mut g, key, Pending { item, t_in }, now);
+            self.enqueue(&mut g, key, Pending::new(item, t_in), now);
         }
     }
 
@@ -416,15 +426,17 @@ impl Outbox {
             let Some(p) = inner.pending.remove(&key) else {
                 continue;
             };
-            let tag = key.sub().and_then(|s| inner.subs.get_mut(&s)).map(|st| {
-                if !p.item.is_snapshot() {
-                    st.seq += 1;
-                }
-                SubTag {
-                    id: st.spec.id.clone(),
-                    channel: st.spec.channel,
-                    seq: st.seq,
-                }
+            let tag = p.tag.or_else(|| {
+                key.sub().and_then(|s| inner.subs.get_mut(&s)).map(|st| {
+                    if !p.item.is_snapshot() {
+                        st.seq += 1;
+                    }
+                    SubTag {
+                        id: st.spec.id.clone(),
+                        channel: st.spec.channel,
+                        seq: st.seq,
+                    }
+                })
             });
             out.push(Outgoing {
                 tag,

@@ -1,4 +1,5 @@
-//! Unit tests of the client queue: conflation, seqs, bounds, throttling.
+//! Unit tests of the client queue: conflation, seqs, bounds, throttling,
+//! snapshots that outlive their subscription.
 
 use super::*;
 use kupala_engine::ids::CurrencyId;
@@ -58,4 +59,31 @@ fn throttles_and_skips_small_changes() {
     );
     assert_eq!(out.len(), 1);
     assert!(matches!(&out[0].item, Item::Portfolio(p) if p.value.net_pnl == port(9).value.net_pnl));
+}
+
+#[test]
+fn an_ended_subscription_still_answers_with_its_snapshot() {
+    let o = Outbox::new(100, Duration::from_secs(60), Arc::new(Metrics::default()));
+    let now = Instant::now();
+    let with_id = |id: u64| SubSpec {
+        id: Some(Value::from(id)),
+        ..spec(None, None)
+    };
+    // subscribe (1), subscribe again (2, replacing 1), unsubscribe: all
+    // before the connection writes anything.
+    o.open_sub(1, with_id(1), Item::Portfolios(vec![]));
+    o.push(Key::Portfolio(1, AccountId(0)), Item::Portfolio(port(1)), 0, now);
+    o.close_sub(1);
+    o.open_sub(2, with_id(2), Item::Portfolios(vec![]));
+    o.close_sub(2);
+    o.reply("unsubscribed".to_owned());
+    let mut out = Vec::new();
+    assert_eq!(o.pop(10, now, &mut out), Popped::Ready);
+    let ids: Vec<Option<Value>> = out
+        .iter()
+        .map(|x| x.tag.as_ref().and_then(|t| t.id.clone()))
+        .collect();
+    assert_eq!(ids, vec![Some(Value::from(1)), Some(Value::from(2)), None]);
+    assert!(out[..2].iter().all(|x| x.item.is_snapshot()));
+    assert!(matches!(&out[2].item, Item::Reply(t) if t == "unsubscribed"));
 }

@@ -21,63 +21,19 @@ use crate::protocol::{
 use crate::queries::stored;
 use crate::render;
 use crate::server::Context;
+use crate::watermark::{Acked, READ_WAIT};
 
 #[path = "session_analysis.rs"]
 mod analysis;
+#[path = "session_rate.rs"]
+mod rate;
+
+use rate::{Bucket, Verdict};
 
 /// Subscriptions one connection may hold.
 pub const MAX_SUBSCRIPTIONS: usize = 256;
 /// Failed `auth` attempts before the connection is closed.
 pub const MAX_AUTH_FAILURES: u32 = 3;
-
-/// A token bucket: `rate` messages per second, bursts of `rate`.
-struct Bucket {
-    rate: f64,
-    tokens: f64,
-    last: Instant,
-    over: u32,
-    window: Instant,
-}
-
-enum Verdict {
-    Ok,
-    Limited,
-    Close,
-}
-
-impl Bucket {
-    fn new(rate: u32) -> Self {
-        let now = Instant::now();
-        let rate = f64::from(rate.max(1));
-        Self {
-            rate,
-            tokens: rate,
-            last: now,
-            over: 0,
-            window: now,
-        }
-    }
-
-    fn take(&mut self, now: Instant) -> Verdict {
-        let dt = now.saturating_duration_since(self.last).as_secs_f64();
-        self.last = now;
-        self.tokens = (self.tokens + dt * self.rate).min(self.rate);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            return Verdict::Ok;
-        }
-        if now.saturating_duration_since(self.window) > Duration::from_secs(1) {
-            self.window = now;
-            self.over = 0;
-        }
-        self.over += 1;
-        if f64::from(self.over) > self.rate {
-            Verdict::Close
-        } else {
-            Verdict::Limited
-        }
-    }
-}
 
 /// A connection's protocol state.
 pub(crate) struct Session {
@@ -89,6 +45,8 @@ pub(crate) struct Session {
     next_sub: SubId,
     auth_failures: u32,
     bucket: Bucket,
+    /// The last seq acknowledged on this connection: reads wait for it.
+    acked: Acked,
     /// Submits waiting for durability and store queries in progress.
     pub(crate) tasks: JoinSet<()>,
 }
@@ -106,6 +64,7 @@ impl Session {
             next_sub: 1,
             auth_failures: 0,
             bucket: Bucket::new(rate),
+            acked: Acked::default(),
             tasks: JoinSet::new(),
         }
     }
@@ -125,7 +84,7 @@ impl Session {
 
     /// Answers a binary frame.
     pub(crate) fn binary(&mut self) -> Option<CloseReason> {
-        if let Some(r) = self.limit() {
+        if let Some(r) = self.limit(None) {
             return r;
         }
         self.error(
@@ -137,14 +96,16 @@ impl Session {
     }
 
     /// Applies the rate limit: `Some(close)` when the message must not be
-    /// handled (with `Some(None)` meaning "answered, keep open").
-    fn limit(&mut self) -> Option<Option<CloseReason>> {
+    /// handled (with `Some(None)` meaning "answered, keep open"); the
+    /// refusal carries the id of the request in `text`, if any.
+    fn limit(&mut self, text: Option<&str>) -> Option<Option<CloseReason>> {
         match self.bucket.take(Instant::now()) {
             Verdict::Ok => None,
             Verdict::Limited => {
                 let max = self.ctx.config.max_msgs_per_sec;
+                let id = text.and_then(crate::protocol::peek_id);
                 self.error(
-                    None,
+                    id.as_ref(),
                     ErrorCode::RateLimited,
                     format!("rate limit: at most {max} messages per second"),
                 );
@@ -156,7 +117,7 @@ impl Session {
 
     /// Handles one text frame; `Some(reason)` closes the connection.
     pub(crate) async fn text(&mut self, text: &str) -> Option<CloseReason> {
-        if let Some(r) = self.limit() {
+        if let Some(r) = self.limit(Some(text)) {
             return r;
         }
         let max = self.ctx.config.max_frame_bytes;
@@ -190,6 +151,9 @@ impl Session {
                 return None;
             }
         };
+        if reads_published(&op) && !self.caught_up(id).await {
+            return None;
+        }
         match op {
             Op::Auth { .. } => {}
             Op::Subscribe(s) => self.subscribe(id, &grant, s),
@@ -200,6 +164,25 @@ impl Session {
             Op::Cancel { job } => self.cancel(id, &grant, job),
         }
         None
+    }
+
+    /// Read-your-writes: waits (bounded) until the published state covers
+    /// every seq acknowledged on this connection. False when it did not in
+    /// time (then the request is answered `unavailable`).
+    async fn caught_up(&self, id: Option<&Value>) -> bool {
+        let acked = self.acked.get();
+        if self.ctx.hub.published.reached(acked, READ_WAIT).await {
+            return true;
+        }
+        let at = self.ctx.hub.published.get();
+        self.error(
+            id,
+            ErrorCode::Unavailable,
+            format!(
+                "the engine is behind: the state is complete up to seq {at}, not yet up to seq {acked} acknowledged on this connection; retry"
+            ),
+        );
+        false
     }
 
     fn auth(&mut self, id: Option<&Value>, token: &str) -> Option<CloseReason> {
@@ -319,10 +302,20 @@ impl Session {
         };
         let outbox = Arc::clone(&self.outbox);
         let metrics = Arc::clone(&self.ctx.metrics);
+        let (acked, ingest) = (self.acked.clone(), self.ctx.ingest.clone());
         let id = id.cloned();
         self.tasks.spawn(async move {
             let (code, message) = match rx.await {
-                Ok(Ok(seqs)) => return outbox.reply(ack_json(id.as_ref(), &seqs)),
+                Ok(Ok(seqs)) => {
+                    // Raised before the ack is queued, so a read sent after
+                    // the ack waits for these events. A repeated trade id
+                    // has no seq of its own: its ack came once the journal
+                    // was durable past the original, so that seq covers it.
+                    let repeats = seqs.iter().any(Option::is_none);
+                    let last = seqs.iter().flatten().copied().max().unwrap_or(0);
+                    acked.raise(if repeats { last.max(ingest.durable()) } else { last });
+                    return outbox.reply(ack_json(id.as_ref(), &seqs));
+                }
                 Ok(Err(e)) => e,
                 Err(_) => (ErrorCode::Unavailable, "the server is shutting down".to_owned()),
             };
@@ -404,5 +397,16 @@ impl Session {
             metrics.error(code);
             outbox.reply(error_json(id.as_ref(), code, &message));
         });
+    }
+}
+
+/// Whether a request reads the published state (positions, totals, ticks,
+/// the EOD, closed and proposal records the engine writes): those wait for
+/// read-your-writes.
+const fn reads_published(op: &Op) -> bool {
+    match op {
+        Op::Subscribe(s) => !matches!(s.target, Target::Analysis),
+        Op::Query(q) => !matches!(q, Query::Analysis { .. } | Query::Feeds),
+        _ => false,
     }
 }
