@@ -19,6 +19,9 @@ mod analysis;
 #[path = "serve/restart.rs"]
 mod restart;
 
+#[path = "serve/guarantees.rs"]
+mod guarantees;
+
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail, ensure};
@@ -520,12 +523,15 @@ async fn http_endpoints_and_listen_rules() -> Result<()> {
     ] {
         ensure!(metrics.contains(name), "{name} missing");
     }
-    let raw = support::http_raw(srv.addr, "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n").await?;
+    let raw = support::http_raw(srv.addr, &format!("GET /nope HTTP/1.1\r\nHost: {}\r\n\r\n", srv.addr)).await?;
     ensure!(raw.starts_with("HTTP/1.1 404"), "{raw}");
     let raw = support::http_raw(
         srv.addr,
-        "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: http://evil.example\r\n\r\n",
+        &format!(
+            "GET /ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: http://evil.example\r\n\r\n",
+            srv.addr
+        ),
     )
     .await?;
     ensure!(raw.starts_with("HTTP/1.1 403"), "cross-site WebSocket: {raw}");

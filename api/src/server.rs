@@ -254,6 +254,15 @@ impl Handler {
                 return http::respond(&mut socket, "400 Bad Request", "text/plain", "bad request\n").await;
             }
         };
+        // Without tokens, only the server's own (loopback) names are
+        // served: a DNS-rebinding page has its own name in `Host`.
+        if self.ctx.auth.open_grant().is_some() {
+            let port = socket.local_addr().map_or(0, |a| a.port());
+            if !http::host_allowed(&head, port, &self.ctx.config.allowed_origins) {
+                let body = "Host not allowed: use localhost, 127.0.0.1 or [::1] with this port\n";
+                return http::respond(&mut socket, "403 Forbidden", "text/plain", body).await;
+            }
+        }
         let method = head.method.as_str();
         if method != "GET" && method != "HEAD" {
             return http::respond(&mut socket, "405 Method Not Allowed", "text/plain", "GET only\n").await;

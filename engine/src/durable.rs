@@ -138,6 +138,9 @@ impl DeltaSink for StoreSink {
         }
         self.inner.closed(closed);
     }
+    fn complete(&mut self, seq: u64) {
+        self.inner.complete(seq);
+    }
 }
 
 /// The engine backed by a store.
