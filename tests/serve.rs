@@ -16,6 +16,9 @@ mod keepalive;
 #[path = "serve/analysis.rs"]
 mod analysis;
 
+#[path = "serve/ranges.rs"]
+mod ranges;
+
 #[path = "serve/restart.rs"]
 mod restart;
 

@@ -17,7 +17,7 @@ use rustc_hash::FxHashMap;
 use crate::fx::{Conversion, FxRates};
 use crate::ids::{AccountId, CurrencyId, InstrumentId};
 use crate::ledger::{Ledger, Method};
-use crate::num::{Multiplier, Price, Quantity, Rate, UNIT, split_price};
+use crate::num::{Multiplier, Price, Quantity, Rate, UNIT, add, out_of_bounds, split_price, sub};
 use crate::op::{Op, SeqOp};
 use crate::state::{BaseChange, ClosedPosition, PositionDelta};
 use crate::time::Date;
@@ -264,19 +264,21 @@ impl Book {
         let p = &mut self.positions[pi as usize];
         p.listed = true;
         let realized = mult.apply(p.ledger.trade(method, qty, price).0);
-        let fee = fee * i128::from(UNIT);
-        p.realized += realized;
-        p.fees += fee;
+        let fee = fee
+            .checked_mul(i128::from(UNIT))
+            .unwrap_or_else(|| out_of_bounds());
+        p.realized = add(p.realized, realized);
+        p.fees = add(p.fees, fee);
         if p.priced
             && let Some(c) = self.groups[p.group as usize].conv
         {
             let (dr, df) = (c.apply(realized), c.apply(fee));
-            p.realized_base += dr;
-            p.fees_base += df;
+            p.realized_base = add(p.realized_base, dr);
+            p.fees_base = add(p.fees_base, df);
             let ch = self.change(account);
-            ch.realized_pnl += dr;
-            ch.fees += df;
-            ch.day_pnl += dr - df;
+            ch.realized_pnl = add(ch.realized_pnl, dr);
+            ch.fees = add(ch.fees, df);
+            ch.day_pnl = add(ch.day_pnl, sub(dr, df));
         }
         self.touch_pos(pi, seq);
     }
@@ -352,9 +354,9 @@ impl Book {
         let (r, f, b) = (p.realized_base, p.fees_base, p.baseline_base);
         let ch = self.change(account);
         ch.unpriced -= 1;
-        ch.realized_pnl += r;
-        ch.fees += f;
-        ch.day_pnl += r - f - b;
+        ch.realized_pnl = add(ch.realized_pnl, r);
+        ch.fees = add(ch.fees, f);
+        ch.day_pnl = add(ch.day_pnl, sub(sub(r, f), b));
     }
 
     fn fx(&mut self, seq: u64, base: CurrencyId, quote: CurrencyId, rate: Rate) {
@@ -413,9 +415,10 @@ impl Book {
             p.baseline = net;
             let account = p.account;
             if p.priced {
-                let day = net_base - p.baseline_base;
+                let day = sub(net_base, p.baseline_base);
                 p.baseline_base = net_base;
-                self.change(account).day_pnl -= day;
+                let ch = self.change(account);
+                ch.day_pnl = sub(ch.day_pnl, day);
             }
             self.touch_pos(pi, seq);
             let p = &self.positions[pi as usize];
@@ -455,10 +458,10 @@ impl Book {
         let q = i128::from(p.ledger.qty().raw());
         let unreal = inst
             .multiplier
-            .apply(i128::from(inst.mark) * q - p.ledger.cost().0);
+            .apply(sub(i128::from(inst.mark) * q, p.ledger.cost().0));
         (
-            p.realized + unreal - p.fees,
-            p.realized_base + p.unreal_base - p.fees_base,
+            sub(add(p.realized, unreal), p.fees),
+            sub(add(p.realized_base, p.unreal_base), p.fees_base),
         )
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::book::Book;
 use crate::ids::{AccountId, CurrencyId, InstrumentId};
-use crate::num::{Notional, Price, Quantity};
+use crate::num::{Notional, Price, Quantity, add, sub};
 use crate::state::{BaseChange, BaseValues, ClosedPosition, PositionDelta, PositionState};
 use crate::time::Date;
 
@@ -141,8 +141,8 @@ impl Book {
             };
             let value = mark * i128::from(p.ledger.qty().raw());
             let mv = conv.apply(mult.apply(value));
-            let unreal = conv.apply(mult.apply(value - p.ledger.cost().0));
-            let (d_mv, d_unreal) = (mv - p.mv_base, unreal - p.unreal_base);
+            let unreal = conv.apply(mult.apply(sub(value, p.ledger.cost().0)));
+            let (d_mv, d_unreal) = (sub(mv, p.mv_base), sub(unreal, p.unreal_base));
             if d_mv == 0 && d_unreal == 0 {
                 continue;
             }
@@ -150,9 +150,9 @@ impl Book {
             let p = &mut self.positions[pi as usize];
             (p.mv_base, p.unreal_base) = (mv, unreal);
             let ch = self.change(account);
-            ch.market_value += d_mv;
-            ch.unrealized_pnl += d_unreal;
-            ch.day_pnl += d_unreal;
+            ch.market_value = add(ch.market_value, d_mv);
+            ch.unrealized_pnl = add(ch.unrealized_pnl, d_unreal);
+            ch.day_pnl = add(ch.day_pnl, d_unreal);
         }
         self.instruments[id.index()].positions = held;
     }
@@ -168,8 +168,8 @@ impl Book {
         let inst = &self.instruments[p.instrument.index()];
         let value = i128::from(inst.mark) * i128::from(p.ledger.qty().raw());
         let mv = conv.apply(inst.multiplier.apply(value));
-        let unreal = conv.apply(inst.multiplier.apply(value - p.ledger.cost().0));
-        let (d_mv, d_unreal) = (mv - p.mv_base, unreal - p.unreal_base);
+        let unreal = conv.apply(inst.multiplier.apply(sub(value, p.ledger.cost().0)));
+        let (d_mv, d_unreal) = (sub(mv, p.mv_base), sub(unreal, p.unreal_base));
         if d_mv == 0 && d_unreal == 0 {
             return;
         }
@@ -178,9 +178,9 @@ impl Book {
         p.mv_base = mv;
         p.unreal_base = unreal;
         let ch = self.change(account);
-        ch.market_value += d_mv;
-        ch.unrealized_pnl += d_unreal;
-        ch.day_pnl += d_unreal;
+        ch.market_value = add(ch.market_value, d_mv);
+        ch.unrealized_pnl = add(ch.unrealized_pnl, d_unreal);
+        ch.day_pnl = add(ch.day_pnl, d_unreal);
     }
 
     /// A position's full state (call after a flush, so base values are current).
@@ -190,8 +190,8 @@ impl Book {
         let inst = &self.instruments[p.instrument.index()];
         let q = p.ledger.qty();
         let value = i128::from(inst.mark) * i128::from(q.raw());
-        let unreal = inst.multiplier.apply(value - p.ledger.cost().0);
-        let net = p.realized + unreal - p.fees;
+        let unreal = inst.multiplier.apply(sub(value, p.ledger.cost().0));
+        let net = sub(add(p.realized, unreal), p.fees);
         PositionState {
             account: p.account,
             instrument: p.instrument,
@@ -205,13 +205,13 @@ impl Book {
             unrealized_pnl: Notional(unreal),
             fees: Notional(p.fees),
             net_pnl: Notional(net),
-            day_pnl: Notional(net - p.baseline),
+            day_pnl: Notional(sub(net, p.baseline)),
             base: p.priced.then(|| BaseValues {
                 market_value: Notional(p.mv_base),
                 realized_pnl: Notional(p.realized_base),
                 unrealized_pnl: Notional(p.unreal_base),
                 fees: Notional(p.fees_base),
-                net_pnl: Notional(p.realized_base + p.unreal_base - p.fees_base),
+                net_pnl: Notional(sub(add(p.realized_base, p.unreal_base), p.fees_base)),
             }),
             seq: p.seq,
         }

@@ -119,7 +119,40 @@ pub fn mul_div_round(a: i128, b: i128, d: i128) -> i128 {
     } else {
         q
     };
-    q.as_i128()
+    narrow(q)
+}
+
+/// A 256-bit result the sequencer's range bounds prove fits in i128.
+fn narrow(v: I256) -> i128 {
+    i128::try_from(v).unwrap_or_else(|_| out_of_bounds())
+}
+
+/// A bound the sequencer keeps (`limits`) was wrong: an amount left the
+/// range it guarantees. Never reached from input; loud rather than wrapped.
+#[cold]
+#[inline(never)]
+#[track_caller]
+pub(crate) fn out_of_bounds() -> ! {
+    panic!(
+        "kupala invariant broken: an amount left the range the sequencer's bounds \
+         guarantee (docs/architecture.md, Numbers: Ranges)"
+    )
+}
+
+/// `a + b` at the exact scale, which the range bounds prove cannot overflow.
+#[inline]
+#[must_use]
+#[track_caller]
+pub(crate) fn add(a: i128, b: i128) -> i128 {
+    a.checked_add(b).unwrap_or_else(|| out_of_bounds())
+}
+
+/// `a - b` at the exact scale, which the range bounds prove cannot overflow.
+#[inline]
+#[must_use]
+#[track_caller]
+pub(crate) fn sub(a: i128, b: i128) -> i128 {
+    a.checked_sub(b).unwrap_or_else(|| out_of_bounds())
 }
 
 /// `n / d` rounded half away from zero.
@@ -275,26 +308,26 @@ impl Notional {
 impl std::ops::Add for Notional {
     type Output = Self;
     fn add(self, o: Self) -> Self {
-        Self(self.0 + o.0)
+        Self(add(self.0, o.0))
     }
 }
 
 impl std::ops::Sub for Notional {
     type Output = Self;
     fn sub(self, o: Self) -> Self {
-        Self(self.0 - o.0)
+        Self(sub(self.0, o.0))
     }
 }
 
 impl std::ops::AddAssign for Notional {
     fn add_assign(&mut self, o: Self) {
-        self.0 += o.0;
+        self.0 = add(self.0, o.0);
     }
 }
 
 impl std::ops::SubAssign for Notional {
     fn sub_assign(&mut self, o: Self) {
-        self.0 -= o.0;
+        self.0 = sub(self.0, o.0);
     }
 }
 
@@ -363,7 +396,9 @@ impl Multiplier {
     pub fn apply(self, amount: i128) -> i128 {
         match self.whole {
             Some(1) => amount,
-            Some(m) => amount.saturating_mul(i128::from(m)),
+            Some(m) => amount
+                .checked_mul(i128::from(m))
+                .unwrap_or_else(|| out_of_bounds()),
             None => mul_div_round(amount, i128::from(self.raw), i128::from(UNIT)),
         }
     }

@@ -5,7 +5,7 @@
 //! only when rendering.
 
 use crate::ids::{AccountId, CurrencyId, InstrumentId};
-use crate::num::{Notional, Price, Quantity};
+use crate::num::{Notional, Price, Quantity, add, sub};
 use crate::time::Date;
 
 /// A position's money fields converted to its account's base currency.
@@ -104,11 +104,11 @@ pub struct BaseChange {
 impl BaseChange {
     /// Adds another change into this one.
     pub fn add(&mut self, o: &Self) {
-        self.market_value += o.market_value;
-        self.realized_pnl += o.realized_pnl;
-        self.unrealized_pnl += o.unrealized_pnl;
-        self.fees += o.fees;
-        self.day_pnl += o.day_pnl;
+        self.market_value = add(self.market_value, o.market_value);
+        self.realized_pnl = add(self.realized_pnl, o.realized_pnl);
+        self.unrealized_pnl = add(self.unrealized_pnl, o.unrealized_pnl);
+        self.fees = add(self.fees, o.fees);
+        self.day_pnl = add(self.day_pnl, o.day_pnl);
         self.unpriced += o.unpriced;
     }
 
@@ -139,12 +139,15 @@ impl PortfolioState {
 
     /// Applies a change caused by `seq`.
     pub fn apply(&mut self, c: &BaseChange, seq: u64) {
-        self.market_value.0 += c.market_value;
-        self.realized_pnl.0 += c.realized_pnl;
-        self.unrealized_pnl.0 += c.unrealized_pnl;
-        self.fees.0 += c.fees;
-        self.net_pnl.0 += c.realized_pnl + c.unrealized_pnl - c.fees;
-        self.day_pnl.0 += c.day_pnl;
+        // Checked: the sequencer's bounds (limits) prove every sum fits.
+        self.market_value.0 = add(self.market_value.0, c.market_value);
+        self.realized_pnl.0 = add(self.realized_pnl.0, c.realized_pnl);
+        self.unrealized_pnl.0 = add(self.unrealized_pnl.0, c.unrealized_pnl);
+        self.fees.0 = add(self.fees.0, c.fees);
+        // Net is realized + unrealized - fees, summed from the totals (each
+        // within the bound) rather than from changes (up to 4 × the bound).
+        self.net_pnl.0 = sub(add(self.realized_pnl.0, self.unrealized_pnl.0), self.fees.0);
+        self.day_pnl.0 = add(self.day_pnl.0, c.day_pnl);
         self.unpriced += c.unpriced;
         self.seq = self.seq.max(seq);
     }

@@ -7,6 +7,7 @@ mod bench;
 mod cli;
 mod feeds;
 mod golden;
+mod ranges;
 mod recovery;
 mod scenarios;
 mod sharding;
