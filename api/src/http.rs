@@ -169,9 +169,10 @@ pub(crate) fn host_allowed(head: &Head, port: u16, allowed_origins: &[String]) -
     let Some(host) = head.header("host").map(str::trim) else {
         return false;
     };
-    let listed = allowed_origins
-        .iter()
-        .any(|o| o.split_once("://").is_some_and(|(_, a)| a.eq_ignore_ascii_case(host)));
+    let listed = allowed_origins.iter().any(|o| {
+        o.split_once("://")
+            .is_some_and(|(_, a)| a.eq_ignore_ascii_case(host))
+    });
     if listed {
         return true;
     }
