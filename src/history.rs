@@ -233,9 +233,18 @@ fn open_existing(dir: &Path) -> anyhow::Result<Store> {
     Store::open(dir).with_context(|| format!("opening {}", dir.display()))
 }
 
+/// The store in `dir` through a private copy (`Store::open_read_only`):
+/// its `path` and `disk_space` are the original's.
+fn open_read_only(dir: &Path) -> anyhow::Result<kupala_engine::store::ReadOnlyStore> {
+    Store::open_read_only(dir).with_context(|| format!("reading {}", dir.display()))
+}
+
 /// A summary of a store: events, seq range, snapshots, EOD dates, disk use.
+/// Read-only: it reads a private copy of the store (fjall has no read-only
+/// open, and opening the store itself rewrites its log), so nothing in `dir`
+/// changes, and a store a running server holds can be inspected.
 pub fn inspect(dir: &Path) -> anyhow::Result<Value> {
-    let store = open_existing(dir)?;
+    let store = open_read_only(dir)?;
     let keys = store.journal_keys()?;
     let first = keys.first().copied();
     let last = match keys.last() {

@@ -294,7 +294,13 @@ fn newest_snapshot(
     config: &PipelineConfig,
     warnings: &mut Vec<String>,
 ) -> Option<EngineImage> {
-    let seqs = store.snapshot_seqs().unwrap_or_default();
+    let (seqs, damage) = store.readable_snapshot_seqs();
+    if let Some(e) = damage {
+        warnings.push(match seqs.first() {
+            Some(oldest) => format!("snapshots before seq {oldest} unreadable, not used: {e}"),
+            None => format!("snapshots unreadable, recovering from the journal alone: {e}"),
+        });
+    }
     for seq in seqs.into_iter().rev() {
         match store.snapshot(seq) {
             Ok(img) if img.method == method_code(config.method) => return Some(img),

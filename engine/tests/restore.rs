@@ -177,3 +177,40 @@ fn journal_seq_is_the_same_after_a_snapshot_restore_and_a_full_replay()
     }
     Ok(())
 }
+
+#[test]
+fn an_unreadable_snapshot_is_skipped_with_a_warning() -> Result<(), Box<dyn std::error::Error>> {
+    let evs = stream(3000);
+    let dir = tempfile::tempdir()?;
+    let live = run(dir.path(), &evs, 700)?;
+    let tables = Store::open(dir.path())?.flush_snapshots_to_table()?;
+    let table = std::fs::read_dir(&tables)?
+        .flatten()
+        .map(|e| e.path())
+        .max_by_key(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
+        .ok_or("no snapshot table")?;
+    let orig = std::fs::read(&table)?;
+    // Flips in the data blocks (the table's last bytes hold its trailer,
+    // whose damage fjall refuses to open at all).
+    for percent in [10, 50, 90] {
+        let mut bytes = orig.clone();
+        bytes[orig.len() * percent / 100] ^= 0x5a;
+        std::fs::write(&table, &bytes)?;
+        let (engine, recovery) = Engine::open(dir.path(), pipeline(64), store_config(0), Box::new(NullSink))?;
+        let state = engine.finish();
+        assert!(
+            recovery
+                .warnings
+                .iter()
+                .any(|w| w.contains("snapshot") && w.contains("unreadable")),
+            "{percent}%: {recovery:?}"
+        );
+        assert_eq!(
+            state.positions, live.positions,
+            "{percent}%: the journal rebuilt the state"
+        );
+        assert_eq!(state.portfolios, live.portfolios, "{percent}%");
+        std::fs::write(&table, &orig)?;
+    }
+    Ok(())
+}

@@ -11,5 +11,6 @@ mod ranges;
 mod recovery;
 mod scenarios;
 mod sharding;
+mod store_reads;
 mod support;
 mod usdjpy;

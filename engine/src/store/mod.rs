@@ -7,10 +7,14 @@
 //! a directory without it (and not empty), or of another version, fails before
 //! anything is written.
 
+mod copy;
+mod fixtures;
 mod frame;
 pub mod journal;
 pub mod records;
+mod snapshots;
 
+pub use copy::ReadOnlyStore;
 pub use frame::{FrameError, decode, encode};
 
 use std::path::{Path, PathBuf};
@@ -31,6 +35,12 @@ pub enum StoreError {
         "{path} is not a kupala store (no {MARKER} file, and the directory is not empty); refusing to touch it"
     )]
     NotAStore {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// Nothing to read: the directory holds no store (read-only opens).
+    #[error("{path} holds no kupala store")]
+    NoStore {
         /// The directory.
         path: PathBuf,
     },
