@@ -256,6 +256,7 @@ impl Config {
             keep_snapshots: s.keep_snapshots.max(1),
             prune_journal: s.prune_journal,
             targets: self.targets().unwrap_or_default(),
+            accept_loss: false,
         }
     }
 

@@ -11,6 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use kupala_engine::durable::{Engine, StoreConfig};
 use kupala_engine::ids::Names;
 use kupala_engine::store::Store;
+use kupala_engine::store::acked::read_acked;
 use kupala_engine::store::records::PositionRecord;
 use kupala_engine::time::{Date, Timestamp};
 use kupala_engine::view::{PositionView, StateView};
@@ -58,6 +59,11 @@ pub fn calc_with_store<R: BufRead>(
         if line <= resume {
             continue;
         }
+        // The cursor travels with the journal batch that holds this line's
+        // event, so it must say "done up to this line" before the event is
+        // submitted: a batch sent inside `submit` (full, or cut by a
+        // snapshot) then never carries an earlier line with a later event.
+        engine.pipeline().set_cursor(source_id, line);
         let error = match item {
             Ok(event) => match engine.submit(&event) {
                 Ok(Some(_)) => {
@@ -73,9 +79,10 @@ pub fn calc_with_store<R: BufRead>(
             Err(e @ FeedError::Io { .. }) => return Err(fail(&e)),
             Err(e) => Some(e.to_string()),
         };
-        engine.pipeline().set_cursor(source_id, line);
         if let Some(error) = error {
             if !skip_bad {
+                // A rerun must read the refused line again (once fixed).
+                engine.pipeline().set_cursor(source_id, line - 1);
                 let _ = engine.sync(Duration::from_secs(60));
                 return Err(CalcError(error));
             }
@@ -147,6 +154,16 @@ pub struct ReplayOptions {
 pub fn replay(dir: &Path, config: PipelineConfig, opts: &ReplayOptions) -> anyhow::Result<StateView> {
     let store = open_existing(dir)?;
     let keys = store.journal_keys()?;
+    let end = journal_end(&store, &keys)?.unwrap_or(0);
+    if let Some(acked) = read_acked(dir)?
+        && end < acked
+    {
+        bail!(
+            "the journal ends at seq {end}, but seq {acked} was acknowledged as durable: events {} to {acked} are lost (the store was damaged); replay would miss them. `kupala accept-loss --data {}` accepts the loss",
+            end + 1,
+            dir.display()
+        );
+    }
     if let Some(&first) = keys.first()
         && first != 1
     {
@@ -239,6 +256,37 @@ fn open_read_only(dir: &Path) -> anyhow::Result<kupala_engine::store::ReadOnlySt
     Store::open_read_only(dir).with_context(|| format!("reading {}", dir.display()))
 }
 
+/// The last seq in the journal (`None`: empty).
+fn journal_end(store: &Store, keys: &[u64]) -> anyhow::Result<Option<u64>> {
+    Ok(match keys.last() {
+        Some(&k) => store.journal_batch(k)?.last_seq(),
+        None => None,
+    })
+}
+
+/// `kupala accept-loss`: recovers the store in `dir` accepting that
+/// acknowledged events are missing, lowers its acknowledged high-water mark
+/// to what was recovered, and reports the range lost (`lost: null` when
+/// nothing was).
+pub fn accept_loss(dir: &Path, pipeline: PipelineConfig, mut store: StoreConfig) -> anyhow::Result<Value> {
+    if !dir.join(kupala_engine::store::MARKER).exists() {
+        bail!("{} holds no kupala store", dir.display());
+    }
+    store.accept_loss = true;
+    let (engine, recovery) = Engine::open(dir, pipeline, store, Box::new(NullSink))
+        .with_context(|| format!("opening the store in {}", dir.display()))?;
+    for w in &recovery.warnings {
+        eprintln!("kupala: warning: {w}");
+    }
+    drop(engine.finish());
+    Ok(json!({
+        "path": dir.display().to_string(),
+        "recovered_seq": recovery.last_seq,
+        "acknowledged_seq": recovery.acknowledged,
+        "lost": recovery.lost.map(|(first, last)| json!({"first": first, "last": last, "events": last - first + 1})),
+    }))
+}
+
 /// A summary of a store: events, seq range, snapshots, EOD dates, disk use.
 /// Read-only: it reads a private copy of the store (fjall has no read-only
 /// open, and opening the store itself rewrites its log), so nothing in `dir`
@@ -247,10 +295,11 @@ pub fn inspect(dir: &Path) -> anyhow::Result<Value> {
     let store = open_read_only(dir)?;
     let keys = store.journal_keys()?;
     let first = keys.first().copied();
-    let last = match keys.last() {
-        Some(&k) => store.journal_batch(k)?.last_seq(),
-        None => None,
-    };
+    let last = journal_end(&store, &keys)?;
+    let acked = read_acked(dir)?;
+    let lost = acked
+        .filter(|&a| a > last.unwrap_or(0))
+        .map(|a| json!({"first": last.unwrap_or(0) + 1, "last": a, "events": a - last.unwrap_or(0)}));
     let events = match (first, last) {
         (Some(f), Some(l)) => l - f + 1,
         _ => 0,
@@ -262,6 +311,8 @@ pub fn inspect(dir: &Path) -> anyhow::Result<Value> {
         "events": events,
         "journal_batches": keys.len(),
         "seq_range": [first, last],
+        "acknowledged_seq": acked,
+        "lost_acknowledged": lost,
         "snapshots": store.snapshot_seqs()?,
         "eod_dates": dates,
         "closed_positions": store.closed(None)?.len(),

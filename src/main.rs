@@ -34,6 +34,19 @@ enum Command {
         #[arg(long)]
         data: PathBuf,
     },
+    /// Accept that a damaged store lost acknowledged events: recover what
+    /// it holds, lower its acknowledged high-water mark to that seq, and
+    /// print the range lost. `serve`, `calc --data` and `replay` refuse such
+    /// a store until this is run.
+    AcceptLoss {
+        /// The store directory.
+        #[arg(long)]
+        data: PathBuf,
+        /// Configuration file (TOML): its [engine] method and shards are
+        /// used for the recovery.
+        #[arg(long, env = "KUPALA_CONFIG")]
+        config: Option<PathBuf>,
+    },
     /// Print one day's EOD positions, closed positions and rebalancing
     /// proposals as JSON.
     Eod {
@@ -159,6 +172,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Calc(args) => calc(args),
         Command::Replay(args) => replay(&args),
         Command::Inspect { data } => print_json(&history::inspect(&data)?),
+        Command::AcceptLoss { data, config } => {
+            let config = Config::load(config.as_deref())?;
+            let pipeline = pipeline_config(&config, None, None)?;
+            print_json(&history::accept_loss(&data, pipeline, config.store_config())?)
+        }
         Command::Eod { data, date } => print_json(&history::eod(&data, date)?),
         Command::Convert(args) => kupala::convert::main(&args),
         Command::Serve(args) => kupala::serve::run(args),

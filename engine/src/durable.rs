@@ -35,6 +35,11 @@ pub struct StoreConfig {
     pub prune_journal: bool,
     /// Rebalancing targets evaluated at every EOD.
     pub targets: Targets,
+    /// Start even when recovery ends below the acknowledged high-water
+    /// mark (`store::acked`): the loss is accepted and the mark lowered to
+    /// what was recovered. Off by default: a store that lost acknowledged
+    /// events refuses to open (`kupala accept-loss` sets this).
+    pub accept_loss: bool,
 }
 
 impl Default for StoreConfig {
@@ -46,6 +51,7 @@ impl Default for StoreConfig {
             keep_snapshots: 3,
             prune_journal: false,
             targets: Targets::default(),
+            accept_loss: false,
         }
     }
 }
@@ -59,8 +65,15 @@ pub struct Recovery {
     pub replayed: u64,
     /// The last seq recovered.
     pub last_seq: u64,
-    /// Warnings: unreadable snapshots skipped, a torn tail cut.
+    /// Warnings: unreadable snapshots skipped, a torn tail cut, a loss
+    /// accepted.
     pub warnings: Vec<String>,
+    /// The acknowledged high-water mark found in the store (`None`: a store
+    /// without one, new or written by an older build).
+    pub acknowledged: Option<u64>,
+    /// Acknowledged events that were not recovered and whose loss was
+    /// accepted (`StoreConfig::accept_loss`): the first and last seq.
+    pub lost: Option<(u64, u64)>,
 }
 
 /// Why the durable engine could not start.
@@ -87,6 +100,21 @@ pub enum EngineError {
         first: u64,
         /// Snapshot seq.
         snapshot: u64,
+    },
+    /// Recovery ends below the seq already acknowledged to clients: the
+    /// store lost durable events (a damaged log, a restored old copy).
+    #[error(
+        "the store lost acknowledged events: recovery reaches seq {recovered}, but seq {acknowledged} was acknowledged as durable (events {} to {acknowledged} are missing{}); refusing to start on a store that lost acknowledged data. If the loss is accepted, `kupala accept-loss --data DIR` starts from seq {recovered}",
+        recovered + 1,
+        damage.as_deref().map(|d| format!("; {d}")).unwrap_or_default()
+    )]
+    LostAcknowledged {
+        /// The last seq recovery reached.
+        recovered: u64,
+        /// The acknowledged high-water mark.
+        acknowledged: u64,
+        /// What recovery found damaged, when it found it.
+        damage: Option<String>,
     },
     /// A journaled op could not be replayed.
     #[error("replaying the journal: {0}")]
@@ -163,7 +191,10 @@ impl Engine {
         sink: Box<dyn DeltaSink>,
     ) -> Result<(Self, Recovery), EngineError> {
         let store = Arc::new(Store::open(dir)?);
-        let mut recovery = Recovery::default();
+        let mut recovery = Recovery {
+            acknowledged: crate::store::acked::read_acked(dir)?,
+            ..Recovery::default()
+        };
         let image = newest_snapshot(&store, &pipeline, &mut recovery.warnings);
         recovery.snapshot = image.as_ref().map(|i| i.seq);
         let sink = Box::new(StoreSink {
@@ -173,9 +204,21 @@ impl Engine {
         });
         let mut p = Pipeline::resume(pipeline, sink, image.as_ref());
         let from = image.as_ref().map_or(1, |i| i.seq + 1);
-        recovery.replayed = replay_tail(&store, &mut p, from, &mut recovery.warnings)?;
+        let guard = LossGuard {
+            acknowledged: recovery.acknowledged.unwrap_or(0),
+            accept: config.accept_loss,
+        };
+        let tail = replay_tail(&store, &mut p, from, &mut recovery.warnings, guard)?;
+        recovery.replayed = tail.replayed;
         recovery.last_seq = p.last_seq();
-        p.attach_store(Arc::clone(&store), config.sync);
+        recovery.lost = guard.check(recovery.last_seq, tail.damage)?;
+        if let Some((first, last)) = recovery.lost {
+            recovery.warnings.push(format!(
+                "accepted the loss of acknowledged events {first} to {last}: the store resumes at seq {}",
+                recovery.last_seq
+            ));
+        }
+        p.attach_store(Arc::clone(&store), config.sync)?;
         let (snap_tx, snap_rx) = bounded::<EngineImage>(1);
         let writer_store = Arc::clone(&store);
         let keep = config.keep_snapshots;
@@ -223,6 +266,23 @@ impl Engine {
         Ok(seq)
     }
 
+    /// Sequences and journals a group of events all or nothing across a
+    /// crash (one atomic journal write, see [`Pipeline::submit_atomic`]);
+    /// a snapshot that falls due inside the group is taken after it, never
+    /// between its events.
+    pub fn submit_all(&mut self, events: &[Event]) -> Result<Vec<Option<u64>>, (usize, SequenceError)> {
+        let result = self.pipeline.submit_atomic(events);
+        let applied = match &result {
+            Ok(seqs) => seqs.iter().flatten().count(),
+            Err((i, _)) => *i,
+        };
+        if applied > 0 {
+            self.since_snapshot += applied as u64;
+            self.snapshot_if_due();
+        }
+        result
+    }
+
     fn snapshot_if_due(&mut self) {
         let by_count =
             self.config.snapshot_every_events > 0 && self.since_snapshot >= self.config.snapshot_every_events;
@@ -237,7 +297,13 @@ impl Engine {
 
     /// Takes a snapshot now (a barrier through the shards) and hands it to
     /// the snapshot thread, which writes it off the hot path.
+    ///
+    /// Not after a journal failure: the store takes no more writes, and a
+    /// snapshot must never claim state the journal does not hold.
     pub fn snapshot(&mut self) {
+        if self.watermarks().is_some_and(|m| m.failed()) {
+            return;
+        }
         let image = self.pipeline.image();
         if let Some(tx) = &self.snap_tx {
             let _ = tx.send(image);
@@ -313,15 +379,60 @@ fn newest_snapshot(
     None
 }
 
+/// What recovery may do when the journal ends below the acknowledged mark.
+#[derive(Clone, Copy, Debug)]
+struct LossGuard {
+    /// Every seq up to this one was acknowledged as durable.
+    acknowledged: u64,
+    /// The loss was accepted explicitly.
+    accept: bool,
+}
+
+impl LossGuard {
+    /// Whether a damaged batch starting at `first` may be cut away: only
+    /// when nothing in it was acknowledged, or the loss is accepted.
+    const fn may_cut(self, first: u64) -> bool {
+        self.accept || first > self.acknowledged
+    }
+
+    /// The lost range, when recovery reached only `recovered`: an error
+    /// unless the loss is accepted.
+    fn check(self, recovered: u64, damage: Option<String>) -> Result<Option<(u64, u64)>, EngineError> {
+        if recovered >= self.acknowledged {
+            return Ok(None);
+        }
+        if self.accept {
+            return Ok(Some((recovered + 1, self.acknowledged)));
+        }
+        Err(EngineError::LostAcknowledged {
+            recovered,
+            acknowledged: self.acknowledged,
+            damage,
+        })
+    }
+}
+
+/// What replaying the journal tail did.
+struct Tail {
+    /// Events replayed.
+    replayed: u64,
+    /// The damage that ended the journal early and was left in place
+    /// (acknowledged events in it: not cut, see [`LossGuard`]).
+    damage: Option<String>,
+}
+
 /// Replays journal events from seq `from` into the pipeline. A bad batch
-/// with no readable batch after it is a torn tail: cut, with a warning. A bad
-/// batch followed by good ones is an error. Returns events replayed.
-pub(crate) fn replay_tail(
+/// with no readable batch after it is a torn tail: cut, with a warning,
+/// unless it holds acknowledged events (then it stays for the operator and
+/// the caller refuses to start). A bad batch followed by good ones is an
+/// error.
+fn replay_tail(
     store: &Store,
     p: &mut Pipeline,
     from: u64,
     warnings: &mut Vec<String>,
-) -> Result<u64, EngineError> {
+    guard: LossGuard,
+) -> Result<Tail, EngineError> {
     let keys = store.journal_keys()?;
     let start = keys.iter().rposition(|&k| k <= from).unwrap_or(0);
     if let Some(&first) = keys.first()
@@ -333,7 +444,10 @@ pub(crate) fn replay_tail(
         });
     }
     let mut next = from;
-    let mut replayed = 0;
+    let mut tail = Tail {
+        replayed: 0,
+        damage: None,
+    };
     for (i, &key) in keys.iter().enumerate().skip(start) {
         let batch = store.journal_batch(key).map_err(|e| e.to_string()).and_then(|b| {
             if b.first_seq().is_some_and(|f| f > next) {
@@ -345,7 +459,12 @@ pub(crate) fn replay_tail(
         let batch = match batch {
             Ok(b) => b,
             Err(reason) => {
-                cut_tail(store, &keys[i..], &reason, warnings)?;
+                check_tail(store, &keys[i..], &reason)?;
+                if guard.may_cut(key) {
+                    cut_tail(store, &keys[i..], &reason, warnings)?;
+                } else {
+                    tail.damage = Some(format!("journal batch {key} is damaged: {reason}"));
+                }
                 break;
             }
         };
@@ -353,15 +472,16 @@ pub(crate) fn replay_tail(
         for ev in batch.events.iter().filter(|e| e.seq >= next) {
             p.replay(names, ev.seq_op(), ev.trade_id.as_deref())?;
             names = &[];
-            replayed += 1;
+            tail.replayed += 1;
         }
         next = batch.last_seq().map_or(next, |l| l + 1);
     }
     p.flush();
-    Ok(replayed)
+    Ok(tail)
 }
 
-fn cut_tail(store: &Store, bad: &[u64], reason: &str, warnings: &mut Vec<String>) -> Result<(), EngineError> {
+/// A damaged batch followed by a readable one is damage in the middle.
+fn check_tail(store: &Store, bad: &[u64], reason: &str) -> Result<(), EngineError> {
     for &later in &bad[1..] {
         if store.journal_batch(later).is_ok() {
             return Err(EngineError::CorruptMiddle {
@@ -370,6 +490,10 @@ fn cut_tail(store: &Store, bad: &[u64], reason: &str, warnings: &mut Vec<String>
             });
         }
     }
+    Ok(())
+}
+
+fn cut_tail(store: &Store, bad: &[u64], reason: &str, warnings: &mut Vec<String>) -> Result<(), EngineError> {
     store.remove_journal(bad)?;
     let msg = format!(
         "journal tail damaged from seq {} ({} batch(es) dropped: {reason}); recovered up to the last whole batch",

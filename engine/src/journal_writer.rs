@@ -17,6 +17,7 @@ use crate::op::SeqOp;
 use crate::pipeline::Cut;
 use crate::router::Router;
 use crate::store::Store;
+use crate::store::acked::AckMark;
 use crate::store::journal::JournalBatch;
 
 /// When appended journal batches are fsynced.
@@ -35,6 +36,7 @@ pub struct Watermarks {
     appended: AtomicU64,
     durable: AtomicU64,
     failed: AtomicU64,
+    failure: Mutex<Option<String>>,
     lock: Mutex<()>,
     cv: Condvar,
 }
@@ -56,6 +58,27 @@ impl Watermarks {
     #[must_use]
     pub fn failed(&self) -> bool {
         self.failed.load(Ordering::Acquire) != 0
+    }
+
+    /// Why the journal failed, once it has (the first error).
+    #[must_use]
+    pub fn failure(&self) -> Option<String> {
+        if !self.failed() {
+            return None;
+        }
+        self.failure.lock().ok().and_then(|f| f.clone())
+    }
+
+    /// Records the first journal failure: from now on nothing more becomes
+    /// durable, and waiters are woken to answer.
+    fn fail(&self, reason: String) {
+        if let Ok(mut f) = self.failure.lock()
+            && f.is_none()
+        {
+            *f = Some(reason);
+        }
+        self.failed.store(1, Ordering::Release);
+        self.set(0, 0);
     }
 
     /// Starts both marks at `seq` (what recovery found in the journal).
@@ -108,6 +131,9 @@ pub(crate) struct JournalWriter {
     pub(crate) router: Router,
     pub(crate) sync: SyncMode,
     pub(crate) marks: Arc<Watermarks>,
+    /// The acknowledged high-water mark, advanced after each fsync and
+    /// before the durable watermark (which acks wait on).
+    pub(crate) acked: AckMark,
     pub(crate) max_group: usize,
 }
 
@@ -163,8 +189,10 @@ impl JournalWriter {
             })
             .collect();
         let appended = !batches.is_empty();
-        let mut ok = true;
-        if appended {
+        // After a failure nothing is appended (fjall is poisoned, and the
+        // outcome of what follows could not be known either).
+        let mut ok = !self.marks.failed();
+        if appended && ok {
             let last = batches.iter().filter_map(|b| b.last_seq()).max().unwrap_or(0);
             let owned: Vec<JournalBatch> = batches.into_iter().cloned().collect();
             if let Err(e) = self.store.append(&owned) {
@@ -172,8 +200,7 @@ impl JournalWriter {
                 // do not apply what is not in the journal.
                 eprintln!("kupala: journal append failed: {e}");
                 ok = false;
-                self.marks.failed.store(1, Ordering::Release);
-                self.marks.set(0, 0);
+                self.marks.fail(format!("journal append failed: {e}"));
             } else {
                 self.marks.set(last, self.marks.durable());
             }
@@ -196,14 +223,27 @@ impl JournalWriter {
         appended
     }
 
-    fn sync_now(&self) {
+    /// fsyncs the store, then the acknowledged mark, then moves the durable
+    /// watermark: an ack is never sent for a seq the mark does not cover.
+    fn sync_now(&mut self) {
+        if self.marks.failed() {
+            return;
+        }
         let appended = self.marks.appended();
-        match self.store.sync() {
+        let synced = self
+            .store
+            .sync()
+            .map_err(|e| format!("journal fsync failed: {e}"))
+            .and_then(|()| {
+                self.acked
+                    .advance(appended)
+                    .map_err(|e| format!("recording the acknowledged seq failed: {e}"))
+            });
+        match synced {
             Ok(()) => self.marks.set(appended, appended),
-            Err(e) => {
-                eprintln!("kupala: journal fsync failed: {e}");
-                self.marks.failed.store(1, Ordering::Release);
-                self.marks.set(0, 0);
+            Err(reason) => {
+                eprintln!("kupala: {reason}");
+                self.marks.fail(reason);
             }
         }
     }

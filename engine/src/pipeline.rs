@@ -25,8 +25,9 @@ use crate::op::SeqOp;
 use crate::router::{Router, RouterStats, shard_worker};
 use crate::sequencer::{BaseCurrencies, NewName, SequenceError, Sequencer};
 use crate::state::EngineState;
-use crate::store::Store;
+use crate::store::acked::AckMark;
 use crate::store::journal::{JournalBatch, JournalEvent};
+use crate::store::{Store, StoreError};
 
 /// How the pipeline is built.
 #[derive(Clone, Debug)]
@@ -108,6 +109,9 @@ struct JournalLink {
     /// When the batch's first op entered the engine.
     first_in: u64,
     batch_size: usize,
+    /// Inside [`Pipeline::submit_atomic`]: a full batch waits for the end of
+    /// the group, so the group lands in one journal write.
+    hold: bool,
     writer: Option<JoinHandle<()>>,
     marks: Arc<Watermarks>,
 }
@@ -230,12 +234,16 @@ impl Pipeline {
     /// Puts the journal between the sequencer and the shards: from now on
     /// every accepted event is appended to `store` (group commit, synced per
     /// `sync`) before any shard sees it. Call after recovery.
-    pub fn attach_store(&mut self, store: Arc<Store>, sync: SyncMode) {
+    ///
+    /// The store's acknowledged high-water mark (`store::acked`) is set to
+    /// the current seq, which recovery has checked is not below it.
+    pub fn attach_store(&mut self, store: Arc<Store>, sync: SyncMode) -> Result<(), StoreError> {
+        let last = self.seq.last_seq();
+        let acked = AckMark::open(store.path(), last)?;
         let Downstream::Direct(router) = std::mem::replace(&mut self.down, Downstream::Closed) else {
-            return;
+            return Ok(());
         };
         let marks = Arc::new(Watermarks::default());
-        let last = self.seq.last_seq();
         marks.reset(last);
         let (tx, rx) = bounded(self.config.queue_batches.max(1));
         let writer = JournalWriter {
@@ -243,6 +251,7 @@ impl Pipeline {
             router,
             sync,
             marks: Arc::clone(&marks),
+            acked,
             max_group: 64,
         };
         let handle = std::thread::Builder::new()
@@ -255,9 +264,11 @@ impl Pipeline {
             ops: Vec::new(),
             first_in: 0,
             batch_size: self.config.batch_size.max(1),
+            hold: false,
             writer: handle,
             marks,
         });
+        Ok(())
     }
 
     /// The journal's watermarks, when a store is attached.
@@ -337,13 +348,48 @@ impl Pipeline {
                 j.batch.names.extend(names);
                 j.batch.events.push(JournalEvent::new(&sop, event));
                 j.ops.push(sop);
-                if j.ops.len() >= j.batch_size {
+                if j.ops.len() >= j.batch_size && !j.hold {
                     j.send();
                 }
             }
             Downstream::Closed => {}
         }
         Ok(Some(sop))
+    }
+
+    /// Sequences a group of events that must be durable together (one
+    /// client submit): with a store they go into one journal batch, written
+    /// in one atomic write, however many they are — a full batch or a
+    /// barrier never splits them, so a crash keeps all of them or none.
+    /// Each event's seq (`None` for an ignored repeat); on a refusal, its
+    /// index (call [`check`](Self::check) first to refuse before any is
+    /// applied).
+    pub fn submit_atomic(&mut self, events: &[Event]) -> Result<Vec<Option<u64>>, (usize, SequenceError)> {
+        self.set_hold(true);
+        let mut seqs = Vec::with_capacity(events.len());
+        let mut result = Ok(());
+        for (i, event) in events.iter().enumerate() {
+            match self.submit(event) {
+                Ok(sop) => seqs.push(sop.map(|s| s.seq)),
+                Err(e) => {
+                    result = Err((i, e));
+                    break;
+                }
+            }
+        }
+        self.set_hold(false);
+        if let Downstream::Journal(j) = &mut self.down
+            && j.ops.len() >= j.batch_size
+        {
+            j.send();
+        }
+        result.map(|()| seqs)
+    }
+
+    fn set_hold(&mut self, hold: bool) {
+        if let Downstream::Journal(j) = &mut self.down {
+            j.hold = hold;
+        }
     }
 
     /// Checks that every event of a batch would be accepted, in order,

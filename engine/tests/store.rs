@@ -156,25 +156,14 @@ fn continues_after_a_restart_mid_stream() -> Result<(), Box<dyn std::error::Erro
 fn a_torn_tail_is_cut_back_with_a_warning() -> Result<(), Box<dyn std::error::Error>> {
     let evs = stream(500);
     let dir = tempfile::tempdir()?;
-    let (mut engine, _) = Engine::open(dir.path(), pipeline(), store_config(0), Box::new(NullSink))?;
-    for e in &evs {
-        let _ = engine.submit(e);
-        if engine.pipeline().last_seq() % 100 == 0 {
-            let _ = engine.sync(Duration::from_secs(10));
-        }
-    }
-    let _ = engine.sync(Duration::from_secs(10));
-    drop(engine);
+    journal_all(dir.path(), &evs)?;
     let store = Store::open(dir.path())?;
-    let keys = store.journal_keys()?;
-    let Some(&last) = keys.last() else {
-        panic!("no journal")
-    };
-    let whole_before = last - 1;
-    store.put_raw_journal(last, b"\x01\x00\x00\x00\x00torn")?;
+    let whole = journal_end(&store)?;
+    // A torn write past everything acknowledged: the batch after the last.
+    store.put_raw_journal(whole + 1, b"\x01\x00\x00\x00\x00torn")?;
     drop(store);
     let (state, rec) = reopen(dir.path(), 0)?;
-    assert_eq!(rec.last_seq, whole_before, "recovered to the last whole batch");
+    assert_eq!(rec.last_seq, whole, "recovered to the last whole batch");
     assert!(
         rec.warnings
             .iter()
@@ -182,9 +171,76 @@ fn a_torn_tail_is_cut_back_with_a_warning() -> Result<(), Box<dyn std::error::Er
         "{:?}",
         rec.warnings
     );
-    let kept = usize::try_from(whole_before)?;
-    assert_eq!(comparable(state), expected(&evs[..kept]));
+    assert_eq!(comparable(state), expected(&evs[..usize::try_from(whole)?]));
     Ok(())
+}
+
+#[test]
+fn damage_to_an_acknowledged_tail_refuses_to_start_until_accepted() -> Result<(), Box<dyn std::error::Error>>
+{
+    let evs = stream(500);
+    let dir = tempfile::tempdir()?;
+    journal_all(dir.path(), &evs)?;
+    let store = Store::open(dir.path())?;
+    let acked = journal_end(&store)?;
+    let Some(&last) = store.journal_keys()?.last() else {
+        panic!("no journal")
+    };
+    store.put_raw_journal(last, b"\x01\x00\x00\x00\x00torn")?;
+    drop(store);
+    match reopen(dir.path(), 0) {
+        Err(EngineError::LostAcknowledged {
+            recovered,
+            acknowledged,
+            damage: Some(damage),
+        }) => {
+            assert_eq!((recovered, acknowledged), (last - 1, acked));
+            assert!(damage.contains(&format!("batch {last}")), "{damage}");
+        }
+        other => panic!("expected a refusal, got {:?}", other.map(|(_, r)| r)),
+    }
+    let store = Store::open(dir.path())?;
+    assert_eq!(
+        store.journal_keys()?.last(),
+        Some(&last),
+        "the refusal cut nothing"
+    );
+    drop(store);
+    let config = StoreConfig {
+        accept_loss: true,
+        ..store_config(0)
+    };
+    let (engine, rec) = Engine::open(dir.path(), pipeline(), config, Box::new(NullSink))?;
+    let state = engine.finish();
+    assert_eq!(rec.lost, Some((last, acked)));
+    assert_eq!(rec.last_seq, last - 1);
+    assert_eq!(comparable(state), expected(&evs[..usize::try_from(last - 1)?]));
+    let (_, rec) = reopen(dir.path(), 0)?;
+    assert_eq!(
+        (rec.last_seq, rec.lost),
+        (last - 1, None),
+        "accepted once, starts since"
+    );
+    Ok(())
+}
+
+/// Journals every event, syncing every 100 (each sync an acknowledgement).
+fn journal_all(dir: &Path, evs: &[Event]) -> Result<(), Box<dyn std::error::Error>> {
+    let (mut engine, _) = Engine::open(dir, pipeline(), store_config(0), Box::new(NullSink))?;
+    for e in evs {
+        let _ = engine.submit(e);
+        if engine.pipeline().last_seq() % 100 == 0 {
+            let _ = engine.sync(Duration::from_secs(10));
+        }
+    }
+    let _ = engine.sync(Duration::from_secs(10));
+    Ok(())
+}
+
+/// The last seq in a store's journal.
+fn journal_end(store: &Store) -> Result<u64, Box<dyn std::error::Error>> {
+    let last = *store.journal_keys()?.last().ok_or("no journal")?;
+    Ok(store.journal_batch(last)?.last_seq().ok_or("empty batch")?)
 }
 
 #[test]

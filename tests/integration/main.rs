@@ -5,6 +5,8 @@
 mod bad_input;
 mod bench;
 mod cli;
+mod crash_loop;
+mod damage;
 mod feeds;
 mod golden;
 mod ranges;

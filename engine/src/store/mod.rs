@@ -7,6 +7,7 @@
 //! a directory without it (and not empty), or of another version, fails before
 //! anything is written.
 
+pub mod acked;
 mod copy;
 mod fixtures;
 mod frame;
@@ -59,6 +60,20 @@ pub enum StoreError {
         context: String,
         /// The error.
         source: std::io::Error,
+    },
+    /// The LSM's write-ahead log (`DIR/db/*.jnl`) fails its own checks in
+    /// the middle, and the LSM refuses to open it.
+    #[error(
+        "the store's write-ahead log in {path}/db is damaged ({reason}); refusing to open it{}. Restore the directory from a backup",
+        acknowledged.map(|a| format!(": events up to seq {a} were acknowledged as durable and some of them may be lost")).unwrap_or_default()
+    )]
+    DamagedLog {
+        /// The store directory.
+        path: PathBuf,
+        /// What the LSM reported.
+        reason: String,
+        /// The acknowledged high-water mark, when readable.
+        acknowledged: Option<u64>,
     },
     /// An error from fjall.
     #[error("store: {0}")]
@@ -123,7 +138,14 @@ impl Store {
         } else {
             check_marker(dir, &marker)?;
         }
-        let db = Database::builder(dir.join("db")).open()?;
+        let db = Database::builder(dir.join("db")).open().map_err(|e| match e {
+            fjall::Error::JournalRecovery(reason) => StoreError::DamagedLog {
+                path: dir.to_owned(),
+                reason: reason.to_string(),
+                acknowledged: acked::read_acked(dir).ok().flatten(),
+            },
+            e => e.into(),
+        })?;
         let ks = |name: &str| db.keyspace(name, KeyspaceCreateOptions::default);
         let store = Self {
             path: dir.to_owned(),
