@@ -278,6 +278,23 @@ fn spawn(name: &'static str, f: impl FnOnce() + Send + 'static) -> anyhow::Resul
 }
 
 impl Running {
+    /// Why the store failed (a full disk, an I/O error), once it has: the
+    /// server then answers writes `unavailable` and `/health` 503.
+    #[must_use]
+    pub fn store_failure(&self) -> Option<String> {
+        self.ingest.as_ref().and_then(|i| i.handle().store_failure())
+    }
+
+    /// Resolves once the store failed, with the reason.
+    pub async fn store_failed(&self) -> String {
+        loop {
+            if let Some(reason) = self.store_failure() {
+                return reason;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Graceful shutdown: feeds stop, connections flush and close with a
     /// reason, the journal is synced and a snapshot written. The final state.
     pub async fn stop(mut self) -> anyhow::Result<EngineState> {
@@ -312,6 +329,7 @@ pub fn main(opts: ServeOptions) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async {
+        let exit_after = Duration::from_secs(opts.config.server.store_failure_exit_secs);
         let running = start(opts).await?;
         let addr = running.addr;
         eprintln!(
@@ -321,13 +339,38 @@ pub fn main(opts: ServeOptions) -> anyhow::Result<()> {
         eprintln!(
             "kupala: listening on http://{addr} (dashboard /, WebSocket ws://{addr}/ws, /health, /metrics)"
         );
-        wait_for_signal().await;
-        eprintln!("kupala: shutting down (a second signal exits at once)");
+        let failure = tokio::select! {
+            () = wait_for_signal() => None,
+            reason = running.store_failed() => Some(reason),
+        };
+        if let Some(reason) = &failure {
+            // Writes are refused and /health says why; a restart (once the
+            // disk has room) recovers every acknowledged event from the
+            // journal, which an in-process retry of a poisoned store could
+            // not promise. Exit non-zero so a supervisor restarts us.
+            eprintln!(
+                "kupala: the store failed: {reason}; not ready, refusing writes, exiting in {} s",
+                exit_after.as_secs()
+            );
+            tokio::select! {
+                () = wait_for_signal() => {}
+                () = tokio::time::sleep(exit_after) => {}
+            }
+            eprintln!("kupala: shutting down without a snapshot (the store failed)");
+        } else {
+            eprintln!("kupala: shutting down (a second signal exits at once)");
+        }
         tokio::spawn(async {
             wait_for_signal().await;
             std::process::exit(130);
         });
         let state = running.stop().await?;
+        if let Some(reason) = failure {
+            anyhow::bail!(
+                "stopped at seq {} because the store failed ({reason}); fix the cause (e.g. free disk space) and start again: recovery replays the journal",
+                state.seq
+            );
+        }
         eprintln!("kupala: stopped at seq {}; snapshot written", state.seq);
         Ok(())
     })

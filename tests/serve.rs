@@ -16,14 +16,17 @@ mod keepalive;
 #[path = "serve/analysis.rs"]
 mod analysis;
 
-#[path = "serve/ranges.rs"]
-mod ranges;
-
 #[path = "serve/restart.rs"]
 mod restart;
 
 #[path = "serve/guarantees.rs"]
 mod guarantees;
+
+#[path = "serve/store_failures.rs"]
+mod store_failures;
+
+#[path = "serve/ranges.rs"]
+mod ranges;
 
 use std::time::{Duration, Instant};
 
@@ -526,7 +529,11 @@ async fn http_endpoints_and_listen_rules() -> Result<()> {
     ] {
         ensure!(metrics.contains(name), "{name} missing");
     }
-    let raw = support::http_raw(srv.addr, &format!("GET /nope HTTP/1.1\r\nHost: {}\r\n\r\n", srv.addr)).await?;
+    let raw = support::http_raw(
+        srv.addr,
+        &format!("GET /nope HTTP/1.1\r\nHost: {}\r\n\r\n", srv.addr),
+    )
+    .await?;
     ensure!(raw.starts_with("HTTP/1.1 404"), "{raw}");
     let raw = support::http_raw(
         srv.addr,

@@ -114,6 +114,13 @@ impl IngestHandle {
     pub fn durable(&self) -> u64 {
         self.marks.as_ref().map_or(0, |m| m.durable())
     }
+
+    /// Why the store takes no more writes (a failed journal append or
+    /// fsync), once it has failed: the server is then not ready.
+    #[must_use]
+    pub fn store_failure(&self) -> Option<String> {
+        self.marks.as_ref().and_then(|m| m.failure())
+    }
 }
 
 /// The running ingest thread.
@@ -150,6 +157,7 @@ impl Ingest {
             .name("kupala-ingest".into())
             .spawn(move || {
                 let mut w = Worker {
+                    marks: engine.watermarks(),
                     engine,
                     hub,
                     metrics,
@@ -158,8 +166,9 @@ impl Ingest {
                 };
                 let reply = w.run(rx, &ack_tx);
                 // A snapshot at the last seq even when nothing new came
-                // since recovery, so the next start replays no journal.
-                if w.engine.pipeline().last_seq() > 0 {
+                // since recovery, so the next start replays no journal
+                // (not after a journal failure: the store takes no writes).
+                if w.engine.pipeline().last_seq() > 0 && w.store_failure().is_none() {
                     w.engine.snapshot();
                 }
                 let state = w.engine.finish();
@@ -204,6 +213,7 @@ impl Ingest {
 
 struct Worker {
     engine: Engine,
+    marks: Option<Arc<Watermarks>>,
     hub: Arc<Hub>,
     metrics: Arc<Metrics>,
     acks: Vec<AckJob>,
@@ -257,7 +267,25 @@ impl Worker {
         }
     }
 
+    /// Why the journal can take no more writes, once it failed.
+    fn store_failure(&self) -> Option<String> {
+        self.marks.as_ref().and_then(|m| m.failure())
+    }
+
     fn feed(&mut self, events: &[Event]) {
+        if let Some(reason) = self.store_failure() {
+            add(&self.metrics.events_rejected, events.len() as u64);
+            let before = self.feed_refused;
+            self.feed_refused += events.len() as u64;
+            // Logged each time the count passes a power of two.
+            if before.checked_next_power_of_two() != self.feed_refused.checked_next_power_of_two() {
+                eprintln!(
+                    "kupala: feed events refused: the store is not writable ({reason}); {} so far",
+                    self.feed_refused
+                );
+            }
+            return;
+        }
         for ev in events {
             let applied = match self.engine.pipeline().check(std::slice::from_ref(ev)) {
                 Ok(()) => self.engine.submit(ev).map_err(|e| e.to_string()),
@@ -294,32 +322,35 @@ impl Worker {
             }
             None => eprintln!("kupala: feed batch refused: {msg}"),
         };
+        if let Some(reason) = self.store_failure() {
+            add(&self.metrics.events_rejected, events.len() as u64);
+            let msg = format!("the store is not writable ({reason}); nothing was applied");
+            refuse(reply, ErrorCode::Unavailable, msg);
+            return;
+        }
         if let Err((i, e)) = self.engine.pipeline().check(events) {
             add(&self.metrics.events_rejected, events.len() as u64);
             refuse(reply, ErrorCode::BadRequest, format!("line {}: {e}", i + 1));
             return;
         }
-        let mut seqs = Vec::with_capacity(events.len());
-        for (i, ev) in events.iter().enumerate() {
-            match self.engine.submit(ev) {
-                Ok(seq) => {
-                    match seq {
-                        Some(s) => {
-                            self.metrics.event_in(ev);
-                            if let Event::Tick(t) = ev {
-                                self.hub.tick(t, s);
-                            }
-                        }
-                        None => add(&self.metrics.duplicates, 1),
+        let seqs = match self.engine.submit_all(events) {
+            Ok(seqs) => seqs,
+            Err((i, e)) => {
+                // `check` passed, so this is a bug; say what was applied.
+                let msg = format!("line {}: {e} (the {i} events before it were applied)", i + 1);
+                refuse(reply, ErrorCode::Internal, msg);
+                return;
+            }
+        };
+        for (ev, seq) in events.iter().zip(&seqs) {
+            match seq {
+                Some(s) => {
+                    self.metrics.event_in(ev);
+                    if let Event::Tick(t) = ev {
+                        self.hub.tick(t, *s);
                     }
-                    seqs.push(seq);
                 }
-                Err(e) => {
-                    // `check` passed, so this is a bug; say what was applied.
-                    let msg = format!("line {}: {e} (the {i} events before it were applied)", i + 1);
-                    refuse(reply, ErrorCode::Internal, msg);
-                    return;
-                }
+                None => add(&self.metrics.duplicates, 1),
             }
         }
         if let Some(reply) = reply {
@@ -340,13 +371,22 @@ fn acker(rx: &crossbeam_channel::Receiver<AckJob>, marks: Option<&Watermarks>, m
         let result = match marks {
             None => Ok(seqs),
             Some(m) if m.wait_durable(last, ACK_TIMEOUT) => Ok(seqs),
+            // The write may or may not have reached the disk before it
+            // failed: only the client can make the outcome certain, by
+            // resubmitting (repeated trade ids are ignored).
             Some(m) if m.failed() => Err((
-                ErrorCode::Internal,
-                "the journal failed: the events are not durable and were not applied".to_owned(),
+                ErrorCode::Unavailable,
+                format!(
+                    "outcome unknown: the store failed before these events were durable ({}); they may or may not be stored. Resubmit with the same trade ids once the server is back: repeats are ignored",
+                    m.failure().unwrap_or_default()
+                ),
             )),
             Some(_) => Err((
-                ErrorCode::Internal,
-                format!("the events were not durable within {} s", ACK_TIMEOUT.as_secs()),
+                ErrorCode::Unavailable,
+                format!(
+                    "outcome unknown: the events were not durable within {} s; resubmit with the same trade ids (repeats are ignored)",
+                    ACK_TIMEOUT.as_secs()
+                ),
             )),
         };
         if result.is_ok() {

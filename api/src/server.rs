@@ -131,18 +131,29 @@ impl Context {
         text
     }
 
-    /// The `/health` JSON.
+    /// The `/health` status line and JSON: `200` and `"ok"` while the
+    /// server can take writes; `503` and `"unavailable"` with the reason
+    /// once the store failed (a full disk, an I/O error), so a load
+    /// balancer or supervisor stops sending it traffic.
     #[must_use]
-    pub fn health(&self) -> String {
+    pub fn health(&self) -> (&'static str, String) {
         let (clients, ..) = self.hub.queue_depths();
-        serde_json::json!({
-            "status": "ok",
+        let failure = self.ingest.store_failure();
+        let status = if failure.is_some() {
+            "503 Service Unavailable"
+        } else {
+            "200 OK"
+        };
+        let body = serde_json::json!({
+            "status": if failure.is_some() { "unavailable" } else { "ok" },
+            "reason": failure,
             "seq": self.hub.seq(),
             "durable_seq": self.ingest.durable(),
             "clients": clients,
             "stale_instruments": self.feeds.as_ref().map(|f| f.stale()).unwrap_or_default(),
         })
-        .to_string()
+        .to_string();
+        (status, body)
     }
 }
 
@@ -274,7 +285,10 @@ impl Handler {
         let reply = |status, ct, body| (status, ct, body);
         let (status, ct, body) = match path {
             "/ws" if method == "GET" => ("", "", String::new()),
-            "/health" => reply("200 OK", "application/json", self.ctx.health()),
+            "/health" => {
+                let (status, body) = self.ctx.health();
+                reply(status, "application/json", body)
+            }
             "/metrics" => reply("200 OK", "text/plain; version=0.0.4", self.ctx.metrics_text()),
             p => match http::static_file(p) {
                 Some((ct, body)) => reply("200 OK", ct, body.to_owned()),

@@ -39,6 +39,10 @@ pub struct ServerSection {
     pub ingest_queue: usize,
     /// Seconds shutdown waits for connections to drain.
     pub drain_secs: u64,
+    /// Seconds the server stays up, not ready and refusing writes, after
+    /// its store failed (so `/health` can say why), before it exits
+    /// non-zero for a supervisor to restart it.
+    pub store_failure_exit_secs: u64,
     /// Extra browser origins allowed to open the WebSocket.
     pub allowed_origins: Vec<String>,
 }

@@ -282,8 +282,14 @@ pub struct Child {
 
 impl Child {
     pub fn spawn(dir: &Path) -> Result<Self> {
+        Self::spawn_with(dir, "")
+    }
+
+    /// Like [`spawn`](Self::spawn), with more configuration (TOML; no
+    /// `[eod]` section: the timer is always off).
+    pub fn spawn_with(dir: &Path, extra_config: &str) -> Result<Self> {
         let config = dir.with_extension("toml");
-        std::fs::write(&config, "[eod]\nenabled = false\n")?;
+        std::fs::write(&config, format!("[eod]\nenabled = false\n{extra_config}"))?;
         let log_path = dir.with_extension(format!("{}.log", std::process::id()));
         let log = std::fs::File::create(&log_path)?;
         let child = Command::new(env!("CARGO_BIN_EXE_kupala"))
@@ -322,6 +328,24 @@ impl Child {
             }
             if Instant::now() > deadline {
                 bail!("kupala serve did not start:\n{}", me.log);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits up to `within` for the process to exit by itself: its status
+    /// and log.
+    pub fn wait_exit(&mut self, within: Duration) -> Result<(std::process::ExitStatus, String)> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok((
+                    status,
+                    std::fs::read_to_string(&self.log_path).unwrap_or_default(),
+                ));
+            }
+            if Instant::now() > deadline {
+                bail!("still running after {within:?}");
             }
             std::thread::sleep(Duration::from_millis(20));
         }
