@@ -25,6 +25,9 @@ mod guarantees;
 #[path = "serve/store_failures.rs"]
 mod store_failures;
 
+#[path = "serve/answers.rs"]
+mod answers;
+
 #[path = "serve/ranges.rs"]
 mod ranges;
 

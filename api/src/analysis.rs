@@ -187,7 +187,7 @@ impl Analysis {
         };
         for w in st.watchers.get(&job).into_iter().flatten().chain(&watchers) {
             let shown = result.as_ref().map(|r| visible(r, &w.grant));
-            w.outbox.reply(progress_json(w.id.as_ref(), status, shown));
+            w.outbox.notice(progress_json(w.id.as_ref(), status, shown));
         }
         let Some(result) = result else { return };
         st.latest = Some(Arc::clone(&result));

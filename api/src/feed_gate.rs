@@ -15,7 +15,7 @@ use kupala_engine::Event;
 use serde_json::{Value, json};
 
 use crate::metrics::{Metrics, add};
-use crate::outbox::Outbox;
+use crate::outbox::Answer;
 use crate::protocol::{ErrorCode, error_json, result_json};
 
 /// What became of a batch offered to the feed queue.
@@ -50,34 +50,31 @@ pub trait FeedGate: Send + Sync + std::fmt::Debug {
     fn render_metrics(&self, out: &mut String);
 }
 
-/// Offers a `feed` submit to `gate` (off the async workers) and queues the
-/// answer for the client: a `result` with what was queued and conflated, or
+/// Offers a `feed` submit to `gate` (off the async workers) and fills the
+/// client's reserved answer: a `result` with what was queued and conflated, or
 /// an error naming each refused event (`busy`, or `unavailable` when the
 /// server is stopping) and how many others were queued.
 pub(crate) async fn offer(
     gate: Arc<dyn FeedGate>,
     events: Vec<Event>,
-    outbox: Arc<Outbox>,
+    answer: Answer,
     metrics: Arc<Metrics>,
-    id: Option<Value>,
 ) {
     let total = events.len();
     let offered = match tokio::task::spawn_blocking(move || gate.offer(events)).await {
         Ok(o) => o,
         Err(_) => {
             metrics.error(ErrorCode::Internal);
-            return outbox.reply(error_json(
-                id.as_ref(),
-                ErrorCode::Internal,
-                "the feed queue failed",
-            ));
+            let text = error_json(answer.id(), ErrorCode::Internal, "the feed queue failed");
+            return answer.send(text);
         }
     };
     if offered.refused.is_empty() {
-        return outbox.reply(result_json(
-            id.as_ref(),
+        let text = result_json(
+            answer.id(),
             json!({ "queued": offered.accepted, "conflated": offered.conflated }),
-        ));
+        );
+        return answer.send(text);
     }
     add(&metrics.events_rejected, offered.refused.len() as u64);
     let code = if offered.closed {
@@ -104,5 +101,6 @@ pub(crate) async fn offer(
         offered.accepted,
     );
     metrics.error(code);
-    outbox.reply(error_json(id.as_ref(), code, &message));
+    let text = error_json(answer.id(), code, &message);
+    answer.send(text);
 }

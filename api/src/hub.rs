@@ -25,10 +25,10 @@ use kupala_engine::time::Timestamp;
 use kupala_engine::{DeltaSink, SharedNames};
 
 use crate::auth::Grant;
-use crate::fanout::{SubRef, Subs, selected};
+use crate::fanout::{Subs, selected};
 use crate::metrics::{Metrics, add};
-use crate::outbox::{Item, Key, Outbox, Shared, SubId, SubSpec};
-use crate::protocol::{AccountSel, Target};
+use crate::outbox::{Item, Key, Outbox, Shared};
+use crate::protocol::AccountSel;
 use crate::watermark::Published;
 
 /// A connection's id in the hub.
@@ -110,6 +110,9 @@ fn account_name(names: Option<&SharedNames>, cache: &mut Vec<Option<Arc<str>>>, 
     }
     name
 }
+
+#[path = "hub_subscribe.rs"]
+mod subscribe;
 
 impl Hub {
     /// An empty hub.
@@ -281,81 +284,6 @@ impl Hub {
         for subs in [&mut st.position_subs, &mut st.portfolio_subs, &mut st.tick_subs] {
             subs.remove(|r| r.client == client);
         }
-    }
-
-    /// Takes the snapshot of `target` (filtered by `grant`), queues it and
-    /// registers the subscription, all under the publisher's lock. The
-    /// caller has checked that `grant` allows an explicitly named account.
-    pub(crate) fn subscribe(
-        &self,
-        client: ClientId,
-        outbox: &Arc<Outbox>,
-        grant: &Arc<Grant>,
-        sub: SubId,
-        target: &Target,
-        mut spec: SubSpec,
-    ) {
-        let mut guard = self.lock();
-        let st = &mut *guard;
-        let names = self.names.get().and_then(|n| n.read().ok());
-        let snapshot = match target {
-            Target::Positions(sel) => Item::Positions(
-                st.positions
-                    .values()
-                    .filter(|p| {
-                        names
-                            .as_ref()
-                            .is_some_and(|n| selected(sel, grant, n.account(p.account)))
-                    })
-                    .cloned()
-                    .collect(),
-            ),
-            Target::Portfolio(sel) => Item::Portfolios(
-                st.portfolios
-                    .values()
-                    .filter(|p| {
-                        names
-                            .as_ref()
-                            .is_some_and(|n| selected(sel, grant, n.account(p.account)))
-                    })
-                    .cloned()
-                    .collect(),
-            ),
-            Target::Ticks(inst) => Item::Ticks(st.ticks.get(inst).cloned()),
-            Target::Analysis => return, // served by `crate::analysis`
-        };
-        drop(names);
-        spec.start_seq = st.seq;
-        outbox.open_sub(sub, spec, snapshot);
-        let r = SubRef {
-            client,
-            sub,
-            outbox: Arc::clone(outbox),
-            grant: Arc::clone(grant),
-        };
-        let (subs, key) = match target {
-            Target::Positions(sel) => (&mut st.position_subs, sel),
-            Target::Portfolio(sel) => (&mut st.portfolio_subs, sel),
-            Target::Analysis => return,
-            Target::Ticks(inst) => {
-                st.tick_subs.by_key.entry(inst.clone()).or_default().push(r);
-                return;
-            }
-        };
-        match key {
-            AccountSel::All => subs.all.push(r),
-            AccountSel::One(a) => subs.by_key.entry(a.clone()).or_default().push(r),
-        }
-    }
-
-    /// Removes one subscription (its queued updates are dropped).
-    pub(crate) fn unsubscribe(&self, client: ClientId, outbox: &Outbox, sub: SubId) {
-        let mut guard = self.lock();
-        let st = &mut *guard;
-        for subs in [&mut st.position_subs, &mut st.portfolio_subs, &mut st.tick_subs] {
-            subs.remove(|r| r.client == client && r.sub == sub);
-        }
-        outbox.close_sub(sub);
     }
 
     /// Current positions visible to `grant`, sorted by ids.

@@ -6,7 +6,9 @@
 //! for positions, (subscription, account) for portfolios, the subscription
 //! for ticks — and a key already waiting is replaced in place (the latest
 //! state wins, the order of first arrival is kept). Replies and snapshots
-//! have unique keys. Past `max_pending` waiting keys, or when the queue has
+//! have unique keys, and are the answers to requests: they go out in the
+//! order the requests arrived (`outbox_slots.rs`: a slot per answer that
+//! waits, later answers held behind it; deltas are never held). Past `max_pending` waiting keys, or when the queue has
 //! not been drained for `slow`, the client is closed with a reason and its
 //! pending updates are dropped; pushing never waits.
 //!
@@ -19,114 +21,20 @@
 //! the next comparison, which is always against what the client was sent.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashMap;
 use serde_json::Value;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 use kupala_engine::ids::{AccountId, InstrumentId};
-use kupala_engine::state::{PortfolioState, PositionState};
 
-use crate::hub::TickView;
 use crate::metrics::{Metrics, add};
 use crate::protocol::{Channel, CloseReason};
 
 /// A subscription's id within its connection (never reused).
 pub(crate) type SubId = u64;
-
-/// One thing to send.
-#[derive(Debug)]
-pub(crate) enum Item {
-    /// A rendered reply (ack, result, error).
-    Reply(String),
-    /// A positions snapshot.
-    Positions(Vec<PositionState>),
-    /// A portfolio snapshot.
-    Portfolios(Vec<PortfolioState>),
-    /// A ticks snapshot (the last tick, if any).
-    Ticks(Option<TickView>),
-    /// A position delta (`closed` when an EOD moved it to the history).
-    Position(Arc<Shared<PositionState>>),
-    /// A portfolio delta.
-    Portfolio(Arc<Shared<PortfolioState>>),
-    /// A tick.
-    Tick(Arc<Shared<TickView>>),
-    /// An `analysis` snapshot or delta: its `data`, already rendered for
-    /// this client's grant (`crate::analysis`).
-    Analysis {
-        /// A snapshot (true) or a delta.
-        snapshot: bool,
-        /// The `data` JSON text.
-        data: Arc<str>,
-    },
-}
-
-/// One change, shared by every subscription it goes to and rendered to
-/// JSON once (by the first connection task that sends it).
-#[derive(Debug)]
-pub(crate) struct Shared<T> {
-    /// The new state.
-    pub value: T,
-    /// A position that left the book at an EOD.
-    pub closed: bool,
-    /// The rendered `data`, filled on first use.
-    pub text: OnceLock<String>,
-}
-
-impl<T> Shared<T> {
-    pub(crate) fn new(value: T, closed: bool) -> Arc<Self> {
-        Arc::new(Self {
-            value,
-            closed,
-            text: OnceLock::new(),
-        })
-    }
-}
-
-impl Item {
-    const fn is_snapshot(&self) -> bool {
-        matches!(
-            self,
-            Self::Positions(_) | Self::Portfolios(_) | Self::Ticks(_) | Self::Analysis { snapshot: true, .. }
-        )
-    }
-
-    /// What `min_change` compares: (quantity-like, value-like).
-    fn measure(&self) -> Option<(i64, i128)> {
-        match self {
-            Self::Position(p) if !p.closed => Some(position_measure(&p.value)),
-            Self::Portfolio(p) => Some(portfolio_measure(&p.value)),
-            Self::Tick(t) => Some((0, i128::from(t.value.price.raw()))),
-            _ => None,
-        }
-    }
-
-    /// The `min_change` baselines a snapshot gives, by key.
-    fn baselines(&self, sub: SubId) -> Vec<(Key, (i64, i128))> {
-        match self {
-            Self::Positions(list) => list
-                .iter()
-                .map(|p| (Key::Position(sub, p.account, p.instrument), position_measure(p)))
-                .collect(),
-            Self::Portfolios(list) => list
-                .iter()
-                .map(|p| (Key::Portfolio(sub, p.account), portfolio_measure(p)))
-                .collect(),
-            Self::Ticks(Some(t)) => vec![(Key::Tick(sub), (0, i128::from(t.price.raw())))],
-            _ => Vec::new(),
-        }
-    }
-}
-
-fn position_measure(p: &PositionState) -> (i64, i128) {
-    (p.qty.raw(), p.net_pnl.to_money().raw())
-}
-
-fn portfolio_measure(p: &PortfolioState) -> (i64, i128) {
-    (p.unpriced, p.net_pnl.to_money().raw())
-}
 
 /// The conflation key of a queued item.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -171,6 +79,9 @@ pub(crate) struct SubSpec {
 #[derive(Debug)]
 struct SubState {
     spec: SubSpec,
+    /// The snapshot is not yet released (held behind an earlier answer,
+    /// or not yet taken): deltas wait in `held`, conflated.
+    gated: bool,
     seq: u64,
     last_flush: Instant,
     held: Vec<Key>,
@@ -231,6 +142,12 @@ struct Inner {
     closed: Option<CloseReason>,
     stalled_since: Instant,
     next_reply: u64,
+    /// Answers in request order, from the first not yet released.
+    slots: VecDeque<slots::Slot>,
+    /// The ticket of `slots[0]` (= answers released so far).
+    base: u64,
+    /// Request slots in `slots` (answers reserved or held).
+    awaiting: usize,
 }
 
 /// One client's queue.
@@ -238,6 +155,8 @@ struct Inner {
 pub(crate) struct Outbox {
     inner: Mutex<Inner>,
     notify: Notify,
+    /// `Inner::base`, for tasks waiting for earlier answers.
+    released: watch::Sender<u64>,
     max_pending: usize,
     slow: Duration,
     metrics: Arc<Metrics>,
@@ -253,8 +172,12 @@ impl Outbox {
                 closed: None,
                 stalled_since: Instant::now(),
                 next_reply: 0,
+                slots: VecDeque::new(),
+                base: 0,
+                awaiting: 0,
             }),
             notify: Notify::new(),
+            released: watch::Sender::new(0),
             max_pending: max_pending.max(1),
             slow,
             metrics,
@@ -275,65 +198,6 @@ impl Outbox {
     /// Updates waiting (replies, snapshots, deltas, held ones included).
     pub(crate) fn len(&self) -> usize {
         self.lock().pending.len()
-    }
-
-    /// Registers a subscription and queues its snapshot first. Called under
-    /// the hub's lock, so no delta of the subscription precedes it.
-    pub(crate) fn open_sub(&self, sub: SubId, spec: SubSpec, snapshot: Item) {
-        let now = Instant::now();
-        let mut g = self.lock();
-        if g.closed.is_some() {
-            return;
-        }
-        let seq = spec.start_seq;
-        let tag = SubTag {
-            id: spec.id.clone(),
-            channel: spec.channel,
-            seq,
-        };
-        let last = if spec.min_change.is_some() {
-            snapshot.baselines(sub).into_iter().collect()
-        } else {
-            FxHashMap::default()
-        };
-        g.subs.insert(
-            sub,
-            SubState {
-                spec,
-                seq,
-                last_flush: now,
-                held: Vec::new(),
-                last,
-            },
-        );
-        let pending = Pending {
-            tag: Some(tag),
-            ..Pending::new(snapshot, 0)
-        };
-        self.enqueue(&mut g, Key::Snapshot(sub), pending, now);
-    }
-
-    /// Forgets a subscription and drops its waiting deltas. Its snapshot,
-    /// if still waiting, stays: it answers the subscribe request, and every
-    /// request gets its answer, in order (a subscribe replaced or ended by
-    /// the next request, before the snapshot was written, included).
-    pub(crate) fn close_sub(&self, sub: SubId) {
-        let mut g = self.lock();
-        if g.subs.remove(&sub).is_some() {
-            g.pending
-                .retain(|&k, _| k.sub() != Some(sub) || k == Key::Snapshot(sub));
-        }
-    }
-
-    /// Queues a reply.
-    pub(crate) fn reply(&self, text: String) {
-        let mut g = self.lock();
-        if g.closed.is_some() {
-            return;
-        }
-        let key = Key::Reply(g.next_reply);
-        g.next_reply += 1;
-        self.enqueue(&mut g, key, Pending::new(Item::Reply(text), 0), Instant::now());
     }
 
     /// Queues an update of a subscription, conflating by key. Never waits.
@@ -361,11 +225,14 @@ impl Outbox {
             add(&self.metrics.conflated, 1);
             return;
         }
-        if st.spec.interval.is_some() {
+        if st.gated || st.spec.interval.is_some() {
+            let gated = st.gated;
             st.held.push(key);
             inner.pending.insert(key, Pending::new(item, t_in));
             self.check_bounds(&mut g, now);
-            self.notify.notify_one();
+            if !gated {
+                self.notify.notify_one();
+            }
         } else {
             self.enqueue(&mut g, key, Pending::new(item, t_in), now);
         }
@@ -396,6 +263,10 @@ impl Outbox {
             g.pending.clear();
             g.order.clear();
             g.subs.clear();
+            g.slots.clear();
+            g.awaiting = 0;
+            // Tasks waiting for earlier answers go on (and find it closed).
+            self.released.send_replace(u64::MAX);
         }
     }
 
@@ -409,7 +280,7 @@ impl Outbox {
         let mut next_due: Option<Instant> = None;
         for st in inner.subs.values_mut() {
             let Some(every) = st.spec.interval else { continue };
-            if st.held.is_empty() {
+            if st.held.is_empty() || st.gated {
                 continue;
             }
             let due = st.last_flush + every;
@@ -452,6 +323,16 @@ impl Outbox {
         }
     }
 }
+
+#[path = "outbox_items.rs"]
+mod items;
+
+pub(crate) use items::{Item, Shared};
+
+#[path = "outbox_slots.rs"]
+mod slots;
+
+pub(crate) use slots::Answer;
 
 #[cfg(test)]
 #[path = "outbox_tests.rs"]

@@ -3,6 +3,7 @@
 
 use super::*;
 use kupala_engine::ids::CurrencyId;
+use kupala_engine::state::PortfolioState;
 
 fn port(net: i64) -> Arc<Shared<PortfolioState>> {
     let mut p = PortfolioState::new(AccountId(0), CurrencyId::USD);
@@ -86,4 +87,91 @@ fn an_ended_subscription_still_answers_with_its_snapshot() {
     assert_eq!(ids, vec![Some(Value::from(1)), Some(Value::from(2)), None]);
     assert!(out[..2].iter().all(|x| x.item.is_snapshot()));
     assert!(matches!(&out[2].item, Item::Reply(t) if t == "unsubscribed"));
+}
+
+/// The ids of what was popped (snapshots, deltas: their subscribe's id;
+/// replies: their text).
+fn popped(o: &Outbox, now: Instant) -> Vec<String> {
+    let mut out = Vec::new();
+    let _ = o.pop(100, now, &mut out);
+    out.iter()
+        .map(|x| match (&x.item, &x.tag) {
+            (Item::Reply(t), _) => t.clone(),
+            (i, Some(t)) if i.is_snapshot() => format!("snapshot {}", t.id.clone().unwrap_or_default()),
+            (_, Some(t)) => format!("delta {} {}", t.id.clone().unwrap_or_default(), t.seq),
+            (_, None) => "?".to_owned(),
+        })
+        .collect()
+}
+
+#[test]
+fn answers_wait_behind_a_reserved_one_and_deltas_behind_their_snapshot() {
+    let o = Arc::new(Outbox::new(
+        100,
+        Duration::from_secs(60),
+        Arc::new(Metrics::default()),
+    ));
+    let now = Instant::now();
+    o.reply("a".to_owned());
+    let ack = o.reserve(None);
+    o.reply("c".to_owned());
+    let sub = SubSpec {
+        id: Some(Value::from(4)),
+        ..spec(None, None)
+    };
+    o.open_sub(1, sub, Item::Portfolios(vec![]));
+    o.push(Key::Portfolio(1, AccountId(0)), Item::Portfolio(port(1)), 0, now);
+    o.notice("progress".to_owned());
+    // Only what precedes the reserved answer goes out (the delta waits
+    // for its snapshot); the notice does not count as a request awaiting
+    // its answer.
+    assert_eq!(o.awaiting(), 3);
+    assert_eq!(popped(&o, now), vec!["a"]);
+    let ticket = ack.ticket();
+    assert!(!o.released(ticket));
+    ack.send("b".to_owned());
+    assert!(o.released(ticket));
+    assert_eq!(o.awaiting(), 0);
+    assert_eq!(
+        popped(&o, now),
+        vec!["b", "c", "snapshot 4", "delta 4 11", "progress"]
+    );
+    // Nothing waits: deltas flow at once.
+    o.push(Key::Portfolio(1, AccountId(0)), Item::Portfolio(port(2)), 0, now);
+    assert_eq!(popped(&o, now), vec!["delta 4 12"]);
+}
+
+#[test]
+fn a_later_snapshot_drops_the_deltas_it_covers_and_a_lost_answer_is_internal() {
+    let o = Arc::new(Outbox::new(
+        100,
+        Duration::from_secs(60),
+        Arc::new(Metrics::default()),
+    ));
+    let now = Instant::now();
+    let first = o.reserve(Some(&Value::from(1)));
+    let sub = SubSpec {
+        id: Some(Value::from(2)),
+        ..spec(None, None)
+    };
+    let snap = o.open_sub_later(1, sub);
+    o.reply("after".to_owned());
+    o.push(Key::Portfolio(1, AccountId(0)), Item::Portfolio(port(1)), 0, now);
+    let tag = SubTag {
+        id: Some(Value::from(2)),
+        channel: Channel::Portfolio,
+        seq: 20,
+    };
+    snap.snapshot(1, tag, Item::Portfolios(vec![]));
+    o.push(Key::Portfolio(1, AccountId(1)), Item::Portfolio(port(2)), 0, now);
+    assert!(popped(&o, now).is_empty());
+    drop(first);
+    let out = popped(&o, now);
+    assert_eq!(out.len(), 4, "{out:?}");
+    assert!(
+        out[0].contains("internal") && out[0].contains("\"id\":1"),
+        "{out:?}"
+    );
+    // The held delta follows its snapshot at once, not the later answer.
+    assert_eq!(&out[1..], ["snapshot 2", "delta 2 21", "after"]);
 }

@@ -43,7 +43,9 @@ pub struct ServerConfig {
     pub max_submit_events: usize,
     /// Messages per second per connection (bursts of as many).
     pub max_msgs_per_sec: u32,
-    /// Submits and store queries in flight per connection.
+    /// Requests per connection awaiting their answer: reserved (an ack, a
+    /// store query, a read waiting for read-your-writes) or held behind
+    /// one; past it a request is answered `rate_limited`, in order.
     pub max_inflight: usize,
     /// Updates a client's queue may hold (after conflation).
     pub client_queue: usize,

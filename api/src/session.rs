@@ -1,7 +1,10 @@
 //! One client's protocol state: authentication, rate limit, subscriptions,
-//! and the handling of each request. Answers go into the client's queue
-//! (so they stay ordered with snapshots); slow work (durable acks, store
-//! reads) runs in tasks that queue their answer when done.
+//! and the handling of each request, one at a time in arrival order. Every
+//! answer takes its place in the client's queue in that order (see
+//! `outbox_slots.rs`): one ready at once is queued at once; slow work
+//! (durable acks, store reads, reads waiting for read-your-writes) runs in
+//! tasks that fill the answer reserved for them, and the answers behind it
+//! wait, never the connection's reading or its deltas.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,21 +13,19 @@ use rustc_hash::FxHashMap;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
-use crate::auth::{Grant, Role};
-use crate::feed_gate;
+use crate::auth::Grant;
 use crate::hub::ClientId;
 use crate::outbox::{Outbox, SubId, SubSpec};
 use crate::protocol::{
-    AccountSel, CloseReason, ErrorCode, Failure, Op, Query, Request, Subscribe, Target, ack_json, error_json,
-    parse_request, result_json,
+    AccountSel, CloseReason, ErrorCode, Failure, Op, Request, Subscribe, Target, parse_request, result_json,
 };
-use crate::queries::stored;
-use crate::render;
 use crate::server::Context;
-use crate::watermark::{Acked, READ_WAIT};
+use crate::watermark::Acked;
 
 #[path = "session_analysis.rs"]
 mod analysis;
+#[path = "session_answers.rs"]
+mod answers;
 #[path = "session_rate.rs"]
 mod rate;
 
@@ -47,7 +48,11 @@ pub(crate) struct Session {
     bucket: Bucket,
     /// The last seq acknowledged on this connection: reads wait for it.
     acked: Acked,
-    /// Submits waiting for durability and store queries in progress.
+    /// The answer slot of the last submit: a read handled before it is
+    /// released waits for it (it is answered after the ack).
+    last_submit: Option<u64>,
+    /// Tasks filling reserved answers: submits waiting for durability,
+    /// store queries, reads waiting for read-your-writes.
     pub(crate) tasks: JoinSet<()>,
 }
 
@@ -65,6 +70,7 @@ impl Session {
             auth_failures: 0,
             bucket: Bucket::new(rate),
             acked: Acked::default(),
+            last_submit: None,
             tasks: JoinSet::new(),
         }
     }
@@ -86,6 +92,9 @@ impl Session {
     pub(crate) fn binary(&mut self) -> Option<CloseReason> {
         if let Some(r) = self.limit(None) {
             return r;
+        }
+        if self.over_inflight(None) {
+            return None;
         }
         self.error(
             None,
@@ -115,10 +124,29 @@ impl Session {
         }
     }
 
+    /// Refuses (`rate_limited`, queued in order) a request arriving while
+    /// `max_inflight` requests await their answer on this connection.
+    fn over_inflight(&self, text: Option<&str>) -> bool {
+        let max = self.ctx.config.max_inflight;
+        if self.outbox.awaiting() < max {
+            return false;
+        }
+        let id = text.and_then(crate::protocol::peek_id);
+        self.error(
+            id.as_ref(),
+            ErrorCode::RateLimited,
+            format!("at most {max} requests awaiting their answer (max_inflight)"),
+        );
+        true
+    }
+
     /// Handles one text frame; `Some(reason)` closes the connection.
     pub(crate) async fn text(&mut self, text: &str) -> Option<CloseReason> {
         if let Some(r) = self.limit(Some(text)) {
             return r;
+        }
+        if self.over_inflight(Some(text)) {
+            return None;
         }
         let max = self.ctx.config.max_frame_bytes;
         if text.len() > max {
@@ -151,9 +179,6 @@ impl Session {
                 return None;
             }
         };
-        if reads_published(&op) && !self.caught_up(id).await {
-            return None;
-        }
         match op {
             Op::Auth { .. } => {}
             Op::Subscribe(s) => self.subscribe(id, &grant, s),
@@ -164,25 +189,6 @@ impl Session {
             Op::Cancel { job } => self.cancel(id, &grant, job),
         }
         None
-    }
-
-    /// Read-your-writes: waits (bounded) until the published state covers
-    /// every seq acknowledged on this connection. False when it did not in
-    /// time (then the request is answered `unavailable`).
-    async fn caught_up(&self, id: Option<&Value>) -> bool {
-        let acked = self.acked.get();
-        if self.ctx.hub.published.reached(acked, READ_WAIT).await {
-            return true;
-        }
-        let at = self.ctx.hub.published.get();
-        self.error(
-            id,
-            ErrorCode::Unavailable,
-            format!(
-                "the engine is behind: the state is complete up to seq {at}, not yet up to seq {acked} acknowledged on this connection; retry"
-            ),
-        );
-        false
     }
 
     fn auth(&mut self, id: Option<&Value>, token: &str) -> Option<CloseReason> {
@@ -246,6 +252,8 @@ impl Session {
         };
         if s.target == Target::Analysis {
             self.subscribe_analysis(id, grant, sub, spec);
+        } else if let Some(gate) = self.read_gate() {
+            self.subscribe_later(gate, grant, sub, s.target.clone(), spec);
         } else {
             self.ctx
                 .hub
@@ -255,158 +263,17 @@ impl Session {
     }
 
     fn unsubscribe(&mut self, id: Option<&Value>, target: &Target) {
+        // A subscription whose deferred snapshot failed (read-your-writes
+        // timed out) was ended by its task: it is not found.
         match self.subs.remove(target) {
-            Some(sub) => {
+            Some(sub) if self.outbox.has_sub(sub) => {
                 self.end_sub(sub);
                 self.outbox.reply(result_json(
                     id,
                     json!({ "unsubscribed": target.channel().as_str() }),
                 ));
             }
-            None => self.error(id, ErrorCode::NotFound, "no such subscription"),
+            _ => self.error(id, ErrorCode::NotFound, "no such subscription"),
         }
-    }
-
-    async fn submit(&mut self, id: Option<&Value>, grant: &Grant, events: Vec<kupala_engine::Event>) {
-        for (i, e) in events.iter().enumerate() {
-            if let Err(reason) = grant.may_submit(e) {
-                self.error(id, ErrorCode::Forbidden, format!("line {}: {reason}", i + 1));
-                return;
-            }
-        }
-        if self.tasks.len() >= self.ctx.config.max_inflight {
-            let max = self.ctx.config.max_inflight;
-            self.error(
-                id,
-                ErrorCode::RateLimited,
-                format!("at most {max} requests in flight"),
-            );
-            return;
-        }
-        if grant.role == Role::Feed {
-            let Some(gate) = self.ctx.feeds.clone() else {
-                self.error(id, ErrorCode::Unavailable, "this server has no feed queue");
-                return;
-            };
-            let (outbox, metrics) = (Arc::clone(&self.outbox), Arc::clone(&self.ctx.metrics));
-            self.tasks
-                .spawn(feed_gate::offer(gate, events, outbox, metrics, id.cloned()));
-            return;
-        }
-        let rx = match self.ctx.ingest.submit(events).await {
-            Ok(rx) => rx,
-            Err(_) => {
-                self.error(id, ErrorCode::Unavailable, "the server is shutting down");
-                return;
-            }
-        };
-        let outbox = Arc::clone(&self.outbox);
-        let metrics = Arc::clone(&self.ctx.metrics);
-        let (acked, ingest) = (self.acked.clone(), self.ctx.ingest.clone());
-        let id = id.cloned();
-        self.tasks.spawn(async move {
-            let (code, message) = match rx.await {
-                Ok(Ok(seqs)) => {
-                    // Raised before the ack is queued, so a read sent after
-                    // the ack waits for these events. A repeated trade id
-                    // has no seq of its own: its ack came once the journal
-                    // was durable past the original, so that seq covers it.
-                    let repeats = seqs.iter().any(Option::is_none);
-                    let last = seqs.iter().flatten().copied().max().unwrap_or(0);
-                    acked.raise(if repeats { last.max(ingest.durable()) } else { last });
-                    return outbox.reply(ack_json(id.as_ref(), &seqs));
-                }
-                Ok(Err(e)) => e,
-                Err(_) => (ErrorCode::Unavailable, "the server is shutting down".to_owned()),
-            };
-            metrics.error(code);
-            outbox.reply(error_json(id.as_ref(), code, &message));
-        });
-    }
-
-    fn query(&mut self, id: Option<&Value>, grant: &Arc<Grant>, q: Query) {
-        let sel = match &q {
-            Query::Positions(s) | Query::Portfolio(s) => s,
-            Query::Eod { accounts, .. }
-            | Query::Closed { accounts, .. }
-            | Query::Proposals { accounts, .. } => accounts,
-            Query::Analysis { job } => {
-                self.query_analysis(id, grant, *job);
-                return;
-            }
-            Query::Feeds => {
-                match &self.ctx.feeds {
-                    Some(f) => self.outbox.reply(result_json(id, f.status())),
-                    None => self.error(id, ErrorCode::NotFound, "this server has no live feeds"),
-                }
-                return;
-            }
-        };
-        if !self.account_allowed(id, grant, sel) {
-            return;
-        }
-        let hub = &self.ctx.hub;
-        let text = match &q {
-            Query::Positions(sel) => {
-                let list = hub.positions(grant, sel);
-                hub.with_names(|n| result_json(id, render::positions(&list, n)))
-            }
-            Query::Portfolio(sel) => {
-                let list = hub.portfolios(grant, sel);
-                hub.with_names(|n| result_json(id, render::portfolios(&list, n)))
-            }
-            _ => {
-                self.store_query(id, grant, q);
-                return;
-            }
-        };
-        self.outbox
-            .reply(text.unwrap_or_else(|| result_json(id, Vec::<Value>::new())));
-    }
-
-    fn store_query(&mut self, id: Option<&Value>, grant: &Arc<Grant>, q: Query) {
-        let (store, grant) = (Arc::clone(&self.ctx.store), Arc::clone(grant));
-        let names = self.ctx.hub.names().cloned();
-        self.blocking(id, move |qid| stored(&store, names.as_ref(), &grant, &q, qid));
-    }
-
-    /// Runs a blocking query on tokio's blocking pool; queues its answer
-    /// (or its error) when done. Counts toward `max_inflight`.
-    fn blocking(
-        &mut self,
-        id: Option<&Value>,
-        work: impl FnOnce(Option<&Value>) -> Result<String, (ErrorCode, String)> + Send + 'static,
-    ) {
-        if self.tasks.len() >= self.ctx.config.max_inflight {
-            self.error(id, ErrorCode::RateLimited, "too many requests in flight");
-            return;
-        }
-        let (outbox, metrics, id) = (
-            Arc::clone(&self.outbox),
-            Arc::clone(&self.ctx.metrics),
-            id.cloned(),
-        );
-        let query_id = id.clone();
-        self.tasks.spawn(async move {
-            let work = tokio::task::spawn_blocking(move || work(query_id.as_ref()));
-            let (code, message) = match work.await {
-                Ok(Ok(text)) => return outbox.reply(text),
-                Ok(Err(e)) => e,
-                Err(_) => (ErrorCode::Internal, "the query failed".to_owned()),
-            };
-            metrics.error(code);
-            outbox.reply(error_json(id.as_ref(), code, &message));
-        });
-    }
-}
-
-/// Whether a request reads the published state (positions, totals, ticks,
-/// the EOD, closed and proposal records the engine writes): those wait for
-/// read-your-writes.
-const fn reads_published(op: &Op) -> bool {
-    match op {
-        Op::Subscribe(s) => !matches!(s.target, Target::Analysis),
-        Op::Query(q) => !matches!(q, Query::Analysis { .. } | Query::Feeds),
-        _ => false,
     }
 }

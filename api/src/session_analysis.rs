@@ -63,7 +63,7 @@ impl Session {
     pub(super) fn query_analysis(&mut self, id: Option<&Value>, grant: &Arc<Grant>, job: Option<u64>) {
         let Some(ml) = self.ml(id) else { return };
         let grant = Arc::clone(grant);
-        self.blocking(id, move |qid| ml.query(&grant, job, qid));
+        self.blocking(id, None, move |qid| ml.query(&grant, job, qid));
     }
 
     /// Subscribes to the `analysis` channel: the latest result, then deltas.

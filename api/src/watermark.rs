@@ -3,10 +3,11 @@
 //! The engine's aggregator reports, through `DeltaSink::complete`, the seq
 //! up to which every shard has applied every op and handed its changes to
 //! the hub. A connection remembers the last seq it acknowledged; a query
-//! or snapshot it answers afterwards first waits (asynchronously, bounded)
-//! until this watermark has reached that seq, so an answer sent after an
-//! ack always reflects the acked events — also when they were repeats of
-//! earlier trade ids or changed no position.
+//! or snapshot it answers afterwards (answers go in request order, so a
+//! read pipelined behind a submit is answered after its ack) first waits
+//! (asynchronously, bounded) until this watermark has reached that seq, so
+//! an answer sent after an ack always reflects the acked events — also
+//! when they were repeats of earlier trade ids or changed no position.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,7 +17,7 @@ use tokio::sync::watch;
 
 /// How long a read waits for the published state to reach the
 /// connection's last acknowledged seq before it is answered `unavailable`
-/// (below `slow_client_secs`, during which the connection writes nothing).
+/// (the wait runs in a task; the answers behind it wait with it).
 pub(crate) const READ_WAIT: Duration = Duration::from_secs(5);
 
 /// The published state's "complete up to seq" watermark.

@@ -25,7 +25,8 @@ pub struct ServerSection {
     pub max_submit_events: usize,
     /// Messages per second per connection.
     pub max_msgs_per_sec: u32,
-    /// Submits and store queries in flight per connection.
+    /// Requests per connection awaiting their answer (a slow one and
+    /// those held behind it, in request order).
     pub max_inflight: usize,
     /// Pending updates per client after conflation.
     pub client_queue: usize,

@@ -1,0 +1,101 @@
+//! What a client's queue holds: the items (replies, snapshots, shared
+//! deltas) and what `min_change` measures of them.
+
+use std::sync::{Arc, OnceLock};
+
+use kupala_engine::state::{PortfolioState, PositionState};
+
+use super::{Key, SubId};
+use crate::hub::TickView;
+
+/// One thing to send.
+#[derive(Debug)]
+pub(crate) enum Item {
+    /// A rendered reply (ack, result, error).
+    Reply(String),
+    /// A positions snapshot.
+    Positions(Vec<PositionState>),
+    /// A portfolio snapshot.
+    Portfolios(Vec<PortfolioState>),
+    /// A ticks snapshot (the last tick, if any).
+    Ticks(Option<TickView>),
+    /// A position delta (`closed` when an EOD moved it to the history).
+    Position(Arc<Shared<PositionState>>),
+    /// A portfolio delta.
+    Portfolio(Arc<Shared<PortfolioState>>),
+    /// A tick.
+    Tick(Arc<Shared<TickView>>),
+    /// An `analysis` snapshot or delta: its `data`, already rendered for
+    /// this client's grant (`crate::analysis`).
+    Analysis {
+        /// A snapshot (true) or a delta.
+        snapshot: bool,
+        /// The `data` JSON text.
+        data: Arc<str>,
+    },
+}
+
+/// One change, shared by every subscription it goes to and rendered to
+/// JSON once (by the first connection task that sends it).
+#[derive(Debug)]
+pub(crate) struct Shared<T> {
+    /// The new state.
+    pub value: T,
+    /// A position that left the book at an EOD.
+    pub closed: bool,
+    /// The rendered `data`, filled on first use.
+    pub text: OnceLock<String>,
+}
+
+impl<T> Shared<T> {
+    pub(crate) fn new(value: T, closed: bool) -> Arc<Self> {
+        Arc::new(Self {
+            value,
+            closed,
+            text: OnceLock::new(),
+        })
+    }
+}
+
+impl Item {
+    pub(super) const fn is_snapshot(&self) -> bool {
+        matches!(
+            self,
+            Self::Positions(_) | Self::Portfolios(_) | Self::Ticks(_) | Self::Analysis { snapshot: true, .. }
+        )
+    }
+
+    /// What `min_change` compares: (quantity-like, value-like).
+    pub(super) fn measure(&self) -> Option<(i64, i128)> {
+        match self {
+            Self::Position(p) if !p.closed => Some(position_measure(&p.value)),
+            Self::Portfolio(p) => Some(portfolio_measure(&p.value)),
+            Self::Tick(t) => Some((0, i128::from(t.value.price.raw()))),
+            _ => None,
+        }
+    }
+
+    /// The `min_change` baselines a snapshot gives, by key.
+    pub(super) fn baselines(&self, sub: SubId) -> Vec<(Key, (i64, i128))> {
+        match self {
+            Self::Positions(list) => list
+                .iter()
+                .map(|p| (Key::Position(sub, p.account, p.instrument), position_measure(p)))
+                .collect(),
+            Self::Portfolios(list) => list
+                .iter()
+                .map(|p| (Key::Portfolio(sub, p.account), portfolio_measure(p)))
+                .collect(),
+            Self::Ticks(Some(t)) => vec![(Key::Tick(sub), (0, i128::from(t.price.raw())))],
+            _ => Vec::new(),
+        }
+    }
+}
+
+fn position_measure(p: &PositionState) -> (i64, i128) {
+    (p.qty.raw(), p.net_pnl.to_money().raw())
+}
+
+fn portfolio_measure(p: &PortfolioState) -> (i64, i128) {
+    (p.unpriced, p.net_pnl.to_money().raw())
+}
