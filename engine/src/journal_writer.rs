@@ -131,9 +131,10 @@ pub(crate) struct JournalWriter {
     pub(crate) router: Router,
     pub(crate) sync: SyncMode,
     pub(crate) marks: Arc<Watermarks>,
-    /// The acknowledged high-water mark, advanced after each fsync and
-    /// before the durable watermark (which acks wait on).
-    pub(crate) acked: AckMark,
+    /// The keeper of the acknowledged high-water mark: advanced after each
+    /// fsync, on its own thread, before the durable watermark (which acks
+    /// wait on) moves.
+    pub(crate) acked: MarkKeeper,
     pub(crate) max_group: usize,
 }
 
@@ -176,6 +177,7 @@ impl JournalWriter {
         self.router.flush();
         self.sync_now();
         self.router.close();
+        self.acked.close();
     }
 
     /// Appends every batch of the group in one write, then routes; returns
@@ -223,28 +225,111 @@ impl JournalWriter {
         appended
     }
 
-    /// fsyncs the store, then the acknowledged mark, then moves the durable
-    /// watermark: an ack is never sent for a seq the mark does not cover.
+    /// fsyncs the store, then hands the appended seq to the mark keeper,
+    /// which records it in the acknowledged mark and only then moves the
+    /// durable watermark: an ack is never sent for a seq the mark does not
+    /// cover, and the journal goes on appending while the mark is fsynced.
     fn sync_now(&mut self) {
         if self.marks.failed() {
             return;
         }
         let appended = self.marks.appended();
-        let synced = self
-            .store
-            .sync()
-            .map_err(|e| format!("journal fsync failed: {e}"))
-            .and_then(|()| {
-                self.acked
-                    .advance(appended)
-                    .map_err(|e| format!("recording the acknowledged seq failed: {e}"))
-            });
-        match synced {
-            Ok(()) => self.marks.set(appended, appended),
-            Err(reason) => {
+        match self.store.sync() {
+            Ok(()) => self.acked.advance_to(appended),
+            Err(e) => {
+                let reason = format!("journal fsync failed: {e}");
                 eprintln!("kupala: {reason}");
                 self.marks.fail(reason);
             }
+        }
+    }
+}
+
+/// The thread that keeps the acknowledged high-water mark (`kupala-acked`):
+/// given the highest seq the journal has fsynced, it writes and fsyncs the
+/// mark, then moves the durable watermark. Its own thread, so the journal's
+/// appends overlap the mark's fsync; asking never blocks (a newer seq
+/// replaces one not yet written).
+pub(crate) struct MarkKeeper {
+    shared: Arc<(Mutex<KeeperState>, Condvar)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+#[derive(Default)]
+struct KeeperState {
+    /// The highest seq fsynced in the journal and not yet in the mark.
+    target: u64,
+    closed: bool,
+}
+
+impl MarkKeeper {
+    /// Starts the keeper of `mark`, moving `marks`' durable watermark.
+    pub(crate) fn start(mark: AckMark, marks: Arc<Watermarks>) -> std::io::Result<Self> {
+        let shared = Arc::new((Mutex::new(KeeperState::default()), Condvar::new()));
+        let theirs = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("kupala-acked".into())
+            .spawn(move || keep_mark(mark, &theirs, &marks))?;
+        Ok(Self {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// Asks for every seq up to `seq` to be recorded (it is fsynced).
+    fn advance_to(&self, seq: u64) {
+        let (lock, cv) = &*self.shared;
+        if let Ok(mut state) = lock.lock() {
+            state.target = state.target.max(seq);
+            cv.notify_one();
+        }
+    }
+
+    /// Records what was asked, then stops the thread.
+    fn close(&mut self) {
+        let (lock, cv) = &*self.shared;
+        if let Ok(mut state) = lock.lock() {
+            state.closed = true;
+            cv.notify_one();
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for MarkKeeper {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn keep_mark(mut mark: AckMark, shared: &(Mutex<KeeperState>, Condvar), marks: &Watermarks) {
+    let (lock, cv) = shared;
+    loop {
+        let (target, closed) = {
+            let Ok(mut state) = lock.lock() else { return };
+            while state.target <= mark.seq() && !state.closed {
+                state = match cv.wait(state) {
+                    Ok(s) => s,
+                    Err(_) => return,
+                };
+            }
+            (state.target, state.closed)
+        };
+        if target > mark.seq() {
+            match mark.advance(target) {
+                Ok(()) => marks.set(target, target),
+                Err(e) => {
+                    let reason = format!("recording the acknowledged seq failed: {e}");
+                    eprintln!("kupala: {reason}");
+                    marks.fail(reason);
+                    return;
+                }
+            }
+        }
+        if closed {
+            return;
         }
     }
 }

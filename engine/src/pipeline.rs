@@ -19,7 +19,7 @@ use crate::book::Book;
 use crate::event::Event;
 use crate::ids::Names;
 use crate::image::{BookImage, EngineImage, PortfolioImage};
-use crate::journal_writer::{JournalMsg, JournalWriter, SyncMode, Watermarks};
+use crate::journal_writer::{JournalMsg, JournalWriter, MarkKeeper, SyncMode, Watermarks};
 use crate::ledger::Method;
 use crate::op::SeqOp;
 use crate::router::{Router, RouterStats, shard_worker};
@@ -245,6 +245,10 @@ impl Pipeline {
         };
         let marks = Arc::new(Watermarks::default());
         marks.reset(last);
+        let acked = MarkKeeper::start(acked, Arc::clone(&marks)).map_err(|source| StoreError::Io {
+            context: "starting the kupala-acked thread".into(),
+            source,
+        })?;
         let (tx, rx) = bounded(self.config.queue_batches.max(1));
         let writer = JournalWriter {
             store,
