@@ -204,7 +204,7 @@ async fn drive(
             latency: percentiles(&tally.take_hist(p)),
         });
     }
-    let metrics = scrape(addr).await.unwrap_or(Value::Null);
+    let metrics = scrape(addr).await.context("reading the server's /metrics")?;
     receivers.abort_all();
     let acks = &feeder.acks;
     let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::SeqCst);
@@ -221,10 +221,12 @@ async fn drive(
 /// The server's own counters (`/metrics`) that say what fan-out did.
 async fn scrape(addr: SocketAddr) -> anyhow::Result<Value> {
     let mut s = tokio::net::TcpStream::connect(addr).await?;
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .await?;
+    // The server's own address as Host: a token-less server serves no other.
+    let request = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(request.as_bytes()).await?;
     let mut text = String::new();
     s.read_to_string(&mut text).await?;
+    anyhow::ensure!(text.starts_with("HTTP/1.1 200"), "GET /metrics: {}", text.lines().next().unwrap_or(""));
     let mut out = serde_json::Map::new();
     for name in [
         "kupala_position_deltas_total",
