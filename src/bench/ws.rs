@@ -226,7 +226,11 @@ async fn scrape(addr: SocketAddr) -> anyhow::Result<Value> {
     s.write_all(request.as_bytes()).await?;
     let mut text = String::new();
     s.read_to_string(&mut text).await?;
-    anyhow::ensure!(text.starts_with("HTTP/1.1 200"), "GET /metrics: {}", text.lines().next().unwrap_or(""));
+    anyhow::ensure!(
+        text.starts_with("HTTP/1.1 200"),
+        "GET /metrics: {}",
+        text.lines().next().unwrap_or("")
+    );
     let mut out = serde_json::Map::new();
     for name in [
         "kupala_position_deltas_total",
