@@ -239,6 +239,9 @@ impl Pipeline {
     /// the current seq, which recovery has checked is not below it.
     pub fn attach_store(&mut self, store: Arc<Store>, sync: SyncMode) -> Result<(), StoreError> {
         let last = self.seq.last_seq();
+        // What recovery read may still be only in the page cache (after a
+        // process crash): make it durable before the mark claims it.
+        store.sync()?;
         let acked = AckMark::open(store.path(), last)?;
         let Downstream::Direct(router) = std::mem::replace(&mut self.down, Downstream::Closed) else {
             return Ok(());
