@@ -54,10 +54,23 @@ pub fn calc_with_store<R: BufRead>(
     let mut skipped = Vec::new();
     let (mut events, mut duplicates, mut since_ack) = (0u64, 0u64, 0u64);
     let mut out = std::io::stdout().lock();
+    let marks = engine.watermarks();
+    // A failed journal write (a full disk) applies nothing more: stop, and
+    // never print a state that lacks accepted events.
+    let failed = |line: u64| {
+        let reason = marks.as_ref()?.failure()?;
+        let durable = marks.as_ref().map_or(0, |m| m.durable());
+        Some(CalcError(format!(
+            "the store failed ({reason}) by line {line}: nothing after seq {durable} is stored; fix the cause and run the same command again, it resumes after the last stored line"
+        )))
+    };
     while let Some(item) = source.next() {
         let line = source.line();
         if line <= resume {
             continue;
+        }
+        if let Some(e) = failed(line) {
+            return Err(e);
         }
         // The cursor travels with the journal batch that holds this line's
         // event, so it must say "done up to this line" before the event is
@@ -98,6 +111,10 @@ pub fn calc_with_store<R: BufRead>(
                 let _ = out.flush();
             }
         }
+    }
+    let _ = engine.sync(Duration::from_secs(60));
+    if let Some(e) = failed(source.line()) {
+        return Err(e);
     }
     let names = engine.pipeline().names().clone();
     let state = engine.finish();

@@ -233,3 +233,77 @@ async fn a_full_disk_refuses_writes_reports_why_and_loses_no_acknowledged_event(
     }
     Ok(())
 }
+
+#[test]
+#[ignore = "needs root: mounts a 24 MB tmpfs and fills it (.ci/run runs it)"]
+fn calc_data_on_a_full_disk_fails_with_the_reason_and_resumes_once_space_returns() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("events.jsonl");
+    let lines: String = (0..20_000)
+        .map(|k| {
+            format!(
+                "{{\"type\":\"trade\",\"id\":\"c{k}\",\"ts\":\"2026-12-01T10:00:00Z\",\"account\":\"A{}\",\"instrument\":\"I{}\",\"side\":\"buy\",\"qty\":\"1\",\"price\":\"10\"}}\n",
+                k % 7,
+                k % 5
+            )
+        })
+        .collect();
+    std::fs::write(&file, lines)?;
+    let mnt = dir.path().join("mnt");
+    let _tmpfs = Tmpfs::mount(&mnt, "24m")?;
+    let data = mnt.join("store");
+    let calc = || {
+        Command::new(env!("CARGO_BIN_EXE_kupala"))
+            .args(["calc", "--events"])
+            .arg(&file)
+            .arg("--data")
+            .arg(&data)
+            .args(["--sync", "always"])
+            .output()
+    };
+    // A store with something in it, then a full disk.
+    let opening = dir.path().join("opening.jsonl");
+    std::fs::write(
+        &opening,
+        "{\"type\":\"instrument\",\"id\":\"I0\",\"currency\":\"USD\",\"multiplier\":\"1\"}\n",
+    )?;
+    let first = Command::new(env!("CARGO_BIN_EXE_kupala"))
+        .args(["calc", "--events"])
+        .arg(&opening)
+        .arg("--data")
+        .arg(&data)
+        .output()?;
+    ensure!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    fill(&mnt)?;
+    let full = calc()?;
+    let stderr = String::from_utf8_lossy(&full.stderr);
+    ensure!(!full.status.success(), "calc on a full disk exited 0:\n{stderr}");
+    ensure!(
+        stderr.contains("the store failed") && stderr.contains("No space left"),
+        "{stderr}"
+    );
+    ensure!(
+        full.stdout.is_empty(),
+        "a state was printed although events were not stored"
+    );
+    std::fs::remove_file(mnt.join("filler"))?;
+    let resumed = calc()?;
+    ensure!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    let plain = Command::new(env!("CARGO_BIN_EXE_kupala"))
+        .args(["calc", "--events"])
+        .arg(&file)
+        .output()?;
+    ensure!(
+        resumed.stdout == plain.stdout,
+        "the resumed store is not the file's state"
+    );
+    Ok(())
+}
