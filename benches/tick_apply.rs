@@ -14,14 +14,14 @@
 //!   `coalesced_10k/totals_only_with_trades` keeps the stream's trades (100
 //!   per window) in the window, as the pipeline sees it.
 //!   `.../reference_loop` runs the same ticks through the design.md scale
-//!   reference (`benches/reference`), in the same run, for the 2× comparison.
+//!   reference (`kupala::bench::reference`, the code `kupala bench` runs), in the same run, for the 2× comparison.
 
 mod common;
-mod reference;
 
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use kupala::bench::reference::RefBook;
 use kupala_engine::ids::{AccountId, CurrencyId, InstrumentId};
 use kupala_engine::num::{Money, Price, Quantity};
 use kupala_engine::op::{Op, SeqOp};
@@ -169,7 +169,7 @@ fn standard(c: &mut Criterion) {
             });
         },
     );
-    let mut r = reference::RefBook::new(&names, &w.opening_trades());
+    let mut r = RefBook::new(&names, &w.opening_trades());
     let mut chunks = ops.chunks_exact(1_000).cycle();
     g.throughput(Throughput::Elements(1_000));
     g.bench_function(BenchmarkId::new("every_tick", "reference_loop"), |b| {

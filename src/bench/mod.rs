@@ -5,6 +5,7 @@
 mod ingest;
 mod ml;
 mod naive;
+pub mod reference;
 mod scenarios;
 mod ws;
 

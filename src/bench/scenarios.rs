@@ -12,6 +12,7 @@ use kupala_feeds::workload::{Workload, WorkloadConfig};
 use serde_json::{Value, json};
 
 use super::naive::Naive;
+use super::reference;
 use super::{BenchOptions, LatencySink, percentiles};
 use crate::history::{ReplayOptions, Speed};
 
@@ -215,6 +216,12 @@ pub(crate) fn engine(ctx: &Context) -> anyhow::Result<Vec<(String, Value)>> {
         ctx.say(&format!("{name}: {tick_count} ticks at max throughput"));
         let run = engine_run(ctx, &w, run_ticks, coalesce, None, name)?;
         let r = rate(tick_count, run.elapsed);
+        // The reference on the very same events (this run's whole stream, not
+        // a prefix), coalescing per pipeline batch as the engine does.
+        ctx.say(&format!("{name}: reference loop"));
+        let batch = coalesce.then_some(ctx.pipeline(true).batch_size);
+        let reference = reference::run(&opening, run_ticks, batch);
+        let ref_rate = rate(reference.ticks, reference.elapsed);
         out.push((
             name.to_owned(),
             json!({
@@ -227,6 +234,10 @@ pub(crate) fn engine(ctx: &Context) -> anyhow::Result<Vec<(String, Value)>> {
                 "baseline_ticks_per_sec": naive_rate,
                 "speedup": (r / naive_rate * 100.0).round() / 100.0,
                 "baseline_checksum": checksum.to_string(),
+                "reference": format!("design.md scale loop (kupala::bench::reference): one thread, positions contiguous per instrument, exact i128, totals by deltas, {}; the same opening book and all {} events of this run (its trades skipped)", if coalesce { format!("marks coalesced per {}-event batch", batch.unwrap_or(0)) } else { "every tick repriced".to_owned() }, run_ticks.len()),
+                "reference_ticks_per_sec": ref_rate,
+                "vs_reference": (r / ref_rate * 1000.0).round() / 1000.0,
+                "reference_checksum": reference.checksum.to_string(),
                 "bytes_per_position": bytes_per_position,
             }),
         ));

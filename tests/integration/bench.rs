@@ -67,6 +67,9 @@ fn the_smallest_run_reports_every_scenario_consistently() -> Result<(), Box<dyn 
         );
         check_latency(key, &s["latency_us"]);
     }
+    for key in ["engine", "engine_coalesced"] {
+        check_reference(key, &report[key]);
+    }
     assert!(
         report["engine"]["what"]["ticks"].as_u64() <= report["engine_coalesced"]["what"]["ticks"].as_u64(),
         "every tick runs on a prefix of the coalesced run's stream"
@@ -95,6 +98,27 @@ fn the_smallest_run_reports_every_scenario_consistently() -> Result<(), Box<dyn 
     }
     check_counts("ingest baseline", &report["ingest"]["baseline_counts"]);
     Ok(())
+}
+
+/// The reference loop ran beside the engine: its rate, the ratio to it
+/// (3 decimals) and the checksum of its final totals are reported.
+fn check_reference(name: &str, s: &Value) {
+    let (rate, reference, vs) = (
+        num(s, "ticks_per_sec"),
+        num(s, "reference_ticks_per_sec"),
+        num(s, "vs_reference"),
+    );
+    assert!(reference > 0.0 && vs > 0.0, "{name}: {s}");
+    assert!(
+        (vs - rate / reference).abs() <= 0.001 + 1e-9 * vs,
+        "{name}: vs_reference {vs} is not {rate}/{reference}"
+    );
+    assert!(
+        s["reference_checksum"]
+            .as_str()
+            .is_some_and(|c| c.parse::<i128>().is_ok()),
+        "{name}: reference checksum {s}"
+    );
 }
 
 fn check_speedup(name: &str, s: &Value, rate: &str, base: &str) {

@@ -1,4 +1,6 @@
-//! The design.md scale reference, measured in the same run as the engine: a
+//! The design.md scale reference, measured in the same run as the engine
+//! (by `kupala bench`'s `engine` scenarios and by the criterion bench
+//! `tick_apply/zipf/.../reference_loop`, both with this code): a
 //! tight single-thread loop over positions stored contiguously per
 //! instrument, exact i128 fixed point, account totals moved by deltas. It
 //! does only what a tick must do (market value and unrealized P&L of each
@@ -6,9 +8,10 @@
 //! dirty tracking, no output records. It is the yardstick the engine's hot
 //! path should stay within 2× of.
 
-use kupala_engine::Event;
+use std::time::{Duration, Instant};
+
 use kupala_engine::op::{Op, SeqOp};
-use kupala_engine::{Sequencer, ids::InstrumentId};
+use kupala_engine::{BaseCurrencies, Event, Sequencer, ids::InstrumentId};
 
 /// One holder of an instrument.
 #[derive(Clone, Copy, Debug)]
@@ -33,6 +36,7 @@ pub struct RefBook {
 
 impl RefBook {
     /// Builds the book from opening trades, with the ids `names` gave them.
+    #[must_use]
     pub fn new(names: &Sequencer, opening: &[Event]) -> Self {
         let mut b = Self::default();
         for e in opening {
@@ -112,10 +116,50 @@ impl RefBook {
     }
 
     /// A checksum of the totals, so the work cannot be optimised away.
+    #[must_use]
     pub fn checksum(&self) -> i128 {
         self.totals
             .iter()
             .map(|t| t[0] ^ t[1])
             .fold(0, i128::wrapping_add)
+    }
+}
+
+/// One timed pass of the reference over a stream, as `kupala bench` runs it.
+#[derive(Clone, Copy, Debug)]
+pub struct RefRun {
+    /// Ticks repriced (the stream's trades are sequenced but skipped).
+    pub ticks: u64,
+    /// Time of the loop alone (sequencing and the book build are untimed).
+    pub elapsed: Duration,
+    /// [`RefBook::checksum`] after the stream.
+    pub checksum: i128,
+}
+
+/// Builds the reference book from `opening`, sequences `stream` untimed,
+/// then times the loop over it: every tick repriced (`window: None`), or
+/// marks coalesced per window of `window` sequenced events.
+#[must_use]
+pub fn run(opening: &[Event], stream: &[Event], window: Option<usize>) -> RefRun {
+    let mut seq = Sequencer::new(BaseCurrencies::default());
+    for e in opening {
+        let _ = seq.sequence(e);
+    }
+    let mut book = RefBook::new(&seq, opening);
+    let ops: Vec<SeqOp> = stream
+        .iter()
+        .filter_map(|e| seq.sequence(e).ok().flatten())
+        .collect();
+    let ticks = ops.iter().filter(|o| matches!(o.op, Op::Tick { .. })).count() as u64;
+    let start = Instant::now();
+    match window {
+        None => book.every_tick(&ops),
+        Some(n) => ops.chunks(n.max(1)).for_each(|w| book.coalesced(w)),
+    }
+    let checksum = std::hint::black_box(book.checksum());
+    RefRun {
+        ticks,
+        elapsed: start.elapsed(),
+        checksum,
     }
 }
