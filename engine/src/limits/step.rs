@@ -54,6 +54,25 @@ fn moved(total: U256, old: &CurLimit, new: &CurLimit) -> Option<U256> {
     total.checked_sub(old.term()?)?.checked_add(new.term()?)
 }
 
+/// A currency's bounds with an instrument's exposure `before` replaced by
+/// its exposure `after`.
+fn reexposed(mut cur: CurLimit, before: &InstLimit, after: &InstLimit) -> CurLimit {
+    cur.exposure = cur
+        .exposure
+        .saturating_sub(before.exposure())
+        .saturating_add(after.exposure());
+    cur
+}
+
+/// Records an instrument's new bounds, its currency's and the total (an
+/// overflowed total saturates to the largest bound, which refuses anything
+/// checked after it).
+fn commit<T: Table>(t: &mut T, i: InstrumentId, l: InstLimit, cur: CurLimit, total: Option<U256>) {
+    t.set_inst(i, l);
+    t.set_cur(l.currency, cur);
+    t.set_total(total.unwrap_or(U256::MAX));
+}
+
 /// Applies `op` to the bounds; with `check`, refuses it (changing nothing)
 /// when a bound would leave its range.
 pub(crate) fn step<T: Table>(t: &mut T, op: &Op, check: bool) -> Result<(), String> {
@@ -130,11 +149,7 @@ fn trade<T: Table>(
     }
     let c = l.currency;
     let old_cur = t.cur(c);
-    let mut cur = old_cur;
-    cur.exposure = cur
-        .exposure
-        .saturating_sub(before.exposure())
-        .saturating_add(l.exposure());
+    let mut cur = reexposed(old_cur, &before, &l);
     cur.flows = cur.flows.saturating_add(flow);
     let new_group = l.last_base != Some(base) && !t.has_group((c, base));
     if new_group && let Some(conv) = t.fx().conversion(c, base) {
@@ -166,18 +181,12 @@ fn tick<T: Table>(t: &mut T, i: InstrumentId, price: Price, check: bool) -> Resu
         return Ok(());
     }
     let old_cur = t.cur(l.currency);
-    let mut cur = old_cur;
-    cur.exposure = cur
-        .exposure
-        .saturating_sub(before.exposure())
-        .saturating_add(l.exposure());
+    let cur = reexposed(old_cur, &before, &l);
     let total = moved(t.total(), &old_cur, &cur);
     if check && let Some(why) = beyond(total) {
         return Err(why);
     }
-    t.set_inst(i, l);
-    t.set_cur(l.currency, cur);
-    t.set_total(total.unwrap_or(U256::MAX));
+    commit(t, i, l, cur, total);
     Ok(())
 }
 
@@ -245,24 +254,14 @@ fn split<T: Table>(t: &mut T, i: InstrumentId, ratio: Rate, check: bool) -> Resu
     // unit); the exact sum is written after.
     l.abs_sum = split_qty(before.abs_sum, ratio).saturating_add(i128::from(l.lots));
     let old_cur = t.cur(l.currency);
-    let mut cur = old_cur;
-    cur.exposure = cur
-        .exposure
-        .saturating_sub(before.exposure())
-        .saturating_add(l.exposure());
+    let cur = reexposed(old_cur, &before, &l);
     let total = moved(t.total(), &old_cur, &cur);
     if check && let Some(why) = beyond(total) {
         return Err(why);
     }
     l.abs_sum = t.split_held(i, ratio);
-    let mut cur = old_cur;
-    cur.exposure = cur
-        .exposure
-        .saturating_sub(before.exposure())
-        .saturating_add(l.exposure());
+    let cur = reexposed(old_cur, &before, &l);
     let total = moved(t.total(), &old_cur, &cur);
-    t.set_inst(i, l);
-    t.set_cur(l.currency, cur);
-    t.set_total(total.unwrap_or(U256::MAX));
+    commit(t, i, l, cur, total);
     Ok(())
 }
