@@ -11,11 +11,13 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::event::Event;
 use crate::ids::{AccountId, CurrencyId, InstrumentId, Interner, Names};
-use crate::num::{Multiplier, Quantity, Rate};
+use crate::num::{Multiplier, Rate};
 use crate::op::{Op, SeqOp};
 
 #[path = "sequencer_check.rs"]
 mod check;
+#[path = "sequencer_op.rs"]
+mod translate;
 use check::out_of_range;
 
 /// Why the sequencer refused an event that decoded fine.
@@ -255,59 +257,31 @@ impl Sequencer {
     /// Checks and interns an event without numbering it (only names are
     /// interned; nothing else changes).
     fn prepare(&mut self, event: &Event) -> Result<Option<Op>, SequenceError> {
-        Ok(Some(match event {
-            Event::Instrument(d) => {
-                let instrument = self.instrument(&d.id);
-                let currency = self.currency(&d.currency);
-                let multiplier = Multiplier::new(d.multiplier);
-                let info = self.instruments[instrument.index()];
-                if info.used && (info.currency != currency || info.multiplier != multiplier) {
-                    return Err(SequenceError::InstrumentRedefined {
-                        instrument: d.id.clone(),
-                        currency: self.names.currency(info.currency).to_owned(),
-                        multiplier: info.multiplier.rate(),
-                    });
-                }
-                Op::Instrument {
-                    instrument,
-                    currency,
-                    multiplier,
-                }
-            }
-            Event::Trade(t) => {
-                if t.id.as_deref().is_some_and(|id| self.trade_ids.contains(id)) {
-                    return Ok(None);
-                }
-                let account = self.account(&t.account);
-                Op::Trade {
-                    account,
-                    base: self.account_base_of(account, &t.account),
-                    instrument: self.instrument(&t.instrument),
-                    qty: Quantity::from_raw(t.qty.raw() * t.side.sign()),
-                    price: t.price,
-                    fee: t.fee,
-                }
-            }
-            Event::Tick(t) => Op::Tick {
-                instrument: self.instrument(&t.instrument),
-                price: t.price,
+        if let Event::Trade(t) = event
+            && t.id.as_deref().is_some_and(|id| self.trade_ids.contains(id))
+        {
+            return Ok(None);
+        }
+        let op = translate::op_of(self, event)?;
+        if let (
+            Event::Instrument(d),
+            Op::Instrument {
+                instrument,
+                currency,
+                multiplier,
             },
-            Event::Fx(f) => {
-                let (b, q) = f
-                    .currencies()
-                    .ok_or_else(|| SequenceError::BadPair(f.pair.clone()))?;
-                Op::Fx {
-                    base: self.currency(b),
-                    quote: self.currency(q),
-                    rate: f.rate,
-                }
+        ) = (event, op)
+        {
+            let info = self.instruments[instrument.index()];
+            if info.used && (info.currency != currency || info.multiplier != multiplier) {
+                return Err(SequenceError::InstrumentRedefined {
+                    instrument: d.id.clone(),
+                    currency: self.names.currency(info.currency).to_owned(),
+                    multiplier: info.multiplier.rate(),
+                });
             }
-            Event::Eod(e) => Op::Eod { date: e.date },
-            Event::Split(s) => Op::Split {
-                instrument: self.instrument(&s.instrument),
-                ratio: s.ratio,
-            },
-        }))
+        }
+        Ok(Some(op))
     }
 
     fn intern(&mut self, kind: NameKind, name: &str) -> u32 {
@@ -423,5 +397,20 @@ impl Sequencer {
         s.trade_ids = image.trade_ids.iter().map(|t| t.as_str().into()).collect();
         s.next_seq = image.next_seq.max(1);
         s
+    }
+}
+
+impl<'a> translate::Ids<'a> for Sequencer {
+    fn instrument_id(&mut self, name: &'a str) -> InstrumentId {
+        self.instrument(name)
+    }
+
+    fn currency_id(&mut self, code: &'a str) -> CurrencyId {
+        self.currency(code)
+    }
+
+    fn account_ids(&mut self, name: &'a str) -> (AccountId, CurrencyId) {
+        let account = self.account(name);
+        (account, self.account_base_of(account, name))
     }
 }

@@ -8,7 +8,7 @@ use super::{NameKind, SequenceError, Sequencer};
 use crate::event::Event;
 use crate::ids::{AccountId, CurrencyId, InstrumentId};
 use crate::limits::Overlay;
-use crate::num::{Multiplier, Quantity, Rate};
+use crate::num::Rate;
 use crate::op::Op;
 
 /// A range refusal naming the event.
@@ -68,56 +68,39 @@ impl<'a> Provisional<'a> {
         CurrencyId(self.id(NameKind::Currency, code))
     }
 
-    /// The op `event` would become; `None` for a repeated trade id.
+    /// The op `event` would become; `None` for a repeated trade id (or a
+    /// bad pair, which the check refuses before asking).
     fn op(&mut self, event: &'a Event) -> Option<Op> {
-        Some(match event {
-            Event::Instrument(d) => Op::Instrument {
-                instrument: self.instrument(&d.id),
-                currency: self.currency(&d.currency),
-                multiplier: Multiplier::new(d.multiplier),
-            },
-            Event::Trade(t) => {
-                if let Some(id) = t.id.as_deref()
-                    && (self.seq.trade_ids.contains(id) || !self.trade_ids.insert(id))
-                {
-                    return None;
-                }
-                let account = AccountId(self.id(NameKind::Account, &t.account));
-                let base = match self.seq.account_base.get(account.index()) {
-                    Some(&b) => b,
-                    None => {
-                        let bases = &self.seq.bases;
-                        let code = bases.accounts.get(&t.account).or(bases.default.as_ref());
-                        self.currency(code.map_or("USD", String::as_str))
-                    }
-                };
-                Op::Trade {
-                    account,
-                    base,
-                    instrument: self.instrument(&t.instrument),
-                    qty: Quantity::from_raw(t.qty.raw() * t.side.sign()),
-                    price: t.price,
-                    fee: t.fee,
-                }
+        if let Event::Trade(t) = event
+            && let Some(id) = t.id.as_deref()
+            && (self.seq.trade_ids.contains(id) || !self.trade_ids.insert(id))
+        {
+            return None;
+        }
+        super::translate::op_of(self, event).ok()
+    }
+}
+
+impl<'a> super::translate::Ids<'a> for Provisional<'a> {
+    fn instrument_id(&mut self, name: &'a str) -> InstrumentId {
+        self.instrument(name)
+    }
+
+    fn currency_id(&mut self, code: &'a str) -> CurrencyId {
+        self.currency(code)
+    }
+
+    fn account_ids(&mut self, name: &'a str) -> (AccountId, CurrencyId) {
+        let account = AccountId(self.id(NameKind::Account, name));
+        let seq: &'a Sequencer = self.seq;
+        let base = match seq.account_base.get(account.index()) {
+            Some(&b) => b,
+            None => {
+                let code = seq.bases.accounts.get(name).or(seq.bases.default.as_ref());
+                self.currency(code.map_or("USD", String::as_str))
             }
-            Event::Tick(t) => Op::Tick {
-                instrument: self.instrument(&t.instrument),
-                price: t.price,
-            },
-            Event::Fx(f) => {
-                let (b, q) = f.currencies()?;
-                Op::Fx {
-                    base: self.currency(b),
-                    quote: self.currency(q),
-                    rate: f.rate,
-                }
-            }
-            Event::Eod(e) => Op::Eod { date: e.date },
-            Event::Split(s) => Op::Split {
-                instrument: self.instrument(&s.instrument),
-                ratio: s.ratio,
-            },
-        })
+        };
+        (account, base)
     }
 }
 
