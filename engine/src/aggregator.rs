@@ -4,7 +4,7 @@
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::book_flush::ShardOutput;
+use crate::book::ShardOutput;
 use crate::image::BookImage;
 use crate::pipeline::Cut;
 use crate::state::{ClosedPosition, EngineState, PortfolioState, PositionDelta, PositionState};
@@ -102,12 +102,19 @@ pub(crate) struct Aggregator {
     complete: u64,
     changed: Vec<PortfolioState>,
     wants_totals: bool,
+    /// Where each shard's emptied outputs go back for reuse.
+    returns: Vec<Sender<ShardOutput>>,
     /// EOD parts by seq: (shards reported, date, positions).
     eods: FxHashMap<u64, (usize, Date, Vec<PositionState>)>,
 }
 
 impl Aggregator {
-    pub(crate) fn new(shards: usize, sink: Box<dyn DeltaSink>, restored: Vec<PortfolioState>) -> Self {
+    pub(crate) fn new(
+        shards: usize,
+        sink: Box<dyn DeltaSink>,
+        restored: Vec<PortfolioState>,
+        returns: Vec<Sender<ShardOutput>>,
+    ) -> Self {
         let mut portfolios: Vec<Option<PortfolioState>> = Vec::new();
         for p in restored {
             let i = p.account.index();
@@ -129,6 +136,7 @@ impl Aggregator {
             complete: 0,
             changed: Vec::new(),
             wants_totals: true,
+            returns,
             eods: FxHashMap::default(),
         }
     }
@@ -140,7 +148,7 @@ impl Aggregator {
                 AggMsg::Output(shard, out, through) if self.at_barrier[shard] => {
                     self.held.push((shard, out, through));
                 }
-                AggMsg::Output(shard, out, through) => self.apply(shard, &out, through),
+                AggMsg::Output(shard, out, through) => self.apply(shard, out, through),
                 AggMsg::Barrier {
                     shard,
                     seq,
@@ -165,9 +173,13 @@ impl Aggregator {
         }
     }
 
-    fn apply(&mut self, shard: usize, out: &ShardOutput, through: u64) {
+    fn apply(&mut self, shard: usize, mut out: ShardOutput, through: u64) {
         if !out.is_empty() {
-            self.publish(out);
+            self.publish(&out);
+        }
+        if let Some(back) = self.returns.get(shard) {
+            out.clear();
+            let _ = back.try_send(out);
         }
         if let Some(d) = self.done.get_mut(shard) {
             *d = (*d).max(through);
@@ -180,20 +192,20 @@ impl Aggregator {
     }
 
     fn publish(&mut self, out: &ShardOutput) {
-        for (date, seq, positions) in &out.eod {
-            self.eod_part(*date, *seq, positions);
+        for e in &out.eod {
+            self.eod_part(e.date, e.seq, &e.states);
         }
         if !out.closed.is_empty() {
             self.sink.closed(&out.closed);
         }
         self.changed.clear();
-        for &(account, base, ref change) in &out.accounts {
-            let i = account.index();
+        for c in &out.accounts {
+            let i = c.account.index();
             if self.portfolios.len() <= i {
                 self.portfolios.resize(i + 1, None);
             }
-            let p = self.portfolios[i].get_or_insert_with(|| PortfolioState::new(account, base));
-            p.apply(change, out.seq);
+            let p = self.portfolios[i].get_or_insert_with(|| PortfolioState::new(c.account, c.base));
+            p.apply(&c.change, out.seq);
             if self.wants_totals {
                 self.changed.push(p.clone());
             }
@@ -229,7 +241,7 @@ impl Aggregator {
         }
         self.at_barrier.iter_mut().for_each(|b| *b = false);
         for (shard, out, through) in std::mem::take(&mut self.held) {
-            self.apply(shard, &out, through);
+            self.apply(shard, out, through);
         }
         debug_assert_eq!(self.at_barrier.len(), self.shards);
     }

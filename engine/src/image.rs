@@ -5,7 +5,8 @@
 
 use rkyv::{Archive, Deserialize, Serialize};
 
-use crate::book::{Book, Inst, Position};
+use crate::book::holders::SlotId;
+use crate::book::{Book, Inst};
 use crate::ids::{AccountId, CurrencyId, InstrumentId};
 use crate::ledger::{Ledger, Lot};
 use crate::num::{Multiplier, Quantity, Rate};
@@ -170,7 +171,7 @@ impl Book {
             .enumerate()
             .filter(|(_, i)| {
                 i.has_mark
-                    || !i.positions.is_empty()
+                    || !i.holders.is_empty()
                     || i.currency != CurrencyId::USD
                     || i.multiplier != Multiplier::ONE
             })
@@ -184,7 +185,9 @@ impl Book {
                 seq: i.seq,
             })
             .collect();
-        let positions = self.positions.iter().map(position_image).collect();
+        let positions = (0..self.positions.len())
+            .map(|i| self.position_image(SlotId::from_index(i)))
+            .collect();
         let fx = self
             .fx
             .iter()
@@ -227,7 +230,8 @@ impl Book {
                 mark: i.mark,
                 has_mark: i.has_mark,
                 has_tick: i.has_tick,
-                positions: Vec::new(),
+                holders: Vec::new(),
+                slots: Vec::new(),
                 dirty: false,
                 seq: i.seq,
             };
@@ -239,14 +243,11 @@ impl Book {
     }
 
     fn restore_position(&mut self, p: &PositionImage) {
-        let (account, instrument, base) = (
+        let slot = self.new_position(
             AccountId(p.account),
             InstrumentId(p.instrument),
             CurrencyId(p.base),
         );
-        let currency = self.inst_mut(instrument).currency;
-        let group = self.group_index(currency, base);
-        let pi = u32::try_from(self.positions.len()).unwrap_or(u32::MAX);
         let lots = p
             .lots
             .iter()
@@ -255,63 +256,45 @@ impl Book {
                 cost: l.cost,
             })
             .collect();
-        self.positions.push(Position {
-            account,
-            instrument,
-            base,
-            group,
-            ledger: Ledger::from_parts(Quantity::from_raw(p.qty), p.cost, lots),
+        let c = &mut self.positions[slot.index()];
+        c.ledger = Ledger::from_parts(Quantity::from_raw(p.qty), p.cost, lots);
+        (c.realized, c.fees, c.realized_base, c.fees_base) =
+            (p.realized, p.fees, p.realized_base, p.fees_base);
+        (c.baseline, c.baseline_base) = (p.baseline, p.baseline_base);
+        (c.priced, c.listed, c.seq) = (p.priced, p.listed, p.seq);
+        let h = self.hot_mut(slot);
+        (h.qty, h.cost, h.mv, h.unreal) = (p.qty, p.cost, p.mv_base, p.unreal_base);
+    }
+
+    fn position_image(&self, slot: SlotId) -> PositionImage {
+        let p = &self.positions[slot.index()];
+        let h = self.hot(slot);
+        PositionImage {
+            account: p.account.0,
+            instrument: p.instrument.0,
+            base: p.base.0,
+            qty: p.ledger.qty().raw(),
+            cost: p.ledger.cost().0,
+            lots: p
+                .ledger
+                .lots()
+                .map(|l| LotImage {
+                    qty: l.qty,
+                    cost: l.cost,
+                })
+                .collect(),
             realized: p.realized,
             fees: p.fees,
             realized_base: p.realized_base,
             fees_base: p.fees_base,
             baseline: p.baseline,
             baseline_base: p.baseline_base,
-            mv_base: p.mv_base,
-            unreal_base: p.unreal_base,
+            mv_base: h.mv,
+            unreal_base: h.unreal,
             priced: p.priced,
             listed: p.listed,
-            dirty: false,
-            seq: p.seq,
-        });
-        self.by_key.insert((account, instrument), pi);
-        self.instruments[instrument.index()].positions.push(pi);
-        self.groups[group as usize].positions.push(pi);
-        if self.acc_base.len() <= account.index() {
-            self.acc.resize_with(account.index() + 1, Default::default);
-            self.acc_base.resize(account.index() + 1, CurrencyId::USD);
-            self.acc_dirty.resize(account.index() + 1, false);
+            seq: self.position_seq(slot),
         }
-        self.acc_base[account.index()] = base;
-    }
-}
-
-fn position_image(p: &Position) -> PositionImage {
-    PositionImage {
-        account: p.account.0,
-        instrument: p.instrument.0,
-        base: p.base.0,
-        qty: p.ledger.qty().raw(),
-        cost: p.ledger.cost().0,
-        lots: p
-            .ledger
-            .lots()
-            .map(|l| LotImage {
-                qty: l.qty,
-                cost: l.cost,
-            })
-            .collect(),
-        realized: p.realized,
-        fees: p.fees,
-        realized_base: p.realized_base,
-        fees_base: p.fees_base,
-        baseline: p.baseline,
-        baseline_base: p.baseline_base,
-        mv_base: p.mv_base,
-        unreal_base: p.unreal_base,
-        priced: p.priced,
-        listed: p.listed,
-        seq: p.seq,
     }
 }
 

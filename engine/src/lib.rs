@@ -11,7 +11,6 @@
 
 mod aggregator;
 pub mod book;
-mod book_flush;
 pub mod clock;
 pub mod durable;
 pub mod event;
@@ -34,10 +33,11 @@ pub mod state;
 pub mod store;
 pub mod time;
 pub mod view;
+mod worker;
 
 pub use aggregator::{DeltaSink, NullSink};
 pub use book::Book;
-pub use book_flush::ShardOutput;
+pub use book::{AccountChange, ShardOutput};
 pub use event::{Event, EventError};
 pub use ledger::Method;
 pub use pipeline::{Cut, Pipeline, PipelineConfig, PipelineStats, SharedNames};

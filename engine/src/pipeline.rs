@@ -22,12 +22,13 @@ use crate::image::{BookImage, EngineImage, PortfolioImage};
 use crate::journal_writer::{JournalMsg, JournalWriter, MarkKeeper, SyncMode, Watermarks};
 use crate::ledger::Method;
 use crate::op::SeqOp;
-use crate::router::{Router, RouterStats, shard_worker};
+use crate::router::{Router, RouterStats};
 use crate::sequencer::{BaseCurrencies, NewName, SequenceError, Sequencer};
 use crate::state::EngineState;
 use crate::store::acked::AckMark;
 use crate::store::journal::{JournalBatch, JournalEvent};
 use crate::store::{Store, StoreError};
+use crate::worker::ShardWorker;
 
 /// How the pipeline is built.
 #[derive(Clone, Debug)]
@@ -155,6 +156,7 @@ impl Pipeline {
         let (agg_tx, agg_rx) = bounded::<AggMsg>(config.queue_batches.max(1) * shards);
         let mut senders = Vec::with_capacity(shards);
         let mut workers = Vec::with_capacity(shards);
+        let mut returns = Vec::with_capacity(shards);
         for i in 0..shards {
             let (tx, rx) = bounded(config.queue_batches.max(1));
             let book = match image {
@@ -166,11 +168,14 @@ impl Pipeline {
                 ),
                 None => Book::new(config.method, config.emit_positions),
             };
-            let out = agg_tx.clone();
-            let coalesce = config.coalesce;
+            // Emptied flush buffers travel back on their own bounded
+            // channel; one the shard has no room for is dropped.
+            let (spare_tx, spare_rx) = bounded(config.queue_batches.max(1) + 2);
+            returns.push(spare_tx);
+            let worker = ShardWorker::new(i, book, agg_tx.clone(), spare_rx, config.coalesce);
             let handle = std::thread::Builder::new()
                 .name(format!("kupala-shard-{i}"))
-                .spawn(move || shard_worker(i, book, &rx, &out, coalesce));
+                .spawn(move || worker.run(&rx));
             if let Ok(h) = handle {
                 workers.push(h);
             }
@@ -182,7 +187,7 @@ impl Pipeline {
         });
         let aggregator = std::thread::Builder::new()
             .name("kupala-aggregator".into())
-            .spawn(move || Aggregator::new(shards, sink, restored).run(&agg_rx))
+            .spawn(move || Aggregator::new(shards, sink, restored, returns).run(&agg_rx))
             .ok();
         let seq = match image {
             Some(img) => {

@@ -1,12 +1,10 @@
 //! Routing sequenced ops to shard workers: per-shard pending batches, the
-//! bounded channels, tick conflation under backpressure, and the worker loop.
+//! bounded channels, and tick conflation under backpressure.
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Sender, TrySendError};
 use rustc_hash::{FxHashSet, FxHasher};
 use std::hash::Hasher;
 
-use crate::aggregator::AggMsg;
-use crate::book::Book;
 use crate::ids::InstrumentId;
 use crate::op::{Op, SeqOp};
 use crate::pipeline::Cut;
@@ -199,61 +197,6 @@ pub(crate) fn compact_ticks(batch: &mut Vec<SeqOp>, seen: &mut FxHashSet<u32>) -
     let mut it = keep.iter();
     batch.retain(|_| *it.next().unwrap_or(&true));
     (before - batch.len()) as u64
-}
-
-/// A shard worker: applies batches to its book and sends what changed,
-/// with how far it is complete (see [`ShardMsg::Batch`]).
-pub(crate) fn shard_worker(
-    shard: usize,
-    mut book: Book,
-    rx: &Receiver<ShardMsg>,
-    out: &Sender<AggMsg>,
-    coalesce: bool,
-) {
-    let mut done = 0;
-    while let Ok(msg) = rx.recv() {
-        match msg {
-            ShardMsg::Batch(ops, t_in, through) => {
-                for sop in &ops {
-                    book.apply(sop);
-                    if !coalesce {
-                        send_output(shard, &mut book, out, t_in, (done, done));
-                    }
-                }
-                send_output(shard, &mut book, out, t_in, (done, through));
-                done = done.max(through);
-            }
-            ShardMsg::Barrier { reply, images } => {
-                send_output(shard, &mut book, out, 0, (done, done));
-                let msg = AggMsg::Barrier {
-                    shard,
-                    seq: book.seq(),
-                    positions: book.positions(),
-                    closed: book.closed().to_vec(),
-                    image: images.then(|| book.image()),
-                    reply,
-                };
-                let _ = out.send(msg);
-            }
-        }
-    }
-}
-
-/// Sends the book's changes; `(before, through)`: how far the shard was
-/// complete, and is once these are sent (an output with no change is sent
-/// only when that moved).
-fn send_output(
-    shard: usize,
-    book: &mut Book,
-    out: &Sender<AggMsg>,
-    t_in: u64,
-    (before, through): (u64, u64),
-) {
-    let mut o = book.flush();
-    o.t_in = t_in;
-    if !o.is_empty() || through > before {
-        let _ = out.send(AggMsg::Output(shard, o, through.max(before)));
-    }
 }
 
 #[cfg(test)]

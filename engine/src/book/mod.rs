@@ -1,16 +1,23 @@
 //! A shard's books: the positions of the instruments routed to it, their
 //! marks, the FX rates, and the indexes that keep every update incremental.
 //!
-//! - instrument → positions: a tick reprices only the positions holding it;
+//! - instrument → its holders, contiguous (`holders`): a tick reprices only
+//!   the positions holding it, in one pass over one array;
 //! - (currency, base) → positions ("conversion groups"): an FX tick reprices
 //!   only the positions whose conversion rate changed;
-//! - account totals move by [`BaseChange`]s, never by re-summing.
+//! - account totals move by [`BaseChange`]s accumulated in place, never by
+//!   re-summing.
 //!
 //! Events only *mark* positions dirty; [`Book::flush`] reprices each dirty
 //! position once. Realized P&L and fees are converted at the moment they
 //! occur, so deferring the repricing changes no figure, only how often
 //! deltas are sent: flushing after every event gives per-tick deltas,
 //! flushing per batch coalesces them.
+
+mod flush;
+pub(crate) mod holders;
+
+pub use flush::{AccountChange, ShardOutput};
 
 use rustc_hash::FxHashMap;
 
@@ -19,10 +26,12 @@ use crate::ids::{AccountId, CurrencyId, InstrumentId};
 use crate::ledger::{Ledger, Method};
 use crate::num::{Multiplier, Price, Quantity, Rate, UNIT, add, out_of_bounds, split_price, sub};
 use crate::op::{Op, SeqOp};
-use crate::state::{BaseChange, ClosedPosition, PositionDelta};
+use crate::state::{ClosedPosition, PositionDelta};
 use crate::time::Date;
+use holders::{GroupId, Holder, HolderIdx, PendingTotals, SlotId, Valuation};
 
-/// An instrument as a shard knows it.
+/// An instrument as a shard knows it, with its holders (hot) and the slot
+/// of each holder's cold record (same order).
 #[derive(Clone, Debug)]
 pub(crate) struct Inst {
     pub(crate) currency: CurrencyId,
@@ -32,8 +41,11 @@ pub(crate) struct Inst {
     pub(crate) has_mark: bool,
     /// Once a tick arrived, trades stop moving the mark.
     pub(crate) has_tick: bool,
-    pub(crate) positions: Vec<u32>,
+    pub(crate) holders: Vec<Holder>,
+    pub(crate) slots: Vec<SlotId>,
     pub(crate) dirty: bool,
+    /// The last op that moved the mark (or split): every listed holder
+    /// changed with it.
     pub(crate) seq: u64,
 }
 
@@ -45,32 +57,36 @@ impl Default for Inst {
             mark: 0,
             has_mark: false,
             has_tick: false,
-            positions: Vec::new(),
+            holders: Vec::new(),
+            slots: Vec::new(),
             dirty: false,
             seq: 0,
         }
     }
 }
 
-/// Positions sharing one (instrument currency, base currency) conversion.
+/// Positions sharing one (instrument currency, base currency) conversion;
+/// the conversion itself is in `Book::convs` (the tick loop reads it).
 #[derive(Clone, Debug)]
 pub(crate) struct Group {
     pub(crate) from: CurrencyId,
     pub(crate) to: CurrencyId,
-    pub(crate) conv: Option<Conversion>,
-    pub(crate) positions: Vec<u32>,
+    pub(crate) positions: Vec<SlotId>,
     pub(crate) dirty: bool,
+    /// The last FX op that changed the conversion.
     pub(crate) seq: u64,
 }
 
-/// One position's state. Amounts are exact (10^-18) in the instrument's
-/// currency, or in base currency for the `*_base` fields.
+/// One position's cold state. Amounts are exact (10^-18) in the
+/// instrument's currency, or in base currency for the `*_base` fields; its
+/// base market value and unrealized P&L are in its [`Holder`].
 #[derive(Clone, Debug)]
 pub(crate) struct Position {
     pub(crate) account: AccountId,
     pub(crate) instrument: InstrumentId,
     pub(crate) base: CurrencyId,
-    pub(crate) group: u32,
+    pub(crate) group: GroupId,
+    pub(crate) holder: HolderIdx,
     pub(crate) ledger: Ledger,
     pub(crate) realized: i128,
     pub(crate) fees: i128,
@@ -79,13 +95,13 @@ pub(crate) struct Position {
     /// Net P&L at the last EOD (the day-P&L baseline), and in base.
     pub(crate) baseline: i128,
     pub(crate) baseline_base: i128,
-    /// Base values as last repriced (what the account totals include).
-    pub(crate) mv_base: i128,
-    pub(crate) unreal_base: i128,
     pub(crate) priced: bool,
     /// False once an EOD rolled it into the closed history.
     pub(crate) listed: bool,
     pub(crate) dirty: bool,
+    /// The last trade, split or EOD that changed it; a listed position also
+    /// changed with its instrument's and group's last op (see
+    /// [`Book::position_seq`]).
     pub(crate) seq: u64,
 }
 
@@ -96,22 +112,21 @@ pub struct Book {
     pub(crate) emit_positions: bool,
     pub(crate) instruments: Vec<Inst>,
     pub(crate) positions: Vec<Position>,
-    pub(crate) by_key: FxHashMap<(AccountId, InstrumentId), u32>,
+    pub(crate) by_key: FxHashMap<(AccountId, InstrumentId), SlotId>,
     pub(crate) fx: FxRates,
     pub(crate) groups: Vec<Group>,
-    pub(crate) group_of: FxHashMap<(CurrencyId, CurrencyId), u32>,
+    /// Each group's conversion (`None` until a rate exists), by group.
+    pub(crate) convs: Vec<Option<Conversion>>,
+    pub(crate) group_of: FxHashMap<(CurrencyId, CurrencyId), GroupId>,
     pub(crate) closed: Vec<ClosedPosition>,
     pub(crate) dirty_inst: Vec<InstrumentId>,
-    pub(crate) dirty_groups: Vec<u32>,
-    pub(crate) dirty_pos: Vec<u32>,
-    /// Pending changes of account totals, by account index.
-    pub(crate) acc: Vec<BaseChange>,
-    pub(crate) acc_base: Vec<CurrencyId>,
-    pub(crate) acc_dirty: Vec<bool>,
-    pub(crate) dirty_acc: Vec<AccountId>,
+    pub(crate) dirty_groups: Vec<GroupId>,
+    pub(crate) dirty_pos: Vec<SlotId>,
+    /// Pending changes of account totals.
+    pub(crate) totals: PendingTotals,
     pub(crate) out_positions: Vec<PositionDelta>,
     /// The states each EOD captured, until the next flush sends them.
-    pub(crate) out_eod: Vec<(Date, u64, Vec<crate::state::PositionState>)>,
+    pub(crate) out_eod: Vec<flush::EodCapture>,
     /// Positions rolled into history since the last flush.
     pub(crate) out_closed: Vec<ClosedPosition>,
     pub(crate) seq: u64,
@@ -130,15 +145,13 @@ impl Book {
             by_key: FxHashMap::default(),
             fx: FxRates::default(),
             groups: Vec::new(),
+            convs: Vec::new(),
             group_of: FxHashMap::default(),
             closed: Vec::new(),
             dirty_inst: Vec::new(),
             dirty_groups: Vec::new(),
             dirty_pos: Vec::new(),
-            acc: Vec::new(),
-            acc_base: Vec::new(),
-            acc_dirty: Vec::new(),
-            dirty_acc: Vec::new(),
+            totals: PendingTotals::default(),
             out_positions: Vec::new(),
             out_eod: Vec::new(),
             out_closed: Vec::new(),
@@ -175,7 +188,7 @@ impl Book {
                 multiplier,
             } => {
                 let inst = self.inst_mut(instrument);
-                if inst.positions.is_empty() {
+                if inst.holders.is_empty() {
                     inst.currency = currency;
                     inst.multiplier = multiplier;
                 }
@@ -187,7 +200,17 @@ impl Book {
                 qty,
                 price,
                 fee,
-            } => self.trade(seq, account, base, instrument, qty, price, fee.raw()),
+            } => self.trade(
+                seq,
+                TradeOp {
+                    account,
+                    base,
+                    instrument,
+                    qty,
+                    price,
+                    fee: fee.raw(),
+                },
+            ),
             Op::Tick { instrument, price } => {
                 let inst = self.inst_mut(instrument);
                 inst.mark = price.raw();
@@ -217,85 +240,116 @@ impl Book {
         }
     }
 
-    pub(crate) fn touch_pos(&mut self, pi: u32, seq: u64) {
-        let p = &mut self.positions[pi as usize];
+    pub(crate) fn touch_pos(&mut self, slot: SlotId, seq: u64) {
+        let p = &mut self.positions[slot.index()];
         p.seq = seq;
         if !p.dirty {
             p.dirty = true;
-            self.dirty_pos.push(pi);
+            self.dirty_pos.push(slot);
         }
     }
 
-    pub(crate) fn change(&mut self, account: AccountId) -> &mut BaseChange {
-        let i = account.index();
-        if self.acc.len() <= i {
-            self.acc.resize_with(i + 1, BaseChange::default);
-            self.acc_base.resize(i + 1, CurrencyId::USD);
-            self.acc_dirty.resize(i + 1, false);
-        }
-        if !self.acc_dirty[i] {
-            self.acc_dirty[i] = true;
-            self.dirty_acc.push(account);
-        }
-        &mut self.acc[i]
+    /// The hot record of a position.
+    pub(crate) fn hot(&self, slot: SlotId) -> &Holder {
+        let p = &self.positions[slot.index()];
+        &self.instruments[p.instrument.index()].holders[p.holder.index()]
     }
 
-    #[allow(clippy::too_many_arguments, reason = "the fields of one trade op")]
-    fn trade(
-        &mut self,
-        seq: u64,
-        account: AccountId,
-        base: CurrencyId,
-        instrument: InstrumentId,
-        qty: Quantity,
-        price: Price,
-        fee: i128,
-    ) {
-        let inst = self.inst_mut(instrument);
+    pub(crate) fn hot_mut(&mut self, slot: SlotId) -> &mut Holder {
+        let p = &self.positions[slot.index()];
+        &mut self.instruments[p.instrument.index()].holders[p.holder.index()]
+    }
+
+    /// Copies a position's ledger quantity and cost into its hot record
+    /// (after a trade or split changed them).
+    fn sync_hot(&mut self, slot: SlotId) {
+        let l = &self.positions[slot.index()].ledger;
+        let (qty, cost) = (l.qty().raw(), l.cost().0);
+        let h = self.hot_mut(slot);
+        (h.qty, h.cost) = (qty, cost);
+    }
+
+    /// The last seq that changed a position: its own last trade, split or
+    /// EOD, or (while listed) the last op that moved its instrument's mark
+    /// or its group's rate, whichever is later.
+    pub(crate) fn position_seq(&self, slot: SlotId) -> u64 {
+        let p = &self.positions[slot.index()];
+        if !p.listed {
+            return p.seq;
+        }
+        let inst = self.instruments[p.instrument.index()].seq;
+        p.seq.max(inst).max(self.groups[p.group.index()].seq)
+    }
+
+    fn trade(&mut self, seq: u64, t: TradeOp) {
+        let inst = self.inst_mut(t.instrument);
         if !inst.has_tick {
-            inst.mark = price.raw();
+            inst.mark = t.price.raw();
             inst.has_mark = true;
-            self.touch_inst(instrument, seq);
+            self.touch_inst(t.instrument, seq);
         }
-        let mult = self.instruments[instrument.index()].multiplier;
-        let pi = self.slot(account, base, instrument);
-        self.price_if_possible(pi);
+        let mult = self.instruments[t.instrument.index()].multiplier;
+        let slot = self.slot(t.account, t.base, t.instrument);
+        self.price_if_possible(slot);
         let method = self.method;
-        let p = &mut self.positions[pi as usize];
+        let p = &mut self.positions[slot.index()];
         p.listed = true;
-        let realized = mult.apply(p.ledger.trade(method, qty, price).0);
-        let fee = fee
+        let realized = mult.apply(p.ledger.trade(method, t.qty, t.price).0);
+        let fee = t
+            .fee
             .checked_mul(i128::from(UNIT))
             .unwrap_or_else(|| out_of_bounds());
         p.realized = add(p.realized, realized);
         p.fees = add(p.fees, fee);
         if p.priced
-            && let Some(c) = self.groups[p.group as usize].conv
+            && let Some(c) = self.convs[p.group.index()]
         {
             let (dr, df) = (c.apply(realized), c.apply(fee));
             p.realized_base = add(p.realized_base, dr);
             p.fees_base = add(p.fees_base, df);
-            let ch = self.change(account);
+            let ch = self.totals.of(t.account);
             ch.realized_pnl = add(ch.realized_pnl, dr);
             ch.fees = add(ch.fees, df);
             ch.day_pnl = add(ch.day_pnl, sub(dr, df));
         }
-        self.touch_pos(pi, seq);
+        self.sync_hot(slot);
+        self.touch_pos(slot, seq);
     }
 
     /// The slot of (account, instrument), created on first use.
-    fn slot(&mut self, account: AccountId, base: CurrencyId, instrument: InstrumentId) -> u32 {
-        if let Some(&pi) = self.by_key.get(&(account, instrument)) {
-            return pi;
+    fn slot(&mut self, account: AccountId, base: CurrencyId, instrument: InstrumentId) -> SlotId {
+        if let Some(&slot) = self.by_key.get(&(account, instrument)) {
+            return slot;
         }
-        let currency = self.instruments[instrument.index()].currency;
+        let slot = self.new_position(account, instrument, base);
+        self.totals.of(account).unpriced += 1;
+        slot
+    }
+
+    /// Adds an empty, listed, unpriced position to every index.
+    pub(crate) fn new_position(
+        &mut self,
+        account: AccountId,
+        instrument: InstrumentId,
+        base: CurrencyId,
+    ) -> SlotId {
+        let currency = self.inst_mut(instrument).currency;
         let group = self.group_index(currency, base);
-        let pi = u32::try_from(self.positions.len()).unwrap_or(u32::MAX);
+        let slot = SlotId::from_index(self.positions.len());
+        let inst = &mut self.instruments[instrument.index()];
+        let holder = HolderIdx(u32::try_from(inst.holders.len()).unwrap_or_else(|_| out_of_bounds()));
+        inst.holders.push(Holder {
+            account,
+            group,
+            ..Holder::default()
+        });
+        inst.slots.push(slot);
         self.positions.push(Position {
             account,
             instrument,
             base,
             group,
+            holder,
             ledger: Ledger::default(),
             realized: 0,
             fees: 0,
@@ -303,56 +357,52 @@ impl Book {
             fees_base: 0,
             baseline: 0,
             baseline_base: 0,
-            mv_base: 0,
-            unreal_base: 0,
             priced: false,
             listed: true,
             dirty: false,
             seq: 0,
         });
-        self.by_key.insert((account, instrument), pi);
-        self.instruments[instrument.index()].positions.push(pi);
-        self.groups[group as usize].positions.push(pi);
-        self.change(account).unpriced += 1;
-        self.acc_base[account.index()] = base;
-        pi
+        self.by_key.insert((account, instrument), slot);
+        self.groups[group.index()].positions.push(slot);
+        self.totals.reserve(account, base);
+        slot
     }
 
-    pub(crate) fn group_index(&mut self, from: CurrencyId, to: CurrencyId) -> u32 {
+    pub(crate) fn group_index(&mut self, from: CurrencyId, to: CurrencyId) -> GroupId {
         if let Some(&g) = self.group_of.get(&(from, to)) {
             return g;
         }
-        let g = u32::try_from(self.groups.len()).unwrap_or(u32::MAX);
+        let g = GroupId(u32::try_from(self.groups.len()).unwrap_or_else(|_| out_of_bounds()));
         self.groups.push(Group {
             from,
             to,
-            conv: self.fx.conversion(from, to),
             positions: Vec::new(),
             dirty: false,
             seq: 0,
         });
+        self.convs.push(self.fx.conversion(from, to));
         self.group_of.insert((from, to), g);
         g
     }
 
     /// Turns an unpriced position priced once its group has a rate: its
     /// realized P&L, fees and day baseline so far convert at this first rate.
-    pub(crate) fn price_if_possible(&mut self, pi: u32) {
-        let p = &self.positions[pi as usize];
+    pub(crate) fn price_if_possible(&mut self, slot: SlotId) {
+        let p = &self.positions[slot.index()];
         if p.priced {
             return;
         }
-        let Some(c) = self.groups[p.group as usize].conv else {
+        let Some(c) = self.convs[p.group.index()] else {
             return;
         };
         let account = p.account;
-        let p = &mut self.positions[pi as usize];
+        let p = &mut self.positions[slot.index()];
         p.priced = true;
         p.realized_base = c.apply(p.realized);
         p.fees_base = c.apply(p.fees);
         p.baseline_base = c.apply(p.baseline);
         let (r, f, b) = (p.realized_base, p.fees_base, p.baseline_base);
-        let ch = self.change(account);
+        let ch = self.totals.of(account);
         ch.unpriced -= 1;
         ch.realized_pnl = add(ch.realized_pnl, r);
         ch.fees = add(ch.fees, f);
@@ -362,26 +412,28 @@ impl Book {
     fn fx(&mut self, seq: u64, base: CurrencyId, quote: CurrencyId, rate: Rate) {
         self.fx.set(base, quote, rate);
         for gi in 0..self.groups.len() {
-            let g = &mut self.groups[gi];
+            let g = &self.groups[gi];
             let conv = self.fx.conversion(g.from, g.to);
-            if conv != g.conv {
-                let first = g.conv.is_none();
-                g.conv = conv;
-                if first {
-                    // The first usable rate prices the group's positions now,
-                    // not at the next flush, so a later rate in the same batch
-                    // cannot stand in for it.
-                    for k in 0..self.groups[gi].positions.len() {
-                        let pi = self.groups[gi].positions[k];
-                        self.price_if_possible(pi);
-                    }
+            if conv == self.convs[gi] {
+                continue;
+            }
+            let first = self.convs[gi].is_none();
+            self.convs[gi] = conv;
+            if first {
+                // The first usable rate prices the group's positions now,
+                // not at the next flush, so a later rate in the same batch
+                // cannot stand in for it.
+                for k in 0..self.groups[gi].positions.len() {
+                    let slot = self.groups[gi].positions[k];
+                    self.price_if_possible(slot);
                 }
-                let g = &mut self.groups[gi];
-                g.seq = seq;
-                if !g.dirty {
-                    g.dirty = true;
-                    self.dirty_groups.push(u32::try_from(gi).unwrap_or(u32::MAX));
-                }
+            }
+            let g = &mut self.groups[gi];
+            g.seq = seq;
+            if !g.dirty {
+                g.dirty = true;
+                self.dirty_groups
+                    .push(GroupId(u32::try_from(gi).unwrap_or_else(|_| out_of_bounds())));
             }
         }
     }
@@ -389,49 +441,50 @@ impl Book {
     fn split(&mut self, seq: u64, instrument: InstrumentId, ratio: Rate) {
         let inst = self.inst_mut(instrument);
         inst.mark = i64::try_from(split_price(inst.mark, ratio)).unwrap_or(inst.mark);
-        let held = inst.positions.clone();
+        let held = inst.slots.clone();
         self.touch_inst(instrument, seq);
-        for pi in held {
-            self.positions[pi as usize].ledger.split(ratio);
-            self.touch_pos(pi, seq);
+        for slot in held {
+            self.positions[slot.index()].ledger.split(ratio);
+            self.sync_hot(slot);
+            self.touch_pos(slot, seq);
         }
+    }
+
+    /// Every listed slot, in slot order.
+    fn listed(&self) -> impl Iterator<Item = SlotId> + '_ {
+        (0..self.positions.len())
+            .filter(|&i| self.positions[i].listed)
+            .map(SlotId::from_index)
     }
 
     fn eod(&mut self, seq: u64, date: Date) {
         self.reprice_dirty();
-        let states = (0..self.positions.len())
-            .filter(|&i| self.positions[i].listed)
-            .filter_map(|i| u32::try_from(i).ok())
-            .map(|pi| self.position_state(pi))
-            .collect();
-        self.out_eod.push((date, seq, states));
-        for pi in 0..self.positions.len() {
-            if !self.positions[pi].listed {
-                continue;
-            }
-            let pi = u32::try_from(pi).unwrap_or(u32::MAX);
-            let (net, net_base) = self.net(pi);
-            let p = &mut self.positions[pi as usize];
+        let states = self.listed().map(|slot| self.position_state(slot)).collect();
+        self.out_eod.push(flush::EodCapture { date, seq, states });
+        let listed: Vec<SlotId> = self.listed().collect();
+        for slot in listed {
+            let (net, net_base) = self.net(slot);
+            let p = &mut self.positions[slot.index()];
             p.baseline = net;
             let account = p.account;
             if p.priced {
                 let day = sub(net_base, p.baseline_base);
                 p.baseline_base = net_base;
-                let ch = self.change(account);
+                let ch = self.totals.of(account);
                 ch.day_pnl = sub(ch.day_pnl, day);
             }
-            self.touch_pos(pi, seq);
-            let p = &self.positions[pi as usize];
+            self.touch_pos(slot, seq);
+            let p = &self.positions[slot.index()];
             if p.priced && p.ledger.qty() == Quantity::ZERO {
-                self.roll_closed(pi, date);
+                self.roll_closed(slot, date);
             }
         }
     }
 
     /// Moves a flat, priced position into the closed history and frees its
     /// slot for a new position; the account totals keep what it realized.
-    fn roll_closed(&mut self, pi: u32, date: Date) {
-        let position = self.position_state(pi);
+    fn roll_closed(&mut self, slot: SlotId, date: Date) {
+        let position = self.position_state(slot);
         let closed = ClosedPosition {
             date,
             position: position.clone(),
@@ -444,24 +497,34 @@ impl Book {
                 closed: true,
             });
         }
-        let p = &mut self.positions[pi as usize];
+        let p = &mut self.positions[slot.index()];
         p.ledger = Ledger::default();
         (p.realized, p.fees, p.realized_base, p.fees_base) = (0, 0, 0, 0);
-        (p.baseline, p.baseline_base, p.mv_base, p.unreal_base) = (0, 0, 0, 0);
+        (p.baseline, p.baseline_base) = (0, 0);
         p.listed = false;
+        let h = self.hot_mut(slot);
+        (h.qty, h.cost, h.mv, h.unreal) = (0, 0, 0, 0);
     }
 
     /// The exact net P&L in instrument currency and (when priced) in base.
-    pub(crate) fn net(&self, pi: u32) -> (i128, i128) {
-        let p = &self.positions[pi as usize];
+    pub(crate) fn net(&self, slot: SlotId) -> (i128, i128) {
+        let p = &self.positions[slot.index()];
         let inst = &self.instruments[p.instrument.index()];
-        let q = i128::from(p.ledger.qty().raw());
-        let unreal = inst
-            .multiplier
-            .apply(sub(i128::from(inst.mark) * q, p.ledger.cost().0));
+        let h = self.hot(slot);
+        let v = Valuation::at(inst.mark, h.qty, h.cost, inst.multiplier);
         (
-            sub(add(p.realized, unreal), p.fees),
-            sub(add(p.realized_base, p.unreal_base), p.fees_base),
+            sub(add(p.realized, v.unrealized), p.fees),
+            sub(add(p.realized_base, h.unreal), p.fees_base),
         )
     }
+}
+
+/// The fields of one trade op, as a book applies it.
+struct TradeOp {
+    account: AccountId,
+    base: CurrencyId,
+    instrument: InstrumentId,
+    qty: Quantity,
+    price: Price,
+    fee: i128,
 }

@@ -1,0 +1,218 @@
+//! Repricing and output of a shard's books: what [`Book::flush`] sends to the
+//! aggregator, and the position states a snapshot reads.
+
+use super::holders::{SlotId, Valuation, reprice_holders};
+use crate::book::Book;
+use crate::ids::{AccountId, CurrencyId};
+use crate::num::{Notional, Price, Quantity, add, sub};
+use crate::state::{BaseChange, BaseValues, ClosedPosition, PositionDelta, PositionState};
+use crate::time::Date;
+
+/// One account's change of totals in a flush.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AccountChange {
+    /// The account.
+    pub account: AccountId,
+    /// Its base currency.
+    pub base: CurrencyId,
+    /// What changed.
+    pub change: BaseChange,
+}
+
+/// Every listed position as of one EOD (before the day baselines reset).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EodCapture {
+    /// The EOD's date.
+    pub date: Date,
+    /// The EOD's seq.
+    pub seq: u64,
+    /// The shard's listed positions at that EOD.
+    pub states: Vec<PositionState>,
+}
+
+/// What one flush of a shard produces. Its buffers are reused: the
+/// aggregator hands an emptied output back to the shard (see
+/// [`ShardOutput::clear`]), so a flush allocates nothing in steady state.
+#[derive(Debug, Default)]
+pub struct ShardOutput {
+    /// The last `seq` the shard had applied.
+    pub seq: u64,
+    /// Changes of account totals.
+    pub accounts: Vec<AccountChange>,
+    /// New states of the positions that changed (empty unless enabled).
+    pub positions: Vec<PositionDelta>,
+    /// Each EOD applied since the last flush.
+    pub eod: Vec<EodCapture>,
+    /// Positions an EOD moved to the closed history.
+    pub closed: Vec<ClosedPosition>,
+    /// When the oldest op of the batch behind this output entered the
+    /// engine (`clock::now_ns`; 0 = not measured): tick→delta latency.
+    pub t_in: u64,
+}
+
+impl ShardOutput {
+    /// True when the flush produced nothing to send.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.accounts.is_empty() && self.positions.is_empty() && self.eod.is_empty() && self.closed.is_empty()
+    }
+
+    /// Empties every list, keeping their capacity for the next flush.
+    pub fn clear(&mut self) {
+        self.accounts.clear();
+        self.positions.clear();
+        self.eod.clear();
+        self.closed.clear();
+        (self.seq, self.t_in) = (0, 0);
+    }
+}
+
+impl Book {
+    /// Reprices every dirty position once and returns the changes to send.
+    pub fn flush(&mut self) -> ShardOutput {
+        let mut out = ShardOutput::default();
+        self.flush_into(&mut out);
+        out
+    }
+
+    /// [`flush`](Self::flush) into `out` (cleared first), reusing its buffers.
+    pub fn flush_into(&mut self, out: &mut ShardOutput) {
+        out.clear();
+        self.reprice_dirty();
+        let totals = &mut self.totals;
+        for a in totals.dirty.drain(..) {
+            let p = &mut totals.by_account[a.index()];
+            p.dirty = false;
+            out.accounts.push(AccountChange {
+                account: a,
+                base: p.base,
+                change: std::mem::take(&mut p.change),
+            });
+        }
+        out.seq = self.seq;
+        out.positions.append(&mut self.out_positions);
+        out.eod.append(&mut self.out_eod);
+        out.closed.append(&mut self.out_closed);
+    }
+
+    /// Reprices the holders of dirty instruments (one pass each), then the
+    /// positions a trade, split, EOD or rate touched, each once; with
+    /// position deltas on, records the state of each.
+    pub(crate) fn reprice_dirty(&mut self) {
+        let mut touched = std::mem::take(&mut self.dirty_pos);
+        let ids = std::mem::take(&mut self.dirty_inst);
+        for &id in &ids {
+            let inst = &mut self.instruments[id.index()];
+            inst.dirty = false;
+            reprice_holders(
+                &mut inst.holders,
+                inst.mark,
+                inst.multiplier,
+                &self.convs,
+                &mut self.totals,
+            );
+            if self.emit_positions {
+                mark_listed(&mut self.positions, &inst.slots, &mut touched);
+            }
+        }
+        self.dirty_inst = ids;
+        self.dirty_inst.clear();
+        for gi in std::mem::take(&mut self.dirty_groups) {
+            let g = &mut self.groups[gi.index()];
+            g.dirty = false;
+            mark_listed(&mut self.positions, &g.positions, &mut touched);
+        }
+        for &slot in &touched {
+            self.positions[slot.index()].dirty = false;
+            self.reprice(slot);
+            if self.emit_positions && self.positions[slot.index()].listed {
+                let state = self.position_state(slot);
+                self.out_positions.push(PositionDelta { state, closed: false });
+            }
+        }
+        touched.clear();
+        self.dirty_pos = touched;
+    }
+
+    /// Recomputes a position's base market value and unrealized P&L at the
+    /// current mark and rate, and records the change of its account totals.
+    fn reprice(&mut self, slot: SlotId) {
+        self.price_if_possible(slot);
+        let p = &self.positions[slot.index()];
+        let inst = &mut self.instruments[p.instrument.index()];
+        let (mark, mult) = (inst.mark, inst.multiplier);
+        let h = p.holder.index();
+        reprice_holders(
+            &mut inst.holders[h..=h],
+            mark,
+            mult,
+            &self.convs,
+            &mut self.totals,
+        );
+    }
+
+    /// A position's full state (call after a flush, so base values are current).
+    #[must_use]
+    pub(crate) fn position_state(&self, slot: SlotId) -> PositionState {
+        let p = &self.positions[slot.index()];
+        let inst = &self.instruments[p.instrument.index()];
+        let h = self.hot(slot);
+        let v = Valuation::at(inst.mark, h.qty, h.cost, inst.multiplier);
+        let net = sub(add(p.realized, v.unrealized), p.fees);
+        PositionState {
+            account: p.account,
+            instrument: p.instrument,
+            currency: inst.currency,
+            base_currency: p.base,
+            qty: p.ledger.qty(),
+            avg_cost: p.ledger.avg_cost(),
+            mark: Price::from_raw(inst.mark),
+            market_value: Notional(v.market_value),
+            realized_pnl: Notional(p.realized),
+            unrealized_pnl: Notional(v.unrealized),
+            fees: Notional(p.fees),
+            net_pnl: Notional(net),
+            day_pnl: Notional(sub(net, p.baseline)),
+            base: p.priced.then(|| BaseValues {
+                market_value: Notional(h.mv),
+                realized_pnl: Notional(p.realized_base),
+                unrealized_pnl: Notional(h.unreal),
+                fees: Notional(p.fees_base),
+                net_pnl: Notional(sub(add(p.realized_base, h.unreal), p.fees_base)),
+            }),
+            seq: self.position_seq(slot),
+        }
+    }
+
+    /// Every listed position's state, in slot order. Flush first.
+    #[must_use]
+    pub fn positions(&self) -> Vec<PositionState> {
+        self.listed().map(|slot| self.position_state(slot)).collect()
+    }
+
+    /// The closed-position history this shard rolled, oldest first.
+    #[must_use]
+    pub fn closed(&self) -> &[ClosedPosition] {
+        &self.closed
+    }
+
+    /// How many listed positions hold a nonzero quantity.
+    #[must_use]
+    pub fn open_positions(&self) -> usize {
+        self.positions
+            .iter()
+            .filter(|p| p.listed && p.ledger.qty() != Quantity::ZERO)
+            .count()
+    }
+}
+
+/// Adds each listed slot of `slots` not yet marked to `touched`.
+fn mark_listed(positions: &mut [super::Position], slots: &[SlotId], touched: &mut Vec<SlotId>) {
+    for &slot in slots {
+        let p = &mut positions[slot.index()];
+        if p.listed && !p.dirty {
+            p.dirty = true;
+            touched.push(slot);
+        }
+    }
+}

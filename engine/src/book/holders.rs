@@ -1,0 +1,187 @@
+//! The hot layout of a shard's books: what a tick reads and writes.
+//!
+//! Each instrument keeps its holders contiguous, one 64-byte [`Holder`] per
+//! position (one cache line): the quantity and cost basis copied from the
+//! position's ledger, the base values last added to its account's totals,
+//! its account and its conversion group. A tick is one pass over that
+//! array. Everything else of a position (lots, realized, fees, day
+//! baselines, flags) is in its cold record (`book::Position`), which only
+//! trades, splits, EODs and snapshots touch.
+
+use crate::fx::Conversion;
+use crate::ids::{AccountId, CurrencyId};
+use crate::num::{Multiplier, add, sub};
+use crate::state::BaseChange;
+
+/// A position's index in its shard's cold records (creation order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct SlotId(pub(crate) u32);
+
+impl SlotId {
+    /// As an index into the cold records.
+    pub(crate) const fn index(self) -> usize {
+        self.0 as usize
+    }
+
+    /// The slot at index `i` (a shard holds far fewer than 2^32
+    /// positions: the sequencer's position limit).
+    pub(crate) fn from_index(i: usize) -> Self {
+        Self(u32::try_from(i).unwrap_or_else(|_| crate::num::out_of_bounds()))
+    }
+}
+
+/// A conversion group's index: the positions sharing one (instrument
+/// currency, base currency) conversion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub(crate) struct GroupId(pub(crate) u32);
+
+impl GroupId {
+    /// As an index into the groups.
+    pub(crate) const fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// A holder's position in its instrument's hot array.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) struct HolderIdx(pub(crate) u32);
+
+impl HolderIdx {
+    /// As an index into the instrument's holders.
+    pub(crate) const fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// One position as a tick sees it. `qty` and `cost` mirror the ledger (set
+/// by every trade and split); `mv` and `unreal` are the base values the
+/// account totals include.
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C)]
+pub(crate) struct Holder {
+    /// Exact signed cost basis (10^-18, before the multiplier).
+    pub(crate) cost: i128,
+    /// Base market value as last repriced.
+    pub(crate) mv: i128,
+    /// Base unrealized P&L as last repriced.
+    pub(crate) unreal: i128,
+    /// Signed quantity, raw (10^-9).
+    pub(crate) qty: i64,
+    /// The account whose totals it moves.
+    pub(crate) account: AccountId,
+    /// Its conversion group.
+    pub(crate) group: GroupId,
+}
+
+const _: () = assert!(size_of::<Holder>() == 64, "a holder is one cache line");
+
+/// What a holding is worth at a mark, exact (10^-18): the one valuation
+/// every figure is derived from, in instrument currency or, once
+/// [`converted`](Self::converted), in base currency.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Valuation {
+    /// `mark × qty × multiplier`.
+    pub(crate) market_value: i128,
+    /// `(mark × qty − cost) × multiplier`.
+    pub(crate) unrealized: i128,
+}
+
+impl Valuation {
+    /// The value of `qty` with cost basis `cost` at `mark`.
+    #[inline]
+    pub(crate) fn at(mark: i64, qty: i64, cost: i128, multiplier: Multiplier) -> Self {
+        let value = i128::from(mark) * i128::from(qty);
+        Self {
+            market_value: multiplier.apply(value),
+            unrealized: multiplier.apply(sub(value, cost)),
+        }
+    }
+
+    /// Both figures converted (each rounded once).
+    #[inline]
+    pub(crate) fn converted(self, c: Conversion) -> Self {
+        Self {
+            market_value: c.apply(self.market_value),
+            unrealized: c.apply(self.unrealized),
+        }
+    }
+}
+
+/// An account's pending change of totals in one shard, accumulated in
+/// place between flushes (a dense array by account index, reused).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Pending {
+    /// The change so far.
+    pub(crate) change: BaseChange,
+    /// The account's base currency.
+    pub(crate) base: CurrencyId,
+    /// Listed in the dirty accounts since the last flush.
+    pub(crate) dirty: bool,
+}
+
+/// The dense per-account pending changes and the list of those touched.
+#[derive(Debug, Default)]
+pub(crate) struct PendingTotals {
+    pub(crate) by_account: Vec<Pending>,
+    pub(crate) dirty: Vec<AccountId>,
+}
+
+impl PendingTotals {
+    /// Makes room for `account` (called when a position is created, so the
+    /// tick loop indexes without growing).
+    pub(crate) fn reserve(&mut self, account: AccountId, base: CurrencyId) {
+        let i = account.index();
+        if self.by_account.len() <= i {
+            self.by_account.resize_with(i + 1, Pending::default);
+        }
+        self.by_account[i].base = base;
+    }
+
+    /// The pending change of `account` (which must have been reserved),
+    /// marked for the next flush.
+    #[inline]
+    pub(crate) fn of(&mut self, account: AccountId) -> &mut BaseChange {
+        let p = &mut self.by_account[account.index()];
+        if !p.dirty {
+            p.dirty = true;
+            self.dirty.push(account);
+        }
+        &mut p.change
+    }
+
+    /// Adds a repricing's change of market value and unrealized P&L (which
+    /// moves day P&L by the same amount).
+    #[inline]
+    pub(crate) fn revalue(&mut self, account: AccountId, d_mv: i128, d_unreal: i128) {
+        let ch = self.of(account);
+        ch.market_value = add(ch.market_value, d_mv);
+        ch.unrealized_pnl = add(ch.unrealized_pnl, d_unreal);
+        ch.day_pnl = add(ch.day_pnl, d_unreal);
+    }
+}
+
+/// Reprices a run of holders at `mark` and records each change in its
+/// account's pending totals: the tick loop. `convs` is the shard's
+/// conversions by group (`None`: no rate yet, the position is unpriced and
+/// left out of the totals).
+#[inline]
+pub(crate) fn reprice_holders(
+    holders: &mut [Holder],
+    mark: i64,
+    multiplier: Multiplier,
+    convs: &[Option<Conversion>],
+    totals: &mut PendingTotals,
+) {
+    for h in holders {
+        let Some(conv) = convs[h.group.index()] else {
+            continue;
+        };
+        let v = Valuation::at(mark, h.qty, h.cost, multiplier).converted(conv);
+        let (d_mv, d_unreal) = (sub(v.market_value, h.mv), sub(v.unrealized, h.unreal));
+        if d_mv == 0 && d_unreal == 0 {
+            continue;
+        }
+        (h.mv, h.unreal) = (v.market_value, v.unrealized);
+        totals.revalue(h.account, d_mv, d_unreal);
+    }
+}
