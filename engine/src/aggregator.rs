@@ -1,6 +1,7 @@
-//! The aggregator: one thread that moves account totals by the changes the
-//! shards send (never re-summing positions), hands every change to a
-//! [`DeltaSink`], and assembles consistent snapshots from shard barriers.
+//! The aggregator: one thread that hands every shard's changes to the
+//! [`DeltaSink`] in order (the shards own the account totals, see
+//! `partition`), tracks how far every shard is complete, and assembles
+//! consistent snapshots and EODs from the shards' parts.
 
 use crossbeam_channel::{Receiver, Sender};
 
@@ -78,6 +79,7 @@ pub(crate) enum AggMsg {
         shard: usize,
         seq: u64,
         positions: Vec<PositionState>,
+        portfolios: Vec<PortfolioState>,
         closed: Vec<ClosedPosition>,
         image: Option<BookImage>,
         reply: Sender<Cut>,
@@ -86,7 +88,6 @@ pub(crate) enum AggMsg {
 
 /// The aggregator's state.
 pub(crate) struct Aggregator {
-    portfolios: Vec<Option<PortfolioState>>,
     sink: Box<dyn DeltaSink>,
     shards: usize,
     /// Shards that reached the current barrier, and their parts.
@@ -100,8 +101,6 @@ pub(crate) struct Aggregator {
     /// through `DeltaSink::complete`).
     done: Vec<u64>,
     complete: u64,
-    changed: Vec<PortfolioState>,
-    wants_totals: bool,
     /// Where each shard's emptied outputs go back for reuse.
     returns: Vec<Sender<ShardOutput>>,
     /// EOD parts by seq: (shards reported, date, positions).
@@ -109,22 +108,8 @@ pub(crate) struct Aggregator {
 }
 
 impl Aggregator {
-    pub(crate) fn new(
-        shards: usize,
-        sink: Box<dyn DeltaSink>,
-        restored: Vec<PortfolioState>,
-        returns: Vec<Sender<ShardOutput>>,
-    ) -> Self {
-        let mut portfolios: Vec<Option<PortfolioState>> = Vec::new();
-        for p in restored {
-            let i = p.account.index();
-            if portfolios.len() <= i {
-                portfolios.resize(i + 1, None);
-            }
-            portfolios[i] = Some(p);
-        }
+    pub(crate) fn new(shards: usize, sink: Box<dyn DeltaSink>, returns: Vec<Sender<ShardOutput>>) -> Self {
         Self {
-            portfolios,
             sink,
             shards,
             at_barrier: vec![false; shards],
@@ -134,15 +119,12 @@ impl Aggregator {
             held: Vec::new(),
             done: vec![0; shards],
             complete: 0,
-            changed: Vec::new(),
-            wants_totals: true,
             returns,
             eods: FxHashMap::default(),
         }
     }
 
     pub(crate) fn run(mut self, rx: &Receiver<AggMsg>) {
-        self.wants_totals = self.sink.wants_totals();
         while let Ok(msg) = rx.recv() {
             match msg {
                 AggMsg::Output(shard, out, through) if self.at_barrier[shard] => {
@@ -153,6 +135,7 @@ impl Aggregator {
                     shard,
                     seq,
                     mut positions,
+                    mut portfolios,
                     mut closed,
                     image,
                     reply,
@@ -163,6 +146,7 @@ impl Aggregator {
                     self.at_barrier[shard] = true;
                     self.parts.seq = self.parts.seq.max(seq);
                     self.parts.positions.append(&mut positions);
+                    self.parts.portfolios.append(&mut portfolios);
                     self.parts.closed.append(&mut closed);
                     self.reply = Some(reply);
                     if self.at_barrier.iter().all(|&b| b) {
@@ -191,6 +175,9 @@ impl Aggregator {
         }
     }
 
+    /// Publishes an output's EOD parts and closed positions, then each of
+    /// its flushes in order (an EOD is always the last op of an output's
+    /// only segment, see `worker`).
     fn publish(&mut self, out: &ShardOutput) {
         for e in &out.eod {
             self.eod_part(e.date, e.seq, &e.states);
@@ -198,20 +185,17 @@ impl Aggregator {
         if !out.closed.is_empty() {
             self.sink.closed(&out.closed);
         }
-        self.changed.clear();
-        for c in &out.accounts {
-            let i = c.account.index();
-            if self.portfolios.len() <= i {
-                self.portfolios.resize(i + 1, None);
+        let (mut a0, mut p0) = (0, 0);
+        for seg in &out.segments {
+            let portfolios = &out.portfolios[a0..seg.portfolios];
+            let positions = &out.positions[p0..seg.positions];
+            (a0, p0) = (seg.portfolios, seg.positions);
+            if seg.changed == 0 && positions.is_empty() && out.segments.len() > 1 {
+                continue;
             }
-            let p = self.portfolios[i].get_or_insert_with(|| PortfolioState::new(c.account, c.base));
-            p.apply(&c.change, out.seq);
-            if self.wants_totals {
-                self.changed.push(p.clone());
-            }
+            self.sink
+                .publish_stamped(seg.seq, out.t_in, positions, portfolios);
         }
-        self.sink
-            .publish_stamped(out.seq, out.t_in, &out.positions, &self.changed);
     }
 
     /// Collects one shard's part of an EOD; with all parts in, hands the
@@ -234,7 +218,7 @@ impl Aggregator {
         state
             .closed
             .sort_by_key(|c| (c.date, c.position.seq, c.position.account, c.position.instrument));
-        state.portfolios = self.portfolios.iter().flatten().cloned().collect();
+        state.portfolios.sort_by_key(|p| p.account);
         let books = self.image.take();
         if let Some(reply) = self.reply.take() {
             let _ = reply.send(Cut { state, books });

@@ -5,12 +5,12 @@
 
 use rkyv::{Archive, Deserialize, Serialize};
 
-use crate::book::holders::SlotId;
+use crate::book::holders::{SlotId, Totals};
 use crate::book::{Book, Inst};
 use crate::ids::{AccountId, CurrencyId, InstrumentId};
 use crate::ledger::{Ledger, Lot};
 use crate::num::{Multiplier, Quantity, Rate};
-use crate::router::shard_of;
+use crate::partition::Owner;
 use crate::state::PortfolioState;
 
 /// An instrument's state in a shard.
@@ -135,25 +135,29 @@ impl PortfolioImage {
 }
 
 impl BookImage {
-    /// Merges shard images (FX rates are identical in every shard).
+    /// Merges shard images. Every shard knows every instrument (each sees
+    /// every op that moves one) and the same FX rates; positions are
+    /// partitioned by account. Instruments are kept once each, by id.
     pub fn merge(&mut self, mut other: Self) {
         self.instruments.append(&mut other.instruments);
+        self.instruments.sort_by_key(|i| i.id);
+        self.instruments.dedup_by_key(|i| i.id);
         self.positions.append(&mut other.positions);
         if self.fx.is_empty() {
             self.fx = other.fx;
         }
     }
 
-    /// The part of this image that belongs to `shard` of `shards`.
+    /// The part of this image that belongs to the shard `owner` names:
+    /// every instrument and rate, and the positions of its accounts.
     #[must_use]
-    pub fn for_shard(&self, shard: usize, shards: usize) -> Self {
-        let mine = |id: u32| shard_of(InstrumentId(id), shards) == shard;
+    pub fn for_shard(&self, owner: Owner) -> Self {
         Self {
-            instruments: self.instruments.iter().filter(|i| mine(i.id)).cloned().collect(),
+            instruments: self.instruments.clone(),
             positions: self
                 .positions
                 .iter()
-                .filter(|p| mine(p.instrument))
+                .filter(|p| owner.owns(AccountId(p.account)))
                 .cloned()
                 .collect(),
             fx: self.fx.clone(),
@@ -240,6 +244,17 @@ impl Book {
             book.restore_position(p);
         }
         book
+    }
+
+    /// Restores the totals of the accounts this book owns (from a
+    /// snapshot's portfolios).
+    #[must_use]
+    pub fn with_portfolios(mut self, portfolios: impl Iterator<Item = PortfolioState>) -> Self {
+        for p in portfolios {
+            self.totals.reserve(p.account, p.base_currency);
+            self.totals.by_account[p.account.index()] = Totals::of(&p);
+        }
+        self
     }
 
     fn restore_position(&mut self, p: &PositionImage) {

@@ -23,6 +23,7 @@ pub mod ledger;
 mod limits;
 pub mod num;
 pub mod op;
+pub mod partition;
 pub mod pipeline;
 pub mod rebalance;
 pub mod reference;
@@ -37,7 +38,7 @@ mod worker;
 
 pub use aggregator::{DeltaSink, NullSink};
 pub use book::Book;
-pub use book::{AccountChange, ShardOutput};
+pub use book::{Segment, ShardOutput};
 pub use event::{Event, EventError};
 pub use ledger::Method;
 pub use pipeline::{Cut, Pipeline, PipelineConfig, PipelineStats, SharedNames};

@@ -22,6 +22,7 @@ use crate::image::{BookImage, EngineImage, PortfolioImage};
 use crate::journal_writer::{JournalMsg, JournalWriter, MarkKeeper, SyncMode, Watermarks};
 use crate::ledger::Method;
 use crate::op::SeqOp;
+use crate::partition::Owner;
 use crate::router::{Router, RouterStats};
 use crate::sequencer::{BaseCurrencies, NewName, SequenceError, Sequencer};
 use crate::state::EngineState;
@@ -157,17 +158,27 @@ impl Pipeline {
         let mut senders = Vec::with_capacity(shards);
         let mut workers = Vec::with_capacity(shards);
         let mut returns = Vec::with_capacity(shards);
+        let totals = sink.wants_totals();
         for i in 0..shards {
             let (tx, rx) = bounded(config.queue_batches.max(1));
+            let owner = Owner { shard: i, shards };
             let book = match image {
                 Some(img) => Book::from_image(
-                    &img.books.for_shard(i, shards),
+                    &img.books.for_shard(owner),
                     img.seq,
                     config.method,
                     config.emit_positions,
+                )
+                .with_portfolios(
+                    img.portfolios
+                        .iter()
+                        .map(PortfolioImage::state)
+                        .filter(|p| owner.owns(p.account)),
                 ),
                 None => Book::new(config.method, config.emit_positions),
-            };
+            }
+            .owning(owner)
+            .reporting_totals(totals);
             // Emptied flush buffers travel back on their own bounded
             // channel; one the shard has no room for is dropped.
             let (spare_tx, spare_rx) = bounded(config.queue_batches.max(1) + 2);
@@ -182,12 +193,9 @@ impl Pipeline {
             senders.push(tx);
         }
         drop(agg_tx);
-        let restored = image.map_or_else(Vec::new, |i| {
-            i.portfolios.iter().map(PortfolioImage::state).collect()
-        });
         let aggregator = std::thread::Builder::new()
             .name("kupala-aggregator".into())
-            .spawn(move || Aggregator::new(shards, sink, restored, returns).run(&agg_rx))
+            .spawn(move || Aggregator::new(shards, sink, returns).run(&agg_rx))
             .ok();
         let seq = match image {
             Some(img) => {
@@ -335,7 +343,14 @@ impl Pipeline {
     /// Sequences and routes one event; `Ok(None)` for an ignored repeat.
     /// Batches are sent when full; call [`flush`](Self::flush) to send now.
     pub fn submit(&mut self, event: &Event) -> Result<Option<SeqOp>, SequenceError> {
-        let t_in = if self.stamp { crate::clock::now_ns() } else { 0 };
+        // Only the oldest op of a journal batch carries its stamp (the
+        // batch's latency is measured from it), so the clock is read only
+        // when a batch starts.
+        let t_in = match &self.down {
+            _ if !self.stamp => 0,
+            Downstream::Journal(j) if !j.ops.is_empty() => 0,
+            _ => crate::clock::now_ns(),
+        };
         self.submit_stamped(event, t_in)
     }
 
@@ -411,8 +426,9 @@ impl Pipeline {
         self.seq.check(events)
     }
 
-    /// Measure tick→delta latency: stamp each op with `clock::now_ns` as it
-    /// enters (about 20 ns per event). Off by default (batch runs).
+    /// Measure tick→delta latency: stamp ops with `clock::now_ns` as they
+    /// enter (with a store, only the first op of each journal batch: the
+    /// one its latency is measured from). Off by default (batch runs).
     pub fn set_latency_stamps(&mut self, on: bool) {
         self.stamp = on;
     }

@@ -1,47 +1,25 @@
-//! Routing sequenced ops to shard workers: per-shard pending batches, the
-//! bounded channels, and tick conflation under backpressure.
+//! Routing sequenced ops to shard workers: every op goes to every shard
+//! (see `partition`), so one pending batch is shared by all of them; the
+//! bounded channels; and tick conflation under backpressure.
 
-use crossbeam_channel::{Sender, TrySendError};
-use rustc_hash::{FxHashSet, FxHasher};
-use std::hash::Hasher;
+use crossbeam_channel::Sender;
+use rustc_hash::FxHashSet;
+use std::sync::Arc;
 
-use crate::ids::InstrumentId;
 use crate::op::{Op, SeqOp};
 use crate::pipeline::Cut;
 
-/// The shard an instrument belongs to: a hash of its id, so routing is a
-/// pure function of the journal (ids are interned in journal order).
-#[must_use]
-pub fn shard_of(instrument: InstrumentId, shards: usize) -> usize {
-    let mut h = FxHasher::default();
-    h.write_u32(instrument.0);
-    usize::try_from(h.finish() % shards.max(1) as u64).unwrap_or(0)
-}
-
 /// A message to a shard worker.
 pub(crate) enum ShardMsg {
-    /// Ops to apply, in seq order; when the oldest entered the engine
-    /// (`clock::now_ns`, 0 = not measured); and the highest seq routed to
-    /// any shard when the batch was sent: with the batch applied, the shard
-    /// holds every op up to that seq it will ever get (possibly an empty
+    /// Ops to apply, in seq order (one batch shared by every shard); when
+    /// the oldest entered the engine (`clock::now_ns`, 0 = not measured);
+    /// and the highest seq routed when the batch was sent: with the batch
+    /// applied, the shard holds every op up to that seq (possibly an empty
     /// batch, sent only to carry it).
-    Batch(Vec<SeqOp>, u64, u64),
+    Batch(Arc<[SeqOp]>, u64, u64),
     /// Flush and report to the aggregator (a consistent cut); `images` asks
     /// for the full books too (for a persisted snapshot).
     Barrier { reply: Sender<Cut>, images: bool },
-}
-
-struct ShardLink {
-    tx: Sender<ShardMsg>,
-    pending: Vec<SeqOp>,
-    /// When the oldest pending op entered the engine.
-    oldest: u64,
-    /// The pending batch's length after its last compaction: it is
-    /// compacted again only once it has doubled, so a growing backlog costs
-    /// linear, not quadratic, rescanning.
-    compacted: usize,
-    /// The `through` seq of the last batch sent.
-    through: u64,
 }
 
 /// Counters of what routing did under load.
@@ -53,9 +31,18 @@ pub struct RouterStats {
     pub blocked_sends: u64,
 }
 
-/// Owns the sending side of every shard channel.
+/// Owns the sending side of every shard channel and the batch being built.
 pub(crate) struct Router {
-    links: Vec<ShardLink>,
+    links: Vec<Sender<ShardMsg>>,
+    pending: Vec<SeqOp>,
+    /// When the oldest pending op entered the engine.
+    oldest: u64,
+    /// The pending batch's length after its last compaction: it is
+    /// compacted again only once it has doubled, so a growing backlog costs
+    /// linear, not quadratic, rescanning.
+    compacted: usize,
+    /// The `through` seq of the last batch sent.
+    through: u64,
     batch_size: usize,
     max_pending: usize,
     conflate: bool,
@@ -73,16 +60,11 @@ impl Router {
         conflate: bool,
     ) -> Self {
         Self {
-            links: senders
-                .into_iter()
-                .map(|tx| ShardLink {
-                    tx,
-                    pending: Vec::new(),
-                    oldest: 0,
-                    compacted: 0,
-                    through: 0,
-                })
-                .collect(),
+            links: senders,
+            pending: Vec::with_capacity(batch_size.max(1)),
+            oldest: 0,
+            compacted: 0,
+            through: 0,
             batch_size: batch_size.max(1),
             max_pending: max_pending.max(1),
             conflate,
@@ -92,77 +74,60 @@ impl Router {
         }
     }
 
-    /// Routes an op by instrument, or to every shard (FX, EOD); `t_in` is
-    /// when it entered the engine (0 = not measured).
+    /// Adds an op to the batch every shard will get; `t_in` is when it
+    /// entered the engine (0 = not measured). A full batch is sent.
     pub(crate) fn route(&mut self, sop: SeqOp, t_in: u64) {
         self.routed = self.routed.max(sop.seq);
-        match sop.op.instrument() {
-            Some(inst) => self.push(shard_of(inst, self.links.len()), sop, t_in),
-            None => (0..self.links.len()).for_each(|s| self.push(s, sop, t_in)),
+        if self.pending.is_empty() {
+            self.oldest = t_in;
+        }
+        self.pending.push(sop);
+        if self.pending.len().is_multiple_of(self.batch_size) {
+            self.send(false);
         }
     }
 
-    fn push(&mut self, shard: usize, sop: SeqOp, t_in: u64) {
-        let link = &mut self.links[shard];
-        if link.pending.is_empty() {
-            link.oldest = t_in;
-        }
-        let pending = &mut link.pending;
-        pending.push(sop);
-        if pending.len().is_multiple_of(self.batch_size) {
-            self.send(shard, false);
-        }
-    }
-
-    /// Sends every pending batch (waiting on a full queue), and an empty
-    /// one to each shard that has not heard of the last seq routed, so every
+    /// Sends the pending batch (waiting on a full queue), or an empty one
+    /// when the shards have not heard of the last seq routed, so every
     /// shard's reported progress reaches it (the aggregator's
     /// `DeltaSink::complete` watermark).
     pub(crate) fn flush(&mut self) {
-        for shard in 0..self.links.len() {
-            let link = &self.links[shard];
-            if !link.pending.is_empty() || link.through < self.routed {
-                self.send(shard, true);
-            }
+        if !self.pending.is_empty() || self.through < self.routed {
+            self.send(true);
         }
     }
 
-    fn send(&mut self, shard: usize, must: bool) {
-        let batch = std::mem::take(&mut self.links[shard].pending);
-        let t_in = self.links[shard].oldest;
-        let through = self.routed;
-        match self.links[shard]
-            .tx
-            .try_send(ShardMsg::Batch(batch, t_in, through))
-        {
-            Ok(()) => {
-                self.links[shard].compacted = 0;
-                self.links[shard].through = through;
+    /// Sends the pending batch to every shard if each has room; otherwise
+    /// keeps it (conflating superseded ticks as it grows) unless `must` or
+    /// it reached `max_pending`, then waits for room.
+    fn send(&mut self, must: bool) {
+        // Only this thread sends, so a queue with room keeps it until sent.
+        let room = self.links.iter().all(|tx| !tx.is_full());
+        if !room {
+            if self.conflate && self.pending.len() >= 2 * self.compacted.max(self.batch_size) {
+                self.stats.conflated_ticks += compact_ticks(&mut self.pending, &mut self.seen);
+                self.compacted = self.pending.len();
             }
-            Err(TrySendError::Full(ShardMsg::Batch(mut batch, t_in, through))) => {
-                let link = &mut self.links[shard];
-                if self.conflate && batch.len() >= 2 * link.compacted.max(self.batch_size) {
-                    self.stats.conflated_ticks += compact_ticks(&mut batch, &mut self.seen);
-                    link.compacted = batch.len();
-                }
-                if must || batch.len() >= self.max_pending {
-                    self.stats.blocked_sends += 1;
-                    self.links[shard].compacted = 0;
-                    self.links[shard].through = through;
-                    let _ = self.links[shard].tx.send(ShardMsg::Batch(batch, t_in, through));
-                } else {
-                    self.links[shard].pending = batch;
-                }
+            if !must && self.pending.len() < self.max_pending {
+                return;
             }
-            Err(_) => {}
+            self.stats.blocked_sends += 1;
         }
+        let batch: Arc<[SeqOp]> = Arc::from(self.pending.as_slice());
+        self.pending.clear();
+        let (t_in, through) = (self.oldest, self.routed);
+        for tx in &self.links {
+            let _ = tx.send(ShardMsg::Batch(Arc::clone(&batch), t_in, through));
+        }
+        self.compacted = 0;
+        self.through = through;
     }
 
     /// Flushes, then sends a barrier down every shard channel.
     pub(crate) fn barrier(&mut self, reply: &Sender<Cut>, images: bool) {
         self.flush();
-        for link in &self.links {
-            let _ = link.tx.send(ShardMsg::Barrier {
+        for tx in &self.links {
+            let _ = tx.send(ShardMsg::Barrier {
                 reply: reply.clone(),
                 images,
             });
@@ -202,6 +167,7 @@ pub(crate) fn compact_ticks(batch: &mut Vec<SeqOp>, seen: &mut FxHashSet<u32>) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::InstrumentId;
     use crate::num::Price;
     use crate::time::Date;
 
@@ -249,14 +215,5 @@ mod tests {
         let dropped = compact_ticks(&mut batch, &mut FxHashSet::default());
         let seqs: Vec<u64> = batch.iter().map(|s| s.seq).collect();
         assert_eq!((dropped, seqs), (2, vec![1, 3, 5, 6]));
-    }
-
-    #[test]
-    fn routing_spreads_instruments() {
-        let counts = (0..1000).fold([0usize; 4], |mut c, i| {
-            c[shard_of(InstrumentId(i), 4)] += 1;
-            c
-        });
-        assert!(counts.iter().all(|&c| c > 150), "{counts:?}");
     }
 }

@@ -8,8 +8,10 @@
 //! A flush also closes when [`MAX_UNFLUSHED`] ops are applied, so a queue
 //! that never empties still publishes.
 //!
-//! Flush buffers come back from the aggregator on `spare` and are reused: a
-//! flush allocates nothing in steady state.
+//! In every-tick mode each op is flushed on its own (per-event deltas), and
+//! the flushes of one batch travel as segments of one output: one message
+//! per batch, not per op. Outputs come back from the aggregator on `spare`
+//! and are reused: a flush allocates nothing in steady state.
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 
@@ -19,6 +21,11 @@ use crate::router::ShardMsg;
 
 /// Ops applied before a coalesced flush closes even with more queued.
 pub(crate) const MAX_UNFLUSHED: usize = 64 * 1024;
+
+/// Portfolio and position states an every-tick output holds before it is
+/// sent: enough to carry several ticks per message, few enough (≈ 250 KB)
+/// that the aggregator reads them from cache.
+const MAX_OUTPUT_ENTRIES: usize = 2048;
 
 /// What a shard has applied but not yet flushed.
 #[derive(Clone, Copy, Debug, Default)]
@@ -41,6 +48,8 @@ pub(crate) struct ShardWorker {
     pub(crate) coalesce: bool,
     /// How far this shard is complete (see `ShardMsg::Batch`).
     done: u64,
+    /// The output being filled (every-tick mode: one segment per op).
+    output: Option<ShardOutput>,
 }
 
 impl ShardWorker {
@@ -58,6 +67,7 @@ impl ShardWorker {
             spare,
             coalesce,
             done: 0,
+            output: None,
         }
     }
 
@@ -85,11 +95,10 @@ impl ShardWorker {
             };
             match msg {
                 ShardMsg::Batch(ops, t_in, through) => {
-                    for sop in &ops {
-                        self.book.apply(sop);
-                        if !self.coalesce {
-                            self.send_output(t_in, self.done);
-                        }
+                    if self.coalesce {
+                        ops.iter().for_each(|sop| self.book.apply(sop));
+                    } else {
+                        self.apply_each(&ops, t_in);
                     }
                     let u = pending.get_or_insert_with(Unflushed::default);
                     u.ops += ops.len();
@@ -106,11 +115,11 @@ impl ShardWorker {
                     if let Some(u) = pending.take() {
                         self.close(u);
                     }
-                    self.send_output(0, self.done);
                     let msg = AggMsg::Barrier {
                         shard: self.shard,
                         seq: self.book.seq(),
                         positions: self.book.positions(),
+                        portfolios: self.book.portfolios(),
                         closed: self.book.closed().to_vec(),
                         image: images.then(|| self.book.image()),
                         reply,
@@ -121,23 +130,59 @@ impl ShardWorker {
         }
     }
 
+    /// Every-tick mode: applies and flushes each op on its own, each flush a
+    /// segment of one output (one message per batch, not per op). An EOD
+    /// goes in an output of its own, so the aggregator publishes its
+    /// day's positions in order with the flushes around it.
+    fn apply_each(&mut self, ops: &[crate::op::SeqOp], t_in: u64) {
+        for sop in ops {
+            if matches!(sop.op, crate::op::Op::Eod { .. }) {
+                self.send(self.done);
+            }
+            self.book.apply(sop);
+            let o = self
+                .output
+                .get_or_insert_with(|| self.spare.try_recv().unwrap_or_default());
+            if o.segments.is_empty() {
+                o.t_in = t_in;
+            }
+            self.book.flush_into(o);
+            if !o.eod.is_empty() || o.portfolios.len() + o.positions.len() >= MAX_OUTPUT_ENTRIES {
+                self.send(self.done);
+            }
+        }
+    }
+
     /// Flushes what was applied and records how far the shard is complete.
     fn close(&mut self, u: Unflushed) {
         let through = u.through.max(self.done);
-        self.send_output(u.t_in, through);
+        let o = self
+            .output
+            .get_or_insert_with(|| self.spare.try_recv().unwrap_or_default());
+        if o.segments.is_empty() {
+            o.t_in = u.t_in;
+        }
+        if self.coalesce {
+            self.book.flush_into(o);
+        }
+        self.send(through);
         self.done = through;
     }
 
-    /// Sends the book's changes, complete through `through` (an output with
+    /// Sends the output so far, complete through `through` (an output with
     /// no change is sent only when that moved).
-    fn send_output(&mut self, t_in: u64, through: u64) {
-        let mut o = self.spare.try_recv().unwrap_or_default();
-        self.book.flush_into(&mut o);
-        o.t_in = t_in;
-        if !o.is_empty() || through > self.done {
-            let _ = self
-                .out
-                .send(AggMsg::Output(self.shard, o, through.max(self.done)));
+    fn send(&mut self, through: u64) {
+        let Some(o) = self.output.take() else {
+            return;
+        };
+        if o.is_empty() && through <= self.done {
+            let mut o = o;
+            o.clear();
+            self.output = Some(o);
+            return;
         }
+        let _ = self
+            .out
+            .send(AggMsg::Output(self.shard, o, through.max(self.done)));
     }
 }

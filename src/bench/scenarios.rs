@@ -146,6 +146,9 @@ fn engine_run(
     let _ = engine.state();
     let _ = sink.take();
     let p = engine.pipeline();
+    // At max throughput each batch is stamped as it starts (`submit`);
+    // paced, each event carries the time it was due.
+    p.set_latency_stamps(pace.is_none());
     let start = Instant::now();
     let t0 = clock::now_ns();
     for (k, e) in ticks.iter().enumerate() {
@@ -160,7 +163,10 @@ fn engine_run(
                 }
                 due
             }
-            None => clock::now_ns(),
+            None => {
+                p.submit(e)?;
+                continue;
+            }
         };
         p.submit_stamped(e, due)?;
     }

@@ -3,21 +3,9 @@
 
 use super::holders::{SlotId, Valuation, reprice_holders};
 use crate::book::Book;
-use crate::ids::{AccountId, CurrencyId};
 use crate::num::{Notional, Price, Quantity, add, sub};
-use crate::state::{BaseChange, BaseValues, ClosedPosition, PositionDelta, PositionState};
+use crate::state::{BaseValues, ClosedPosition, PortfolioState, PositionDelta, PositionState};
 use crate::time::Date;
-
-/// One account's change of totals in a flush.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AccountChange {
-    /// The account.
-    pub account: AccountId,
-    /// Its base currency.
-    pub base: CurrencyId,
-    /// What changed.
-    pub change: BaseChange,
-}
 
 /// Every listed position as of one EOD (before the day baselines reset).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,18 +18,33 @@ pub struct EodCapture {
     pub states: Vec<PositionState>,
 }
 
-/// What one flush of a shard produces. Its buffers are reused: the
-/// aggregator hands an emptied output back to the shard (see
+/// Where one flush ends in a [`ShardOutput`] that holds several (every-tick
+/// mode sends the flushes of a whole batch in one message).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Segment {
+    /// The last `seq` the shard had applied at this flush.
+    pub seq: u64,
+    /// End (exclusive) of this flush's entries in `portfolios`.
+    pub portfolios: usize,
+    /// End (exclusive) of this flush's entries in `positions`.
+    pub positions: usize,
+    /// How many accounts' totals this flush changed (reported or not).
+    pub changed: usize,
+}
+
+/// What one or more flushes of a shard produce, in order. Its buffers are
+/// reused: the aggregator hands an emptied output back to the shard (see
 /// [`ShardOutput::clear`]), so a flush allocates nothing in steady state.
 #[derive(Debug, Default)]
 pub struct ShardOutput {
-    /// The last `seq` the shard had applied.
-    pub seq: u64,
-    /// Changes of account totals.
-    pub accounts: Vec<AccountChange>,
+    /// One entry per flush, in order; each is published on its own.
+    pub segments: Vec<Segment>,
+    /// The new totals of the accounts that changed, flush after flush
+    /// (empty when the book does not report totals).
+    pub portfolios: Vec<PortfolioState>,
     /// New states of the positions that changed (empty unless enabled).
     pub positions: Vec<PositionDelta>,
-    /// Each EOD applied since the last flush.
+    /// Each EOD applied.
     pub eod: Vec<EodCapture>,
     /// Positions an EOD moved to the closed history.
     pub closed: Vec<ClosedPosition>,
@@ -51,19 +54,29 @@ pub struct ShardOutput {
 }
 
 impl ShardOutput {
-    /// True when the flush produced nothing to send.
+    /// True when the flushes produced nothing to send.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.accounts.is_empty() && self.positions.is_empty() && self.eod.is_empty() && self.closed.is_empty()
+        self.segments.iter().all(|s| s.changed == 0)
+            && self.positions.is_empty()
+            && self.eod.is_empty()
+            && self.closed.is_empty()
+    }
+
+    /// The last `seq` the shard had applied (0 before any flush).
+    #[must_use]
+    pub fn seq(&self) -> u64 {
+        self.segments.last().map_or(0, |s| s.seq)
     }
 
     /// Empties every list, keeping their capacity for the next flush.
     pub fn clear(&mut self) {
-        self.accounts.clear();
+        self.segments.clear();
+        self.portfolios.clear();
         self.positions.clear();
         self.eod.clear();
         self.closed.clear();
-        (self.seq, self.t_in) = (0, 0);
+        self.t_in = 0;
     }
 }
 
@@ -75,24 +88,29 @@ impl Book {
         out
     }
 
-    /// [`flush`](Self::flush) into `out` (cleared first), reusing its buffers.
+    /// [`flush`](Self::flush) appended to `out` as one more segment, reusing
+    /// its buffers.
     pub fn flush_into(&mut self, out: &mut ShardOutput) {
-        out.clear();
         self.reprice_dirty();
-        let totals = &mut self.totals;
+        let (totals, seq) = (&mut self.totals, self.seq);
+        let changed = totals.dirty.len();
         for a in totals.dirty.drain(..) {
-            let p = &mut totals.by_account[a.index()];
-            p.dirty = false;
-            out.accounts.push(AccountChange {
-                account: a,
-                base: p.base,
-                change: std::mem::take(&mut p.change),
-            });
+            let t = &mut totals.by_account[a.index()];
+            t.dirty = false;
+            t.seq = t.seq.max(seq);
+            if self.emit_totals {
+                out.portfolios.push(t.state(a));
+            }
         }
-        out.seq = self.seq;
         out.positions.append(&mut self.out_positions);
         out.eod.append(&mut self.out_eod);
         out.closed.append(&mut self.out_closed);
+        out.segments.push(Segment {
+            seq: self.seq,
+            portfolios: out.portfolios.len(),
+            positions: out.positions.len(),
+            changed,
+        });
     }
 
     /// Reprices the holders of dirty instruments (one pass each), then the
@@ -188,6 +206,13 @@ impl Book {
     #[must_use]
     pub fn positions(&self) -> Vec<PositionState> {
         self.listed().map(|slot| self.position_state(slot)).collect()
+    }
+
+    /// The totals of every account this shard owns, by account id. Flush
+    /// first.
+    #[must_use]
+    pub fn portfolios(&self) -> Vec<PortfolioState> {
+        self.totals.states()
     }
 
     /// The closed-position history this shard rolled, oldest first.

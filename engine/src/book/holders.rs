@@ -10,8 +10,8 @@
 
 use crate::fx::Conversion;
 use crate::ids::{AccountId, CurrencyId};
-use crate::num::{Multiplier, add, sub};
-use crate::state::BaseChange;
+use crate::num::{Multiplier, Notional, add, sub};
+use crate::state::PortfolioState;
 
 /// A position's index in its shard's cold records (creation order).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -107,56 +107,114 @@ impl Valuation {
     }
 }
 
-/// An account's pending change of totals in one shard, accumulated in
-/// place between flushes (a dense array by account index, reused).
+/// One account's totals in base currency, kept by the shard that owns the
+/// account (accounts are partitioned over shards) and moved in place by
+/// every change: nothing is re-summed and nothing is shipped to be added
+/// elsewhere.
 #[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Pending {
-    /// The change so far.
-    pub(crate) change: BaseChange,
-    /// The account's base currency.
+pub(crate) struct Totals {
+    pub(crate) market_value: i128,
+    pub(crate) realized: i128,
+    pub(crate) unrealized: i128,
+    pub(crate) fees: i128,
+    pub(crate) day: i128,
+    /// Positions with no rate to base (left out of the sums).
+    pub(crate) unpriced: i64,
+    /// The last flush's seq that changed them.
+    pub(crate) seq: u64,
     pub(crate) base: CurrencyId,
-    /// Listed in the dirty accounts since the last flush.
+    /// The account has (had) a position here: its totals are reported.
+    pub(crate) known: bool,
+    /// Changed since the last flush (and listed in `AccountTotals::dirty`).
     pub(crate) dirty: bool,
 }
 
-/// The dense per-account pending changes and the list of those touched.
+impl Totals {
+    /// As the engine reports them.
+    pub(crate) fn state(&self, account: AccountId) -> PortfolioState {
+        PortfolioState {
+            account,
+            base_currency: self.base,
+            unpriced: self.unpriced,
+            market_value: Notional(self.market_value),
+            realized_pnl: Notional(self.realized),
+            unrealized_pnl: Notional(self.unrealized),
+            fees: Notional(self.fees),
+            // Summed from the totals (each within the sequencer's bound).
+            net_pnl: Notional(sub(add(self.realized, self.unrealized), self.fees)),
+            day_pnl: Notional(self.day),
+            seq: self.seq,
+        }
+    }
+
+    /// From a reported state (a restored snapshot).
+    pub(crate) fn of(p: &PortfolioState) -> Self {
+        Self {
+            market_value: p.market_value.0,
+            realized: p.realized_pnl.0,
+            unrealized: p.unrealized_pnl.0,
+            fees: p.fees.0,
+            day: p.day_pnl.0,
+            unpriced: p.unpriced,
+            seq: p.seq,
+            base: p.base_currency,
+            known: true,
+            dirty: false,
+        }
+    }
+}
+
+/// The owned accounts' totals, dense by account index, and the list of
+/// those changed since the last flush.
 #[derive(Debug, Default)]
-pub(crate) struct PendingTotals {
-    pub(crate) by_account: Vec<Pending>,
+pub(crate) struct AccountTotals {
+    pub(crate) by_account: Vec<Totals>,
     pub(crate) dirty: Vec<AccountId>,
 }
 
-impl PendingTotals {
+impl AccountTotals {
     /// Makes room for `account` (called when a position is created, so the
     /// tick loop indexes without growing).
     pub(crate) fn reserve(&mut self, account: AccountId, base: CurrencyId) {
         let i = account.index();
         if self.by_account.len() <= i {
-            self.by_account.resize_with(i + 1, Pending::default);
+            self.by_account.resize_with(i + 1, Totals::default);
         }
-        self.by_account[i].base = base;
+        let t = &mut self.by_account[i];
+        (t.base, t.known) = (base, true);
     }
 
-    /// The pending change of `account` (which must have been reserved),
-    /// marked for the next flush.
+    /// The totals of `account` (which must have been reserved), marked as
+    /// changed for the next flush.
     #[inline]
-    pub(crate) fn of(&mut self, account: AccountId) -> &mut BaseChange {
-        let p = &mut self.by_account[account.index()];
-        if !p.dirty {
-            p.dirty = true;
+    pub(crate) fn of(&mut self, account: AccountId) -> &mut Totals {
+        let t = &mut self.by_account[account.index()];
+        if !t.dirty {
+            t.dirty = true;
             self.dirty.push(account);
         }
-        &mut p.change
+        t
     }
 
     /// Adds a repricing's change of market value and unrealized P&L (which
     /// moves day P&L by the same amount).
     #[inline]
     pub(crate) fn revalue(&mut self, account: AccountId, d_mv: i128, d_unreal: i128) {
-        let ch = self.of(account);
-        ch.market_value = add(ch.market_value, d_mv);
-        ch.unrealized_pnl = add(ch.unrealized_pnl, d_unreal);
-        ch.day_pnl = add(ch.day_pnl, d_unreal);
+        let t = self.of(account);
+        t.market_value = add(t.market_value, d_mv);
+        t.unrealized = add(t.unrealized, d_unreal);
+        t.day = add(t.day, d_unreal);
+    }
+
+    /// Every known account's totals, by account id.
+    pub(crate) fn states(&self) -> Vec<PortfolioState> {
+        (0..self.by_account.len())
+            .filter(|&i| self.by_account[i].known)
+            .map(|i| {
+                let a = AccountId(u32::try_from(i).unwrap_or_else(|_| crate::num::out_of_bounds()));
+                self.by_account[i].state(a)
+            })
+            .collect()
     }
 }
 
@@ -170,7 +228,7 @@ pub(crate) fn reprice_holders(
     mark: i64,
     multiplier: Multiplier,
     convs: &[Option<Conversion>],
-    totals: &mut PendingTotals,
+    totals: &mut AccountTotals,
 ) {
     for h in holders {
         let Some(conv) = convs[h.group.index()] else {

@@ -5,8 +5,8 @@
 //!   the positions holding it, in one pass over one array;
 //! - (currency, base) → positions ("conversion groups"): an FX tick reprices
 //!   only the positions whose conversion rate changed;
-//! - account totals move by [`BaseChange`]s accumulated in place, never by
-//!   re-summing.
+//! - the owned accounts' totals move in place by each change, never by
+//!   re-summing (accounts are partitioned over shards, see `partition`).
 //!
 //! Events only *mark* positions dirty; [`Book::flush`] reprices each dirty
 //! position once. Realized P&L and fees are converted at the moment they
@@ -17,7 +17,7 @@
 mod flush;
 pub(crate) mod holders;
 
-pub use flush::{AccountChange, ShardOutput};
+pub use flush::{EodCapture, Segment, ShardOutput};
 
 use rustc_hash::FxHashMap;
 
@@ -26,9 +26,10 @@ use crate::ids::{AccountId, CurrencyId, InstrumentId};
 use crate::ledger::{Ledger, Method};
 use crate::num::{Multiplier, Price, Quantity, Rate, UNIT, add, out_of_bounds, split_price, sub};
 use crate::op::{Op, SeqOp};
+use crate::partition::Owner;
 use crate::state::{ClosedPosition, PositionDelta};
 use crate::time::Date;
-use holders::{GroupId, Holder, HolderIdx, PendingTotals, SlotId, Valuation};
+use holders::{AccountTotals, GroupId, Holder, HolderIdx, SlotId, Valuation};
 
 /// An instrument as a shard knows it, with its holders (hot) and the slot
 /// of each holder's cold record (same order).
@@ -122,8 +123,12 @@ pub struct Book {
     pub(crate) dirty_inst: Vec<InstrumentId>,
     pub(crate) dirty_groups: Vec<GroupId>,
     pub(crate) dirty_pos: Vec<SlotId>,
-    /// Pending changes of account totals.
-    pub(crate) totals: PendingTotals,
+    /// The accounts whose positions and totals this book holds.
+    pub(crate) owner: Owner,
+    /// The owned accounts' totals, moved in place.
+    pub(crate) totals: AccountTotals,
+    /// Whether flushes report the changed totals (a sink may not want them).
+    pub(crate) emit_totals: bool,
     pub(crate) out_positions: Vec<PositionDelta>,
     /// The states each EOD captured, until the next flush sends them.
     pub(crate) out_eod: Vec<flush::EodCapture>,
@@ -151,12 +156,31 @@ impl Book {
             dirty_inst: Vec::new(),
             dirty_groups: Vec::new(),
             dirty_pos: Vec::new(),
-            totals: PendingTotals::default(),
+            owner: Owner::ALL,
+            totals: AccountTotals::default(),
+            emit_totals: true,
             out_positions: Vec::new(),
             out_eod: Vec::new(),
             out_closed: Vec::new(),
             seq: 0,
         }
+    }
+
+    /// These books as shard `owner.shard` of `owner.shards`: only the
+    /// accounts partitioned to it are kept (see `partition`).
+    #[must_use]
+    pub const fn owning(mut self, owner: Owner) -> Self {
+        self.owner = owner;
+        self
+    }
+
+    /// Whether flushes report changed account totals (default yes); off
+    /// when the sink does not want them, which makes an every-tick flush
+    /// nearly free.
+    #[must_use]
+    pub const fn reporting_totals(mut self, on: bool) -> Self {
+        self.emit_totals = on;
+        self
     }
 
     /// The cost method.
@@ -288,6 +312,10 @@ impl Book {
             inst.has_mark = true;
             self.touch_inst(t.instrument, seq);
         }
+        if !self.owner.owns(t.account) {
+            // Another shard's account: only the mark moved (above).
+            return;
+        }
         let mult = self.instruments[t.instrument.index()].multiplier;
         let slot = self.slot(t.account, t.base, t.instrument);
         self.price_if_possible(slot);
@@ -307,10 +335,10 @@ impl Book {
             let (dr, df) = (c.apply(realized), c.apply(fee));
             p.realized_base = add(p.realized_base, dr);
             p.fees_base = add(p.fees_base, df);
-            let ch = self.totals.of(t.account);
-            ch.realized_pnl = add(ch.realized_pnl, dr);
-            ch.fees = add(ch.fees, df);
-            ch.day_pnl = add(ch.day_pnl, sub(dr, df));
+            let tot = self.totals.of(t.account);
+            tot.realized = add(tot.realized, dr);
+            tot.fees = add(tot.fees, df);
+            tot.day = add(tot.day, sub(dr, df));
         }
         self.sync_hot(slot);
         self.touch_pos(slot, seq);
@@ -402,11 +430,11 @@ impl Book {
         p.fees_base = c.apply(p.fees);
         p.baseline_base = c.apply(p.baseline);
         let (r, f, b) = (p.realized_base, p.fees_base, p.baseline_base);
-        let ch = self.totals.of(account);
-        ch.unpriced -= 1;
-        ch.realized_pnl = add(ch.realized_pnl, r);
-        ch.fees = add(ch.fees, f);
-        ch.day_pnl = add(ch.day_pnl, sub(sub(r, f), b));
+        let tot = self.totals.of(account);
+        tot.unpriced -= 1;
+        tot.realized = add(tot.realized, r);
+        tot.fees = add(tot.fees, f);
+        tot.day = add(tot.day, sub(sub(r, f), b));
     }
 
     fn fx(&mut self, seq: u64, base: CurrencyId, quote: CurrencyId, rate: Rate) {
@@ -470,8 +498,8 @@ impl Book {
             if p.priced {
                 let day = sub(net_base, p.baseline_base);
                 p.baseline_base = net_base;
-                let ch = self.totals.of(account);
-                ch.day_pnl = sub(ch.day_pnl, day);
+                let tot = self.totals.of(account);
+                tot.day = sub(tot.day, day);
             }
             self.touch_pos(slot, seq);
             let p = &self.positions[slot.index()];
