@@ -138,7 +138,7 @@ fn standard(c: &mut Criterion) {
                 let mut changed = 0;
                 for op in chunks.next().unwrap_or_default() {
                     book.apply(op);
-                    changed += book.flush().accounts.len();
+                    changed += book.flush().portfolios.len();
                 }
                 black_box(changed)
             });

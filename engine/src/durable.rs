@@ -317,8 +317,7 @@ impl Engine {
     /// thread).
     pub fn write_snapshot_now(&mut self) -> Result<usize, StoreError> {
         let image = self.pipeline.image();
-        let bytes = crate::store::encode(&image).map(|b| b.len()).unwrap_or(0);
-        self.store.put_snapshot(&image)?;
+        let bytes = self.store.put_snapshot(&image)?;
         self.since_snapshot = 0;
         self.last_snapshot = Instant::now();
         Ok(bytes)

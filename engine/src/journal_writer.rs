@@ -196,8 +196,7 @@ impl JournalWriter {
         let mut ok = !self.marks.failed();
         if appended && ok {
             let last = batches.iter().filter_map(|b| b.last_seq()).max().unwrap_or(0);
-            let owned: Vec<JournalBatch> = batches.into_iter().cloned().collect();
-            if let Err(e) = self.store.append(&owned) {
+            if let Err(e) = self.store.append(batches) {
                 // Nothing more can be made durable: stop acknowledging, and
                 // do not apply what is not in the journal.
                 eprintln!("kupala: journal append failed: {e}");

@@ -1,5 +1,6 @@
-//! Checked-in stores of the current on-disk format (`fixtures/store-v1`, and
-//! `fixtures/store-v1-torn` whose last journal batch is cut short). A change
+//! Checked-in stores of the current on-disk format (`fixtures/store-v2`, and
+//! `fixtures/store-v2-torn` whose last journal batch is cut short), and one
+//! of the format before (`fixtures/store-v1`), which must be refused. A change
 //! of the record layout, the framing or fjall's files makes these fail, so a
 //! format change cannot pass silently: bump `FORMAT_VERSION` and regenerate
 //! with `KUPALA_REGENERATE_FIXTURES=1 cargo test -p kupala-engine --test fixture`.
@@ -19,7 +20,7 @@ fn fixtures() -> PathBuf {
 }
 
 fn events() -> Vec<Event> {
-    let text = std::fs::read_to_string(fixtures().join("store-v1.jsonl")).unwrap_or_default();
+    let text = std::fs::read_to_string(fixtures().join("store.jsonl")).unwrap_or_default();
     text.lines().filter_map(|l| Event::from_json(l).ok()).collect()
 }
 
@@ -71,7 +72,7 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
 fn the_checked_in_store_opens_and_recovers_the_same_books() -> Result<(), Box<dyn std::error::Error>> {
     let evs = events();
     assert_eq!(evs.len(), 20);
-    let dir = copy("store-v1")?;
+    let dir = copy("store-v2")?;
     let store = Store::open(&dir.path().join("s"))?;
     assert_eq!(store.journal_keys()?.first(), Some(&1));
     assert_eq!(store.snapshot_seqs()?, vec![12, 20]);
@@ -98,7 +99,7 @@ fn the_checked_in_store_opens_and_recovers_the_same_books() -> Result<(), Box<dy
 #[test]
 fn the_torn_fixture_recovers_to_its_last_whole_batch() -> Result<(), Box<dyn std::error::Error>> {
     let evs = events();
-    let dir = copy("store-v1-torn")?;
+    let dir = copy("store-v2-torn")?;
     let (engine, rec) = Engine::open(&dir.path().join("s"), pipeline(), config(), Box::new(NullSink))?;
     assert!(
         rec.warnings
@@ -115,8 +116,27 @@ fn the_torn_fixture_recovers_to_its_last_whole_batch() -> Result<(), Box<dyn std
 
 #[test]
 fn marker_states_the_format() -> Result<(), Box<dyn std::error::Error>> {
-    let text = std::fs::read_to_string(fixtures().join("store-v1").join("KUPALA_STORE"))?;
+    let text = std::fs::read_to_string(fixtures().join("store-v2").join("KUPALA_STORE"))?;
     assert_eq!(text.trim(), format!("kupala store format {FORMAT_VERSION}"));
+    Ok(())
+}
+
+#[test]
+fn a_store_of_the_format_before_is_refused_untouched() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = copy("store-v1")?;
+    let path = dir.path().join("s");
+    let before = std::fs::read(path.join("KUPALA_STORE"))?;
+    let err = Store::open(&path)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("format 1") && err.contains(&format!("reads format {FORMAT_VERSION}")),
+        "{err}"
+    );
+    let refused = Engine::open(&path, pipeline(), config(), Box::new(NullSink)).err();
+    assert!(refused.is_some(), "the engine opened a format-1 store");
+    assert_eq!(std::fs::read(path.join("KUPALA_STORE"))?, before);
     Ok(())
 }
 
@@ -127,7 +147,7 @@ fn regenerate_fixtures() -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
     let evs = events();
-    for (name, torn) in [("store-v1", false), ("store-v1-torn", true)] {
+    for (name, torn) in [("store-v2", false), ("store-v2-torn", true)] {
         let path = fixtures().join(name);
         let _ = std::fs::remove_dir_all(&path);
         let (mut engine, _) = Engine::open(&path, pipeline(), config(), Box::new(NullSink))?;
@@ -142,7 +162,11 @@ fn regenerate_fixtures() -> Result<(), Box<dyn std::error::Error>> {
             drop(engine);
             let store = Store::open(&path)?;
             let last = store.journal_keys()?.last().copied().unwrap_or(0);
-            store.put_raw_journal(last, b"\x01\xde\xad\xbe\xef\x00")?;
+            store.put_raw_journal(last, b"\x02\xde\xad\xbe\xef\x00")?;
+            drop(store);
+            // A torn last write was never fsynced, so never acknowledged:
+            // the mark stays at the batch before it.
+            kupala_engine::store::acked::AckMark::open(&path, last - 1)?;
         } else {
             engine.finish();
         }

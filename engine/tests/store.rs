@@ -160,7 +160,7 @@ fn a_torn_tail_is_cut_back_with_a_warning() -> Result<(), Box<dyn std::error::Er
     let store = Store::open(dir.path())?;
     let whole = journal_end(&store)?;
     // A torn write past everything acknowledged: the batch after the last.
-    store.put_raw_journal(whole + 1, b"\x01\x00\x00\x00\x00torn")?;
+    store.put_raw_journal(whole + 1, b"\x02\x00\x00\x00\x00torn")?;
     drop(store);
     let (state, rec) = reopen(dir.path(), 0)?;
     assert_eq!(rec.last_seq, whole, "recovered to the last whole batch");
@@ -186,7 +186,7 @@ fn damage_to_an_acknowledged_tail_refuses_to_start_until_accepted() -> Result<()
     let Some(&last) = store.journal_keys()?.last() else {
         panic!("no journal")
     };
-    store.put_raw_journal(last, b"\x01\x00\x00\x00\x00torn")?;
+    store.put_raw_journal(last, b"\x02\x00\x00\x00\x00torn")?;
     drop(store);
     match reopen(dir.path(), 0) {
         Err(EngineError::LostAcknowledged {

@@ -138,6 +138,24 @@ pub(crate) trait Table {
     fn set_total(&mut self, t: U256);
     /// Scales every held quantity of `i` by a split and returns the new Σ|qty|.
     fn split_held(&mut self, i: InstrumentId, ratio: Rate) -> i128;
+
+    /// The hot path of a tick: when `price` is within the instrument's peak
+    /// (and not a first negative), records it as the mark and returns true
+    /// (no bound moves); otherwise changes nothing and returns false.
+    fn mark_within_peak(&mut self, i: InstrumentId, price: i64) -> bool {
+        let mut l = self.inst(i);
+        if !within_peak(&l, price) {
+            return false;
+        }
+        (l.mark, l.has_tick) = (price, true);
+        self.set_inst(i, l);
+        true
+    }
+}
+
+/// True when a mark at `price` moves none of `l`'s bounds.
+fn within_peak(l: &InstLimit, price: i64) -> bool {
+    u128::from(price.unsigned_abs()) <= l.peak && (price >= 0 || l.negative)
 }
 
 /// What the range checks remember.
@@ -188,6 +206,16 @@ impl Table for Limits {
             self.inst.resize(i.index() + 1, InstLimit::default());
         }
         self.inst[i.index()] = l;
+    }
+
+    fn mark_within_peak(&mut self, i: InstrumentId, price: i64) -> bool {
+        match self.inst.get_mut(i.index()) {
+            Some(l) if within_peak(l, price) => {
+                (l.mark, l.has_tick) = (price, true);
+                true
+            }
+            _ => false,
+        }
     }
 
     fn cur(&self, c: CurrencyId) -> CurLimit {

@@ -171,6 +171,9 @@ fn trade<T: Table>(
 }
 
 fn tick<T: Table>(t: &mut T, i: InstrumentId, price: Price, check: bool) -> Result<(), String> {
+    if t.mark_within_peak(i, price.raw()) {
+        return Ok(());
+    }
     let before = t.inst(i);
     let mut l = before;
     (l.mark, l.has_tick) = (price.raw(), true);

@@ -12,6 +12,7 @@ mod copy;
 mod fixtures;
 mod frame;
 pub mod journal;
+pub mod journal_codec;
 pub mod records;
 mod snapshots;
 
@@ -23,7 +24,7 @@ use std::path::{Path, PathBuf};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 
 /// The on-disk format this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// The marker file's name.
 pub const MARKER: &str = "KUPALA_STORE";
 

@@ -4,6 +4,7 @@
 use rkyv::{Archive, Deserialize, Serialize};
 
 use super::journal::JournalBatch;
+use super::journal_codec;
 use super::{Store, StoreError, decode, encode};
 use crate::ids::{AccountId, CurrencyId, InstrumentId, Names};
 use crate::image::EngineImage;
@@ -140,11 +141,11 @@ fn seq_of(key: &[u8]) -> Option<u64> {
 impl Store {
     /// Appends batches to the journal, with their names and source cursor,
     /// in one atomic write (not yet fsynced: see [`Store::sync`]).
-    pub fn append(&self, batches: &[JournalBatch]) -> Result<(), StoreError> {
+    pub fn append<'a>(&self, batches: impl IntoIterator<Item = &'a JournalBatch>) -> Result<(), StoreError> {
         let mut w = self.db().batch();
         for b in batches {
             let Some(first) = b.first_seq() else { continue };
-            let value = encode(b).map_err(|e| corrupt("journal", first, e))?;
+            let value = journal_codec::encode(b);
             w.insert(&self.journal, first.to_be_bytes(), value);
             for n in &b.names {
                 w.insert(&self.meta, name_key(n.kind, n.id), n.name.as_bytes());
@@ -173,7 +174,7 @@ impl Store {
             .journal
             .get(first_seq.to_be_bytes())?
             .ok_or_else(|| corrupt("journal", first_seq, "missing"))?;
-        let b: JournalBatch = decode(&bytes).map_err(|e| corrupt("journal", first_seq, e))?;
+        let b = journal_codec::decode(&bytes).map_err(|e| corrupt("journal", first_seq, e))?;
         if b.first_seq() != Some(first_seq) || !b.is_contiguous() {
             return Err(corrupt(
                 "journal",
@@ -232,11 +233,14 @@ impl Store {
         Ok(names)
     }
 
-    /// Writes a snapshot image under its seq and makes it durable.
-    pub fn put_snapshot(&self, image: &EngineImage) -> Result<(), StoreError> {
+    /// Writes a snapshot image under its seq and makes it durable; returns
+    /// its size in bytes.
+    pub fn put_snapshot(&self, image: &EngineImage) -> Result<usize, StoreError> {
         let value = encode(image).map_err(|e| corrupt("snapshots", image.seq, e))?;
+        let bytes = value.len();
         self.snapshots.insert(image.seq.to_be_bytes(), value)?;
-        self.sync()
+        self.sync()?;
+        Ok(bytes)
     }
 
     /// Seqs of the stored snapshots, oldest first.

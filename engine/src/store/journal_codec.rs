@@ -1,0 +1,430 @@
+//! The compact encoding of a journal batch (store format 2).
+//!
+//! A batch is written as a stream of LEB128 varints rather than an rkyv
+//! archive of fixed-width records: seqs are implicit (contiguous from the
+//! first), timestamps are deltas, and every fixed-point number is stored
+//! as its decimal mantissa with the trailing zeros folded into the varint
+//! (`zigzag(mantissa) × 19 + zeros`), so `189.50` costs three bytes, not
+//! eight. A tick is a tag byte, its instrument id, its price and its time
+//! delta: about 8–10 bytes on the benchmark workload.
+//!
+//! Layout: `[2][CRC-32 of the rest][names][cursor][count][first seq]
+//! [contiguous flag][events]`. Decoding checks the checksum first and then
+//! refuses anything truncated, overlong or out of range with a clear error;
+//! it never panics on bad bytes.
+
+use crate::sequencer::{NameKind, NewName};
+use crate::store::frame::FrameError;
+use crate::store::journal::{JOp, JournalBatch, JournalEvent};
+
+/// The frame format byte of a compact journal batch.
+const FORMAT: u8 = 2;
+const HEADER: usize = 5;
+
+const TAG_INSTRUMENT: u8 = 0;
+const TAG_TRADE: u8 = 1;
+const TAG_TICK: u8 = 2;
+const TAG_FX: u8 = 3;
+const TAG_EOD: u8 = 4;
+const TAG_SPLIT: u8 = 5;
+const HAS_ID: u8 = 1 << 3;
+const HAS_STRATEGY: u8 = 1 << 4;
+/// The varint that announces an unfolded decimal (see `Writer::decimal`).
+const ESCAPE: u128 = 18;
+
+/// Encodes a batch (names, cursor, events) for the journal keyspace.
+#[must_use]
+pub fn encode(batch: &JournalBatch) -> Vec<u8> {
+    let mut w = Writer(Vec::with_capacity(HEADER + 16 + batch.events.len() * 12));
+    w.0.extend_from_slice(&[FORMAT, 0, 0, 0, 0]);
+    w.uint(batch.names.len() as u128);
+    for n in &batch.names {
+        w.0.push(match n.kind {
+            NameKind::Account => 0,
+            NameKind::Instrument => 1,
+            NameKind::Currency => 2,
+        });
+        w.uint(u128::from(n.id));
+        w.text(&n.name);
+    }
+    match &batch.cursor {
+        None => w.0.push(0),
+        Some((source, position)) => {
+            w.0.push(1);
+            w.text(source);
+            w.uint(u128::from(*position));
+        }
+    }
+    w.uint(batch.events.len() as u128);
+    if let Some(first) = batch.events.first() {
+        w.uint(u128::from(first.seq));
+        let contiguous = batch.is_contiguous();
+        w.0.push(u8::from(contiguous));
+        let (mut seq, mut ts) = (first.seq, 0i64);
+        for e in &batch.events {
+            if !contiguous {
+                w.uint(u128::from(e.seq.wrapping_sub(seq)));
+                seq = e.seq;
+            }
+            w.event(e, e.ts.wrapping_sub(ts));
+            ts = e.ts;
+        }
+    }
+    let crc = crc32fast::hash(&w.0[HEADER..]);
+    w.0[1..HEADER].copy_from_slice(&crc.to_le_bytes());
+    w.0
+}
+
+/// Decodes what [`encode`] wrote, checking the checksum first.
+pub fn decode(bytes: &[u8]) -> Result<JournalBatch, FrameError> {
+    if bytes.len() < HEADER {
+        return Err(FrameError::Short(bytes.len()));
+    }
+    if bytes[0] != FORMAT {
+        return Err(FrameError::Format(bytes[0]));
+    }
+    let stored = u32::from_le_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
+    let computed = crc32fast::hash(&bytes[HEADER..]);
+    if stored != computed {
+        return Err(FrameError::Checksum { stored, computed });
+    }
+    let mut r = Reader {
+        bytes: &bytes[HEADER..],
+        at: 0,
+    };
+    let batch = r.batch()?;
+    if r.at != r.bytes.len() {
+        return Err(bad("bytes after the last event"));
+    }
+    Ok(batch)
+}
+
+fn bad(what: &str) -> FrameError {
+    FrameError::Archive(format!("compact journal batch: {what}"))
+}
+
+/// `n` as an unsigned varint of its sign folded into the low bit.
+const fn zigzag(n: i128) -> u128 {
+    ((n << 1) ^ (n >> 127)) as u128
+}
+
+const fn unzigzag(u: u128) -> i128 {
+    ((u >> 1) as i128) ^ -((u & 1) as i128)
+}
+
+const fn zigzag64(n: i64) -> u64 {
+    ((n << 1) ^ (n >> 63)) as u64
+}
+
+const fn unzigzag64(u: u64) -> i64 {
+    ((u >> 1) as i64) ^ -((u & 1) as i64)
+}
+
+/// 10^0 ..= 10^18.
+const POW10: [i128; 19] = {
+    let mut t = [1i128; 19];
+    let mut i = 1;
+    while i < 19 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
+
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn uint(&mut self, mut v: u128) {
+        while v >= 0x80 {
+            self.0.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        self.0.push(v as u8);
+    }
+
+    /// A fixed-point raw value as `zigzag(mantissa) × 19 + zeros` (at most
+    /// 18 trailing decimal zeros folded). A value too large to fold (beyond
+    /// ±2^122, never a price or a quantity) is written as the escape 18
+    /// (mantissa 0 with 18 zeros, which folding never produces: 0 has no
+    /// zeros) and then its plain zigzag.
+    fn decimal(&mut self, raw: i128) {
+        if let Ok(small) = i64::try_from(raw) {
+            // The common case, in 64-bit arithmetic: |m| < 2^63 folds into
+            // at most 2^64 × 19 + 18, which fits a u128.
+            let (mut m, mut zeros) = (small, 0u8);
+            while m != 0 && m % 10 == 0 && zeros < 18 {
+                m /= 10;
+                zeros += 1;
+            }
+            self.uint(u128::from(zigzag64(m)) * 19 + u128::from(zeros));
+            return;
+        }
+        let (mut m, mut zeros) = (raw, 0u8);
+        while m != 0 && m % 10 == 0 && zeros < 18 {
+            m /= 10;
+            zeros += 1;
+        }
+        match zigzag(m)
+            .checked_mul(19)
+            .and_then(|v| v.checked_add(u128::from(zeros)))
+        {
+            Some(v) => self.uint(v),
+            None => {
+                self.uint(ESCAPE);
+                self.uint(zigzag(raw));
+            }
+        }
+    }
+
+    fn text(&mut self, s: &str) {
+        self.uint(s.len() as u128);
+        self.0.extend_from_slice(s.as_bytes());
+    }
+
+    fn event(&mut self, e: &JournalEvent, ts_delta: i64) {
+        let flags = if e.trade_id.is_some() { HAS_ID } else { 0 }
+            | if e.strategy.is_some() { HAS_STRATEGY } else { 0 };
+        match e.op {
+            JOp::Instrument {
+                instrument,
+                currency,
+                multiplier,
+            } => {
+                self.0.push(TAG_INSTRUMENT | flags);
+                self.uint(u128::from(instrument));
+                self.uint(u128::from(currency));
+                self.decimal(i128::from(multiplier));
+            }
+            JOp::Trade {
+                account,
+                base,
+                instrument,
+                qty,
+                price,
+                fee,
+            } => {
+                self.0.push(TAG_TRADE | flags);
+                self.uint(u128::from(account));
+                self.uint(u128::from(base));
+                self.uint(u128::from(instrument));
+                self.decimal(i128::from(qty));
+                self.decimal(i128::from(price));
+                self.decimal(fee);
+            }
+            JOp::Tick { instrument, price } => {
+                self.0.push(TAG_TICK | flags);
+                self.uint(u128::from(instrument));
+                self.decimal(i128::from(price));
+            }
+            JOp::Fx { base, quote, rate } => {
+                self.0.push(TAG_FX | flags);
+                self.uint(u128::from(base));
+                self.uint(u128::from(quote));
+                self.decimal(i128::from(rate));
+            }
+            JOp::Eod { date } => {
+                self.0.push(TAG_EOD | flags);
+                self.uint(zigzag(i128::from(date)));
+            }
+            JOp::Split { instrument, ratio } => {
+                self.0.push(TAG_SPLIT | flags);
+                self.uint(u128::from(instrument));
+                self.decimal(i128::from(ratio));
+            }
+        }
+        self.uint(zigzag(i128::from(ts_delta)));
+        if let Some(id) = &e.trade_id {
+            self.text(id);
+        }
+        if let Some(s) = &e.strategy {
+            self.text(s);
+        }
+    }
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn byte(&mut self) -> Result<u8, FrameError> {
+        let b = *self.bytes.get(self.at).ok_or_else(|| bad("truncated"))?;
+        self.at += 1;
+        Ok(b)
+    }
+
+    fn uint(&mut self) -> Result<u128, FrameError> {
+        // Up to nine bytes (63 bits) in 64-bit arithmetic, the rest in 128.
+        let mut v = 0u64;
+        for shift in (0..63).step_by(7) {
+            let b = self.byte()?;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(u128::from(v));
+            }
+        }
+        let mut v = u128::from(v);
+        for shift in (63..128).step_by(7) {
+            let b = self.byte()?;
+            let part = u128::from(b & 0x7f);
+            if shift == 126 && part > 3 {
+                return Err(bad("varint overflows 128 bits"));
+            }
+            v |= part << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(bad("varint longer than 128 bits"))
+    }
+
+    fn int<T: TryFrom<u128>>(&mut self, what: &str) -> Result<T, FrameError> {
+        T::try_from(self.uint()?).map_err(|_| bad(&format!("{what} out of range")))
+    }
+
+    fn signed<T: TryFrom<i128>>(&mut self, what: &str) -> Result<T, FrameError> {
+        T::try_from(unzigzag(self.uint()?)).map_err(|_| bad(&format!("{what} out of range")))
+    }
+
+    fn decimal<T: TryFrom<i128>>(&mut self, what: &str) -> Result<T, FrameError> {
+        let v = self.uint()?;
+        let raw = if v == ESCAPE {
+            unzigzag(self.uint()?)
+        } else if let Ok(small) = u64::try_from(v) {
+            let zeros = (small % 19) as usize;
+            i128::from(unzigzag64(small / 19))
+                .checked_mul(POW10[zeros])
+                .ok_or_else(|| bad(&format!("{what} out of range")))?
+        } else {
+            let zeros = (v % 19) as usize;
+            unzigzag(v / 19)
+                .checked_mul(POW10[zeros])
+                .ok_or_else(|| bad(&format!("{what} out of range")))?
+        };
+        T::try_from(raw).map_err(|_| bad(&format!("{what} out of range")))
+    }
+
+    fn text(&mut self) -> Result<String, FrameError> {
+        let len: usize = self.int("text length")?;
+        let end = self
+            .at
+            .checked_add(len)
+            .filter(|&e| e <= self.bytes.len())
+            .ok_or_else(|| bad("truncated text"))?;
+        let s = std::str::from_utf8(&self.bytes[self.at..end]).map_err(|_| bad("text is not UTF-8"))?;
+        self.at = end;
+        Ok(s.to_owned())
+    }
+
+    fn batch(&mut self) -> Result<JournalBatch, FrameError> {
+        let count: usize = self.int("name count")?;
+        let mut names = Vec::with_capacity(count.min(self.bytes.len()));
+        for _ in 0..count {
+            let kind = match self.byte()? {
+                0 => NameKind::Account,
+                1 => NameKind::Instrument,
+                2 => NameKind::Currency,
+                k => return Err(bad(&format!("unknown name kind {k}"))),
+            };
+            let id = self.int("name id")?;
+            names.push(NewName {
+                kind,
+                id,
+                name: self.text()?,
+            });
+        }
+        let cursor = match self.byte()? {
+            0 => None,
+            1 => {
+                let source = self.text()?;
+                Some((source, self.int("cursor position")?))
+            }
+            c => return Err(bad(&format!("unknown cursor flag {c}"))),
+        };
+        let count: usize = self.int("event count")?;
+        let mut events = Vec::with_capacity(count.min(self.bytes.len()));
+        if count > 0 {
+            let mut seq: u64 = self.int("first seq")?;
+            let contiguous = match self.byte()? {
+                0 => false,
+                1 => true,
+                f => return Err(bad(&format!("unknown seq flag {f}"))),
+            };
+            let mut ts = 0i64;
+            for i in 0..count {
+                if !contiguous {
+                    let d: u64 = self.int("seq delta")?;
+                    seq = seq.wrapping_add(d);
+                } else if i > 0 {
+                    seq = seq.checked_add(1).ok_or_else(|| bad("seq out of range"))?;
+                }
+                let e = self.event(seq, &mut ts)?;
+                events.push(e);
+            }
+        }
+        Ok(JournalBatch {
+            names,
+            events,
+            cursor,
+        })
+    }
+
+    fn event(&mut self, seq: u64, ts: &mut i64) -> Result<JournalEvent, FrameError> {
+        let tag = self.byte()?;
+        let op = match tag & 0x07 {
+            TAG_INSTRUMENT => JOp::Instrument {
+                instrument: self.int("instrument id")?,
+                currency: self.int("currency id")?,
+                multiplier: self.decimal("multiplier")?,
+            },
+            TAG_TRADE => JOp::Trade {
+                account: self.int("account id")?,
+                base: self.int("currency id")?,
+                instrument: self.int("instrument id")?,
+                qty: self.decimal("quantity")?,
+                price: self.decimal("price")?,
+                fee: self.decimal("fee")?,
+            },
+            TAG_TICK => JOp::Tick {
+                instrument: self.int("instrument id")?,
+                price: self.decimal("price")?,
+            },
+            TAG_FX => JOp::Fx {
+                base: self.int("currency id")?,
+                quote: self.int("currency id")?,
+                rate: self.decimal("rate")?,
+            },
+            TAG_EOD => JOp::Eod {
+                date: self.signed("date")?,
+            },
+            TAG_SPLIT => JOp::Split {
+                instrument: self.int("instrument id")?,
+                ratio: self.decimal("ratio")?,
+            },
+            t => return Err(bad(&format!("unknown event tag {t}"))),
+        };
+        if tag & !(0x07 | HAS_ID | HAS_STRATEGY) != 0 {
+            return Err(bad(&format!("unknown event flags {tag:#04x}")));
+        }
+        let delta: i64 = self.signed("timestamp delta")?;
+        *ts = ts.wrapping_add(delta);
+        let trade_id = if tag & HAS_ID != 0 {
+            Some(self.text()?)
+        } else {
+            None
+        };
+        let strategy = if tag & HAS_STRATEGY != 0 {
+            Some(self.text()?)
+        } else {
+            None
+        };
+        Ok(JournalEvent {
+            seq,
+            ts: *ts,
+            op,
+            trade_id,
+            strategy,
+        })
+    }
+}
