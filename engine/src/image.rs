@@ -147,22 +147,6 @@ impl BookImage {
             self.fx = other.fx;
         }
     }
-
-    /// The part of this image that belongs to the shard `owner` names:
-    /// every instrument and rate, and the positions of its accounts.
-    #[must_use]
-    pub fn for_shard(&self, owner: Owner) -> Self {
-        Self {
-            instruments: self.instruments.clone(),
-            positions: self
-                .positions
-                .iter()
-                .filter(|p| owner.owns(AccountId(p.account)))
-                .cloned()
-                .collect(),
-            fx: self.fx.clone(),
-        }
-    }
 }
 
 impl Book {
@@ -208,17 +192,19 @@ impl Book {
         }
     }
 
-    /// A book holding exactly the state of `image`, taken when every op up
-    /// to `seq` was applied (the image's seq: a restored shard has applied
-    /// it, so a barrier before any new op reports it, not 0).
+    /// The book of shard `owner` holding exactly its part of `image` (every
+    /// instrument and rate, the positions of its accounts), taken when every
+    /// op up to `seq` was applied (the image's seq: a restored shard has
+    /// applied it, so a barrier before any new op reports it, not 0).
     #[must_use]
     pub fn from_image(
         image: &BookImage,
+        owner: Owner,
         seq: u64,
         method: crate::ledger::Method,
         emit_positions: bool,
     ) -> Self {
-        let mut book = Self::new(method, emit_positions);
+        let mut book = Self::new(method, emit_positions).owning(owner);
         book.seq = seq;
         let mut fx: Vec<_> = image.fx.clone();
         fx.sort_by_key(|f| (f.base, f.quote));
@@ -240,7 +226,12 @@ impl Book {
                 seq: i.seq,
             };
         }
-        for p in &image.positions {
+        book.reserve_for(image, owner);
+        for p in image
+            .positions
+            .iter()
+            .filter(|p| owner.owns(AccountId(p.account)))
+        {
             book.restore_position(p);
         }
         book
@@ -255,6 +246,34 @@ impl Book {
             self.totals.by_account[p.account.index()] = Totals::of(&p);
         }
         self
+    }
+
+    /// Sizes every index for the positions of `image` that `owner` holds,
+    /// so a restore of a million positions grows nothing along the way.
+    fn reserve_for(&mut self, image: &BookImage, owner: Owner) {
+        let mut per_instrument: Vec<u32> = Vec::new();
+        let mut total = 0;
+        for p in image
+            .positions
+            .iter()
+            .filter(|p| owner.owns(AccountId(p.account)))
+        {
+            let i = InstrumentId(p.instrument).index();
+            if per_instrument.len() <= i {
+                per_instrument.resize(i + 1, 0);
+            }
+            per_instrument[i] += 1;
+            total += 1;
+        }
+        self.positions.reserve_exact(total);
+        self.by_key.reserve(total);
+        for (i, &n) in per_instrument.iter().enumerate() {
+            if n > 0 {
+                let inst = self.inst_mut(InstrumentId(u32::try_from(i).unwrap_or(u32::MAX)));
+                inst.holders.reserve_exact(n as usize);
+                inst.slots.reserve_exact(n as usize);
+            }
+        }
     }
 
     fn restore_position(&mut self, p: &PositionImage) {

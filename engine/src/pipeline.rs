@@ -159,26 +159,10 @@ impl Pipeline {
         let mut workers = Vec::with_capacity(shards);
         let mut returns = Vec::with_capacity(shards);
         let totals = sink.wants_totals();
-        for i in 0..shards {
+        let books = restore_books(&config, image);
+        for (i, book) in books.into_iter().enumerate() {
             let (tx, rx) = bounded(config.queue_batches.max(1));
-            let owner = Owner { shard: i, shards };
-            let book = match image {
-                Some(img) => Book::from_image(
-                    &img.books.for_shard(owner),
-                    img.seq,
-                    config.method,
-                    config.emit_positions,
-                )
-                .with_portfolios(
-                    img.portfolios
-                        .iter()
-                        .map(PortfolioImage::state)
-                        .filter(|p| owner.owns(p.account)),
-                ),
-                None => Book::new(config.method, config.emit_positions),
-            }
-            .owning(owner)
-            .reporting_totals(totals);
+            let book = book.reporting_totals(totals);
             // Emptied flush buffers travel back on their own bounded
             // channel; one the shard has no room for is dropped.
             let (spare_tx, spare_rx) = bounded(config.queue_batches.max(1) + 2);
@@ -563,6 +547,33 @@ impl Pipeline {
             let _ = a.join();
         }
     }
+}
+
+/// Each shard's book: empty, or its part of `image`, the shards restored
+/// in parallel (one scoped thread each).
+fn restore_books(config: &PipelineConfig, image: Option<&EngineImage>) -> Vec<Book> {
+    let shards = config.shards;
+    let owners = (0..shards).map(|shard| Owner { shard, shards });
+    let Some(img) = image else {
+        return owners
+            .map(|o| Book::new(config.method, config.emit_positions).owning(o))
+            .collect();
+    };
+    let restore = move |owner: Owner| {
+        Book::from_image(&img.books, owner, img.seq, config.method, config.emit_positions).with_portfolios(
+            img.portfolios
+                .iter()
+                .map(PortfolioImage::state)
+                .filter(|p| owner.owns(p.account)),
+        )
+    };
+    std::thread::scope(|s| {
+        let handles: Vec<_> = owners.map(|o| s.spawn(move || restore(o))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect()
+    })
 }
 
 /// The image code of a cost method.

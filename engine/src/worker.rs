@@ -115,12 +115,18 @@ impl ShardWorker {
                     if let Some(u) = pending.take() {
                         self.close(u);
                     }
+                    // A cut for a persisted snapshot needs the image and the
+                    // totals; the position states are for state cuts only.
                     let msg = AggMsg::Barrier {
                         shard: self.shard,
                         seq: self.book.seq(),
-                        positions: self.book.positions(),
+                        positions: if images { Vec::new() } else { self.book.positions() },
                         portfolios: self.book.portfolios(),
-                        closed: self.book.closed().to_vec(),
+                        closed: if images {
+                            Vec::new()
+                        } else {
+                            self.book.closed().to_vec()
+                        },
                         image: images.then(|| self.book.image()),
                         reply,
                     };

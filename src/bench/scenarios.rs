@@ -329,11 +329,24 @@ pub(crate) fn journal_and_replay(ctx: &Context) -> anyhow::Result<(Value, Value)
         decoded += store.journal_batch(*k)?.events.len() as u64;
     }
     let decode = start.elapsed();
+    // The journal's own bytes (its encoding, before fjall's framing): all
+    // of it, and the batches of the tick stream after the opening book.
+    let sizes = store.journal_sizes()?;
+    let opening = w.positions().len() as u64;
+    let all_bytes: usize = sizes.iter().map(|&(_, n)| n).sum();
+    let stream_bytes: usize = sizes.iter().filter(|&&(s, _)| s > opening).map(|&(_, n)| n).sum();
+    let stream_events = events.len() as u64
+        - sizes
+            .iter()
+            .find(|&&(s, _)| s > opening)
+            .map_or(0, |&(s, _)| s - 1);
     let replay = json!({
         "name": "replay",
         "what": {"events": events.len(), "journal_batches": keys.len(), "shards": ctx.shards, "bytes_on_disk": store.disk_space()},
         "events_per_sec": rate(events.len() as u64, elapsed),
         "decode_only_events_per_sec": rate(decoded, decode),
+        "journal_bytes_per_event": (all_bytes as f64 / events.len().max(1) as f64 * 10.0).round() / 10.0,
+        "tick_stream_bytes_per_event": (stream_bytes as f64 / stream_events.max(1) as f64 * 10.0).round() / 10.0,
     });
     Ok((Value::Object(journal), replay))
 }

@@ -70,17 +70,31 @@ fn wal_files(store: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Flips one byte at `percent` of the written part of the largest log file
-/// (the files are preallocated: the written part ends at the last non-zero
-/// byte).
-fn flip(store: &Path, percent: usize) -> Result<(), Box<dyn std::error::Error>> {
+/// Where to flip a byte of the log: at a fraction of its used length, or
+/// on the first byte of the first write batch that starts after that
+/// fraction (the LSM log's batch start marker: tag 1, a little-endian item
+/// count below 256, the seqno, then an item, tag 2, at +13).
+#[derive(Clone, Copy, Debug)]
+enum FlipAt {
+    Percent(usize),
+    BatchStart(usize),
+}
+
+/// Flips one byte of the written part of the largest log file (the files
+/// are preallocated: the written part ends at the last non-zero byte).
+fn flip(store: &Path, at: FlipAt) -> Result<(), Box<dyn std::error::Error>> {
     let wal = wal_files(store)?
         .into_iter()
         .max_by_key(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
         .ok_or("no .jnl file in the store")?;
     let mut bytes = std::fs::read(&wal)?;
     let used = bytes.iter().rposition(|&b| b != 0).ok_or("empty log")? + 1;
-    let at = used * percent / 100;
+    let at = match at {
+        FlipAt::Percent(p) => used * p / 100,
+        FlipAt::BatchStart(p) => (used * p / 100..used.saturating_sub(14))
+            .find(|&i| bytes[i] == 1 && bytes[i + 2..i + 5] == [0, 0, 0] && bytes[i + 13] == 2)
+            .ok_or("no batch start marker in the log")?,
+    };
     bytes[at] ^= 0x5a;
     std::fs::write(&wal, bytes)?;
     Ok(())
@@ -200,16 +214,26 @@ fn a_flipped_log_byte_that_loses_acknowledged_events_stops_every_command_until_a
     // checksum (it refuses to open: every command must say so); one in an
     // entry's framing makes the LSM cut its log there without a word: the
     // case kupala must catch itself. Offsets are tried until both are seen.
+    // Most bytes are values (refused); the framing bytes that make the LSM
+    // cut are few, so after the spread of fractions the start markers of
+    // batches past the middle are flipped.
     let (mut losses, mut refusals) = (0, 0);
-    for percent in [
+    let spread = [
         25, 50, 75, 10, 20, 30, 40, 60, 70, 80, 90, 5, 15, 35, 45, 55, 65, 85, 95,
-    ] {
-        if losses >= 2 && refusals >= 1 {
+    ]
+    .map(FlipAt::Percent);
+    for (n, at) in spread
+        .into_iter()
+        .chain([50, 75, 90].map(FlipAt::BatchStart))
+        .enumerate()
+    {
+        if (losses >= 2 && refusals >= 1) || (losses >= 1 && refusals >= 1 && n >= spread.len()) {
             break;
         }
-        let data = dir.path().join(format!("flip{percent}"));
+        let percent = format!("{at:?}");
+        let data = dir.path().join(format!("flip{n}"));
         copy_dir(&clean, &data)?;
-        flip(&data, percent)?;
+        flip(&data, at)?;
         let d = data.to_string_lossy().to_string();
         let replay = run(&["replay", "--data", &d])?;
         if replay.status.success() {
@@ -218,7 +242,7 @@ fn a_flipped_log_byte_that_loses_acknowledged_events_stops_every_command_until_a
             // the replay must then be complete.
             assert_eq!(
                 replay.stdout, full.stdout,
-                "flip at {percent}%: replay exits 0 only when whole"
+                "flip at {percent}: replay exits 0 only when whole"
             );
             continue;
         }
@@ -227,7 +251,7 @@ fn a_flipped_log_byte_that_loses_acknowledged_events_stops_every_command_until_a
             refusals += 1;
             assert!(
                 why.contains("is damaged") && why.contains(&format!("up to seq {acked} were acknowledged")),
-                "{percent}%: {why}"
+                "{percent}: {why}"
             );
             let inspect = run(&["inspect", "--data", &d])?;
             assert!(
@@ -240,14 +264,14 @@ fn a_flipped_log_byte_that_loses_acknowledged_events_stops_every_command_until_a
         losses += 1;
         assert!(
             why.contains(&format!("seq {acked} was acknowledged")),
-            "{percent}%: {why}"
+            "{percent}: {why}"
         );
         lost_flow(
             &data,
             &f,
             &events,
             acked,
-            &dir.path().join(format!("prefix{percent}.jsonl")),
+            &dir.path().join(format!("prefix{n}.jsonl")),
         )?;
     }
     eprintln!("flipped bytes: {losses} cut the log, {refusals} refused by the LSM");

@@ -112,22 +112,29 @@ impl Valuation {
 /// every change: nothing is re-summed and nothing is shipped to be added
 /// elsewhere.
 #[derive(Clone, Copy, Debug, Default)]
+#[repr(C, align(64))]
 pub(crate) struct Totals {
+    // The first cache line holds what a tick moves and the dirty flag.
     pub(crate) market_value: i128,
-    pub(crate) realized: i128,
     pub(crate) unrealized: i128,
-    pub(crate) fees: i128,
     pub(crate) day: i128,
-    /// Positions with no rate to base (left out of the sums).
-    pub(crate) unpriced: i64,
-    /// The last flush's seq that changed them.
-    pub(crate) seq: u64,
-    pub(crate) base: CurrencyId,
-    /// The account has (had) a position here: its totals are reported.
-    pub(crate) known: bool,
     /// Changed since the last flush (and listed in `AccountTotals::dirty`).
     pub(crate) dirty: bool,
+    /// The account has (had) a position here: its totals are reported.
+    pub(crate) known: bool,
+    pub(crate) base: CurrencyId,
+    /// Positions with no rate to base (left out of the sums).
+    pub(crate) unpriced: i64,
+    pub(crate) realized: i128,
+    pub(crate) fees: i128,
+    /// The last flush's seq that changed them.
+    pub(crate) seq: u64,
 }
+
+const _: () = assert!(
+    std::mem::offset_of!(Totals, unpriced) + 8 <= 64,
+    "what a tick moves fits one cache line"
+);
 
 impl Totals {
     /// As the engine reports them.
@@ -230,16 +237,41 @@ pub(crate) fn reprice_holders(
     convs: &[Option<Conversion>],
     totals: &mut AccountTotals,
 ) {
+    if multiplier == Multiplier::ONE && convs.iter().all(|c| *c == Some(Conversion::IDENTITY)) {
+        reprice_plain(holders, mark, totals);
+        return;
+    }
     for h in holders {
         let Some(conv) = convs[h.group.index()] else {
             continue;
         };
         let v = Valuation::at(mark, h.qty, h.cost, multiplier).converted(conv);
-        let (d_mv, d_unreal) = (sub(v.market_value, h.mv), sub(v.unrealized, h.unreal));
-        if d_mv == 0 && d_unreal == 0 {
-            continue;
-        }
-        (h.mv, h.unreal) = (v.market_value, v.unrealized);
-        totals.revalue(h.account, d_mv, d_unreal);
+        record(h, v, totals);
     }
+}
+
+/// The tick loop when every position of the shard is in its account's
+/// currency and the multiplier is 1 (the common book): the same valuation
+/// as [`Valuation::at`] with the identities left out.
+fn reprice_plain(holders: &mut [Holder], mark: i64, totals: &mut AccountTotals) {
+    let mark = i128::from(mark);
+    for h in holders {
+        let market_value = mark * i128::from(h.qty);
+        let v = Valuation {
+            market_value,
+            unrealized: sub(market_value, h.cost),
+        };
+        record(h, v, totals);
+    }
+}
+
+/// Stores a holder's new base values and adds the change to its account.
+#[inline]
+fn record(h: &mut Holder, v: Valuation, totals: &mut AccountTotals) {
+    let (d_mv, d_unreal) = (sub(v.market_value, h.mv), sub(v.unrealized, h.unreal));
+    if d_mv == 0 && d_unreal == 0 {
+        return;
+    }
+    (h.mv, h.unreal) = (v.market_value, v.unrealized);
+    totals.revalue(h.account, d_mv, d_unreal);
 }

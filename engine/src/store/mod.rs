@@ -139,14 +139,20 @@ impl Store {
         } else {
             check_marker(dir, &marker)?;
         }
-        let db = Database::builder(dir.join("db")).open().map_err(|e| match e {
-            fjall::Error::JournalRecovery(reason) => StoreError::DamagedLog {
-                path: dir.to_owned(),
-                reason: reason.to_string(),
-                acknowledged: acked::read_acked(dir).ok().flatten(),
-            },
-            e => e.into(),
-        })?;
+        // The write-ahead log is not compressed: journal batches are compact
+        // already, and lz4 over a snapshot image costs seconds of the
+        // writing thread (and again at recovery) to save disk.
+        let db = Database::builder(dir.join("db"))
+            .journal_compression(fjall::CompressionType::None)
+            .open()
+            .map_err(|e| match e {
+                fjall::Error::JournalRecovery(reason) => StoreError::DamagedLog {
+                    path: dir.to_owned(),
+                    reason: reason.to_string(),
+                    acknowledged: acked::read_acked(dir).ok().flatten(),
+                },
+                e => e.into(),
+            })?;
         let ks = |name: &str| db.keyspace(name, KeyspaceCreateOptions::default);
         let store = Self {
             path: dir.to_owned(),

@@ -168,6 +168,18 @@ impl Store {
         Ok(keys)
     }
 
+    /// The stored size in bytes of each journal batch, by first seq (its
+    /// encoding, before fjall's own framing).
+    pub fn journal_sizes(&self) -> Result<Vec<(u64, usize)>, StoreError> {
+        let mut out = Vec::new();
+        for g in self.journal.iter() {
+            let (k, v) = g.into_inner()?;
+            let seq = seq_of(&k).ok_or_else(|| corrupt("journal", format!("{k:?}"), "key is not a seq"))?;
+            out.push((seq, v.len()));
+        }
+        Ok(out)
+    }
+
     /// Reads the batch stored under `first_seq`.
     pub fn journal_batch(&self, first_seq: u64) -> Result<JournalBatch, StoreError> {
         let bytes = self
