@@ -220,7 +220,11 @@ impl Config {
         let e = &self.engine;
         let defaults = PipelineConfig::default();
         PipelineConfig {
-            shards: if e.shards == 0 { defaults.shards } else { e.shards },
+            shards: if e.shards == 0 {
+                kupala_engine::default_shards(e.coalesce)
+            } else {
+                e.shards
+            },
             method: e.method,
             bases: BaseCurrencies {
                 default: Some(e.base_currency.clone()),

@@ -88,7 +88,7 @@ struct BenchArgs {
     /// Also write the report as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
-    /// Shard worker threads (default: one per core).
+    /// Shard worker threads (default: chosen per mode, see docs/architecture.md "Threads").
     #[arg(long)]
     shards: Option<usize>,
 }
@@ -101,7 +101,7 @@ struct CalcArgs {
     /// Cost method: avg, fifo or lifo (default: the config's).
     #[arg(long)]
     method: Option<Method>,
-    /// Shard worker threads (default: the config's, else one per core).
+    /// Shard worker threads (default: the config's, else chosen per mode: docs/architecture.md "Threads").
     #[arg(long)]
     shards: Option<usize>,
     /// Report bad lines on stderr and go on instead of stopping.

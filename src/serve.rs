@@ -331,6 +331,9 @@ pub fn main(opts: ServeOptions) -> anyhow::Result<()> {
     runtime.block_on(async {
         let exit_after = Duration::from_secs(opts.config.server.store_failure_exit_secs);
         let running = start(opts).await?;
+        // Registered before the server says it listens: a SIGTERM sent as
+        // soon as that line is read must stop it cleanly, not kill it.
+        let mut signals = StopSignals::register();
         let addr = running.addr;
         eprintln!(
             "kupala: recovered to seq {} ({} journal events replayed)",
@@ -340,7 +343,7 @@ pub fn main(opts: ServeOptions) -> anyhow::Result<()> {
             "kupala: listening on http://{addr} (dashboard /, WebSocket ws://{addr}/ws, /health, /metrics)"
         );
         let failure = tokio::select! {
-            () = wait_for_signal() => None,
+            () = signals.recv() => None,
             reason = running.store_failed() => Some(reason),
         };
         if let Some(reason) = &failure {
@@ -353,15 +356,15 @@ pub fn main(opts: ServeOptions) -> anyhow::Result<()> {
                 exit_after.as_secs()
             );
             tokio::select! {
-                () = wait_for_signal() => {}
+                () = signals.recv() => {}
                 () = tokio::time::sleep(exit_after) => {}
             }
             eprintln!("kupala: shutting down without a snapshot (the store failed)");
         } else {
             eprintln!("kupala: shutting down (a second signal exits at once)");
         }
-        tokio::spawn(async {
-            wait_for_signal().await;
+        tokio::spawn(async move {
+            signals.recv().await;
             std::process::exit(130);
         });
         let state = running.stop().await?;
@@ -376,19 +379,41 @@ pub fn main(opts: ServeOptions) -> anyhow::Result<()> {
     })
 }
 
-async fn wait_for_signal() {
+/// SIGTERM and SIGINT (Ctrl-C), registered at once so none is missed
+/// between start-up and the first wait.
+struct StopSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignals {
+    fn register() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Self {
+                term: signal(SignalKind::terminate()).ok(),
+                int: signal(SignalKind::interrupt()).ok(),
+            }
+        }
+        #[cfg(not(unix))]
+        Self {}
+    }
+
+    /// Waits for the next stop signal.
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        if let (Some(term), Some(int)) = (self.term.as_mut(), self.int.as_mut()) {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
+                _ = int.recv() => {}
             }
             return;
         }
+        let _ = tokio::signal::ctrl_c().await;
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Sleeps `wait` unless told to stop; false when stopping.

@@ -7,7 +7,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::book::ShardOutput;
 use crate::image::BookImage;
-use crate::pipeline::Cut;
+use crate::messages::{AggMsg, BarrierPart, Cut, Report};
 use crate::state::{ClosedPosition, EngineState, PortfolioState, PositionDelta, PositionState};
 use crate::time::Date;
 use rustc_hash::FxHashMap;
@@ -69,23 +69,6 @@ impl DeltaSink for NullSink {
     }
 }
 
-/// A message from a shard to the aggregator.
-pub(crate) enum AggMsg {
-    /// A flush's output from shard `.0`; `.2`: the shard has applied every
-    /// op up to that seq it will get (see `ShardMsg::Batch`).
-    Output(usize, ShardOutput, u64),
-    /// A shard reached a snapshot barrier.
-    Barrier {
-        shard: usize,
-        seq: u64,
-        positions: Vec<PositionState>,
-        portfolios: Vec<PortfolioState>,
-        closed: Vec<ClosedPosition>,
-        image: Option<BookImage>,
-        reply: Sender<Cut>,
-    },
-}
-
 /// The aggregator's state.
 pub(crate) struct Aggregator {
     sink: Box<dyn DeltaSink>,
@@ -96,7 +79,7 @@ pub(crate) struct Aggregator {
     image: Option<BookImage>,
     reply: Option<Sender<Cut>>,
     /// Outputs of shards already past the barrier, held until it completes.
-    held: Vec<(usize, ShardOutput, u64)>,
+    held: Vec<Report>,
     /// How far each shard is complete, and the least of them (published
     /// through `DeltaSink::complete`).
     done: Vec<u64>,
@@ -127,11 +110,9 @@ impl Aggregator {
     pub(crate) fn run(mut self, rx: &Receiver<AggMsg>) {
         while let Ok(msg) = rx.recv() {
             match msg {
-                AggMsg::Output(shard, out, through) if self.at_barrier[shard] => {
-                    self.held.push((shard, out, through));
-                }
-                AggMsg::Output(shard, out, through) => self.apply(shard, out, through),
-                AggMsg::Barrier {
+                AggMsg::Output(r) if self.at_barrier[r.shard] => self.held.push(r),
+                AggMsg::Output(r) => self.apply(r),
+                AggMsg::Barrier(BarrierPart {
                     shard,
                     seq,
                     mut positions,
@@ -139,7 +120,7 @@ impl Aggregator {
                     mut closed,
                     image,
                     reply,
-                } => {
+                }) => {
                     if let Some(image) = image {
                         self.image.get_or_insert_with(BookImage::default).merge(image);
                     }
@@ -157,7 +138,12 @@ impl Aggregator {
         }
     }
 
-    fn apply(&mut self, shard: usize, mut out: ShardOutput, through: u64) {
+    fn apply(&mut self, report: Report) {
+        let Report {
+            shard,
+            output: mut out,
+            through,
+        } = report;
         if !out.is_empty() {
             self.publish(&out);
         }
@@ -224,8 +210,8 @@ impl Aggregator {
             let _ = reply.send(Cut { state, books });
         }
         self.at_barrier.iter_mut().for_each(|b| *b = false);
-        for (shard, out, through) in std::mem::take(&mut self.held) {
-            self.apply(shard, out, through);
+        for r in std::mem::take(&mut self.held) {
+            self.apply(r);
         }
         debug_assert_eq!(self.at_barrier.len(), self.shards);
     }

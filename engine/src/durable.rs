@@ -129,6 +129,18 @@ struct StoreSink {
     rebalancer: Rebalancer,
 }
 
+impl StoreSink {
+    /// The rebalancer's proposals for an EOD, stored under its date.
+    fn propose(&self, date: Date, positions: &[PositionState]) -> Result<(), StoreError> {
+        if self.rebalancer.is_idle() {
+            return Ok(());
+        }
+        let names = self.store.names()?;
+        let proposals = self.rebalancer.propose(date, &names, positions);
+        self.store.put_proposals(date, &proposals)
+    }
+}
+
 impl DeltaSink for StoreSink {
     fn publish(&mut self, seq: u64, positions: &[PositionDelta], portfolios: &[PortfolioState]) {
         self.inner.publish(seq, positions, portfolios);
@@ -152,7 +164,7 @@ impl DeltaSink for StoreSink {
         if let Err(e) = self.store.put_eod(date, positions) {
             eprintln!("kupala: writing EOD {date}: {e}");
         }
-        if let Err(e) = self.rebalancer.run(&self.store, date, positions) {
+        if let Err(e) = self.propose(date, positions) {
             eprintln!("kupala: rebalancing at EOD {date}: {e}");
         }
         self.inner.eod(date, seq, positions);

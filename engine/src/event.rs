@@ -6,7 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::event_decode::RawEvent;
+#[path = "event_decode.rs"]
+mod decode;
+use decode::RawEvent;
 
 use crate::num::{Money, Price, Quantity, Rate};
 use crate::time::{Date, Timestamp};

@@ -7,7 +7,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
-use crate::event::{Eod, Event, EventError, Fx, InstrumentDef, Side, Split, Tick, Trade};
+use super::{Eod, Event, EventError, Fx, InstrumentDef, Side, Split, Tick, Trade};
 use crate::num::{DecimalError, Money, Price, Quantity, Rate};
 use crate::time::{Date, Timestamp};
 

@@ -4,6 +4,8 @@
 //! output; inside the engine they are dense `u32` indices, so books are `Vec`s
 //! indexed directly and hashing a key costs nothing.
 
+use rkyv::{Archive, Deserialize, Serialize};
+
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
@@ -132,8 +134,7 @@ impl Default for Names {
 
 impl Names {
     /// Adds a name with its id (see [`Interner::restore`]).
-    pub fn restore(&mut self, n: &crate::sequencer::NewName) -> bool {
-        use crate::sequencer::NameKind;
+    pub fn restore(&mut self, n: &NewName) -> bool {
         let interner = match n.kind {
             NameKind::Account => &mut self.accounts,
             NameKind::Instrument => &mut self.instruments,
@@ -175,4 +176,26 @@ mod tests {
         assert_eq!(i.get("Z"), None);
         assert_eq!(Names::default().currency(CurrencyId::USD), "USD");
     }
+}
+
+/// Which namespace a journaled name belongs to.
+#[derive(Archive, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameKind {
+    /// An account.
+    Account,
+    /// An instrument.
+    Instrument,
+    /// A currency.
+    Currency,
+}
+
+/// A name first interned since the last journal batch.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct NewName {
+    /// Namespace.
+    pub kind: NameKind,
+    /// The id it got.
+    pub id: u32,
+    /// The name.
+    pub name: String,
 }

@@ -341,9 +341,23 @@ pub struct EngineImage {
     /// Cost method the books were built with (0 avg, 1 fifo, 2 lifo).
     pub method: u8,
     /// The sequencer.
-    pub sequencer: crate::sequencer::SequencerImage,
+    pub sequencer: SequencerImage,
     /// All shards' books, merged.
     pub books: BookImage,
     /// Account totals.
     pub portfolios: Vec<PortfolioImage>,
+}
+
+/// The sequencer's state as plain data, for snapshots.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[allow(missing_docs, reason = "fields mirror the sequencer's one to one")]
+pub struct SequencerImage {
+    pub next_seq: u64,
+    pub accounts: Vec<String>,
+    pub instruments: Vec<String>,
+    pub currencies: Vec<String>,
+    /// (currency id, multiplier raw, used) by instrument id.
+    pub inst_info: Vec<(u32, i64, bool)>,
+    pub account_base: Vec<u32>,
+    pub trade_ids: Vec<String>,
 }

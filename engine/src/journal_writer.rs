@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::messages::Cut;
 use crate::op::SeqOp;
-use crate::pipeline::Cut;
 use crate::router::Router;
 use crate::store::Store;
 use crate::store::acked::AckMark;

@@ -16,7 +16,6 @@ use crate::event::{Event, Side, Trade};
 use crate::ids::{AccountId, InstrumentId, Names};
 use crate::num::{EXACT_UNIT, Money, Price, Quantity, Rate, UNIT, mul_div_round};
 use crate::state::PositionState;
-use crate::store::{Store, StoreError};
 use crate::time::{Date, Timestamp};
 
 /// Target weights per account, with the trade filters.
@@ -176,12 +175,9 @@ impl Rebalancer {
         })
     }
 
-    /// Proposes for an EOD and stores the proposals.
-    pub fn run(&self, store: &Store, date: Date, positions: &[PositionState]) -> Result<(), StoreError> {
-        if self.targets.accounts.is_empty() {
-            return Ok(());
-        }
-        let names = store.names()?;
-        store.put_proposals(date, &self.propose(date, &names, positions))
+    /// True when no account has targets (an EOD proposes nothing).
+    #[must_use]
+    pub fn is_idle(&self) -> bool {
+        self.targets.accounts.is_empty()
     }
 }

@@ -6,21 +6,8 @@ use crossbeam_channel::Sender;
 use rustc_hash::FxHashSet;
 use std::sync::Arc;
 
+use crate::messages::{Batch, Cut, ShardMsg};
 use crate::op::{Op, SeqOp};
-use crate::pipeline::Cut;
-
-/// A message to a shard worker.
-pub(crate) enum ShardMsg {
-    /// Ops to apply, in seq order (one batch shared by every shard); when
-    /// the oldest entered the engine (`clock::now_ns`, 0 = not measured);
-    /// and the highest seq routed when the batch was sent: with the batch
-    /// applied, the shard holds every op up to that seq (possibly an empty
-    /// batch, sent only to carry it).
-    Batch(Arc<[SeqOp]>, u64, u64),
-    /// Flush and report to the aggregator (a consistent cut); `images` asks
-    /// for the full books too (for a persisted snapshot).
-    Barrier { reply: Sender<Cut>, images: bool },
-}
 
 /// Counters of what routing did under load.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -117,7 +104,11 @@ impl Router {
         self.pending.clear();
         let (t_in, through) = (self.oldest, self.routed);
         for tx in &self.links {
-            let _ = tx.send(ShardMsg::Batch(Arc::clone(&batch), t_in, through));
+            let _ = tx.send(ShardMsg::Batch(Batch {
+                ops: Arc::clone(&batch),
+                t_in,
+                through,
+            }));
         }
         self.compacted = 0;
         self.through = through;

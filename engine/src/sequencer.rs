@@ -6,7 +6,6 @@
 //! recovery reproduce the live books. It records the names it interns so the
 //! journal can carry them, and can be rebuilt from a journal or an image.
 
-use rkyv::{Archive, Deserialize, Serialize};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::event::Event;
@@ -55,27 +54,7 @@ pub enum SequenceError {
     },
 }
 
-/// Which namespace a journaled name belongs to.
-#[derive(Archive, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NameKind {
-    /// An account.
-    Account,
-    /// An instrument.
-    Instrument,
-    /// A currency.
-    Currency,
-}
-
-/// A name first interned since the last journal batch.
-#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-pub struct NewName {
-    /// Namespace.
-    pub kind: NameKind,
-    /// The id it got.
-    pub id: u32,
-    /// The name.
-    pub name: String,
-}
+pub use crate::ids::{NameKind, NewName};
 
 #[derive(Clone, Copy, Debug)]
 struct InstInfo {
@@ -93,19 +72,7 @@ pub struct BaseCurrencies {
     pub accounts: FxHashMap<String, String>,
 }
 
-/// The sequencer's state as plain data, for snapshots.
-#[derive(Archive, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
-#[allow(missing_docs, reason = "fields mirror the sequencer's one to one")]
-pub struct SequencerImage {
-    pub next_seq: u64,
-    pub accounts: Vec<String>,
-    pub instruments: Vec<String>,
-    pub currencies: Vec<String>,
-    /// (currency id, multiplier raw, used) by instrument id.
-    pub inst_info: Vec<(u32, i64, bool)>,
-    pub account_base: Vec<u32>,
-    pub trade_ids: Vec<String>,
-}
+pub use crate::image::SequencerImage;
 
 /// Assigns `seq`s and turns edge events into ops.
 #[derive(Debug)]

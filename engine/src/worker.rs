@@ -15,9 +15,8 @@
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 
-use crate::aggregator::AggMsg;
 use crate::book::{Book, ShardOutput};
-use crate::router::ShardMsg;
+use crate::messages::{AggMsg, BarrierPart, Batch, Report, ShardMsg};
 
 /// Ops applied before a coalesced flush closes even with more queued.
 pub(crate) const MAX_UNFLUSHED: usize = 64 * 1024;
@@ -94,7 +93,7 @@ impl ShardWorker {
                 },
             };
             match msg {
-                ShardMsg::Batch(ops, t_in, through) => {
+                ShardMsg::Batch(Batch { ops, t_in, through }) => {
                     if self.coalesce {
                         ops.iter().for_each(|sop| self.book.apply(sop));
                     } else {
@@ -117,7 +116,7 @@ impl ShardWorker {
                     }
                     // A cut for a persisted snapshot needs the image and the
                     // totals; the position states are for state cuts only.
-                    let msg = AggMsg::Barrier {
+                    let msg = AggMsg::Barrier(BarrierPart {
                         shard: self.shard,
                         seq: self.book.seq(),
                         positions: if images { Vec::new() } else { self.book.positions() },
@@ -129,7 +128,7 @@ impl ShardWorker {
                         },
                         image: images.then(|| self.book.image()),
                         reply,
-                    };
+                    });
                     let _ = self.out.send(msg);
                 }
             }
@@ -187,8 +186,10 @@ impl ShardWorker {
             self.output = Some(o);
             return;
         }
-        let _ = self
-            .out
-            .send(AggMsg::Output(self.shard, o, through.max(self.done)));
+        let _ = self.out.send(AggMsg::Output(Report {
+            shard: self.shard,
+            output: o,
+            through: through.max(self.done),
+        }));
     }
 }

@@ -316,7 +316,7 @@ pub(crate) fn ingest(ctx: &Context) -> anyhow::Result<Vec<(String, Value)>> {
         Some((offered, run)),
     )?;
     let described = |t: u64| {
-        let mut v = what(&w, t, ctx.shards, "periodic 5 ms");
+        let mut v = what(&w, t, ctx.shards(true), "periodic 5 ms");
         v["senders"] = json!(SENDERS);
         v["queue_capacity"] = json!(QueueConfig::default().capacity);
         v

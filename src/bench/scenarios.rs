@@ -25,7 +25,8 @@ const NAIVE_EVENTS: usize = 50_000;
 pub(crate) struct Context {
     pub(crate) quick: bool,
     pub(crate) tiny: bool,
-    pub(crate) shards: usize,
+    /// `--shards`, or `None`: each run uses `default_shards` for its mode.
+    shards: Option<usize>,
     pub(crate) dir: PathBuf,
     progress: bool,
 }
@@ -35,7 +36,7 @@ impl Context {
         Self {
             quick: opts.quick,
             tiny: opts.tiny,
-            shards: opts.shards.unwrap_or_else(|| PipelineConfig::default().shards),
+            shards: opts.shards,
             dir: dir.to_owned(),
             progress: opts.progress,
         }
@@ -70,9 +71,15 @@ impl Context {
         }
     }
 
+    /// The shard count of a run: `--shards`, or the default for its mode.
+    pub(crate) fn shards(&self, coalesce: bool) -> usize {
+        self.shards
+            .unwrap_or_else(|| kupala_engine::default_shards(coalesce))
+    }
+
     pub(crate) fn pipeline(&self, coalesce: bool) -> PipelineConfig {
         PipelineConfig {
-            shards: self.shards,
+            shards: self.shards(coalesce),
             coalesce,
             conflate_ticks: false,
             emit_positions: false,
@@ -232,7 +239,7 @@ pub(crate) fn engine(ctx: &Context) -> anyhow::Result<Vec<(String, Value)>> {
             name.to_owned(),
             json!({
                 "name": name,
-                "what": what(&w, tick_count, ctx.shards, "periodic 5 ms"),
+                "what": what(&w, tick_count, ctx.shards(coalesce), "periodic 5 ms"),
                 "mode": if coalesce { "coalesced per batch" } else { "every tick applied" },
                 "ticks_per_sec": r,
                 "latency_us": run.latency,
@@ -266,7 +273,7 @@ pub(crate) fn engine(ctx: &Context) -> anyhow::Result<Vec<(String, Value)>> {
             name.clone(),
             json!({
                 "name": name,
-                "what": what(&w, sent, ctx.shards, "periodic 5 ms"),
+                "what": what(&w, sent, ctx.shards(true), "periodic 5 ms"),
                 "mode": "open loop, latency from each event's due time (no coordinated omission), coalesced",
                 "offered_ticks_per_sec": offered,
                 "ticks_per_sec": rate(sent, run.elapsed),
@@ -287,7 +294,7 @@ pub(crate) fn journal_and_replay(ctx: &Context) -> anyhow::Result<(Value, Value)
     events.extend(w.ticks(n));
     let mut journal = serde_json::Map::new();
     journal.insert("name".into(), json!("journal"));
-    journal.insert("what".into(), json!({"events": events.len(), "shards": ctx.shards, "batch_events": PipelineConfig::default().batch_size}));
+    journal.insert("what".into(), json!({"events": events.len(), "shards": ctx.shards(true), "batch_events": PipelineConfig::default().batch_size}));
     let mut kept = None;
     for (label, sync) in [
         ("always", SyncMode::Always),
@@ -342,7 +349,7 @@ pub(crate) fn journal_and_replay(ctx: &Context) -> anyhow::Result<(Value, Value)
             .map_or(0, |&(s, _)| s - 1);
     let replay = json!({
         "name": "replay",
-        "what": {"events": events.len(), "journal_batches": keys.len(), "shards": ctx.shards, "bytes_on_disk": store.disk_space()},
+        "what": {"events": events.len(), "journal_batches": keys.len(), "shards": ctx.shards(true), "bytes_on_disk": store.disk_space()},
         "events_per_sec": rate(events.len() as u64, elapsed),
         "decode_only_events_per_sec": rate(decoded, decode),
         "journal_bytes_per_event": (all_bytes as f64 / events.len().max(1) as f64 * 10.0).round() / 10.0,
@@ -386,7 +393,7 @@ pub(crate) fn recovery(ctx: &Context) -> anyhow::Result<Value> {
     drop(engine);
     Ok(json!({
         "name": "recovery",
-        "what": {"positions": w.positions().len(), "accounts": accounts, "shards": ctx.shards},
+        "what": {"positions": w.positions().len(), "accounts": accounts, "shards": ctx.shards(true)},
         "snapshot_write_ms": millis(snapshot),
         "snapshot_bytes": bytes,
         "recovery_ms": millis(recovered),

@@ -95,7 +95,7 @@ fn options(ctx: &Context, clients: usize) -> anyhow::Result<ServeOptions> {
     let mut config = Config::default_config()?;
     config.demo.enabled = false;
     config.eod.enabled = false;
-    config.engine.shards = ctx.shards;
+    config.engine.shards = ctx.shards(true);
     config.store.snapshot_every_events = 0;
     config.store.snapshot_every_secs = 0;
     config.server.listen = "127.0.0.1:0".into();
@@ -281,7 +281,7 @@ pub(crate) fn ws(ctx: &Context) -> anyhow::Result<Vec<(String, Value)>> {
     let base_rate = per_sec(base.deltas, base.elapsed);
     let base_latency = percentiles(&base.tally.take_hist(0));
     let described = |ticks: u64| {
-        let mut v = what(&w, ticks, ctx.shards, "periodic 5 ms");
+        let mut v = what(&w, ticks, ctx.shards(true), "periodic 5 ms");
         v["clients"] = json!(clients);
         v["subscriptions"] = json!("positions + portfolio of one account per client");
         v

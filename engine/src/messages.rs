@@ -1,0 +1,73 @@
+//! The messages between the engine's threads, in a leaf module that the
+//! router, the shard workers, the aggregator, the journal writer and the
+//! pipeline all read (none of them imports another for its messages).
+
+use crossbeam_channel::Sender;
+use std::sync::Arc;
+
+use crate::book::ShardOutput;
+use crate::image::BookImage;
+use crate::op::SeqOp;
+use crate::state::{ClosedPosition, EngineState, PortfolioState, PositionState};
+
+/// A consistent cut of the engine at one `seq`: the state, and the books'
+/// images when asked for (for a persisted snapshot).
+#[derive(Debug, Default)]
+pub struct Cut {
+    /// Positions, totals and closed history at the cut.
+    pub state: EngineState,
+    /// The merged books, when the barrier asked for them.
+    pub books: Option<BookImage>,
+}
+
+/// Ops for every shard, as the router sends them.
+pub(crate) struct Batch {
+    /// The ops, in seq order (one allocation shared by every shard).
+    pub(crate) ops: Arc<[SeqOp]>,
+    /// When the oldest entered the engine (`clock::now_ns`, 0 = not
+    /// measured).
+    pub(crate) t_in: u64,
+    /// The highest seq routed when the batch was sent: with the batch
+    /// applied, the shard holds every op up to it (a batch may be empty,
+    /// sent only to carry it).
+    pub(crate) through: u64,
+}
+
+/// A message to a shard worker.
+pub(crate) enum ShardMsg {
+    /// Ops to apply.
+    Batch(Batch),
+    /// Flush and report to the aggregator (a consistent cut); `images` asks
+    /// for the full books too (for a persisted snapshot).
+    Barrier { reply: Sender<Cut>, images: bool },
+}
+
+/// One shard's flushes, for the aggregator to publish.
+pub(crate) struct Report {
+    pub(crate) shard: usize,
+    pub(crate) output: ShardOutput,
+    /// The shard has applied every op up to this seq (see [`Batch`]).
+    pub(crate) through: u64,
+}
+
+/// A shard's part of a cut.
+pub(crate) struct BarrierPart {
+    pub(crate) shard: usize,
+    pub(crate) seq: u64,
+    /// Its listed positions (empty for an image cut).
+    pub(crate) positions: Vec<PositionState>,
+    /// Its accounts' totals.
+    pub(crate) portfolios: Vec<PortfolioState>,
+    /// Its closed history (empty for an image cut).
+    pub(crate) closed: Vec<ClosedPosition>,
+    pub(crate) image: Option<BookImage>,
+    pub(crate) reply: Sender<Cut>,
+}
+
+/// A message from a shard to the aggregator.
+pub(crate) enum AggMsg {
+    /// Flushes to publish.
+    Output(Report),
+    /// A shard reached a barrier.
+    Barrier(BarrierPart),
+}
