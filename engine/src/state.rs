@@ -1,11 +1,11 @@
-//! What the engine reports: exact position and portfolio states, the changes
-//! the shards send the aggregator, and the closed-position history.
+//! What the engine reports: exact position and portfolio states, the
+//! position deltas it publishes, and the closed-position history.
 //!
 //! Amounts here are exact ([`Notional`], 10^-18); `view` rounds them to money
 //! only when rendering.
 
 use crate::ids::{AccountId, CurrencyId, InstrumentId};
-use crate::num::{Notional, Price, Quantity, add, sub};
+use crate::num::{Notional, Price, Quantity};
 use crate::time::Date;
 
 /// A position's money fields converted to its account's base currency.
@@ -83,42 +83,6 @@ pub struct PortfolioState {
     pub seq: u64,
 }
 
-/// A change to an account's totals, summed by the aggregator (never re-summed
-/// from positions).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct BaseChange {
-    /// Change of market value.
-    pub market_value: i128,
-    /// Change of realized P&L.
-    pub realized_pnl: i128,
-    /// Change of unrealized P&L.
-    pub unrealized_pnl: i128,
-    /// Change of fees.
-    pub fees: i128,
-    /// Change of day P&L.
-    pub day_pnl: i128,
-    /// Change of the count of unpriced positions.
-    pub unpriced: i64,
-}
-
-impl BaseChange {
-    /// Adds another change into this one.
-    pub fn add(&mut self, o: &Self) {
-        self.market_value = add(self.market_value, o.market_value);
-        self.realized_pnl = add(self.realized_pnl, o.realized_pnl);
-        self.unrealized_pnl = add(self.unrealized_pnl, o.unrealized_pnl);
-        self.fees = add(self.fees, o.fees);
-        self.day_pnl = add(self.day_pnl, o.day_pnl);
-        self.unpriced += o.unpriced;
-    }
-
-    /// True when nothing changed.
-    #[must_use]
-    pub fn is_zero(&self) -> bool {
-        *self == Self::default()
-    }
-}
-
 impl PortfolioState {
     /// An empty portfolio.
     #[must_use]
@@ -135,21 +99,6 @@ impl PortfolioState {
             day_pnl: Notional::ZERO,
             seq: 0,
         }
-    }
-
-    /// Applies a change caused by `seq`.
-    pub fn apply(&mut self, c: &BaseChange, seq: u64) {
-        // Checked: the sequencer's bounds (limits) prove every sum fits.
-        self.market_value.0 = add(self.market_value.0, c.market_value);
-        self.realized_pnl.0 = add(self.realized_pnl.0, c.realized_pnl);
-        self.unrealized_pnl.0 = add(self.unrealized_pnl.0, c.unrealized_pnl);
-        self.fees.0 = add(self.fees.0, c.fees);
-        // Net is realized + unrealized - fees, summed from the totals (each
-        // within the bound) rather than from changes (up to 4 × the bound).
-        self.net_pnl.0 = sub(add(self.realized_pnl.0, self.unrealized_pnl.0), self.fees.0);
-        self.day_pnl.0 = add(self.day_pnl.0, c.day_pnl);
-        self.unpriced += c.unpriced;
-        self.seq = self.seq.max(seq);
     }
 }
 

@@ -118,6 +118,7 @@ impl Book {
     /// position deltas on, records the state of each.
     pub(crate) fn reprice_dirty(&mut self) {
         let mut touched = std::mem::take(&mut self.dirty_pos);
+        let from_trades = touched.len();
         let ids = std::mem::take(&mut self.dirty_inst);
         for &id in &ids {
             let inst = &mut self.instruments[id.index()];
@@ -135,14 +136,18 @@ impl Book {
         }
         self.dirty_inst = ids;
         self.dirty_inst.clear();
+        let from_instruments = touched.len();
         for gi in std::mem::take(&mut self.dirty_groups) {
             let g = &mut self.groups[gi.index()];
             g.dirty = false;
             mark_listed(&mut self.positions, &g.positions, &mut touched);
         }
-        for &slot in &touched {
+        for (i, &slot) in touched.iter().enumerate() {
             self.positions[slot.index()].dirty = false;
-            self.reprice(slot);
+            // The holders of a dirty instrument were repriced by its pass.
+            if i < from_trades || i >= from_instruments {
+                self.reprice(slot);
+            }
             if self.emit_positions && self.positions[slot.index()].listed {
                 let state = self.position_state(slot);
                 self.out_positions.push(PositionDelta { state, closed: false });
