@@ -304,7 +304,7 @@ impl Book {
         let p = &self.positions[slot.index()];
         let h = self.hot(slot);
         PositionImage {
-            account: p.account.0,
+            account: h.account.0,
             instrument: p.instrument.0,
             base: p.base.0,
             qty: p.ledger.qty().raw(),

@@ -183,7 +183,7 @@ impl Book {
         let v = Valuation::at(inst.mark, h.qty, h.cost, inst.multiplier);
         let net = sub(add(p.realized, v.unrealized), p.fees);
         PositionState {
-            account: p.account,
+            account: h.account,
             instrument: p.instrument,
             currency: inst.currency,
             base_currency: p.base,

@@ -40,6 +40,11 @@ impl GroupId {
     pub(crate) const fn index(self) -> usize {
         self.0 as usize
     }
+
+    /// The group at index `i` (a shard has a handful of groups).
+    pub(crate) fn from_index(i: usize) -> Self {
+        Self(u32::try_from(i).unwrap_or_else(|_| crate::num::out_of_bounds()))
+    }
 }
 
 /// A holder's position in its instrument's hot array.

@@ -83,11 +83,11 @@ pub(crate) struct Group {
 /// base market value and unrealized P&L are in its [`Holder`].
 #[derive(Clone, Debug)]
 pub(crate) struct Position {
-    pub(crate) account: AccountId,
+    /// Its instrument and its place among the instrument's holders (whose
+    /// record also names its account and conversion group).
     pub(crate) instrument: InstrumentId,
-    pub(crate) base: CurrencyId,
-    pub(crate) group: GroupId,
     pub(crate) holder: HolderIdx,
+    pub(crate) base: CurrencyId,
     pub(crate) ledger: Ledger,
     pub(crate) realized: i128,
     pub(crate) fees: i128,
@@ -302,7 +302,7 @@ impl Book {
             return p.seq;
         }
         let inst = self.instruments[p.instrument.index()].seq;
-        p.seq.max(inst).max(self.groups[p.group.index()].seq)
+        p.seq.max(inst).max(self.groups[self.hot(slot).group.index()].seq)
     }
 
     fn trade(&mut self, seq: u64, t: TradeOp) {
@@ -320,6 +320,7 @@ impl Book {
         let slot = self.slot(t.account, t.base, t.instrument);
         self.price_if_possible(slot);
         let method = self.method;
+        let conv = self.convs[self.hot(slot).group.index()];
         let p = &mut self.positions[slot.index()];
         p.listed = true;
         let realized = mult.apply(p.ledger.trade(method, t.qty, t.price).0);
@@ -330,7 +331,7 @@ impl Book {
         p.realized = add(p.realized, realized);
         p.fees = add(p.fees, fee);
         if p.priced
-            && let Some(c) = self.convs[p.group.index()]
+            && let Some(c) = conv
         {
             let (dr, df) = (c.apply(realized), c.apply(fee));
             p.realized_base = add(p.realized_base, dr);
@@ -373,11 +374,9 @@ impl Book {
         });
         inst.slots.push(slot);
         self.positions.push(Position {
-            account,
             instrument,
-            base,
-            group,
             holder,
+            base,
             ledger: Ledger::default(),
             realized: 0,
             fees: 0,
@@ -400,7 +399,7 @@ impl Book {
         if let Some(&g) = self.group_of.get(&(from, to)) {
             return g;
         }
-        let g = GroupId(u32::try_from(self.groups.len()).unwrap_or_else(|_| out_of_bounds()));
+        let g = GroupId::from_index(self.groups.len());
         self.groups.push(Group {
             from,
             to,
@@ -416,14 +415,14 @@ impl Book {
     /// Turns an unpriced position priced once its group has a rate: its
     /// realized P&L, fees and day baseline so far convert at this first rate.
     pub(crate) fn price_if_possible(&mut self, slot: SlotId) {
-        let p = &self.positions[slot.index()];
-        if p.priced {
+        if self.positions[slot.index()].priced {
             return;
         }
-        let Some(c) = self.convs[p.group.index()] else {
+        let h = self.hot(slot);
+        let (account, group) = (h.account, h.group);
+        let Some(c) = self.convs[group.index()] else {
             return;
         };
-        let account = p.account;
         let p = &mut self.positions[slot.index()];
         p.priced = true;
         p.realized_base = c.apply(p.realized);
@@ -460,8 +459,7 @@ impl Book {
             g.seq = seq;
             if !g.dirty {
                 g.dirty = true;
-                self.dirty_groups
-                    .push(GroupId(u32::try_from(gi).unwrap_or_else(|_| out_of_bounds())));
+                self.dirty_groups.push(GroupId::from_index(gi));
             }
         }
     }
@@ -492,9 +490,9 @@ impl Book {
         let listed: Vec<SlotId> = self.listed().collect();
         for slot in listed {
             let (net, net_base) = self.net(slot);
+            let account = self.hot(slot).account;
             let p = &mut self.positions[slot.index()];
             p.baseline = net;
-            let account = p.account;
             if p.priced {
                 let day = sub(net_base, p.baseline_base);
                 p.baseline_base = net_base;
