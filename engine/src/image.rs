@@ -8,8 +8,10 @@ use rkyv::{Archive, Deserialize, Serialize};
 use crate::book::holders::{SlotId, Totals};
 use crate::book::{Book, Inst};
 use crate::ids::{AccountId, CurrencyId, InstrumentId};
-use crate::ledger::{Ledger, Lot};
-use crate::num::{Multiplier, Quantity, Rate};
+use std::collections::VecDeque;
+
+use crate::ledger::Lot;
+use crate::num::{Multiplier, Rate};
 use crate::partition::Owner;
 use crate::state::PortfolioState;
 
@@ -265,7 +267,6 @@ impl Book {
             per_instrument[i] += 1;
             total += 1;
         }
-        self.positions.reserve_exact(total);
         self.by_key.reserve(total);
         for (i, &n) in per_instrument.iter().enumerate() {
             if n > 0 {
@@ -282,7 +283,7 @@ impl Book {
             InstrumentId(p.instrument),
             CurrencyId(p.base),
         );
-        let lots = p
+        let lots: VecDeque<Lot> = p
             .lots
             .iter()
             .map(|l| Lot {
@@ -291,7 +292,7 @@ impl Book {
             })
             .collect();
         let c = &mut self.positions[slot.index()];
-        c.ledger = Ledger::from_parts(Quantity::from_raw(p.qty), p.cost, lots);
+        c.lots = lots.into();
         (c.realized, c.fees, c.realized_base, c.fees_base) =
             (p.realized, p.fees, p.realized_base, p.fees_base);
         (c.baseline, c.baseline_base) = (p.baseline, p.baseline_base);
@@ -307,11 +308,11 @@ impl Book {
             account: h.account.0,
             instrument: p.instrument.0,
             base: p.base.0,
-            qty: p.ledger.qty().raw(),
-            cost: p.ledger.cost().0,
+            qty: h.qty,
+            cost: h.cost,
             lots: p
-                .ledger
-                .lots()
+                .lots
+                .iter()
                 .map(|l| LotImage {
                     qty: l.qty,
                     cost: l.cost,

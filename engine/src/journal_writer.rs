@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::messages::Cut;
+use crate::messages::{Cut, CutKind};
 use crate::op::SeqOp;
 use crate::router::Router;
 use crate::store::Store;
@@ -121,7 +121,7 @@ pub(crate) enum JournalMsg {
     /// Already in the journal (recovery): route only.
     Route(Vec<SeqOp>),
     /// Flush the router and send a barrier.
-    Barrier(Sender<Cut>, bool),
+    Barrier(Sender<Cut>, CutKind),
     /// fsync now and report the durable seq.
     Sync(Sender<u64>),
 }
@@ -213,7 +213,7 @@ impl JournalWriter {
                 }
                 JournalMsg::Append(..) => {}
                 JournalMsg::Route(ops) => ops.into_iter().for_each(|o| self.router.route(o, 0)),
-                JournalMsg::Barrier(reply, images) => self.router.barrier(&reply, images),
+                JournalMsg::Barrier(reply, kind) => self.router.barrier(&reply, kind),
                 JournalMsg::Sync(reply) => {
                     self.sync_now();
                     let _ = reply.send(self.marks.durable());

@@ -24,7 +24,7 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
-use crate::num::{Notional, Price, Quantity, Rate, div_round, mul_div_round, split_qty};
+use crate::num::{Notional, Price, Quantity, Rate, div_round, mul_div_round, out_of_bounds, split_qty};
 
 /// How closing trades pick the cost they realize against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -70,24 +70,62 @@ pub struct Lot {
     pub cost: i128,
 }
 
+/// The open lots of a fifo/lifo position, kept out of line: an `avg`
+/// position (whose one pooled lot is the ledger's quantity and cost) pays
+/// one pointer for them, and a book's cold record stays small.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[allow(clippy::box_collection, reason = "the box is the point: 8 bytes per position, not 32")]
+pub struct Lots(Option<Box<VecDeque<Lot>>>);
+
+impl Lots {
+    /// The lots, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = &Lot> {
+        self.0.iter().flat_map(|d| d.iter())
+    }
+
+    /// Whether no lot is open.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.as_ref().is_none_or(|d| d.is_empty())
+    }
+
+    /// The lots for a change, allocated on first use.
+    fn deque(&mut self) -> &mut VecDeque<Lot> {
+        self.0.get_or_insert_with(Box::default)
+    }
+}
+
+impl From<VecDeque<Lot>> for Lots {
+    fn from(d: VecDeque<Lot>) -> Self {
+        Self((!d.is_empty()).then(|| Box::new(d)))
+    }
+}
+
 /// A position's open quantity and cost basis, with its lots for fifo/lifo.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Ledger {
     qty: i64,
     cost: i128,
-    lots: VecDeque<Lot>,
+    lots: Lots,
 }
 
 impl Ledger {
     /// A ledger from its parts (a restored snapshot); `lots` must sum to
     /// `qty` and `cost` under fifo/lifo and be empty under avg.
     #[must_use]
-    pub fn from_parts(qty: Quantity, cost: i128, lots: VecDeque<Lot>) -> Self {
+    pub fn from_parts(qty: Quantity, cost: i128, lots: impl Into<Lots>) -> Self {
         Self {
             qty: qty.raw(),
             cost,
-            lots,
+            lots: lots.into(),
         }
+    }
+
+    /// The ledger as its parts: quantity (raw), cost and lots. A book keeps
+    /// quantity and cost in its hot record and the lots in its cold one.
+    #[must_use]
+    pub fn into_parts(self) -> (i64, i128, Lots) {
+        (self.qty, self.cost, self.lots)
     }
 
     /// The signed open quantity.
@@ -110,10 +148,7 @@ impl Ledger {
     /// Average cost per unit of the open quantity (0 when flat).
     #[must_use]
     pub fn avg_cost(&self) -> Price {
-        if self.qty == 0 {
-            return Price::ZERO;
-        }
-        Price::from_raw(i64::try_from(div_round(self.cost, i128::from(self.qty))).unwrap_or(0))
+        avg_cost(self.qty, self.cost)
     }
 
     /// Applies a fill of signed `qty` (buy > 0) at `price` and returns the
@@ -143,7 +178,7 @@ impl Ledger {
             self.qty += open;
             self.cost += cost;
             if method != Method::Avg {
-                self.lots.push_back(Lot { qty: open, cost });
+                self.lots.deque().push_back(Lot { qty: open, cost });
             }
         }
         Notional(realized)
@@ -153,10 +188,11 @@ impl Ledger {
     /// returns their exact cost.
     fn consume(&mut self, method: Method, mut closed: i64) -> i128 {
         let mut removed = 0i128;
+        let lots = self.lots.deque();
         while closed > 0 {
             let lot = match method {
-                Method::Lifo => self.lots.back_mut(),
-                _ => self.lots.front_mut(),
+                Method::Lifo => lots.back_mut(),
+                _ => lots.front_mut(),
             };
             let Some(lot) = lot else { break };
             let size = lot.qty.abs();
@@ -168,8 +204,8 @@ impl Ledger {
             closed -= take;
             if lot.qty == 0 {
                 match method {
-                    Method::Lifo => self.lots.pop_back(),
-                    _ => self.lots.pop_front(),
+                    Method::Lifo => lots.pop_back(),
+                    _ => lots.pop_front(),
                 };
             }
         }
@@ -183,17 +219,28 @@ impl Ledger {
         if self.lots.is_empty() {
             self.qty = scale(self.qty);
         } else {
-            for lot in &mut self.lots {
+            let lots = self.lots.deque();
+            for lot in lots.iter_mut() {
                 lot.qty = scale(lot.qty);
             }
-            self.lots.retain(|l| l.qty != 0);
-            self.qty = self.lots.iter().map(|l| l.qty).sum();
-            self.cost = self.lots.iter().map(|l| l.cost).sum();
+            lots.retain(|l| l.qty != 0);
+            self.qty = lots.iter().map(|l| l.qty).sum();
+            self.cost = lots.iter().map(|l| l.cost).sum();
         }
         if self.qty == 0 {
             self.cost = 0;
         }
     }
+}
+
+/// Average cost per unit of a signed quantity `qty` (raw) with exact cost
+/// `cost` (0 when flat).
+#[must_use]
+pub fn avg_cost(qty: i64, cost: i128) -> Price {
+    if qty == 0 {
+        return Price::ZERO;
+    }
+    Price::from_raw(i64::try_from(div_round(cost, i128::from(qty))).unwrap_or_else(|_| out_of_bounds()))
 }
 
 /// The share `part / whole` of `cost`, exact when the part is the whole.

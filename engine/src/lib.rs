@@ -18,6 +18,7 @@ pub mod fx;
 pub mod ids;
 pub mod image;
 pub mod journal_writer;
+mod lean;
 pub mod ledger;
 mod limits;
 mod messages;
@@ -33,6 +34,7 @@ pub mod sequencer;
 pub mod state;
 pub mod store;
 pub mod time;
+pub mod trade_ids;
 pub mod view;
 mod worker;
 

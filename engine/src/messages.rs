@@ -20,6 +20,19 @@ pub struct Cut {
     pub books: Option<BookImage>,
 }
 
+/// What a barrier collects from each shard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CutKind {
+    /// Every listed position, the totals and the closed history (a query
+    /// of the whole state).
+    State,
+    /// The account totals only: a consistent cut that copies nothing per
+    /// position.
+    Totals,
+    /// The books' images and the totals (a persisted snapshot).
+    Image,
+}
+
 /// Ops for every shard, as the router sends them.
 pub(crate) struct Batch {
     /// The ops, in seq order (one allocation shared by every shard).
@@ -37,9 +50,9 @@ pub(crate) struct Batch {
 pub(crate) enum ShardMsg {
     /// Ops to apply.
     Batch(Batch),
-    /// Flush and report to the aggregator (a consistent cut); `images` asks
-    /// for the full books too (for a persisted snapshot).
-    Barrier { reply: Sender<Cut>, images: bool },
+    /// Flush and report to the aggregator (a consistent cut) what `kind`
+    /// asks for.
+    Barrier { reply: Sender<Cut>, kind: CutKind },
 }
 
 /// One shard's flushes, for the aggregator to publish.
@@ -54,11 +67,11 @@ pub(crate) struct Report {
 pub(crate) struct BarrierPart {
     pub(crate) shard: usize,
     pub(crate) seq: u64,
-    /// Its listed positions (empty for an image cut).
+    /// Its listed positions (for a state cut only).
     pub(crate) positions: Vec<PositionState>,
     /// Its accounts' totals.
     pub(crate) portfolios: Vec<PortfolioState>,
-    /// Its closed history (empty for an image cut).
+    /// Its closed history (for a state cut only).
     pub(crate) closed: Vec<ClosedPosition>,
     pub(crate) image: Option<BookImage>,
     pub(crate) reply: Sender<Cut>,

@@ -21,13 +21,13 @@ use crate::ids::Names;
 use crate::image::{EngineImage, PortfolioImage};
 use crate::journal_writer::{JournalMsg, JournalWriter, MarkKeeper, SyncMode, Watermarks};
 use crate::ledger::Method;
-use crate::messages::AggMsg;
 pub use crate::messages::Cut;
+use crate::messages::{AggMsg, CutKind};
 use crate::op::SeqOp;
 use crate::partition::Owner;
 use crate::router::{Router, RouterStats};
 use crate::sequencer::{BaseCurrencies, NewName, SequenceError, Sequencer};
-use crate::state::EngineState;
+use crate::state::{EngineState, PortfolioState};
 use crate::store::acked::AckMark;
 use crate::store::journal::{JournalBatch, JournalEvent};
 use crate::store::{Store, StoreError};
@@ -458,13 +458,13 @@ impl Pipeline {
         }
     }
 
-    fn cut(&mut self, images: bool) -> Cut {
+    fn cut(&mut self, kind: CutKind) -> Cut {
         let (tx, rx): (_, Receiver<Cut>) = bounded(1);
         match &mut self.down {
-            Downstream::Direct(r) => r.barrier(&tx, images),
+            Downstream::Direct(r) => r.barrier(&tx, kind),
             Downstream::Journal(j) => {
                 j.send();
-                let _ = j.tx.send(JournalMsg::Barrier(tx.clone(), images));
+                let _ = j.tx.send(JournalMsg::Barrier(tx.clone(), kind));
             }
             Downstream::Closed => return Cut::default(),
         }
@@ -495,14 +495,21 @@ impl Pipeline {
     /// A consistent snapshot of every shard and the totals, all at the
     /// current `seq`: a barrier travels through each shard channel in order.
     pub fn snapshot(&mut self) -> EngineState {
-        self.cut(false).state
+        self.cut(CutKind::State).state
+    }
+
+    /// The account totals at the current `seq`, through the same barrier as
+    /// [`Pipeline::snapshot`] but copying nothing per position: the way to
+    /// wait until every submitted event is applied.
+    pub fn totals(&mut self) -> Vec<PortfolioState> {
+        self.cut(CutKind::Totals).state.portfolios
     }
 
     /// The complete engine image at the current `seq`, for a persisted
     /// snapshot (taken through the same barrier).
     pub fn image(&mut self) -> EngineImage {
         let sequencer = self.seq.image();
-        let cut = self.cut(true);
+        let cut = self.cut(CutKind::Image);
         EngineImage {
             seq: self.seq.last_seq(),
             method: method_code(self.config.method),

@@ -6,7 +6,7 @@ use crossbeam_channel::Sender;
 use rustc_hash::FxHashSet;
 use std::sync::Arc;
 
-use crate::messages::{Batch, Cut, ShardMsg};
+use crate::messages::{Batch, Cut, CutKind, ShardMsg};
 use crate::op::{Op, SeqOp};
 
 /// Counters of what routing did under load.
@@ -115,12 +115,12 @@ impl Router {
     }
 
     /// Flushes, then sends a barrier down every shard channel.
-    pub(crate) fn barrier(&mut self, reply: &Sender<Cut>, images: bool) {
+    pub(crate) fn barrier(&mut self, reply: &Sender<Cut>, kind: CutKind) {
         self.flush();
         for tx in &self.links {
             let _ = tx.send(ShardMsg::Barrier {
                 reply: reply.clone(),
-                images,
+                kind,
             });
         }
     }

@@ -6,12 +6,14 @@
 //! recovery reproduce the live books. It records the names it interns so the
 //! journal can carry them, and can be rebuilt from a journal or an image.
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
 use crate::event::Event;
 use crate::ids::{AccountId, CurrencyId, InstrumentId, Interner, Names};
+use crate::lean::grow_to;
 use crate::num::{Multiplier, Rate};
 use crate::op::{Op, SeqOp};
+use crate::trade_ids::TradeIds;
 
 #[path = "sequencer_check.rs"]
 mod check;
@@ -81,7 +83,7 @@ pub struct Sequencer {
     instruments: Vec<InstInfo>,
     account_base: Vec<CurrencyId>,
     bases: BaseCurrencies,
-    trade_ids: FxHashSet<Box<str>>,
+    trade_ids: TradeIds,
     next_seq: u64,
     new_names: Vec<NewName>,
     limits: crate::limits::Limits,
@@ -96,7 +98,7 @@ impl Sequencer {
             instruments: Vec::new(),
             account_base: Vec::new(),
             bases,
-            trade_ids: FxHashSet::default(),
+            trade_ids: TradeIds::default(),
             next_seq: 1,
             new_names: Vec::new(),
             limits: crate::limits::Limits::default(),
@@ -140,7 +142,7 @@ impl Sequencer {
     /// trade id, next seq.
     fn commit(&mut self, seq: u64, op: &Op, trade_id: Option<&str>) {
         if let Some(id) = trade_id {
-            self.trade_ids.insert(id.into());
+            self.trade_ids.insert(id);
         }
         match *op {
             Op::Instrument {
@@ -210,14 +212,11 @@ impl Sequencer {
 
     fn ensure_instrument(&mut self, id: InstrumentId) {
         if self.instruments.len() <= id.index() {
-            self.instruments.resize(
-                id.index() + 1,
-                InstInfo {
-                    currency: CurrencyId::USD,
-                    multiplier: Multiplier::ONE,
-                    used: false,
-                },
-            );
+            grow_to(&mut self.instruments, id.index() + 1, || InstInfo {
+                currency: CurrencyId::USD,
+                multiplier: Multiplier::ONE,
+                used: false,
+            });
         }
     }
 
@@ -312,8 +311,7 @@ impl Sequencer {
     #[must_use]
     pub fn image(&self) -> SequencerImage {
         let names = |i: &Interner| i.iter().map(str::to_owned).collect();
-        let mut trade_ids: Vec<String> = self.trade_ids.iter().map(|s| s.to_string()).collect();
-        trade_ids.sort_unstable();
+        let trade_ids = self.trade_ids.iter().map(str::to_owned).collect();
         SequencerImage {
             next_seq: self.next_seq,
             accounts: names(&self.names.accounts),
@@ -361,7 +359,7 @@ impl Sequencer {
             })
             .collect();
         s.account_base = image.account_base.iter().map(|&c| CurrencyId(c)).collect();
-        s.trade_ids = image.trade_ids.iter().map(|t| t.as_str().into()).collect();
+        s.trade_ids = image.trade_ids.iter().map(String::as_str).collect();
         s.next_seq = image.next_seq.max(1);
         s
     }

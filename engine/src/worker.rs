@@ -16,7 +16,7 @@
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 
 use crate::book::{Book, ShardOutput};
-use crate::messages::{AggMsg, BarrierPart, Batch, Report, ShardMsg};
+use crate::messages::{AggMsg, BarrierPart, Batch, CutKind, Report, ShardMsg};
 
 /// Ops applied before a coalesced flush closes even with more queued.
 pub(crate) const MAX_UNFLUSHED: usize = 64 * 1024;
@@ -110,23 +110,24 @@ impl ShardWorker {
                         pending = None;
                     }
                 }
-                ShardMsg::Barrier { reply, images } => {
+                ShardMsg::Barrier { reply, kind } => {
                     if let Some(u) = pending.take() {
                         self.close(u);
                     }
-                    // A cut for a persisted snapshot needs the image and the
-                    // totals; the position states are for state cuts only.
+                    // Every cut carries the totals; the position states and
+                    // history are for state cuts, the image for snapshots.
+                    let state = kind == CutKind::State;
                     let msg = AggMsg::Barrier(BarrierPart {
                         shard: self.shard,
                         seq: self.book.seq(),
-                        positions: if images { Vec::new() } else { self.book.positions() },
+                        positions: if state { self.book.positions() } else { Vec::new() },
                         portfolios: self.book.portfolios(),
-                        closed: if images {
-                            Vec::new()
-                        } else {
+                        closed: if state {
                             self.book.closed().to_vec()
+                        } else {
+                            Vec::new()
                         },
-                        image: images.then(|| self.book.image()),
+                        image: (kind == CutKind::Image).then(|| self.book.image()),
                         reply,
                     });
                     let _ = self.out.send(msg);

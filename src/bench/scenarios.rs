@@ -212,7 +212,10 @@ pub(crate) fn engine(ctx: &Context) -> anyhow::Result<Vec<(String, Value)>> {
     for e in &opening {
         mem_engine.submit(e)?;
     }
-    let _ = mem_engine.snapshot();
+    // Waits for every trade through a cut of the totals only (a full state
+    // cut would allocate every position's state, which the allocator keeps
+    // resident after it is freed).
+    let _ = mem_engine.totals();
     let bytes_per_position = rss().saturating_sub(mem_before) / w.positions().len().max(1) as u64;
     drop(mem_engine);
 

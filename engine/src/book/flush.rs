@@ -1,8 +1,11 @@
 //! Repricing and output of a shard's books: what [`Book::flush`] sends to the
 //! aggregator, and the position states a snapshot reads.
 
+use super::Position;
 use super::holders::{SlotId, Valuation, reprice_holders};
 use crate::book::Book;
+use crate::lean::Chunked;
+use crate::ledger::avg_cost;
 use crate::num::{Notional, Price, Quantity, add, sub};
 use crate::state::{BaseValues, ClosedPosition, PortfolioState, PositionDelta, PositionState};
 use crate::time::Date;
@@ -187,8 +190,8 @@ impl Book {
             instrument: p.instrument,
             currency: inst.currency,
             base_currency: p.base,
-            qty: p.ledger.qty(),
-            avg_cost: p.ledger.avg_cost(),
+            qty: Quantity::from_raw(h.qty),
+            avg_cost: avg_cost(h.qty, h.cost),
             mark: Price::from_raw(inst.mark),
             market_value: Notional(v.market_value),
             realized_pnl: Notional(p.realized),
@@ -229,15 +232,16 @@ impl Book {
     /// How many listed positions hold a nonzero quantity.
     #[must_use]
     pub fn open_positions(&self) -> usize {
-        self.positions
+        self.instruments
             .iter()
-            .filter(|p| p.listed && p.ledger.qty() != Quantity::ZERO)
+            .flat_map(|inst| inst.holders.iter().zip(&inst.slots))
+            .filter(|(h, slot)| h.qty != 0 && self.positions[slot.index()].listed)
             .count()
     }
 }
 
 /// Adds each listed slot of `slots` not yet marked to `touched`.
-fn mark_listed(positions: &mut [super::Position], slots: &[SlotId], touched: &mut Vec<SlotId>) {
+fn mark_listed(positions: &mut Chunked<Position>, slots: &[SlotId], touched: &mut Vec<SlotId>) {
     for &slot in slots {
         let p = &mut positions[slot.index()];
         if p.listed && !p.dirty {

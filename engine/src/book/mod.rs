@@ -23,7 +23,8 @@ use rustc_hash::FxHashMap;
 
 use crate::fx::{Conversion, FxRates};
 use crate::ids::{AccountId, CurrencyId, InstrumentId};
-use crate::ledger::{Ledger, Method};
+use crate::lean::{Chunked, grow_to, push_lean};
+use crate::ledger::{Ledger, Lots, Method};
 use crate::num::{Multiplier, Price, Quantity, Rate, UNIT, add, out_of_bounds, split_price, sub};
 use crate::op::{Op, SeqOp};
 use crate::partition::Owner;
@@ -88,7 +89,8 @@ pub(crate) struct Position {
     pub(crate) instrument: InstrumentId,
     pub(crate) holder: HolderIdx,
     pub(crate) base: CurrencyId,
-    pub(crate) ledger: Ledger,
+    /// Its open lots (fifo/lifo); its quantity and cost are in the holder.
+    pub(crate) lots: Lots,
     pub(crate) realized: i128,
     pub(crate) fees: i128,
     pub(crate) realized_base: i128,
@@ -112,7 +114,7 @@ pub struct Book {
     pub(crate) method: Method,
     pub(crate) emit_positions: bool,
     pub(crate) instruments: Vec<Inst>,
-    pub(crate) positions: Vec<Position>,
+    pub(crate) positions: Chunked<Position>,
     pub(crate) by_key: FxHashMap<(AccountId, InstrumentId), SlotId>,
     pub(crate) fx: FxRates,
     pub(crate) groups: Vec<Group>,
@@ -146,7 +148,7 @@ impl Book {
             method,
             emit_positions,
             instruments: Vec::new(),
-            positions: Vec::new(),
+            positions: Chunked::default(),
             by_key: FxHashMap::default(),
             fx: FxRates::default(),
             groups: Vec::new(),
@@ -250,7 +252,7 @@ impl Book {
 
     pub(crate) fn inst_mut(&mut self, id: InstrumentId) -> &mut Inst {
         if self.instruments.len() <= id.index() {
-            self.instruments.resize_with(id.index() + 1, Inst::default);
+            grow_to(&mut self.instruments, id.index() + 1, Inst::default);
         }
         &mut self.instruments[id.index()]
     }
@@ -284,11 +286,20 @@ impl Book {
         &mut self.instruments[p.instrument.index()].holders[p.holder.index()]
     }
 
-    /// Copies a position's ledger quantity and cost into its hot record
-    /// (after a trade or split changed them).
-    fn sync_hot(&mut self, slot: SlotId) {
-        let l = &self.positions[slot.index()].ledger;
-        let (qty, cost) = (l.qty().raw(), l.cost().0);
+    /// A position's ledger, from its hot quantity and cost and its cold
+    /// lots (moved out, not copied), for a trade or a split to change;
+    /// [`Book::put_ledger`] stores it back.
+    fn take_ledger(&mut self, slot: SlotId) -> Ledger {
+        let lots = std::mem::take(&mut self.positions[slot.index()].lots);
+        let h = self.hot(slot);
+        Ledger::from_parts(Quantity::from_raw(h.qty), h.cost, lots)
+    }
+
+    /// Stores a ledger taken by [`Book::take_ledger`] back: quantity and
+    /// cost into the hot record, the lots into the cold one.
+    fn put_ledger(&mut self, slot: SlotId, ledger: Ledger) {
+        let (qty, cost, lots) = ledger.into_parts();
+        self.positions[slot.index()].lots = lots;
         let h = self.hot_mut(slot);
         (h.qty, h.cost) = (qty, cost);
     }
@@ -321,9 +332,11 @@ impl Book {
         self.price_if_possible(slot);
         let method = self.method;
         let conv = self.convs[self.hot(slot).group.index()];
+        let mut ledger = self.take_ledger(slot);
+        let realized = mult.apply(ledger.trade(method, t.qty, t.price).0);
+        self.put_ledger(slot, ledger);
         let p = &mut self.positions[slot.index()];
         p.listed = true;
-        let realized = mult.apply(p.ledger.trade(method, t.qty, t.price).0);
         let fee = t
             .fee
             .checked_mul(i128::from(UNIT))
@@ -341,7 +354,6 @@ impl Book {
             tot.fees = add(tot.fees, df);
             tot.day = add(tot.day, sub(dr, df));
         }
-        self.sync_hot(slot);
         self.touch_pos(slot, seq);
     }
 
@@ -367,17 +379,20 @@ impl Book {
         let slot = SlotId::from_index(self.positions.len());
         let inst = &mut self.instruments[instrument.index()];
         let holder = HolderIdx(u32::try_from(inst.holders.len()).unwrap_or_else(|_| out_of_bounds()));
-        inst.holders.push(Holder {
-            account,
-            group,
-            ..Holder::default()
-        });
-        inst.slots.push(slot);
+        push_lean(
+            &mut inst.holders,
+            Holder {
+                account,
+                group,
+                ..Holder::default()
+            },
+        );
+        push_lean(&mut inst.slots, slot);
         self.positions.push(Position {
             instrument,
             holder,
             base,
-            ledger: Ledger::default(),
+            lots: Lots::default(),
             realized: 0,
             fees: 0,
             realized_base: 0,
@@ -390,7 +405,7 @@ impl Book {
             seq: 0,
         });
         self.by_key.insert((account, instrument), slot);
-        self.groups[group.index()].positions.push(slot);
+        push_lean(&mut self.groups[group.index()].positions, slot);
         self.totals.reserve(account, base);
         slot
     }
@@ -470,8 +485,9 @@ impl Book {
         let held = inst.slots.clone();
         self.touch_inst(instrument, seq);
         for slot in held {
-            self.positions[slot.index()].ledger.split(ratio);
-            self.sync_hot(slot);
+            let mut ledger = self.take_ledger(slot);
+            ledger.split(ratio);
+            self.put_ledger(slot, ledger);
             self.touch_pos(slot, seq);
         }
     }
@@ -500,8 +516,7 @@ impl Book {
                 tot.day = sub(tot.day, day);
             }
             self.touch_pos(slot, seq);
-            let p = &self.positions[slot.index()];
-            if p.priced && p.ledger.qty() == Quantity::ZERO {
+            if self.positions[slot.index()].priced && self.hot(slot).qty == 0 {
                 self.roll_closed(slot, date);
             }
         }
@@ -524,7 +539,7 @@ impl Book {
             });
         }
         let p = &mut self.positions[slot.index()];
-        p.ledger = Ledger::default();
+        p.lots = Lots::default();
         (p.realized, p.fees, p.realized_base, p.fees_base) = (0, 0, 0, 0);
         (p.baseline, p.baseline_base) = (0, 0);
         p.listed = false;

@@ -39,7 +39,8 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::fx::FxRates;
 use crate::ids::{AccountId, CurrencyId, InstrumentId};
-use crate::num::{Multiplier, Rate, UNIT, split_qty};
+use crate::lean::grow_to;
+use crate::num::{Multiplier, Rate, UNIT, out_of_bounds, split_qty};
 use crate::op::Op;
 
 /// The largest absolute value (raw, at 10^-18) the firm-wide bound may
@@ -161,7 +162,9 @@ fn within_peak(l: &InstLimit, price: i64) -> bool {
 /// What the range checks remember.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Limits {
-    held: FxHashMap<(AccountId, InstrumentId), i128>,
+    /// Each position's quantity, raw: within a `Quantity`, since a trade or
+    /// split that would leave it is refused.
+    held: FxHashMap<(AccountId, InstrumentId), i64>,
     inst: Vec<InstLimit>,
     cur: Vec<CurLimit>,
     groups: FxHashSet<(CurrencyId, CurrencyId)>,
@@ -190,11 +193,12 @@ impl Limits {
 
 impl Table for Limits {
     fn held(&self, key: (AccountId, InstrumentId)) -> i128 {
-        self.held.get(&key).copied().unwrap_or(0)
+        self.held.get(&key).map_or(0, |&q| i128::from(q))
     }
 
     fn set_held(&mut self, key: (AccountId, InstrumentId), qty: i128) {
-        self.held.insert(key, qty);
+        self.held
+            .insert(key, i64::try_from(qty).unwrap_or_else(|_| out_of_bounds()));
     }
 
     fn inst(&self, i: InstrumentId) -> InstLimit {
@@ -203,7 +207,7 @@ impl Table for Limits {
 
     fn set_inst(&mut self, i: InstrumentId, l: InstLimit) {
         if self.inst.len() <= i.index() {
-            self.inst.resize(i.index() + 1, InstLimit::default());
+            grow_to(&mut self.inst, i.index() + 1, InstLimit::default);
         }
         self.inst[i.index()] = l;
     }
@@ -260,8 +264,9 @@ impl Table for Limits {
     fn split_held(&mut self, i: InstrumentId, ratio: Rate) -> i128 {
         let mut sum = 0i128;
         for (_, q) in self.held.iter_mut().filter(|(k, _)| k.1 == i) {
-            *q = split_qty(*q, ratio);
-            sum = sum.saturating_add(q.abs());
+            let split = split_qty(i128::from(*q), ratio);
+            *q = i64::try_from(split).unwrap_or_else(|_| out_of_bounds());
+            sum = sum.saturating_add(split.abs());
         }
         sum
     }

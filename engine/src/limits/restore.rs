@@ -8,6 +8,7 @@ use ethnum::U256;
 use super::{Limits, Table};
 use crate::ids::{AccountId, CurrencyId, InstrumentId};
 use crate::image::{BookImage, PortfolioImage};
+use crate::num::out_of_bounds;
 
 /// `ceil(|cost| / |qty|)`: the largest price a lot's cost per unit reaches.
 fn per_unit(cost: i128, qty: i64) -> u128 {
@@ -48,7 +49,8 @@ impl Limits {
         for p in &books.positions {
             let key = (AccountId(p.account), InstrumentId(p.instrument));
             let q = i128::from(p.qty);
-            *self.held.entry(key).or_insert(0) += q;
+            let held = self.held.entry(key).or_insert(0);
+            *held = held.checked_add(p.qty).unwrap_or_else(|| out_of_bounds());
             let mut l = self.inst(key.1);
             l.abs_sum += q.abs();
             l.peak = l.peak.max(per_unit(p.cost, p.qty));
