@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use crate::aggregator::DeltaSink;
 use crate::event::Event;
-use crate::image::EngineImage;
+use crate::image::{EngineImage, PositionImage};
 use crate::journal_writer::{SyncMode, Watermarks};
-use crate::pipeline::{Pipeline, PipelineConfig, method_code};
+use crate::pipeline::{Pipeline, PipelineConfig, Restored, method_code};
 use crate::rebalance::{Rebalancer, Targets};
 use crate::sequencer::SequenceError;
 use crate::state::{ClosedPosition, EngineState, PortfolioState, PositionDelta, PositionState};
@@ -207,15 +207,15 @@ impl Engine {
             acknowledged: crate::store::acked::read_acked(dir)?,
             ..Recovery::default()
         };
-        let image = newest_snapshot(&store, &pipeline, &mut recovery.warnings);
-        recovery.snapshot = image.as_ref().map(|i| i.seq);
+        let (restored, snapshot) = restore_newest(&store, &pipeline, &mut recovery.warnings);
+        recovery.snapshot = snapshot;
         let sink = Box::new(StoreSink {
             store: Arc::clone(&store),
             inner: sink,
             rebalancer: Rebalancer::new(config.targets.clone()),
         });
-        let mut p = Pipeline::resume(pipeline, sink, image.as_ref());
-        let from = image.as_ref().map_or(1, |i| i.seq + 1);
+        let mut p = Pipeline::from_restored(pipeline, sink, restored);
+        let from = snapshot.map_or(1, |s| s + 1);
         let guard = LossGuard {
             acknowledged: recovery.acknowledged.unwrap_or(0),
             accept: config.accept_loss,
@@ -351,26 +351,39 @@ impl Engine {
         if self.since_snapshot > 0 {
             self.snapshot();
         }
-        let Self {
-            pipeline,
-            snap_tx,
-            snap_thread,
-            ..
-        } = self;
-        let state = pipeline.finish();
-        drop(snap_tx);
-        if let Some(t) = snap_thread {
+        self.pipeline.snapshot()
+        // Dropping `self` stops the snapshot thread, then the pipeline.
+    }
+
+    /// Lets the snapshot thread write what it was handed, and waits for it.
+    fn stop_snapshots(&mut self) {
+        drop(self.snap_tx.take());
+        if let Some(t) = self.snap_thread.take() {
             let _ = t.join();
         }
-        state
     }
 }
 
-fn newest_snapshot(
+impl Drop for Engine {
+    /// Stops every thread that holds the store before the store handle
+    /// goes: once an engine is dropped, its directory is unlocked, and the
+    /// same process (a restart in place, a test, a benchmark) can open it
+    /// again at once.
+    fn drop(&mut self) {
+        self.stop_snapshots();
+        self.pipeline.shutdown();
+    }
+}
+
+/// The books and sequencer of the newest snapshot that reads and restores
+/// whole (taken with the configured cost method), and its seq; an older
+/// one, with a warning, for each that does not; empty (the journal alone)
+/// if none does.
+fn restore_newest(
     store: &Store,
     config: &PipelineConfig,
     warnings: &mut Vec<String>,
-) -> Option<EngineImage> {
+) -> (Restored, Option<u64>) {
     let (seqs, damage) = store.readable_snapshot_seqs();
     if let Some(e) = damage {
         warnings.push(match seqs.first() {
@@ -379,15 +392,28 @@ fn newest_snapshot(
         });
     }
     for seq in seqs.into_iter().rev() {
-        match store.snapshot(seq) {
-            Ok(img) if img.method == method_code(config.method) => return Some(img),
-            Ok(_) => warnings.push(format!(
+        let (image, chunks) = match store.snapshot_parts(seq) {
+            Ok(parts) => parts,
+            Err(e) => {
+                warnings.push(format!("snapshot {seq} unreadable, trying an older one: {e}"));
+                continue;
+            }
+        };
+        if image.method != method_code(config.method) {
+            warnings.push(format!(
                 "snapshot {seq} was taken with another cost method; not used"
-            )),
+            ));
+            continue;
+        }
+        match Restored::from(config, Some((&image, &chunks))) {
+            Ok(restored) => return (restored, Some(seq)),
             Err(e) => warnings.push(format!("snapshot {seq} unreadable, trying an older one: {e}")),
         }
     }
-    None
+    match Restored::from::<[PositionImage]>(config, None) {
+        Ok(empty) => (empty, None),
+        Err(never) => match never {},
+    }
 }
 
 /// What recovery may do when the journal ends below the acknowledged mark.

@@ -1,11 +1,9 @@
 //! Images: the complete, shard-independent state of the engine at one `seq`,
-//! as plain data that rkyv archives into a snapshot. A book image is taken
+//! as plain data that `store::snapshot_codec` encodes into a snapshot. A book image is taken
 //! from each shard at a barrier and merged; restoring splits it again by
 //! instrument, so a snapshot taken with 4 shards restores into 2.
 
-use rkyv::{Archive, Deserialize, Serialize};
-
-use crate::book::holders::{SlotId, Totals};
+use crate::book::holders::{Holder, SlotId, Totals};
 use crate::book::{Book, Inst};
 use crate::ids::{AccountId, CurrencyId, InstrumentId};
 use std::collections::VecDeque;
@@ -14,9 +12,10 @@ use crate::ledger::Lot;
 use crate::num::{Multiplier, Rate};
 use crate::partition::Owner;
 use crate::state::PortfolioState;
+use crate::trade_ids::TradeIds;
 
 /// An instrument's state in a shard.
-#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InstImage {
     /// Instrument id.
     pub id: u32,
@@ -30,12 +29,14 @@ pub struct InstImage {
     pub has_mark: bool,
     /// A tick arrived (trades no longer move the mark).
     pub has_tick: bool,
+    /// How many positions of the image hold it (sizes a restore).
+    pub holders: u32,
     /// Last seq that moved the mark.
     pub seq: u64,
 }
 
 /// One open lot.
-#[derive(Archive, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LotImage {
     /// Signed quantity, raw.
     pub qty: i64,
@@ -44,7 +45,7 @@ pub struct LotImage {
 }
 
 /// A position slot, every field the book keeps.
-#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[allow(missing_docs, reason = "fields mirror book::Position one to one")]
 pub struct PositionImage {
     pub account: u32,
@@ -66,8 +67,29 @@ pub struct PositionImage {
     pub seq: u64,
 }
 
+/// Where a restore reads the positions of an image from: the image's own
+/// list, or a stored snapshot's chunks decoded as they are read (so a
+/// million positions are never all decoded at once). Each restoring
+/// thread (a shard, the sequencer) reads them in order.
+pub trait Positions: Sync {
+    /// What stops a read (nothing, for a list in memory).
+    type Error: Send;
+
+    /// Calls `f` on every position, in order.
+    fn each(&self, f: &mut dyn FnMut(&PositionImage)) -> Result<(), Self::Error>;
+}
+
+impl Positions for [PositionImage] {
+    type Error = std::convert::Infallible;
+
+    fn each(&self, f: &mut dyn FnMut(&PositionImage)) -> Result<(), Self::Error> {
+        self.iter().for_each(f);
+        Ok(())
+    }
+}
+
 /// One FX pair's latest rate.
-#[derive(Archive, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FxImage {
     /// Base currency id.
     pub base: u32,
@@ -78,7 +100,7 @@ pub struct FxImage {
 }
 
 /// The books of one shard, or of all shards merged.
-#[derive(Archive, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BookImage {
     /// Instruments with any state.
     pub instruments: Vec<InstImage>,
@@ -89,7 +111,7 @@ pub struct BookImage {
 }
 
 /// An account's totals.
-#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[allow(missing_docs, reason = "fields mirror state::PortfolioState")]
 pub struct PortfolioImage {
     pub account: u32,
@@ -141,9 +163,21 @@ impl BookImage {
     /// every op that moves one) and the same FX rates; positions are
     /// partitioned by account. Instruments are kept once each, by id.
     pub fn merge(&mut self, mut other: Self) {
+        if self.positions.is_empty() && self.instruments.is_empty() && self.fx.is_empty() {
+            // The first part: taken as it is, not copied.
+            *self = other;
+            return;
+        }
         self.instruments.append(&mut other.instruments);
         self.instruments.sort_by_key(|i| i.id);
-        self.instruments.dedup_by_key(|i| i.id);
+        // Each shard counts its own holders: the merged count is the sum.
+        self.instruments.dedup_by(|later, kept| {
+            let same = later.id == kept.id;
+            if same {
+                kept.holders = kept.holders.saturating_add(later.holders);
+            }
+            same
+        });
         self.positions.append(&mut other.positions);
         if self.fx.is_empty() {
             self.fx = other.fx;
@@ -172,12 +206,19 @@ impl Book {
                 mark: i.mark,
                 has_mark: i.has_mark,
                 has_tick: i.has_tick,
+                holders: u32::try_from(i.holders.len()).unwrap_or(u32::MAX),
                 seq: i.seq,
             })
             .collect();
-        let positions = (0..self.positions.len())
-            .map(|i| self.position_image(SlotId::from_index(i)))
-            .collect();
+        // By instrument, each one's holders in order: the hot records are
+        // read front to back (an image is canonical: a book restored from
+        // it recreates the holders in the same order).
+        let mut positions = Vec::with_capacity(self.positions.len());
+        for inst in &self.instruments {
+            for (h, &slot) in inst.holders.iter().zip(&inst.slots) {
+                positions.push(self.position_image(slot, h, inst.seq));
+            }
+        }
         let fx = self
             .fx
             .iter()
@@ -195,17 +236,18 @@ impl Book {
     }
 
     /// The book of shard `owner` holding exactly its part of `image` (every
-    /// instrument and rate, the positions of its accounts), taken when every
-    /// op up to `seq` was applied (the image's seq: a restored shard has
-    /// applied it, so a barrier before any new op reports it, not 0).
-    #[must_use]
-    pub fn from_image(
+    /// instrument and rate, the positions of its accounts, read from
+    /// `positions`), taken when every op up to `seq` was applied (the
+    /// image's seq: a restored shard has applied it, so a barrier before
+    /// any new op reports it, not 0).
+    pub fn from_image<P: Positions + ?Sized>(
         image: &BookImage,
+        positions: &P,
         owner: Owner,
         seq: u64,
         method: crate::ledger::Method,
         emit_positions: bool,
-    ) -> Self {
+    ) -> Result<Self, P::Error> {
         let mut book = Self::new(method, emit_positions).owning(owner);
         book.seq = seq;
         let mut fx: Vec<_> = image.fx.clone();
@@ -222,21 +264,18 @@ impl Book {
                 mark: i.mark,
                 has_mark: i.has_mark,
                 has_tick: i.has_tick,
-                holders: Vec::new(),
-                slots: Vec::new(),
+                holders: Vec::with_capacity(share(i.holders, owner)),
+                slots: Vec::with_capacity(share(i.holders, owner)),
                 dirty: false,
                 seq: i.seq,
             };
         }
-        book.reserve_for(image, owner);
-        for p in image
-            .positions
-            .iter()
-            .filter(|p| owner.owns(AccountId(p.account)))
-        {
-            book.restore_position(p);
-        }
-        book
+        positions.each(&mut |p| {
+            if owner.owns(AccountId(p.account)) {
+                book.restore_position(p);
+            }
+        })?;
+        Ok(book)
     }
 
     /// Restores the totals of the accounts this book owns (from a
@@ -248,33 +287,6 @@ impl Book {
             self.totals.by_account[p.account.index()] = Totals::of(&p);
         }
         self
-    }
-
-    /// Sizes every index for the positions of `image` that `owner` holds,
-    /// so a restore of a million positions grows nothing along the way.
-    fn reserve_for(&mut self, image: &BookImage, owner: Owner) {
-        let mut per_instrument: Vec<u32> = Vec::new();
-        let mut total = 0;
-        for p in image
-            .positions
-            .iter()
-            .filter(|p| owner.owns(AccountId(p.account)))
-        {
-            let i = InstrumentId(p.instrument).index();
-            if per_instrument.len() <= i {
-                per_instrument.resize(i + 1, 0);
-            }
-            per_instrument[i] += 1;
-            total += 1;
-        }
-        self.by_key.reserve(total);
-        for (i, &n) in per_instrument.iter().enumerate() {
-            if n > 0 {
-                let inst = self.inst_mut(InstrumentId(u32::try_from(i).unwrap_or(u32::MAX)));
-                inst.holders.reserve_exact(n as usize);
-                inst.slots.reserve_exact(n as usize);
-            }
-        }
     }
 
     fn restore_position(&mut self, p: &PositionImage) {
@@ -301,9 +313,11 @@ impl Book {
         (h.qty, h.cost, h.mv, h.unreal) = (p.qty, p.cost, p.mv_base, p.unreal_base);
     }
 
-    fn position_image(&self, slot: SlotId) -> PositionImage {
+    /// A position's image from its cold record, its holder `h` and its
+    /// instrument's last seq.
+    fn position_image(&self, slot: SlotId, h: &Holder, inst_seq: u64) -> PositionImage {
         let p = &self.positions[slot.index()];
-        let h = self.hot(slot);
+        let seq = self.seq_with(p, inst_seq, h.group);
         PositionImage {
             account: h.account.0,
             instrument: p.instrument.0,
@@ -328,14 +342,26 @@ impl Book {
             unreal_base: h.unreal,
             priced: p.priced,
             listed: p.listed,
-            seq: self.position_seq(slot),
+            seq,
         }
+    }
+}
+
+/// The room to reserve for one shard's holders of an instrument that
+/// `holders` positions hold in all: all of them with one shard, an even
+/// share (and a little) with several (the rest grow as they come).
+fn share(holders: u32, owner: Owner) -> usize {
+    let n = holders as usize;
+    if owner.shards <= 1 {
+        n
+    } else {
+        n / owner.shards + n / (8 * owner.shards) + 1
     }
 }
 
 /// Everything needed to resume the engine at `seq`: the sequencer, the
 /// merged books and the account totals.
-#[derive(Archive, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EngineImage {
     /// Every event up to this seq is included.
     pub seq: u64,
@@ -350,7 +376,7 @@ pub struct EngineImage {
 }
 
 /// The sequencer's state as plain data, for snapshots.
-#[derive(Archive, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[allow(missing_docs, reason = "fields mirror the sequencer's one to one")]
 pub struct SequencerImage {
     pub next_seq: u64,
@@ -360,5 +386,6 @@ pub struct SequencerImage {
     /// (currency id, multiplier raw, used) by instrument id.
     pub inst_info: Vec<(u32, i64, bool)>,
     pub account_base: Vec<u32>,
-    pub trade_ids: Vec<String>,
+    /// Accepted trade ids, in acceptance order.
+    pub trade_ids: TradeIds,
 }

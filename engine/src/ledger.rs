@@ -74,7 +74,10 @@ pub struct Lot {
 /// position (whose one pooled lot is the ledger's quantity and cost) pays
 /// one pointer for them, and a book's cold record stays small.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[allow(clippy::box_collection, reason = "the box is the point: 8 bytes per position, not 32")]
+#[allow(
+    clippy::box_collection,
+    reason = "the box is the point: 8 bytes per position, not 32"
+)]
 pub struct Lots(Option<Box<VecDeque<Lot>>>);
 
 impl Lots {

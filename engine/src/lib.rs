@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 #![deny(clippy::unwrap_used)]
 
+mod account_index;
 mod aggregator;
 pub mod book;
 pub mod clock;

@@ -18,7 +18,7 @@ use crate::aggregator::{Aggregator, DeltaSink};
 use crate::book::Book;
 use crate::event::Event;
 use crate::ids::Names;
-use crate::image::{EngineImage, PortfolioImage};
+use crate::image::{EngineImage, PortfolioImage, Positions};
 use crate::journal_writer::{JournalMsg, JournalWriter, MarkKeeper, SyncMode, Watermarks};
 use crate::ledger::Method;
 pub use crate::messages::Cut;
@@ -143,15 +143,26 @@ impl Pipeline {
     /// Starts the threads from an image (a snapshot), or empty. The image
     /// may come from a run with another shard count; its method must match.
     #[must_use]
-    pub fn resume(mut config: PipelineConfig, sink: Box<dyn DeltaSink>, image: Option<&EngineImage>) -> Self {
+    pub fn resume(config: PipelineConfig, sink: Box<dyn DeltaSink>, image: Option<&EngineImage>) -> Self {
+        let restored = match Restored::from(&config, image.map(|i| (i, i.books.positions.as_slice()))) {
+            Ok(r) => r,
+            Err(never) => match never {},
+        };
+        Self::from_restored(config, sink, restored)
+    }
+
+    /// Starts the threads on books and a sequencer restored beforehand
+    /// (see [`Restored::from`]).
+    #[must_use]
+    pub fn from_restored(mut config: PipelineConfig, sink: Box<dyn DeltaSink>, restored: Restored) -> Self {
         config.shards = config.shards.max(1);
         let shards = config.shards;
+        let Restored { books, seq } = restored;
         let (agg_tx, agg_rx) = bounded::<AggMsg>(config.queue_batches.max(1) * shards);
         let mut senders = Vec::with_capacity(shards);
         let mut workers = Vec::with_capacity(shards);
         let mut returns = Vec::with_capacity(shards);
         let totals = sink.wants_totals();
-        let books = restore_books(&config, image);
         for (i, book) in books.into_iter().enumerate() {
             let (tx, rx) = bounded(config.queue_batches.max(1));
             let book = book.reporting_totals(totals);
@@ -173,14 +184,6 @@ impl Pipeline {
             .name("kupala-aggregator".into())
             .spawn(move || Aggregator::new(shards, sink, returns).run(&agg_rx))
             .ok();
-        let seq = match image {
-            Some(img) => {
-                let mut s = Sequencer::from_image(&img.sequencer, config.bases.clone());
-                s.rebuild_limits(&img.books, &img.portfolios);
-                s
-            }
-            None => Sequencer::new(config.bases.clone()),
-        };
         let names = Arc::new(RwLock::new(seq.names().clone()));
         Self {
             seq,
@@ -526,7 +529,8 @@ impl Pipeline {
         state
     }
 
-    fn shutdown(&mut self) {
+    /// Stops every thread cleanly (idempotent: dropping calls it again).
+    pub(crate) fn shutdown(&mut self) {
         self.flush();
         match std::mem::replace(&mut self.down, Downstream::Closed) {
             Downstream::Direct(mut r) => r.close(),
@@ -548,31 +552,62 @@ impl Pipeline {
     }
 }
 
-/// Each shard's book: empty, or its part of `image`, the shards restored
-/// in parallel (one scoped thread each).
-fn restore_books(config: &PipelineConfig, image: Option<&EngineImage>) -> Vec<Book> {
-    let shards = config.shards;
-    let owners = (0..shards).map(|shard| Owner { shard, shards });
-    let Some(img) = image else {
-        return owners
-            .map(|o| Book::new(config.method, config.emit_positions).owning(o))
-            .collect();
-    };
-    let restore = move |owner: Owner| {
-        Book::from_image(&img.books, owner, img.seq, config.method, config.emit_positions).with_portfolios(
-            img.portfolios
-                .iter()
-                .map(PortfolioImage::state)
-                .filter(|p| owner.owns(p.account)),
-        )
-    };
-    std::thread::scope(|s| {
-        let handles: Vec<_> = owners.map(|o| s.spawn(move || restore(o))).collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-            .collect()
-    })
+/// Each shard's book and the sequencer, restored from an image (or empty)
+/// and not yet running: the fallible half of [`Pipeline::resume`], so a
+/// snapshot whose positions fail to decode can be set aside for an older
+/// one before any thread starts.
+#[derive(Debug)]
+pub struct Restored {
+    books: Vec<Book>,
+    seq: Sequencer,
+}
+
+impl Restored {
+    /// Restores from `image`, its positions read from `positions` (the
+    /// image's own list, or a stored snapshot's chunks), one scoped thread
+    /// per shard and the sequencer with its range bounds on this thread
+    /// meanwhile; empty without an image.
+    pub fn from<P: Positions + ?Sized>(
+        config: &PipelineConfig,
+        image: Option<(&EngineImage, &P)>,
+    ) -> Result<Self, P::Error> {
+        let shards = config.shards.max(1);
+        let owners = (0..shards).map(|shard| Owner { shard, shards });
+        let Some((img, positions)) = image else {
+            let books = owners
+                .map(|o| Book::new(config.method, config.emit_positions).owning(o))
+                .collect();
+            let seq = Sequencer::new(config.bases.clone());
+            return Ok(Self { books, seq });
+        };
+        let book = move |owner: Owner| {
+            let book = Book::from_image(
+                &img.books,
+                positions,
+                owner,
+                img.seq,
+                config.method,
+                config.emit_positions,
+            )?;
+            Ok(book.with_portfolios(
+                img.portfolios
+                    .iter()
+                    .map(PortfolioImage::state)
+                    .filter(|p| owner.owns(p.account)),
+            ))
+        };
+        std::thread::scope(|s| {
+            let handles: Vec<_> = owners.map(|o| s.spawn(move || book(o))).collect();
+            let mut seq = Sequencer::from_image(&img.sequencer, config.bases.clone());
+            let limits = seq.rebuild_limits(&img.books, positions, &img.portfolios);
+            let books: Result<Vec<Book>, P::Error> = handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+                .collect();
+            limits?;
+            Ok(Self { books: books?, seq })
+        })
+    }
 }
 
 /// The shard count used when none is configured, chosen by measurement

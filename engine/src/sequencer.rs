@@ -297,21 +297,21 @@ impl Sequencer {
         self.currency(&code)
     }
 
-    /// Rebuilds the range checks' memory from a snapshot's books and account
-    /// totals.
-    pub fn rebuild_limits(
+    /// Rebuilds the range checks' memory from a snapshot's books (their
+    /// positions read from `positions`) and account totals.
+    pub fn rebuild_limits<P: crate::image::Positions + ?Sized>(
         &mut self,
         books: &crate::image::BookImage,
+        positions: &P,
         portfolios: &[crate::image::PortfolioImage],
-    ) {
-        self.limits.rebuild(books, portfolios);
+    ) -> Result<(), P::Error> {
+        self.limits.rebuild(books, positions, portfolios)
     }
 
     /// The state as plain data.
     #[must_use]
     pub fn image(&self) -> SequencerImage {
         let names = |i: &Interner| i.iter().map(str::to_owned).collect();
-        let trade_ids = self.trade_ids.iter().map(str::to_owned).collect();
         SequencerImage {
             next_seq: self.next_seq,
             accounts: names(&self.names.accounts),
@@ -323,7 +323,7 @@ impl Sequencer {
                 .map(|i| (i.currency.0, i.multiplier.rate().raw(), i.used))
                 .collect(),
             account_base: self.account_base.iter().map(|c| c.0).collect(),
-            trade_ids,
+            trade_ids: self.trade_ids.clone(),
         }
     }
 
@@ -359,7 +359,7 @@ impl Sequencer {
             })
             .collect();
         s.account_base = image.account_base.iter().map(|&c| CurrencyId(c)).collect();
-        s.trade_ids = image.trade_ids.iter().map(String::as_str).collect();
+        s.trade_ids = image.trade_ids.clone();
         s.next_seq = image.next_seq.max(1);
         s
     }

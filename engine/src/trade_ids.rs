@@ -12,6 +12,7 @@
 use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
+use hashbrown::hash_table::Entry;
 use rustc_hash::FxBuildHasher;
 
 /// The accepted trade ids, in the order they were first accepted.
@@ -31,6 +32,16 @@ impl std::fmt::Debug for TradeIds {
             .finish()
     }
 }
+
+/// Two sets are equal when they accepted the same ids in the same order
+/// (the journal's order, so equal states have equal sets).
+impl PartialEq for TradeIds {
+    fn eq(&self, other: &Self) -> bool {
+        self.arena == other.arena
+    }
+}
+
+impl Eq for TradeIds {}
 
 impl TradeIds {
     /// How many ids the set holds.
@@ -63,17 +74,21 @@ impl TradeIds {
             too_long(bytes.len())
         };
         let hash = FxBuildHasher.hash_one(bytes);
-        let arena = &self.arena;
-        if self.table.find(hash, |&at| id_at(arena, at) == bytes).is_some() {
-            return false;
-        }
         let at = self.arena.len() as u64;
-        self.arena.push(len);
-        self.arena.extend_from_slice(bytes);
         let arena = &self.arena;
-        self.table
-            .insert_unique(hash, at, |&at| FxBuildHasher.hash_one(id_at(arena, at)));
-        true
+        match self.table.entry(
+            hash,
+            |&o| id_at(arena, o) == bytes,
+            |&o| FxBuildHasher.hash_one(id_at(arena, o)),
+        ) {
+            Entry::Occupied(_) => false,
+            Entry::Vacant(slot) => {
+                slot.insert(at);
+                self.arena.push(len);
+                self.arena.extend_from_slice(bytes);
+                true
+            }
+        }
     }
 
     /// Every id, in the order first accepted.
@@ -96,20 +111,33 @@ impl TradeIds {
     /// that is empty, not UTF-8, or repeated).
     #[must_use]
     pub fn from_bytes(arena: Vec<u8>) -> Option<Self> {
-        let mut table = HashTable::with_capacity(arena.len() / 8);
-        let mut at = 0usize;
+        // One pass to check and count (the table is then sized once), one
+        // to index.
+        let (mut at, mut count) = (0usize, 0usize);
         while at < arena.len() {
             let len = usize::from(arena[at]);
             let id = arena.get(at + 1..at + 1 + len)?;
             if len == 0 || std::str::from_utf8(id).is_err() {
                 return None;
             }
+            (at, count) = (at + 1 + len, count + 1);
+        }
+        let mut table = HashTable::with_capacity(count);
+        at = 0;
+        while at < arena.len() {
+            let id = id_at(&arena, at as u64);
             let hash = FxBuildHasher.hash_one(id);
-            if table.find(hash, |&o| id_at(&arena, o) == id).is_some() {
-                return None;
+            match table.entry(
+                hash,
+                |&o| id_at(&arena, o) == id,
+                |&o| FxBuildHasher.hash_one(id_at(&arena, o)),
+            ) {
+                Entry::Occupied(_) => return None,
+                Entry::Vacant(slot) => {
+                    slot.insert(at as u64);
+                }
             }
-            table.insert_unique(hash, at as u64, |&o| FxBuildHasher.hash_one(id_at(&arena, o)));
-            at += 1 + len;
+            at += 1 + id.len();
         }
         Some(Self { arena, table })
     }

@@ -1,6 +1,7 @@
-//! Checked-in stores of the current on-disk format (`fixtures/store-v2`, and
-//! `fixtures/store-v2-torn` whose last journal batch is cut short), and one
-//! of the format before (`fixtures/store-v1`), which must be refused. A change
+//! Checked-in stores of the current on-disk format (`fixtures/store-v3`, and
+//! `fixtures/store-v3-torn` whose last journal batch is cut short), and two
+//! of the formats before (`fixtures/store-v1`, `fixtures/store-v2`), which
+//! must be refused. A change
 //! of the record layout, the framing or fjall's files makes these fail, so a
 //! format change cannot pass silently: bump `FORMAT_VERSION` and regenerate
 //! with `KUPALA_REGENERATE_FIXTURES=1 cargo test -p kupala-engine --test fixture`.
@@ -72,7 +73,7 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
 fn the_checked_in_store_opens_and_recovers_the_same_books() -> Result<(), Box<dyn std::error::Error>> {
     let evs = events();
     assert_eq!(evs.len(), 20);
-    let dir = copy("store-v2")?;
+    let dir = copy("store-v3")?;
     let store = Store::open(&dir.path().join("s"))?;
     assert_eq!(store.journal_keys()?.first(), Some(&1));
     assert_eq!(store.snapshot_seqs()?, vec![12, 20]);
@@ -99,7 +100,7 @@ fn the_checked_in_store_opens_and_recovers_the_same_books() -> Result<(), Box<dy
 #[test]
 fn the_torn_fixture_recovers_to_its_last_whole_batch() -> Result<(), Box<dyn std::error::Error>> {
     let evs = events();
-    let dir = copy("store-v2-torn")?;
+    let dir = copy("store-v3-torn")?;
     let (engine, rec) = Engine::open(&dir.path().join("s"), pipeline(), config(), Box::new(NullSink))?;
     assert!(
         rec.warnings
@@ -116,27 +117,29 @@ fn the_torn_fixture_recovers_to_its_last_whole_batch() -> Result<(), Box<dyn std
 
 #[test]
 fn marker_states_the_format() -> Result<(), Box<dyn std::error::Error>> {
-    let text = std::fs::read_to_string(fixtures().join("store-v2").join("KUPALA_STORE"))?;
+    let text = std::fs::read_to_string(fixtures().join("store-v3").join("KUPALA_STORE"))?;
     assert_eq!(text.trim(), format!("kupala store format {FORMAT_VERSION}"));
     Ok(())
 }
 
 #[test]
-fn a_store_of_the_format_before_is_refused_untouched() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = copy("store-v1")?;
-    let path = dir.path().join("s");
-    let before = std::fs::read(path.join("KUPALA_STORE"))?;
-    let err = Store::open(&path)
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
-    assert!(
-        err.contains("format 1") && err.contains(&format!("reads format {FORMAT_VERSION}")),
-        "{err}"
-    );
-    let refused = Engine::open(&path, pipeline(), config(), Box::new(NullSink)).err();
-    assert!(refused.is_some(), "the engine opened a format-1 store");
-    assert_eq!(std::fs::read(path.join("KUPALA_STORE"))?, before);
+fn stores_of_the_formats_before_are_refused_untouched() -> Result<(), Box<dyn std::error::Error>> {
+    for old in [1, 2] {
+        let dir = copy(&format!("store-v{old}"))?;
+        let path = dir.path().join("s");
+        let before = std::fs::read(path.join("KUPALA_STORE"))?;
+        let err = Store::open(&path)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains(&format!("format {old}")) && err.contains(&format!("reads format {FORMAT_VERSION}")),
+            "{err}"
+        );
+        let refused = Engine::open(&path, pipeline(), config(), Box::new(NullSink)).err();
+        assert!(refused.is_some(), "the engine opened a format-{old} store");
+        assert_eq!(std::fs::read(path.join("KUPALA_STORE"))?, before);
+    }
     Ok(())
 }
 
@@ -147,7 +150,7 @@ fn regenerate_fixtures() -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
     let evs = events();
-    for (name, torn) in [("store-v2", false), ("store-v2-torn", true)] {
+    for (name, torn) in [("store-v3", false), ("store-v3-torn", true)] {
         let path = fixtures().join(name);
         let _ = std::fs::remove_dir_all(&path);
         let (mut engine, _) = Engine::open(&path, pipeline(), config(), Box::new(NullSink))?;

@@ -21,6 +21,7 @@ pub use flush::{EodCapture, Segment, ShardOutput};
 
 use rustc_hash::FxHashMap;
 
+use crate::account_index::AccountIndex;
 use crate::fx::{Conversion, FxRates};
 use crate::ids::{AccountId, CurrencyId, InstrumentId};
 use crate::lean::{Chunked, grow_to, push_lean};
@@ -115,7 +116,7 @@ pub struct Book {
     pub(crate) emit_positions: bool,
     pub(crate) instruments: Vec<Inst>,
     pub(crate) positions: Chunked<Position>,
-    pub(crate) by_key: FxHashMap<(AccountId, InstrumentId), SlotId>,
+    pub(crate) by_key: AccountIndex<SlotId>,
     pub(crate) fx: FxRates,
     pub(crate) groups: Vec<Group>,
     /// Each group's conversion (`None` until a rate exists), by group.
@@ -149,7 +150,7 @@ impl Book {
             emit_positions,
             instruments: Vec::new(),
             positions: Chunked::default(),
-            by_key: FxHashMap::default(),
+            by_key: AccountIndex::default(),
             fx: FxRates::default(),
             groups: Vec::new(),
             convs: Vec::new(),
@@ -309,11 +310,18 @@ impl Book {
     /// or its group's rate, whichever is later.
     pub(crate) fn position_seq(&self, slot: SlotId) -> u64 {
         let p = &self.positions[slot.index()];
-        if !p.listed {
-            return p.seq;
-        }
         let inst = self.instruments[p.instrument.index()].seq;
-        p.seq.max(inst).max(self.groups[self.hot(slot).group.index()].seq)
+        self.seq_with(p, inst, self.hot(slot).group)
+    }
+
+    /// [`Book::position_seq`] from the cold record, its instrument's last
+    /// seq and its group (for a caller that holds them already).
+    pub(crate) fn seq_with(&self, p: &Position, inst_seq: u64, group: GroupId) -> u64 {
+        if p.listed {
+            p.seq.max(inst_seq).max(self.groups[group.index()].seq)
+        } else {
+            p.seq
+        }
     }
 
     fn trade(&mut self, seq: u64, t: TradeOp) {
@@ -359,7 +367,7 @@ impl Book {
 
     /// The slot of (account, instrument), created on first use.
     fn slot(&mut self, account: AccountId, base: CurrencyId, instrument: InstrumentId) -> SlotId {
-        if let Some(&slot) = self.by_key.get(&(account, instrument)) {
+        if let Some(slot) = self.by_key.get(account, instrument) {
             return slot;
         }
         let slot = self.new_position(account, instrument, base);
@@ -404,7 +412,7 @@ impl Book {
             dirty: false,
             seq: 0,
         });
-        self.by_key.insert((account, instrument), slot);
+        self.by_key.set(account, instrument, slot);
         push_lean(&mut self.groups[group.index()].positions, slot);
         self.totals.reserve(account, base);
         slot

@@ -35,8 +35,9 @@ mod step;
 pub(crate) use overlay::Overlay;
 
 use ethnum::U256;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashSet;
 
+use crate::account_index::AccountIndex;
 use crate::fx::FxRates;
 use crate::ids::{AccountId, CurrencyId, InstrumentId};
 use crate::lean::grow_to;
@@ -164,7 +165,7 @@ fn within_peak(l: &InstLimit, price: i64) -> bool {
 pub(crate) struct Limits {
     /// Each position's quantity, raw: within a `Quantity`, since a trade or
     /// split that would leave it is refused.
-    held: FxHashMap<(AccountId, InstrumentId), i64>,
+    held: AccountIndex<i64>,
     inst: Vec<InstLimit>,
     cur: Vec<CurLimit>,
     groups: FxHashSet<(CurrencyId, CurrencyId)>,
@@ -193,12 +194,15 @@ impl Limits {
 
 impl Table for Limits {
     fn held(&self, key: (AccountId, InstrumentId)) -> i128 {
-        self.held.get(&key).map_or(0, |&q| i128::from(q))
+        self.held.get(key.0, key.1).map_or(0, i128::from)
     }
 
     fn set_held(&mut self, key: (AccountId, InstrumentId), qty: i128) {
-        self.held
-            .insert(key, i64::try_from(qty).unwrap_or_else(|_| out_of_bounds()));
+        self.held.set(
+            key.0,
+            key.1,
+            i64::try_from(qty).unwrap_or_else(|_| out_of_bounds()),
+        );
     }
 
     fn inst(&self, i: InstrumentId) -> InstLimit {
@@ -263,7 +267,7 @@ impl Table for Limits {
 
     fn split_held(&mut self, i: InstrumentId, ratio: Rate) -> i128 {
         let mut sum = 0i128;
-        for (_, q) in self.held.iter_mut().filter(|(k, _)| k.1 == i) {
+        for (_, q) in self.held.of_instrument_mut(i) {
             let split = split_qty(i128::from(*q), ratio);
             *q = i64::try_from(split).unwrap_or_else(|_| out_of_bounds());
             sum = sum.saturating_add(split.abs());

@@ -104,11 +104,11 @@ impl Table for Overlay<'_> {
 
     fn split_held(&mut self, i: InstrumentId, ratio: Rate) -> i128 {
         let mut keys: Vec<(AccountId, InstrumentId)> =
-            self.base.held.keys().filter(|k| k.1 == i).copied().collect();
+            self.base.held.accounts_of(i).map(|a| (a, i)).collect();
         keys.extend(
             self.held
                 .keys()
-                .filter(|k| k.1 == i && !self.base.held.contains_key(k)),
+                .filter(|k| k.1 == i && self.base.held.get(k.0, k.1).is_none()),
         );
         let mut sum = 0i128;
         for k in keys {

@@ -5,9 +5,9 @@
 
 use ethnum::U256;
 
-use super::{Limits, Table};
+use super::{InstLimit, Limits, Table};
 use crate::ids::{AccountId, CurrencyId, InstrumentId};
-use crate::image::{BookImage, PortfolioImage};
+use crate::image::{BookImage, PortfolioImage, Positions};
 use crate::num::out_of_bounds;
 
 /// `ceil(|cost| / |qty|)`: the largest price a lot's cost per unit reaches.
@@ -16,9 +16,30 @@ fn per_unit(cost: i128, qty: i64) -> u128 {
     cost.unsigned_abs().div_ceil(q)
 }
 
+/// Raises `l`'s peak to a lot's cost per unit and notes a negative price.
+/// The 128-bit division runs only when the cost can exceed `peak × |qty|`
+/// (once the peak is known, rarely: a million positions restore without a
+/// million divisions).
+fn raise_to_unit_cost(l: &mut InstLimit, cost: i128, qty: i64) {
+    let q = u128::from(qty.unsigned_abs().max(1));
+    if l.peak
+        .checked_mul(q)
+        .is_none_or(|bound| cost.unsigned_abs() > bound)
+    {
+        l.peak = l.peak.max(per_unit(cost, qty));
+    }
+    l.negative |= cost != 0 && (cost < 0) != (qty < 0);
+}
+
 impl Limits {
-    /// Rebuilds the limits from a snapshot's books and account totals.
-    pub(crate) fn rebuild(&mut self, books: &BookImage, portfolios: &[PortfolioImage]) {
+    /// Rebuilds the limits from a snapshot's books (their positions read
+    /// from `positions`) and account totals.
+    pub(crate) fn rebuild<P: Positions + ?Sized>(
+        &mut self,
+        books: &BookImage,
+        positions: &P,
+        portfolios: &[PortfolioImage],
+    ) -> Result<(), P::Error> {
         *self = Self::default();
         for i in &books.instruments {
             let id = InstrumentId(i.id);
@@ -46,33 +67,38 @@ impl Limits {
                 .saturating_add(p.fees.unsigned_abs());
             fixed = fixed.saturating_add(U256::from(v));
         }
-        for p in &books.positions {
+        positions.each(&mut |p| {
             let key = (AccountId(p.account), InstrumentId(p.instrument));
-            let q = i128::from(p.qty);
-            let held = self.held.entry(key).or_insert(0);
-            *held = held.checked_add(p.qty).unwrap_or_else(|| out_of_bounds());
-            let mut l = self.inst(key.1);
-            l.abs_sum += q.abs();
-            l.peak = l.peak.max(per_unit(p.cost, p.qty));
-            l.negative |= p.cost != 0 && (p.cost < 0) != (p.qty < 0);
+            let held = self.held.get(key.0, key.1).unwrap_or(0);
+            let held = held.checked_add(p.qty).unwrap_or_else(|| out_of_bounds());
+            self.held.set(key.0, key.1, held);
+            if self.inst.len() <= key.1.index() {
+                self.set_inst(key.1, InstLimit::default());
+            }
+            let l = &mut self.inst[key.1.index()];
+            l.abs_sum += i128::from(p.qty).abs();
+            raise_to_unit_cost(l, p.cost, p.qty);
             for lot in &p.lots {
-                l.peak = l.peak.max(per_unit(lot.cost, lot.qty));
-                l.negative |= lot.cost != 0 && (lot.cost < 0) != (lot.qty < 0);
+                raise_to_unit_cost(l, lot.cost, lot.qty);
             }
             l.lots += u64::try_from(p.lots.len().max(1)).unwrap_or(u64::MAX);
-            l.last_base = Some(CurrencyId(p.base));
-            self.set_inst(key.1, l);
-            self.groups.insert((l.currency, CurrencyId(p.base)));
-            let mut cur = self.cur(l.currency);
+            let (currency, base) = (l.currency, CurrencyId(p.base));
+            if l.last_base != Some(base) {
+                l.last_base = Some(base);
+                self.groups.insert((currency, base));
+            }
             let own = p.realized.unsigned_abs().saturating_add(p.fees.unsigned_abs());
-            cur.flows = cur.flows.saturating_add(U256::from(own).saturating_mul(unit));
-            self.set_cur(l.currency, cur);
+            if own != 0 {
+                let mut cur = self.cur(currency);
+                cur.flows = cur.flows.saturating_add(U256::from(own).saturating_mul(unit));
+                self.set_cur(currency, cur);
+            }
             let based = p
                 .realized_base
                 .unsigned_abs()
                 .saturating_add(p.fees_base.unsigned_abs());
             fixed = fixed.saturating_add(U256::from(based));
-        }
+        })?;
         let n = self.inst.len();
         for idx in 0..n {
             let l = self.inst[idx];
@@ -92,5 +118,6 @@ impl Limits {
             total = total.saturating_add(c.term().unwrap_or(U256::MAX));
         }
         self.total = total;
+        Ok(())
     }
 }

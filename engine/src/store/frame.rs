@@ -83,7 +83,15 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::image::FxImage;
+
+    /// A small archived record (rkyv frames carry EOD, closed positions and
+    /// proposals).
+    #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, PartialEq, Eq)]
+    struct FxImage {
+        base: u32,
+        quote: u32,
+        rate: i64,
+    }
 
     #[test]
     fn round_trip_and_detects_damage() {

@@ -1,4 +1,4 @@
-//! The compact encoding of a journal batch (store format 2).
+//! The compact encoding of a journal batch (since store format 2).
 //!
 //! A batch is written as a stream of LEB128 varints rather than an rkyv
 //! archive of fixed-width records: seqs are implicit (contiguous from the
@@ -16,6 +16,7 @@
 use crate::sequencer::{NameKind, NewName};
 use crate::store::frame::FrameError;
 use crate::store::journal::{JOp, JournalBatch, JournalEvent};
+use crate::store::varint::{Reader, Writer, zigzag};
 
 /// The frame format byte of a compact journal batch.
 const FORMAT: u8 = 2;
@@ -29,8 +30,6 @@ const TAG_EOD: u8 = 4;
 const TAG_SPLIT: u8 = 5;
 const HAS_ID: u8 = 1 << 3;
 const HAS_STRATEGY: u8 = 1 << 4;
-/// The varint that announces an unfolded decimal (see `Writer::decimal`).
-const ESCAPE: u128 = 18;
 
 /// Encodes a batch (names, cursor, events) for the journal keyspace.
 #[must_use]
@@ -88,12 +87,9 @@ pub fn decode(bytes: &[u8]) -> Result<JournalBatch, FrameError> {
     if stored != computed {
         return Err(FrameError::Checksum { stored, computed });
     }
-    let mut r = Reader {
-        bytes: &bytes[HEADER..],
-        at: 0,
-    };
+    let mut r = Reader::new(&bytes[HEADER..], "compact journal batch");
     let batch = r.batch()?;
-    if r.at != r.bytes.len() {
+    if !r.is_done() {
         return Err(bad("bytes after the last event"));
     }
     Ok(batch)
@@ -103,84 +99,7 @@ fn bad(what: &str) -> FrameError {
     FrameError::Archive(format!("compact journal batch: {what}"))
 }
 
-/// `n` as an unsigned varint of its sign folded into the low bit.
-const fn zigzag(n: i128) -> u128 {
-    ((n << 1) ^ (n >> 127)) as u128
-}
-
-const fn unzigzag(u: u128) -> i128 {
-    ((u >> 1) as i128) ^ -((u & 1) as i128)
-}
-
-const fn zigzag64(n: i64) -> u64 {
-    ((n << 1) ^ (n >> 63)) as u64
-}
-
-const fn unzigzag64(u: u64) -> i64 {
-    ((u >> 1) as i64) ^ -((u & 1) as i64)
-}
-
-/// 10^0 ..= 10^18.
-const POW10: [i128; 19] = {
-    let mut t = [1i128; 19];
-    let mut i = 1;
-    while i < 19 {
-        t[i] = t[i - 1] * 10;
-        i += 1;
-    }
-    t
-};
-
-struct Writer(Vec<u8>);
-
 impl Writer {
-    fn uint(&mut self, mut v: u128) {
-        while v >= 0x80 {
-            self.0.push((v as u8) | 0x80);
-            v >>= 7;
-        }
-        self.0.push(v as u8);
-    }
-
-    /// A fixed-point raw value as `zigzag(mantissa) × 19 + zeros` (at most
-    /// 18 trailing decimal zeros folded). A value too large to fold (beyond
-    /// ±2^122, never a price or a quantity) is written as the escape 18
-    /// (mantissa 0 with 18 zeros, which folding never produces: 0 has no
-    /// zeros) and then its plain zigzag.
-    fn decimal(&mut self, raw: i128) {
-        if let Ok(small) = i64::try_from(raw) {
-            // The common case, in 64-bit arithmetic: |m| < 2^63 folds into
-            // at most 2^64 × 19 + 18, which fits a u128.
-            let (mut m, mut zeros) = (small, 0u8);
-            while m != 0 && m % 10 == 0 && zeros < 18 {
-                m /= 10;
-                zeros += 1;
-            }
-            self.uint(u128::from(zigzag64(m)) * 19 + u128::from(zeros));
-            return;
-        }
-        let (mut m, mut zeros) = (raw, 0u8);
-        while m != 0 && m % 10 == 0 && zeros < 18 {
-            m /= 10;
-            zeros += 1;
-        }
-        match zigzag(m)
-            .checked_mul(19)
-            .and_then(|v| v.checked_add(u128::from(zeros)))
-        {
-            Some(v) => self.uint(v),
-            None => {
-                self.uint(ESCAPE);
-                self.uint(zigzag(raw));
-            }
-        }
-    }
-
-    fn text(&mut self, s: &str) {
-        self.uint(s.len() as u128);
-        self.0.extend_from_slice(s.as_bytes());
-    }
-
     fn event(&mut self, e: &JournalEvent, ts_delta: i64) {
         let flags = if e.trade_id.is_some() { HAS_ID } else { 0 }
             | if e.strategy.is_some() { HAS_STRATEGY } else { 0 };
@@ -242,84 +161,10 @@ impl Writer {
     }
 }
 
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
 impl Reader<'_> {
-    fn byte(&mut self) -> Result<u8, FrameError> {
-        let b = *self.bytes.get(self.at).ok_or_else(|| bad("truncated"))?;
-        self.at += 1;
-        Ok(b)
-    }
-
-    fn uint(&mut self) -> Result<u128, FrameError> {
-        // Up to nine bytes (63 bits) in 64-bit arithmetic, the rest in 128.
-        let mut v = 0u64;
-        for shift in (0..63).step_by(7) {
-            let b = self.byte()?;
-            v |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Ok(u128::from(v));
-            }
-        }
-        let mut v = u128::from(v);
-        for shift in (63..128).step_by(7) {
-            let b = self.byte()?;
-            let part = u128::from(b & 0x7f);
-            if shift == 126 && part > 3 {
-                return Err(bad("varint overflows 128 bits"));
-            }
-            v |= part << shift;
-            if b & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err(bad("varint longer than 128 bits"))
-    }
-
-    fn int<T: TryFrom<u128>>(&mut self, what: &str) -> Result<T, FrameError> {
-        T::try_from(self.uint()?).map_err(|_| bad(&format!("{what} out of range")))
-    }
-
-    fn signed<T: TryFrom<i128>>(&mut self, what: &str) -> Result<T, FrameError> {
-        T::try_from(unzigzag(self.uint()?)).map_err(|_| bad(&format!("{what} out of range")))
-    }
-
-    fn decimal<T: TryFrom<i128>>(&mut self, what: &str) -> Result<T, FrameError> {
-        let v = self.uint()?;
-        let raw = if v == ESCAPE {
-            unzigzag(self.uint()?)
-        } else if let Ok(small) = u64::try_from(v) {
-            let zeros = (small % 19) as usize;
-            i128::from(unzigzag64(small / 19))
-                .checked_mul(POW10[zeros])
-                .ok_or_else(|| bad(&format!("{what} out of range")))?
-        } else {
-            let zeros = (v % 19) as usize;
-            unzigzag(v / 19)
-                .checked_mul(POW10[zeros])
-                .ok_or_else(|| bad(&format!("{what} out of range")))?
-        };
-        T::try_from(raw).map_err(|_| bad(&format!("{what} out of range")))
-    }
-
-    fn text(&mut self) -> Result<String, FrameError> {
-        let len: usize = self.int("text length")?;
-        let end = self
-            .at
-            .checked_add(len)
-            .filter(|&e| e <= self.bytes.len())
-            .ok_or_else(|| bad("truncated text"))?;
-        let s = std::str::from_utf8(&self.bytes[self.at..end]).map_err(|_| bad("text is not UTF-8"))?;
-        self.at = end;
-        Ok(s.to_owned())
-    }
-
     fn batch(&mut self) -> Result<JournalBatch, FrameError> {
         let count: usize = self.int("name count")?;
-        let mut names = Vec::with_capacity(count.min(self.bytes.len()));
+        let mut names = Vec::with_capacity(count.min(self.remaining()));
         for _ in 0..count {
             let kind = match self.byte()? {
                 0 => NameKind::Account,
@@ -343,7 +188,7 @@ impl Reader<'_> {
             c => return Err(bad(&format!("unknown cursor flag {c}"))),
         };
         let count: usize = self.int("event count")?;
-        let mut events = Vec::with_capacity(count.min(self.bytes.len()));
+        let mut events = Vec::with_capacity(count.min(self.remaining()));
         if count > 0 {
             let mut seq: u64 = self.int("first seq")?;
             let contiguous = match self.byte()? {

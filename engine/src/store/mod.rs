@@ -14,7 +14,9 @@ mod frame;
 pub mod journal;
 pub mod journal_codec;
 pub mod records;
+pub mod snapshot_codec;
 mod snapshots;
+mod varint;
 
 pub use copy::ReadOnlyStore;
 pub use frame::{FrameError, decode, encode};
@@ -24,7 +26,7 @@ use std::path::{Path, PathBuf};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 
 /// The on-disk format this build reads and writes.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// The marker file's name.
 pub const MARKER: &str = "KUPALA_STORE";
 

@@ -7,7 +7,6 @@ use super::journal::JournalBatch;
 use super::journal_codec;
 use super::{Store, StoreError, decode, encode};
 use crate::ids::{AccountId, CurrencyId, InstrumentId, Names};
-use crate::image::EngineImage;
 use crate::num::{Notional, Price, Quantity};
 use crate::sequencer::{NameKind, NewName};
 use crate::state::{BaseValues, PositionState};
@@ -122,7 +121,7 @@ fn name_key(kind: NameKind, id: u32) -> Vec<u8> {
     k
 }
 
-fn corrupt(
+pub(crate) fn corrupt(
     keyspace: &'static str,
     key: impl std::fmt::Display,
     reason: impl std::fmt::Display,
@@ -243,46 +242,6 @@ impl Store {
             let _ = interner.restore(n.id, &n.name);
         }
         Ok(names)
-    }
-
-    /// Writes a snapshot image under its seq and makes it durable; returns
-    /// its size in bytes.
-    pub fn put_snapshot(&self, image: &EngineImage) -> Result<usize, StoreError> {
-        let value = encode(image).map_err(|e| corrupt("snapshots", image.seq, e))?;
-        let bytes = value.len();
-        self.snapshots.insert(image.seq.to_be_bytes(), value)?;
-        self.sync()?;
-        Ok(bytes)
-    }
-
-    /// Seqs of the stored snapshots, oldest first.
-    pub fn snapshot_seqs(&self) -> Result<Vec<u64>, StoreError> {
-        let mut out = Vec::new();
-        for g in self.snapshots.iter() {
-            if let Some(s) = seq_of(&g.key()?) {
-                out.push(s);
-            }
-        }
-        Ok(out)
-    }
-
-    /// Reads the snapshot taken at `seq`.
-    pub fn snapshot(&self, seq: u64) -> Result<EngineImage, StoreError> {
-        let bytes = self
-            .snapshots
-            .get(seq.to_be_bytes())?
-            .ok_or_else(|| corrupt("snapshots", seq, "missing"))?;
-        decode(&bytes).map_err(|e| corrupt("snapshots", seq, e))
-    }
-
-    /// Deletes snapshots, oldest first, keeping the newest `keep`.
-    pub fn retain_snapshots(&self, keep: usize) -> Result<Vec<u64>, StoreError> {
-        let seqs = self.snapshot_seqs()?;
-        let drop_n = seqs.len().saturating_sub(keep.max(1));
-        for s in &seqs[..drop_n] {
-            self.snapshots.remove(s.to_be_bytes())?;
-        }
-        Ok(seqs[..drop_n].to_vec())
     }
 
     /// Deletes journal batches whose events all precede `seq` (they are in

@@ -1,0 +1,148 @@
+use super::*;
+
+fn position(i: u32) -> PositionImage {
+    let big = i128::MAX / 4 - i128::from(i);
+    PositionImage {
+        account: i % 97,
+        instrument: i % 1_013,
+        base: i % 3,
+        qty: if i % 2 == 0 {
+            -i64::from(i) * 1_000
+        } else {
+            i64::MAX - i64::from(i)
+        },
+        cost: -big,
+        lots: (0..i % 3)
+            .map(|k| LotImage {
+                qty: i64::from(k) - 1,
+                cost: i128::MIN / 8 + i128::from(k),
+            })
+            .collect(),
+        realized: i128::from(i) * 1_000_000_000_000,
+        fees: 0,
+        realized_base: match i {
+            0 => i128::MIN,
+            1 => i128::MAX,
+            _ => -7,
+        },
+        fees_base: i128::from(i % 5),
+        baseline: big,
+        baseline_base: -big,
+        mv_base: 12_345_000_000_000_000_000,
+        unreal_base: -1,
+        priced: i % 3 != 0,
+        listed: i % 4 != 0,
+        seq: u64::from(i) * 3,
+    }
+}
+
+fn image(positions: u32) -> EngineImage {
+    let trade_ids: TradeIds = ["t-1", "t-2", "ünï-3"].into_iter().collect();
+    EngineImage {
+        seq: 9_000_000_000,
+        method: 2,
+        sequencer: SequencerImage {
+            next_seq: 9_000_000_001,
+            accounts: vec!["A1".into(), "ACC-Ω".into()],
+            instruments: vec!["AAPL".into(), "7203.T".into()],
+            currencies: vec!["USD".into(), "JPY".into()],
+            inst_info: vec![(0, 1_000_000_000, true), (1, 100_000_000_000, false)],
+            account_base: vec![0, 1],
+            trade_ids,
+        },
+        books: BookImage {
+            instruments: vec![InstImage {
+                id: 1,
+                currency: 1,
+                multiplier: 100_000_000_000,
+                mark: -5_250_000_000,
+                has_mark: true,
+                has_tick: false,
+                holders: 1_000_000,
+                seq: 77,
+            }],
+            positions: (0..positions).map(position).collect(),
+            fx: vec![FxImage {
+                base: 0,
+                quote: 1,
+                rate: 149_500_000_000,
+            }],
+        },
+        portfolios: vec![PortfolioImage {
+            account: 1,
+            base: 1,
+            unpriced: -2,
+            market_value: i128::MIN / 4,
+            realized_pnl: 3,
+            unrealized_pnl: -4,
+            fees: 5,
+            day_pnl: i128::MAX / 4,
+            seq: 8,
+        }],
+    }
+}
+
+fn round_trip(image: &EngineImage, threads: usize) -> Result<(EncodedSnapshot, EngineImage), FrameError> {
+    let enc = encode(image, threads);
+    let back = decode_chunks(decode_head(&enc.head)?, enc.chunks.clone())?;
+    Ok((enc, back))
+}
+
+#[test]
+fn an_image_round_trips_across_chunks_and_threads() -> Result<(), FrameError> {
+    let img = image(u32::try_from(2 * CHUNK_POSITIONS + 17).unwrap_or(u32::MAX));
+    let (one, back) = round_trip(&img, 1)?;
+    assert_eq!(one.chunks.len(), 3);
+    assert_eq!(back, img);
+    let (two, back2) = round_trip(&img, 2)?;
+    assert_eq!(back2, img);
+    assert_eq!(one.head, two.head, "the thread count does not change the bytes");
+    assert_eq!(one.chunks, two.chunks);
+    let empty = image(0);
+    let (enc, back) = round_trip(&empty, 2)?;
+    assert!(enc.chunks.is_empty());
+    assert_eq!(back, empty);
+    Ok(())
+}
+
+#[test]
+fn every_truncation_is_refused_without_a_panic() {
+    let enc = encode(&image(40), 1);
+    for cut in 0..enc.head.len() {
+        assert!(decode_head(&enc.head[..cut]).is_err(), "head cut at {cut}");
+    }
+    let chunk = &enc.chunks[0];
+    for cut in 0..chunk.len() {
+        assert!(decode_chunk(&chunk[..cut]).is_err(), "chunk cut at {cut}");
+    }
+}
+
+#[test]
+fn a_flipped_byte_fails_the_checksum() -> Result<(), FrameError> {
+    let enc = encode(&image(10), 1);
+    let mut head = enc.head.clone();
+    let last = head.len() - 1;
+    head[last] ^= 0x40;
+    assert!(matches!(decode_head(&head), Err(FrameError::Checksum { .. })));
+    let mut chunk = enc.chunks[0].clone();
+    chunk[HEADER + 3] ^= 1;
+    assert!(matches!(decode_chunk(&chunk), Err(FrameError::Checksum { .. })));
+    let mut old = enc.head;
+    old[0] = 1;
+    assert!(matches!(decode_head(&old), Err(FrameError::Format(1))));
+    Ok(())
+}
+
+#[test]
+fn chunks_must_match_their_head() -> Result<(), FrameError> {
+    let enc = encode(&image(10), 1);
+    let missing = decode_chunks(decode_head(&enc.head)?, Vec::new());
+    assert!(missing.is_err_and(|e| e.to_string().contains("0 chunks, the head says 1")));
+    let other = encode(&image(11), 1);
+    let wrong = decode_chunks(decode_head(&enc.head)?, other.chunks);
+    assert!(wrong.is_err_and(|e| {
+        e.to_string()
+            .contains("11 positions in the chunks, the head says 10")
+    }));
+    Ok(())
+}
