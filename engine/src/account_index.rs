@@ -66,6 +66,22 @@ impl<V: Copy> AccountIndex<V> {
         }
     }
 
+    /// Sets `(account, instrument)` to `f` of its value (`None` if new).
+    /// An entry past the account's last is found without a search, as a
+    /// restore adds them.
+    pub(crate) fn update(
+        &mut self,
+        account: AccountId,
+        instrument: InstrumentId,
+        f: impl FnOnce(Option<V>) -> V,
+    ) {
+        let old = match self.by_account.get(account.index()) {
+            Some(list) if list.last().is_some_and(|e| e.0 < instrument) => None,
+            _ => self.get(account, instrument),
+        };
+        self.set(account, instrument, f(old));
+    }
+
     /// Every entry of `instrument`, its value mutable (a split).
     pub(crate) fn of_instrument_mut(
         &mut self,
@@ -131,5 +147,10 @@ mod tests {
                 .all(|&a| idx.get(AccountId(a), InstrumentId(5)) == Some(0))
         );
         assert_eq!(idx.get(AccountId(99), InstrumentId(1)), None);
+        idx.update(AccountId(99), InstrumentId(1), |old| old.map_or(10, |v| v + 1));
+        idx.update(AccountId(99), InstrumentId(1), |old| old.map_or(10, |v| v + 1));
+        idx.update(AccountId(99), InstrumentId(0), |old| old.map_or(5, |v| v + 1));
+        assert_eq!(idx.get(AccountId(99), InstrumentId(1)), Some(11));
+        assert_eq!(idx.get(AccountId(99), InstrumentId(0)), Some(5));
     }
 }

@@ -12,7 +12,7 @@ use crate::ledger::Lot;
 use crate::num::{Multiplier, Rate};
 use crate::partition::Owner;
 use crate::state::PortfolioState;
-use crate::trade_ids::TradeIds;
+use crate::trade_ids::TradeIdArena;
 
 /// An instrument's state in a shard.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -387,5 +387,5 @@ pub struct SequencerImage {
     pub inst_info: Vec<(u32, i64, bool)>,
     pub account_base: Vec<u32>,
     /// Accepted trade ids, in acceptance order.
-    pub trade_ids: TradeIds,
+    pub trade_ids: TradeIdArena,
 }

@@ -25,6 +25,7 @@ pub use crate::messages::Cut;
 use crate::messages::{AggMsg, CutKind};
 use crate::op::SeqOp;
 use crate::partition::Owner;
+use crate::restore_fanout::{Batches, Tee};
 use crate::router::{Router, RouterStats};
 use crate::sequencer::{BaseCurrencies, NewName, SequenceError, Sequencer};
 use crate::state::{EngineState, PortfolioState};
@@ -563,10 +564,10 @@ pub struct Restored {
 }
 
 impl Restored {
-    /// Restores from `image`, its positions read from `positions` (the
-    /// image's own list, or a stored snapshot's chunks), one scoped thread
-    /// per shard and the sequencer with its range bounds on this thread
-    /// meanwhile; empty without an image.
+    /// Restores from `image`, its positions read once from `positions` (the
+    /// image's own list, or a stored snapshot's chunks) by the sequencer's
+    /// restore on this thread, which passes them on to one scoped thread
+    /// per shard; empty without an image.
     pub fn from<P: Positions + ?Sized>(
         config: &PipelineConfig,
         image: Option<(&EngineImage, &P)>,
@@ -580,32 +581,41 @@ impl Restored {
             let seq = Sequencer::new(config.bases.clone());
             return Ok(Self { books, seq });
         };
-        let book = move |owner: Owner| {
-            let book = Book::from_image(
+        let book = move |owner: Owner, batches: Batches| {
+            let Ok(book) = Book::from_image(
                 &img.books,
-                positions,
+                &batches,
                 owner,
                 img.seq,
                 config.method,
                 config.emit_positions,
-            )?;
-            Ok(book.with_portfolios(
+            );
+            book.with_portfolios(
                 img.portfolios
                     .iter()
                     .map(PortfolioImage::state)
                     .filter(|p| owner.owns(p.account)),
-            ))
+            )
         };
         std::thread::scope(|s| {
-            let handles: Vec<_> = owners.map(|o| s.spawn(move || book(o))).collect();
+            // This thread decodes the positions once, for the sequencer's
+            // bounds and (in batches, two in flight per shard) for every
+            // shard's restore.
+            let mut to = Vec::with_capacity(shards);
+            let handles: Vec<_> = owners
+                .map(|o| {
+                    let (tx, rx) = bounded(2);
+                    to.push(tx);
+                    s.spawn(move || book(o, Batches(rx)))
+                })
+                .collect();
             let mut seq = Sequencer::from_image(&img.sequencer, config.bases.clone());
-            let limits = seq.rebuild_limits(&img.books, positions, &img.portfolios);
-            let books: Result<Vec<Book>, P::Error> = handles
+            let limits = seq.rebuild_limits(&img.books, &Tee::new(positions, to), &img.portfolios);
+            let books = handles
                 .into_iter()
                 .map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
                 .collect();
-            limits?;
-            Ok(Self { books: books?, seq })
+            limits.map(|()| Self { books, seq })
         })
     }
 }

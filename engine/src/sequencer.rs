@@ -323,7 +323,7 @@ impl Sequencer {
                 .map(|i| (i.currency.0, i.multiplier.rate().raw(), i.used))
                 .collect(),
             account_base: self.account_base.iter().map(|c| c.0).collect(),
-            trade_ids: self.trade_ids.clone(),
+            trade_ids: self.trade_ids.arena(),
         }
     }
 
@@ -359,7 +359,7 @@ impl Sequencer {
             })
             .collect();
         s.account_base = image.account_base.iter().map(|&c| CurrencyId(c)).collect();
-        s.trade_ids = image.trade_ids.clone();
+        s.trade_ids = TradeIds::from_arena(&image.trade_ids);
         s.next_seq = image.next_seq.max(1);
         s
     }

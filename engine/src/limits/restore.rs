@@ -69,9 +69,11 @@ impl Limits {
         }
         positions.each(&mut |p| {
             let key = (AccountId(p.account), InstrumentId(p.instrument));
-            let held = self.held.get(key.0, key.1).unwrap_or(0);
-            let held = held.checked_add(p.qty).unwrap_or_else(|| out_of_bounds());
-            self.held.set(key.0, key.1, held);
+            self.held.update(key.0, key.1, |held| {
+                held.unwrap_or(0)
+                    .checked_add(p.qty)
+                    .unwrap_or_else(|| out_of_bounds())
+            });
             if self.inst.len() <= key.1.index() {
                 self.set_inst(key.1, InstLimit::default());
             }

@@ -25,7 +25,7 @@ use crate::image::{
 };
 use crate::store::frame::FrameError;
 use crate::store::varint::{Reader, Writer};
-use crate::trade_ids::TradeIds;
+use crate::trade_ids::TradeIdArena;
 
 /// The frame format byte of a snapshot value.
 const FORMAT: u8 = 3;
@@ -428,7 +428,7 @@ fn read_sequencer(r: &mut Reader<'_>) -> Result<SequencerImage, FrameError> {
     }
     let len: usize = r.int("trade-id arena length")?;
     let arena = r.bytes(len)?.to_vec();
-    let trade_ids = TradeIds::from_bytes(arena).ok_or_else(|| r.bad("malformed trade-id arena"))?;
+    let trade_ids = TradeIdArena::from_bytes(arena).ok_or_else(|| r.bad("malformed trade-id arena"))?;
     Ok(SequencerImage {
         next_seq,
         accounts,

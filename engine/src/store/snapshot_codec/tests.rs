@@ -1,4 +1,5 @@
 use super::*;
+use crate::trade_ids::TradeIds;
 
 fn position(i: u32) -> PositionImage {
     let big = i128::MAX / 4 - i128::from(i);
@@ -37,7 +38,7 @@ fn position(i: u32) -> PositionImage {
 }
 
 fn image(positions: u32) -> EngineImage {
-    let trade_ids: TradeIds = ["t-1", "t-2", "ünï-3"].into_iter().collect();
+    let trade_ids = ["t-1", "t-2", "ünï-3"].into_iter().collect::<TradeIds>().arena();
     EngineImage {
         seq: 9_000_000_000,
         method: 2,
