@@ -16,11 +16,10 @@
 use crate::sequencer::{NameKind, NewName};
 use crate::store::frame::FrameError;
 use crate::store::journal::{JOp, JournalBatch, JournalEvent};
-use crate::store::varint::{Reader, Writer, zigzag};
+use crate::store::varint::{Reader, Writer, payload, zigzag};
 
 /// The frame format byte of a compact journal batch.
 const FORMAT: u8 = 2;
-const HEADER: usize = 5;
 
 const TAG_INSTRUMENT: u8 = 0;
 const TAG_TRADE: u8 = 1;
@@ -34,8 +33,7 @@ const HAS_STRATEGY: u8 = 1 << 4;
 /// Encodes a batch (names, cursor, events) for the journal keyspace.
 #[must_use]
 pub fn encode(batch: &JournalBatch) -> Vec<u8> {
-    let mut w = Writer(Vec::with_capacity(HEADER + 16 + batch.events.len() * 12));
-    w.0.extend_from_slice(&[FORMAT, 0, 0, 0, 0]);
+    let mut w = Writer::framed(FORMAT, 16 + batch.events.len() * 12);
     w.uint(batch.names.len() as u128);
     for n in &batch.names {
         w.0.push(match n.kind {
@@ -69,25 +67,12 @@ pub fn encode(batch: &JournalBatch) -> Vec<u8> {
             ts = e.ts;
         }
     }
-    let crc = crc32fast::hash(&w.0[HEADER..]);
-    w.0[1..HEADER].copy_from_slice(&crc.to_le_bytes());
-    w.0
+    w.seal()
 }
 
 /// Decodes what [`encode`] wrote, checking the checksum first.
 pub fn decode(bytes: &[u8]) -> Result<JournalBatch, FrameError> {
-    if bytes.len() < HEADER {
-        return Err(FrameError::Short(bytes.len()));
-    }
-    if bytes[0] != FORMAT {
-        return Err(FrameError::Format(bytes[0]));
-    }
-    let stored = u32::from_le_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
-    let computed = crc32fast::hash(&bytes[HEADER..]);
-    if stored != computed {
-        return Err(FrameError::Checksum { stored, computed });
-    }
-    let mut r = Reader::new(&bytes[HEADER..], "compact journal batch");
+    let mut r = Reader::new(payload(bytes, FORMAT)?, "compact journal batch");
     let batch = r.batch()?;
     if !r.is_done() {
         return Err(bad("bytes after the last event"));

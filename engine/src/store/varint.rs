@@ -6,6 +6,27 @@
 
 use crate::store::frame::FrameError;
 
+/// Bytes before a value's payload: its format byte and the CRC-32 of the
+/// payload.
+pub(crate) const HEADER: usize = 5;
+
+/// The payload of a value of format `format`, its format and checksum
+/// checked first.
+pub(crate) fn payload(bytes: &[u8], format: u8) -> Result<&[u8], FrameError> {
+    if bytes.len() < HEADER {
+        return Err(FrameError::Short(bytes.len()));
+    }
+    if bytes[0] != format {
+        return Err(FrameError::Format(bytes[0]));
+    }
+    let stored = u32::from_le_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
+    let computed = crc32fast::hash(&bytes[HEADER..]);
+    if stored != computed {
+        return Err(FrameError::Checksum { stored, computed });
+    }
+    Ok(&bytes[HEADER..])
+}
+
 /// The varint that announces an unfolded decimal (see `Writer::decimal`).
 const ESCAPE: u128 = 18;
 
@@ -41,6 +62,21 @@ const POW10: [i128; 19] = {
 pub(crate) struct Writer(pub(crate) Vec<u8>);
 
 impl Writer {
+    /// A writer of a value of format `format` (room for `capacity` bytes):
+    /// its header first, the checksum filled in by [`Writer::seal`].
+    pub(crate) fn framed(format: u8, capacity: usize) -> Self {
+        let mut buf = Vec::with_capacity(HEADER + capacity);
+        buf.extend_from_slice(&[format, 0, 0, 0, 0]);
+        Self(buf)
+    }
+
+    /// The value, its payload's checksum in its header.
+    pub(crate) fn seal(mut self) -> Vec<u8> {
+        let crc = crc32fast::hash(&self.0[HEADER..]);
+        self.0[1..HEADER].copy_from_slice(&crc.to_le_bytes());
+        self.0
+    }
+
     /// An unsigned LEB128 varint.
     pub(crate) fn uint(&mut self, mut v: u128) {
         while v >= 0x80 {

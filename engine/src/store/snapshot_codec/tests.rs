@@ -1,4 +1,5 @@
 use super::*;
+use crate::image::{BookImage, FxImage, InstImage, LotImage, PortfolioImage};
 use crate::trade_ids::TradeIds;
 
 fn position(i: u32) -> PositionImage {
@@ -126,7 +127,7 @@ fn a_flipped_byte_fails_the_checksum() -> Result<(), FrameError> {
     head[last] ^= 0x40;
     assert!(matches!(decode_head(&head), Err(FrameError::Checksum { .. })));
     let mut chunk = enc.chunks[0].clone();
-    chunk[HEADER + 3] ^= 1;
+    chunk[varint::HEADER + 3] ^= 1;
     assert!(matches!(decode_chunk(&chunk), Err(FrameError::Checksum { .. })));
     let mut old = enc.head;
     old[0] = 1;

@@ -1,0 +1,191 @@
+//! Reading a snapshot's head and positions (the layouts are in the parent
+//! module's documentation).
+
+use super::{Head, LISTED, PRICED};
+use crate::image::{
+    BookImage, EngineImage, FxImage, InstImage, LotImage, PortfolioImage, PositionImage, SequencerImage,
+};
+use crate::store::frame::FrameError;
+use crate::store::varint::Reader;
+use crate::trade_ids::TradeIdArena;
+
+impl Reader<'_> {
+    fn flag(&mut self, what: &str) -> Result<bool, FrameError> {
+        match self.byte()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            b => Err(self.bad(&format!("{what}: {b} is not a flag"))),
+        }
+    }
+
+    fn texts(&mut self, what: &str) -> Result<Vec<String>, FrameError> {
+        let n: usize = self.int(what)?;
+        let mut out = Vec::with_capacity(n.min(self.remaining()));
+        for _ in 0..n {
+            out.push(self.text()?);
+        }
+        Ok(out)
+    }
+
+    /// A count of items that take `min_bytes` each at least.
+    pub(super) fn count(&mut self, what: &str, min_bytes: usize) -> Result<usize, FrameError> {
+        let n: usize = self.int(what)?;
+        if n.saturating_mul(min_bytes) > self.remaining() {
+            return Err(self.bad(&format!("{what} {n} runs past the end")));
+        }
+        Ok(n)
+    }
+}
+
+pub(super) fn read_head(r: &mut Reader<'_>) -> Result<Head, FrameError> {
+    let seq = r.int("seq")?;
+    let method = r.byte()?;
+    let sequencer = read_sequencer(r)?;
+    let n = r.count("instrument count", 7)?;
+    let mut instruments = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (id, currency) = (r.int("instrument id")?, r.int("currency id")?);
+        let (multiplier, mark) = (r.decimal("multiplier")?, r.decimal("mark")?);
+        let flags = r.byte()?;
+        if flags > 3 {
+            return Err(r.bad(&format!("unknown instrument flags {flags}")));
+        }
+        instruments.push(InstImage {
+            id,
+            currency,
+            multiplier,
+            mark,
+            has_mark: flags & 1 != 0,
+            has_tick: flags & 2 != 0,
+            holders: r.int("holder count")?,
+            seq: r.int("instrument seq")?,
+        });
+    }
+    let n = r.count("rate count", 3)?;
+    let mut fx = Vec::with_capacity(n);
+    for _ in 0..n {
+        fx.push(FxImage {
+            base: r.int("currency id")?,
+            quote: r.int("currency id")?,
+            rate: r.decimal("rate")?,
+        });
+    }
+    let n = r.count("portfolio count", 9)?;
+    let mut portfolios = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (account, base) = (r.int("account id")?, r.int("currency id")?);
+        let unpriced = i64::try_from(r.amount("unpriced")?).map_err(|_| r.bad("unpriced out of range"))?;
+        portfolios.push(PortfolioImage {
+            account,
+            base,
+            unpriced,
+            market_value: r.amount("market value")?,
+            realized_pnl: r.amount("realized")?,
+            unrealized_pnl: r.amount("unrealized")?,
+            fees: r.amount("fees")?,
+            day_pnl: r.amount("day")?,
+            seq: r.int("portfolio seq")?,
+        });
+    }
+    let chunks = r.int("chunk count")?;
+    let positions = r.int("position count")?;
+    let image = EngineImage {
+        seq,
+        method,
+        sequencer,
+        books: BookImage {
+            instruments,
+            positions: Vec::new(),
+            fx,
+        },
+        portfolios,
+    };
+    Ok(Head {
+        image,
+        chunks,
+        positions,
+    })
+}
+
+fn read_sequencer(r: &mut Reader<'_>) -> Result<SequencerImage, FrameError> {
+    let next_seq = r.int("next seq")?;
+    let accounts = r.texts("account count")?;
+    let instruments = r.texts("instrument count")?;
+    let currencies = r.texts("currency count")?;
+    let n = r.count("instrument info count", 3)?;
+    let mut inst_info = Vec::with_capacity(n);
+    for _ in 0..n {
+        inst_info.push((r.int("currency id")?, r.decimal("multiplier")?, r.flag("used")?));
+    }
+    let n = r.count("account base count", 1)?;
+    let mut account_base = Vec::with_capacity(n);
+    for _ in 0..n {
+        account_base.push(r.int("currency id")?);
+    }
+    let len: usize = r.int("trade-id arena length")?;
+    let arena = r.bytes(len)?.to_vec();
+    let trade_ids = TradeIdArena::from_bytes(arena).ok_or_else(|| r.bad("malformed trade-id arena"))?;
+    Ok(SequencerImage {
+        next_seq,
+        accounts,
+        instruments,
+        currencies,
+        inst_info,
+        account_base,
+        trade_ids,
+    })
+}
+
+pub(super) fn read_position(r: &mut Reader<'_>) -> Result<PositionImage, FrameError> {
+    let (account, instrument, base) = (
+        r.int("account id")?,
+        r.int("instrument id")?,
+        r.int("currency id")?,
+    );
+    let (qty, cost) = (r.decimal("quantity")?, r.amount("cost")?);
+    let n = r.count("lot count", 2)?;
+    let mut lots = Vec::with_capacity(n);
+    for _ in 0..n {
+        lots.push(LotImage {
+            qty: r.decimal("lot quantity")?,
+            cost: r.amount("lot cost")?,
+        });
+    }
+    let mut amounts = [0i128; 8];
+    for a in &mut amounts {
+        *a = r.amount("amount")?;
+    }
+    let [
+        realized,
+        fees,
+        realized_base,
+        fees_base,
+        baseline,
+        baseline_base,
+        mv_base,
+        unreal_base,
+    ] = amounts;
+    let flags = r.byte()?;
+    if flags > (PRICED | LISTED) {
+        return Err(r.bad(&format!("unknown position flags {flags}")));
+    }
+    Ok(PositionImage {
+        account,
+        instrument,
+        base,
+        qty,
+        cost,
+        lots,
+        realized,
+        fees,
+        realized_base,
+        fees_base,
+        baseline,
+        baseline_base,
+        mv_base,
+        unreal_base,
+        priced: flags & PRICED != 0,
+        listed: flags & LISTED != 0,
+        seq: r.int("position seq")?,
+    })
+}
