@@ -8,7 +8,7 @@ fn position(i: u32) -> PositionImage {
         account: i % 97,
         instrument: i % 1_013,
         base: i % 3,
-        qty: if i % 2 == 0 {
+        qty: if i.is_multiple_of(2) {
             -i64::from(i) * 1_000
         } else {
             i64::MAX - i64::from(i)
@@ -32,8 +32,8 @@ fn position(i: u32) -> PositionImage {
         baseline_base: -big,
         mv_base: 12_345_000_000_000_000_000,
         unreal_base: -1,
-        priced: i % 3 != 0,
-        listed: i % 4 != 0,
+        priced: !i.is_multiple_of(3),
+        listed: !i.is_multiple_of(4),
         seq: u64::from(i) * 3,
     }
 }
