@@ -29,7 +29,6 @@ pub mod partition;
 pub mod pipeline;
 pub mod rebalance;
 pub mod reference;
-mod restore_fanout;
 pub mod router;
 pub mod schedule;
 pub mod sequencer;

@@ -9,82 +9,31 @@
 //! read). Trades, FX, splits and EODs are never dropped: once the pending
 //! batch reaches `max_pending` the sequencer blocks until the shard catches up.
 
+mod config;
+mod restore;
+
 use crossbeam_channel::{Receiver, Sender, bounded};
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::aggregator::{Aggregator, DeltaSink};
-use crate::book::Book;
 use crate::event::Event;
 use crate::ids::Names;
-use crate::image::{EngineImage, PortfolioImage, Positions};
+use crate::image::{EngineImage, PortfolioImage};
 use crate::journal_writer::{JournalMsg, JournalWriter, MarkKeeper, SyncMode, Watermarks};
-use crate::ledger::Method;
 pub use crate::messages::Cut;
 use crate::messages::{AggMsg, CutKind};
 use crate::op::SeqOp;
-use crate::partition::Owner;
-use crate::restore_fanout::{Batches, Tee};
 use crate::router::{Router, RouterStats};
-use crate::sequencer::{BaseCurrencies, NewName, SequenceError, Sequencer};
+use crate::sequencer::{NewName, SequenceError, Sequencer};
 use crate::state::{EngineState, PortfolioState};
 use crate::store::acked::AckMark;
 use crate::store::journal::{JournalBatch, JournalEvent};
 use crate::store::{Store, StoreError};
 use crate::worker::ShardWorker;
-
-/// How the pipeline is built.
-#[derive(Clone, Debug)]
-pub struct PipelineConfig {
-    /// Number of shards (worker threads); at least 1.
-    pub shards: usize,
-    /// Cost method.
-    pub method: Method,
-    /// Account base currencies.
-    pub bases: BaseCurrencies,
-    /// Capacity of each shard's channel, in batches.
-    pub queue_batches: usize,
-    /// Events per batch before it is sent.
-    pub batch_size: usize,
-    /// Events a shard's pending batch may hold before the sequencer blocks.
-    pub max_pending: usize,
-    /// Flush (reprice and send deltas) once per batch instead of per event.
-    pub coalesce: bool,
-    /// Drop superseded ticks from a pending batch when the shard is behind.
-    pub conflate_ticks: bool,
-    /// Produce per-position deltas (off when only totals are wanted).
-    pub emit_positions: bool,
-}
-
-impl Default for PipelineConfig {
-    fn default() -> Self {
-        Self {
-            shards: default_shards(true),
-            method: Method::Avg,
-            bases: BaseCurrencies::default(),
-            queue_batches: 64,
-            batch_size: 1024,
-            max_pending: 64 * 1024,
-            coalesce: true,
-            conflate_ticks: true,
-            emit_positions: true,
-        }
-    }
-}
-
-/// Counters of what the pipeline did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PipelineStats {
-    /// Events accepted and sequenced.
-    pub sequenced: u64,
-    /// Repeated trade ids ignored.
-    pub duplicates: u64,
-    /// Ticks dropped because a later tick superseded them while a shard lagged.
-    pub conflated_ticks: u64,
-    /// Times the sequencer had to wait for a full shard queue.
-    pub blocked_sends: u64,
-}
+pub use config::{PipelineConfig, PipelineStats, default_shards, method_code};
+pub use restore::Restored;
 
 /// The engine's names, readable from any thread.
 pub type SharedNames = Arc<RwLock<Names>>;
@@ -550,100 +499,6 @@ impl Pipeline {
         if let Some(a) = self.aggregator.take() {
             let _ = a.join();
         }
-    }
-}
-
-/// Each shard's book and the sequencer, restored from an image (or empty)
-/// and not yet running: the fallible half of [`Pipeline::resume`], so a
-/// snapshot whose positions fail to decode can be set aside for an older
-/// one before any thread starts.
-#[derive(Debug)]
-pub struct Restored {
-    books: Vec<Book>,
-    seq: Sequencer,
-}
-
-impl Restored {
-    /// Restores from `image`, its positions read once from `positions` (the
-    /// image's own list, or a stored snapshot's chunks) by the sequencer's
-    /// restore on this thread, which passes them on to one scoped thread
-    /// per shard; empty without an image.
-    pub fn from<P: Positions + ?Sized>(
-        config: &PipelineConfig,
-        image: Option<(&EngineImage, &P)>,
-    ) -> Result<Self, P::Error> {
-        let shards = config.shards.max(1);
-        let owners = (0..shards).map(|shard| Owner { shard, shards });
-        let Some((img, positions)) = image else {
-            let books = owners
-                .map(|o| Book::new(config.method, config.emit_positions).owning(o))
-                .collect();
-            let seq = Sequencer::new(config.bases.clone());
-            return Ok(Self { books, seq });
-        };
-        let book = move |owner: Owner, batches: Batches| {
-            let Ok(book) = Book::from_image(
-                &img.books,
-                &batches,
-                owner,
-                img.seq,
-                config.method,
-                config.emit_positions,
-            );
-            book.with_portfolios(
-                img.portfolios
-                    .iter()
-                    .map(PortfolioImage::state)
-                    .filter(|p| owner.owns(p.account)),
-            )
-        };
-        std::thread::scope(|s| {
-            // This thread decodes the positions once, for the sequencer's
-            // bounds and (in batches, two in flight per shard) for every
-            // shard's restore.
-            let mut to = Vec::with_capacity(shards);
-            let handles: Vec<_> = owners
-                .map(|o| {
-                    let (tx, rx) = bounded(2);
-                    to.push(tx);
-                    s.spawn(move || book(o, Batches(rx)))
-                })
-                .collect();
-            let mut seq = Sequencer::from_image(&img.sequencer, config.bases.clone());
-            let limits = seq.rebuild_limits(&img.books, &Tee::new(positions, to), &img.portfolios);
-            let books = handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-                .collect();
-            limits.map(|()| Self { books, seq })
-        })
-    }
-}
-
-/// The shard count used when none is configured, chosen by measurement
-/// (`docs/architecture.md`, "Threads"): every shard applies every op, so a
-/// coalescing engine, whose flushes are cheap, gains more from leaving a
-/// core to the sequencer and the journal than from a second shard (one
-/// shard: 2.9 M ticks/s against 1.8–2.0 M with two, on 2 cores), while an
-/// every-tick engine is bound by the tick loop, which shards split (two:
-/// 217–236 k ticks/s against 126 k with one).
-#[must_use]
-pub fn default_shards(coalesce: bool) -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    if coalesce {
-        cores.saturating_sub(1).max(1)
-    } else {
-        cores
-    }
-}
-
-/// The image code of a cost method.
-#[must_use]
-pub const fn method_code(m: Method) -> u8 {
-    match m {
-        Method::Avg => 0,
-        Method::Fifo => 1,
-        Method::Lifo => 2,
     }
 }
 
