@@ -125,6 +125,50 @@ fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StoreError {
     move |source| StoreError::Io { context, source }
 }
 
+/// The store's keyspaces, in the order of the fields of [`Store`].
+const KEYSPACES: [&str; 7] = [
+    "journal",
+    "snapshots",
+    "eod_positions",
+    "closed_positions",
+    "proposals",
+    "analysis",
+    "meta",
+];
+
+/// Opens the fjall database at `path`. Its write-ahead log is not
+/// compressed: journal batches are compact already, and lz4 over a
+/// snapshot costs seconds of the writing thread (and again at recovery).
+fn open_database(path: &Path) -> Result<Database, fjall::Error> {
+    Database::builder(path)
+        .journal_compression(fjall::CompressionType::None)
+        .open()
+}
+
+/// Creates the database of a new store aside (`DIR/db.new`) with every
+/// keyspace, and moves it into place only then. A process killed while
+/// fjall creates the keyspaces (each a directory and a log entry) would
+/// otherwise leave a database that refuses to open ("File exists"); killed
+/// here, it leaves only the aside copy, which holds nothing yet and is
+/// rebuilt at the next open.
+fn create_database(dir: &Path, db_path: &Path) -> Result<(), StoreError> {
+    let staging = dir.join("db.new");
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).map_err(io(format!("removing {}", staging.display())))?;
+    }
+    {
+        let db = open_database(&staging)?;
+        for name in KEYSPACES {
+            db.keyspace(name, KeyspaceCreateOptions::default)?;
+        }
+        db.persist(PersistMode::SyncAll)?;
+    }
+    std::fs::rename(&staging, db_path).map_err(io(format!("moving {} into place", staging.display())))?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(format!("syncing {}", dir.display())))
+}
+
 impl Store {
     /// Opens the store in `dir`, creating it if `dir` is absent or empty.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
@@ -141,30 +185,28 @@ impl Store {
         } else {
             check_marker(dir, &marker)?;
         }
-        // The write-ahead log is not compressed: journal batches are compact
-        // already, and lz4 over a snapshot image costs seconds of the
-        // writing thread (and again at recovery) to save disk.
-        let db = Database::builder(dir.join("db"))
-            .journal_compression(fjall::CompressionType::None)
-            .open()
-            .map_err(|e| match e {
-                fjall::Error::JournalRecovery(reason) => StoreError::DamagedLog {
-                    path: dir.to_owned(),
-                    reason: reason.to_string(),
-                    acknowledged: acked::read_acked(dir).ok().flatten(),
-                },
-                e => e.into(),
-            })?;
+        let db_path = dir.join("db");
+        if !db_path.exists() {
+            create_database(dir, &db_path)?;
+        }
+        let db = open_database(&db_path).map_err(|e| match e {
+            fjall::Error::JournalRecovery(reason) => StoreError::DamagedLog {
+                path: dir.to_owned(),
+                reason: reason.to_string(),
+                acknowledged: acked::read_acked(dir).ok().flatten(),
+            },
+            e => e.into(),
+        })?;
         let ks = |name: &str| db.keyspace(name, KeyspaceCreateOptions::default);
         let store = Self {
             path: dir.to_owned(),
-            journal: ks("journal")?,
-            snapshots: ks("snapshots")?,
-            eod_positions: ks("eod_positions")?,
-            closed_positions: ks("closed_positions")?,
-            proposals: ks("proposals")?,
-            analysis: ks("analysis")?,
-            meta: ks("meta")?,
+            journal: ks(KEYSPACES[0])?,
+            snapshots: ks(KEYSPACES[1])?,
+            eod_positions: ks(KEYSPACES[2])?,
+            closed_positions: ks(KEYSPACES[3])?,
+            proposals: ks(KEYSPACES[4])?,
+            analysis: ks(KEYSPACES[5])?,
+            meta: ks(KEYSPACES[6])?,
             db,
         };
         store.check_meta_version()?;
@@ -249,6 +291,26 @@ fn dir_size(path: &Path) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_store_killed_while_its_database_was_created_opens() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("s");
+        // The state a kill leaves mid-creation: the marker, a half-built
+        // database aside, none in place.
+        std::fs::create_dir_all(path.join("db.new").join("keyspaces"))?;
+        std::fs::write(path.join("db.new").join("junk"), b"half written")?;
+        std::fs::write(
+            path.join(MARKER),
+            format!("kupala store format {FORMAT_VERSION}\n"),
+        )?;
+        let store = Store::open(&path)?;
+        assert!(!path.join("db.new").exists(), "the half-built copy was discarded");
+        assert!(store.journal_keys()?.is_empty());
+        drop(store);
+        assert!(Store::open(&path).is_ok(), "and the store reopens");
+        Ok(())
+    }
 
     #[test]
     fn refuses_foreign_and_future_directories_without_touching_them() {
