@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::aggregator::DeltaSink;
 use crate::event::Event;
-use crate::image::{EngineImage, PositionImage};
+use crate::image::EngineImage;
 use crate::journal_writer::{SyncMode, Watermarks};
 use crate::pipeline::{Pipeline, PipelineConfig, Restored, method_code};
 use crate::rebalance::{Rebalancer, Targets};
@@ -405,15 +405,12 @@ fn restore_newest(
             ));
             continue;
         }
-        match Restored::from(config, Some((&image, &chunks))) {
+        match Restored::from(config, &image, &chunks) {
             Ok(restored) => return (restored, Some(seq)),
             Err(e) => warnings.push(format!("snapshot {seq} unreadable, trying an older one: {e}")),
         }
     }
-    match Restored::from::<[PositionImage]>(config, None) {
-        Ok(empty) => (empty, None),
-        Err(never) => match never {},
-    }
+    (Restored::empty(config), None)
 }
 
 /// What recovery may do when the journal ends below the acknowledged mark.

@@ -94,9 +94,12 @@ impl Pipeline {
     /// may come from a run with another shard count; its method must match.
     #[must_use]
     pub fn resume(config: PipelineConfig, sink: Box<dyn DeltaSink>, image: Option<&EngineImage>) -> Self {
-        let restored = match Restored::from(&config, image.map(|i| (i, i.books.positions.as_slice()))) {
-            Ok(r) => r,
-            Err(never) => match never {},
+        let restored = match image {
+            None => Restored::empty(&config),
+            Some(img) => match Restored::from(&config, img, img.books.positions.as_slice()) {
+                Ok(r) => r,
+                Err(never) => match never {},
+            },
         };
         Self::from_restored(config, sink, restored)
     }

@@ -25,23 +25,30 @@ pub struct Restored {
 }
 
 impl Restored {
-    /// Restores from `image`, its positions read once from `positions` (the
+    /// Empty books and a new sequencer (no snapshot).
+    #[must_use]
+    pub fn empty(config: &PipelineConfig) -> Self {
+        let shards = config.shards.max(1);
+        let books = (0..shards)
+            .map(|shard| Book::new(config.method, config.emit_positions).owning(Owner { shard, shards }))
+            .collect();
+        Self {
+            books,
+            seq: Sequencer::new(config.bases.clone()),
+        }
+    }
+
+    /// Restores from `img`, its positions read once from `positions` (the
     /// image's own list, or a stored snapshot's chunks) by the sequencer's
     /// restore on this thread, which passes them on to one scoped thread
-    /// per shard; empty without an image.
+    /// per shard.
     pub fn from<P: Positions + ?Sized>(
         config: &PipelineConfig,
-        image: Option<(&EngineImage, &P)>,
+        img: &EngineImage,
+        positions: &P,
     ) -> Result<Self, P::Error> {
         let shards = config.shards.max(1);
         let owners = (0..shards).map(|shard| Owner { shard, shards });
-        let Some((img, positions)) = image else {
-            let books = owners
-                .map(|o| Book::new(config.method, config.emit_positions).owning(o))
-                .collect();
-            let seq = Sequencer::new(config.bases.clone());
-            return Ok(Self { books, seq });
-        };
         let book = move |owner: Owner, batches: Batches| {
             let Ok(book) = Book::from_image(
                 &img.books,
