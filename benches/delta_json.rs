@@ -1,7 +1,8 @@
-//! Rendering deltas as the server sends them (`kupala_api::render`): a
+//! Rendering deltas as the server sends them (`kupala_api::json_out`): a
 //! position's or portfolio's `data` JSON (names for ids, decimals as
 //! strings), rendered once per change on a connection task, and the
-//! `{"type":"delta",...}` frame around it, written per subscription. The
+//! `{"type":"delta",...}` frame around it, written per subscription; beside
+//! serde's rendering of the same views (`serde_*`, the baseline). The
 //! states come from the standard workload run through a pipeline (one
 //! tick per instrument after the opening book), so every field is filled
 //! as in production. Throughput = deltas.
@@ -10,6 +11,7 @@ use std::fmt::Write as _;
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use kupala_api::json_out;
 use kupala_api::render::{PortfolioOut, PositionOut};
 use kupala_engine::event::Tick;
 use kupala_engine::ids::Names;
@@ -69,7 +71,15 @@ fn delta_json(c: &mut Criterion) {
     g.throughput(Throughput::Elements(positions.len() as u64));
     g.bench_function("position_data", |b| {
         b.iter(|| {
-            positions
+            black_box(positions)
+                .iter()
+                .map(|p| json_out::position_text(p, &names, false).len())
+                .sum::<usize>()
+        });
+    });
+    g.bench_function("serde_position_data", |b| {
+        b.iter(|| {
+            black_box(positions)
                 .iter()
                 .map(|p| serde_json::to_string(&PositionOut::new(p, &names, false)).map_or(0, |s| s.len()))
                 .sum::<usize>()
@@ -85,6 +95,14 @@ fn delta_json(c: &mut Criterion) {
     });
     g.throughput(Throughput::Elements(portfolios.len() as u64));
     g.bench_function("portfolio_data", |b| {
+        b.iter(|| {
+            black_box(portfolios)
+                .iter()
+                .map(|p| json_out::portfolio_text(p, &names).len())
+                .sum::<usize>()
+        });
+    });
+    g.bench_function("serde_portfolio_data", |b| {
         b.iter(|| {
             black_box(portfolios)
                 .iter()

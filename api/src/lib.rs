@@ -28,6 +28,7 @@ pub mod feed_gate;
 mod http;
 pub mod hub;
 pub mod ingest;
+pub mod json_out;
 mod messages;
 pub mod metrics;
 mod outbox;

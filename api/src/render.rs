@@ -9,6 +9,7 @@ use kupala_engine::view::{PortfolioView, PositionView};
 
 use std::fmt::Write as _;
 
+use crate::json_out;
 use crate::outbox::{Item, Outgoing, Shared, SubTag};
 use crate::protocol::Update;
 
@@ -98,12 +99,12 @@ pub(crate) fn render(out: Outgoing, names: &Names) -> String {
     };
     match out.item {
         Item::Reply(text) => text,
-        Item::Positions(list) => update("snapshot", tag, positions(&list, names)),
-        Item::Portfolios(list) => update("snapshot", tag, portfolios(&list, names)),
+        Item::Positions(list) => raw_update("snapshot", tag, &positions_array(list, names)),
+        Item::Portfolios(list) => raw_update("snapshot", tag, &portfolios_array(list, names)),
         Item::Ticks(last) => update("snapshot", tag, last.into_iter().collect::<Vec<_>>()),
-        Item::Position(p) => delta(tag, &p, |v| PositionOut::new(v, names, p.closed)),
-        Item::Portfolio(p) => delta(tag, &p, |v| PortfolioOut::new(v, names)),
-        Item::Tick(t) => delta(tag, &t, Clone::clone),
+        Item::Position(p) => delta(tag, &p, |v| json_out::position_text(v, names, p.closed)),
+        Item::Portfolio(p) => delta(tag, &p, |v| json_out::portfolio_text(v, names)),
+        Item::Tick(t) => delta(tag, &t, |v| serde_json::to_string(v).unwrap_or_default()),
         Item::Analysis { snapshot, data } => {
             raw_update(if snapshot { "snapshot" } else { "delta" }, tag, &data)
         }
@@ -112,11 +113,38 @@ pub(crate) fn render(out: Outgoing, names: &Names) -> String {
 
 /// A `delta` message around a shared change's `data`, rendered once for
 /// every subscription it goes to. Same shape as [`Update`].
-fn delta<T, O: Serialize>(tag: &SubTag, shared: &Shared<T>, view: impl FnOnce(&T) -> O) -> String {
-    let data = shared
-        .text
-        .get_or_init(|| serde_json::to_string(&view(&shared.value)).unwrap_or_default());
+fn delta<T>(tag: &SubTag, shared: &Shared<T>, text: impl FnOnce(&T) -> String) -> String {
+    let data = shared.text.get_or_init(|| text(&shared.value));
     raw_update("delta", tag, data)
+}
+
+/// A snapshot's positions as a JSON array, sorted by (account, instrument)
+/// names as [`positions`] sorts them.
+fn positions_array(mut list: Vec<PositionState>, names: &Names) -> String {
+    list.sort_by(|a, b| {
+        (names.account(a.account), names.instrument(a.instrument))
+            .cmp(&(names.account(b.account), names.instrument(b.instrument)))
+    });
+    array(&list, 512, |out, p| json_out::position(out, p, names, false))
+}
+
+/// A snapshot's portfolios as a JSON array, sorted by account name.
+fn portfolios_array(mut list: Vec<PortfolioState>, names: &Names) -> String {
+    list.sort_by(|a, b| names.account(a.account).cmp(names.account(b.account)));
+    array(&list, 256, |out, p| json_out::portfolio(out, p, names))
+}
+
+fn array<T>(list: &[T], each: usize, write: impl Fn(&mut String, &T)) -> String {
+    let mut out = String::with_capacity(2 + list.len() * each);
+    out.push('[');
+    for (i, item) in list.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write(&mut out, item);
+    }
+    out.push(']');
+    out
 }
 
 /// An update message around `data` already rendered as JSON text.

@@ -44,10 +44,13 @@ impl CurrencyId {
 }
 
 /// A two-way map between names and dense indices, in order of first sight.
+/// Each name is also kept as a JSON string literal, rendered once when it is
+/// interned, so output that names it (a delta frame per change) copies it.
 #[derive(Debug, Clone, Default)]
 pub struct Interner {
     by_name: FxHashMap<Arc<str>, u32>,
     names: Vec<Arc<str>>,
+    quoted: Vec<Box<str>>,
 }
 
 impl Interner {
@@ -63,6 +66,7 @@ impl Interner {
             return i;
         }
         let i = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        self.quoted.push(quote(name));
         let name: Arc<str> = Arc::from(name);
         self.names.push(Arc::clone(&name));
         self.by_name.insert(name, i);
@@ -96,6 +100,13 @@ impl Interner {
         self.names.get(i as usize).map_or("", |n| n)
     }
 
+    /// The name as a JSON string literal, quotes and escapes included
+    /// (`""` if the index was never handed out).
+    #[must_use]
+    pub fn quoted(&self, i: u32) -> &str {
+        self.quoted.get(i as usize).map_or("\"\"", |q| q)
+    }
+
     /// How many names are interned.
     #[must_use]
     pub fn len(&self) -> usize {
@@ -107,6 +118,12 @@ impl Interner {
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
     }
+}
+
+/// `name` as a JSON string literal.
+fn quote(name: &str) -> Box<str> {
+    // Serialising a `str` cannot fail.
+    serde_json::to_string(name).unwrap_or_default().into_boxed_str()
 }
 
 /// The names behind every id the engine handed out, for rendering output.
@@ -173,6 +190,10 @@ mod tests {
         assert_eq!(i.intern("B7"), 1);
         assert_eq!(i.intern("A1"), 0);
         assert_eq!(i.name(1), "B7");
+        assert_eq!(i.quoted(1), "\"B7\"");
+        assert_eq!(i.quoted(9), "\"\"");
+        let odd = i.intern("a\"b\\c\n");
+        assert_eq!(i.quoted(odd), r#""a\"b\\c\n""#);
         assert_eq!(i.get("Z"), None);
         assert_eq!(Names::default().currency(CurrencyId::USD), "USD");
     }

@@ -12,7 +12,10 @@ use std::fmt;
 use std::str::FromStr;
 
 use ethnum::I256;
+
+mod text;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+pub use text::{div_round_billion, write_exact, write_global};
 
 /// Decimal places of the global scale.
 pub const SCALE_DIGITS: u32 = 9;
@@ -84,8 +87,18 @@ pub fn parse_raw(s: &str) -> Result<i128, DecimalError> {
 }
 
 /// Writes raw units at a scale of `digits` decimals, trimming trailing zeros
-/// (`189500000000` at 9 digits is `189.5`).
+/// (`189500000000` at 9 digits is `189.5`). The two scales kupala uses (9
+/// and 18) take the fast path of [`write_global`] and [`write_exact`].
 pub fn write_raw(f: &mut impl fmt::Write, raw: i128, digits: u32) -> fmt::Result {
+    match digits {
+        SCALE_DIGITS => write_global(f, raw),
+        d if d == 2 * SCALE_DIGITS => write_exact(f, raw),
+        _ => write_raw_plain(f, raw, digits),
+    }
+}
+
+/// [`write_raw`] through plain `u128` formatting, for any scale.
+pub(crate) fn write_raw_plain(f: &mut impl fmt::Write, raw: i128, digits: u32) -> fmt::Result {
     let unit = 10u128.pow(digits);
     let abs = raw.unsigned_abs();
     let (int, mut frac) = (abs / unit, abs % unit);
@@ -273,7 +286,7 @@ impl Money {
     /// Rounds an exact-scale amount to money at the global scale.
     #[must_use]
     pub fn from_notional(n: Notional) -> Self {
-        Self(div_round(n.0, i128::from(UNIT)))
+        Self(div_round_billion(n.0))
     }
 }
 
