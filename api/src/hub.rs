@@ -18,7 +18,7 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use kupala_engine::event::Tick;
-use kupala_engine::ids::{AccountId, InstrumentId, Names};
+use kupala_engine::ids::{AccountId, Names};
 use kupala_engine::num::Price;
 use kupala_engine::state::{EngineState, PortfolioState, PositionDelta, PositionState};
 use kupala_engine::time::Timestamp;
@@ -51,7 +51,7 @@ pub struct TickView {
 #[derive(Default)]
 struct State {
     seq: u64,
-    positions: FxHashMap<(AccountId, InstrumentId), PositionState>,
+    positions: view::Positions,
     portfolios: FxHashMap<AccountId, PortfolioState>,
     ticks: FxHashMap<String, TickView>,
     account_names: Vec<Option<Arc<str>>>,
@@ -114,6 +114,9 @@ fn account_name(names: Option<&SharedNames>, cache: &mut Vec<Option<Arc<str>>>, 
 #[path = "hub_subscribe.rs"]
 mod subscribe;
 
+#[path = "hub_view.rs"]
+mod view;
+
 impl Hub {
     /// An empty hub.
     #[must_use]
@@ -163,9 +166,12 @@ impl Hub {
         let mut st = self.lock();
         st.seq = st.seq.max(state.seq);
         for p in &state.positions {
-            let key = (p.account, p.instrument);
-            if st.positions.get(&key).is_none_or(|old| old.seq <= p.seq) {
-                st.positions.insert(key, p.clone());
+            if st
+                .positions
+                .seq(p.account, p.instrument)
+                .is_none_or(|old| old <= p.seq)
+            {
+                st.positions.insert(p);
             }
             if let Some(names) = &names {
                 let inst = names.instrument(p.instrument);
@@ -204,14 +210,17 @@ impl Hub {
         st.seq = st.seq.max(seq);
         for d in positions {
             let p = &d.state;
-            let key = (p.account, p.instrument);
-            if st.positions.get(&key).is_some_and(|old| old.seq > p.seq) {
+            if st
+                .positions
+                .seq(p.account, p.instrument)
+                .is_some_and(|old| old > p.seq)
+            {
                 continue;
             }
             if d.closed {
-                st.positions.remove(&key);
+                st.positions.remove(p.account, p.instrument);
             } else {
-                st.positions.insert(key, p.clone());
+                st.positions.insert(p);
             }
             if st.position_subs.is_empty() {
                 continue;
@@ -295,7 +304,7 @@ impl Hub {
         };
         let mut v: Vec<PositionState> = st
             .positions
-            .values()
+            .chosen(&names, sel)
             .filter(|p| selected(sel, grant, names.account(p.account)))
             .cloned()
             .collect();

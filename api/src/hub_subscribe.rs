@@ -95,13 +95,15 @@ impl Hub {
 fn snapshot(st: &State, names: Option<&Names>, target: &Target, grant: &Grant) -> Option<Item> {
     let shown = |account| names.is_some_and(|n| selected_by(n, account, target, grant));
     Some(match target {
-        Target::Positions(_) => Item::Positions(
-            st.positions
-                .values()
+        Target::Positions(sel) => Item::Positions(match names {
+            Some(n) => st
+                .positions
+                .chosen(n, sel)
                 .filter(|p| shown(p.account))
                 .cloned()
                 .collect(),
-        ),
+            None => Vec::new(),
+        }),
         Target::Portfolio(_) => Item::Portfolios(
             st.portfolios
                 .values()

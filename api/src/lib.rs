@@ -38,6 +38,7 @@ pub mod render;
 pub mod server;
 mod session;
 pub mod shutdown;
+mod submit_decode;
 mod watermark;
 
 pub use error::ApiError;

@@ -194,6 +194,14 @@ pub fn peek_id(text: &str) -> Option<Value> {
 
 /// Decodes one text frame. `max_events` bounds a submit's batch.
 pub fn parse_request(text: &str, max_events: usize) -> Result<Request, Failure> {
+    match crate::submit_decode::decode(text, max_events) {
+        Some(submit) => submit,
+        None => parse_general(text, max_events),
+    }
+}
+
+/// Decodes any request through a `Value` tree, wording every refusal.
+fn parse_general(text: &str, max_events: usize) -> Result<Request, Failure> {
     let bad = |id: Option<&Value>, m: String| Failure::new(id, ErrorCode::BadRequest, m);
     let value: Value = serde_json::from_str(text).map_err(|e| bad(None, format!("malformed JSON: {e}")))?;
     let Value::Object(mut obj) = value else {
@@ -461,5 +469,38 @@ mod tests {
                 .iter()
                 .all(|c| serde_json::to_value(c).ok() == Some(Value::from(c.as_str())))
         );
+    }
+
+    #[test]
+    fn a_submit_decoded_from_its_text_answers_as_the_general_path() {
+        let tick = r#"{"type":"tick","instrument":"AAPL","price":"189.5","ts":"2026-01-02T15:00:00Z"}"#;
+        let bad = r#"{"type":"tick","instrument":"AAPL","price":"1e5","ts":"2026-01-02T15:00:00Z"}"#;
+        let frames = [
+            format!(r#"{{"op":"submit","id":7,"events":[{tick},{tick}]}}"#),
+            format!(r#"{{"id":"s","op":"submit","events":[ {tick} ]}}"#),
+            format!(r#"{{"op":"submit","id":null,"events":[{tick}]}}"#),
+            format!(r#"{{"op":"submit","id":"x","events":[{tick},{bad}]}}"#),
+            format!(r#"{{"op":"submit","events":[{tick},5]}}"#),
+            r#"{"op":"submit","id":1,"events":[]}"#.to_owned(),
+            format!(r#"{{"op":"submit","events":[{}]}}"#, [tick; 11].join(",")),
+            format!(r#"{{"op":"submit","events":[{tick}],"extra":1}}"#),
+            format!(r#"{{"op":"submit","id":[1],"events":[{tick}]}}"#),
+            format!(r#"{{"op":"\u0073ubmit","events":[{tick}]}}"#),
+            format!(r#"{{"op":"submit","events":{tick}}}"#),
+        ];
+        for f in &frames {
+            assert_eq!(parse_request(f, 10), parse_general(f, 10), "{f}");
+        }
+        // The fast path took the plain ones.
+        assert!(crate::submit_decode::decode(&frames[0], 10).is_some());
+        assert!(crate::submit_decode::decode(&frames[7], 10).is_none());
+        let Ok(Request {
+            op: Op::Submit(events),
+            ..
+        }) = parse_request(&frames[0], 10)
+        else {
+            panic!("a plain submit was refused");
+        };
+        assert_eq!(events.len(), 2);
     }
 }

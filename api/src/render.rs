@@ -150,15 +150,46 @@ fn array<T>(list: &[T], each: usize, write: impl Fn(&mut String, &T)) -> String 
 /// An update message around `data` already rendered as JSON text.
 fn raw_update(kind: &str, tag: &SubTag, data: &str) -> String {
     let mut s = String::with_capacity(data.len() + 96);
-    let _ = write!(s, r#"{{"type":"{kind}","#);
+    s.push_str(r#"{"type":""#);
+    s.push_str(kind);
+    s.push_str(r#"","#);
     if let Some(id) = &tag.id {
         let _ = write!(s, r#""id":{id},"#);
     }
-    let _ = write!(
-        s,
-        r#""channel":"{}","seq":{},"data":{data}}}"#,
-        tag.channel.as_str(),
-        tag.seq
-    );
+    s.push_str(r#""channel":""#);
+    s.push_str(tag.channel.as_str());
+    s.push_str(r#"","seq":"#);
+    s.push_str(itoa::Buffer::new().format(tag.seq));
+    s.push_str(r#","data":"#);
+    s.push_str(data);
+    s.push('}');
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Channel;
+    use serde_json::{Value, json};
+
+    #[test]
+    fn an_update_frame_is_the_documented_message() {
+        let data = r#"{"account":"A","journal_seq":7}"#;
+        let tag = |id: Option<Value>| SubTag {
+            id,
+            channel: Channel::Positions,
+            seq: 42,
+        };
+        let with_id: Value =
+            serde_json::from_str(&raw_update("delta", &tag(Some(json!("s-1"))), data)).unwrap_or_default();
+        assert_eq!(
+            with_id,
+            json!({"type":"delta","id":"s-1","channel":"positions","seq":42,"data":{"account":"A","journal_seq":7}})
+        );
+        let text = raw_update("snapshot", &tag(None), "[]");
+        assert_eq!(
+            text,
+            r#"{"type":"snapshot","channel":"positions","seq":42,"data":[]}"#
+        );
+    }
 }
