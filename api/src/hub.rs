@@ -166,13 +166,7 @@ impl Hub {
         let mut st = self.lock();
         st.seq = st.seq.max(state.seq);
         for p in &state.positions {
-            if st
-                .positions
-                .seq(p.account, p.instrument)
-                .is_none_or(|old| old <= p.seq)
-            {
-                st.positions.insert(p);
-            }
+            st.positions.update(p, false);
             if let Some(names) = &names {
                 let inst = names.instrument(p.instrument);
                 if !st.ticks.contains_key(inst) {
@@ -210,17 +204,8 @@ impl Hub {
         st.seq = st.seq.max(seq);
         for d in positions {
             let p = &d.state;
-            if st
-                .positions
-                .seq(p.account, p.instrument)
-                .is_some_and(|old| old > p.seq)
-            {
+            if !st.positions.update(p, d.closed) {
                 continue;
-            }
-            if d.closed {
-                st.positions.remove(p.account, p.instrument);
-            } else {
-                st.positions.insert(p);
             }
             if st.position_subs.is_empty() {
                 continue;

@@ -2,6 +2,8 @@
 //! for one account reads that account's positions only, not every
 //! position of the book.
 
+use std::collections::hash_map::Entry;
+
 use rustc_hash::FxHashMap;
 
 use kupala_engine::ids::{AccountId, InstrumentId, Names};
@@ -17,25 +19,32 @@ pub(super) struct Positions {
 
 impl Positions {
     /// The seq of the position held for (account, instrument), if any.
-    pub(super) fn seq(&self, account: AccountId, instrument: InstrumentId) -> Option<u64> {
+    #[cfg(test)]
+    fn seq(&self, account: AccountId, instrument: InstrumentId) -> Option<u64> {
         self.by_account.get(&account)?.get(&instrument).map(|p| p.seq)
     }
 
-    /// Stores `p` as its key's latest state.
-    pub(super) fn insert(&mut self, p: &PositionState) {
+    /// Takes `p` as its key's latest state (or, `closed`, forgets the key)
+    /// unless the state held is newer; false when it was. One lookup per
+    /// map: the view is far larger than the caches, and each lookup of a
+    /// delta's key is a miss.
+    pub(super) fn update(&mut self, p: &PositionState, closed: bool) -> bool {
         let of = self.by_account.entry(p.account).or_default();
-        match of.get_mut(&p.instrument) {
-            Some(old) => old.clone_from(p),
-            None => {
-                of.insert(p.instrument, p.clone());
+        match of.entry(p.instrument) {
+            Entry::Occupied(old) if old.get().seq > p.seq => false,
+            Entry::Occupied(old) if closed => {
+                old.remove();
+                true
             }
-        }
-    }
-
-    /// Forgets a position (it left the book).
-    pub(super) fn remove(&mut self, account: AccountId, instrument: InstrumentId) {
-        if let Some(of) = self.by_account.get_mut(&account) {
-            of.remove(&instrument);
+            Entry::Occupied(mut old) => {
+                old.get_mut().clone_from(p);
+                true
+            }
+            Entry::Vacant(_) if closed => true,
+            Entry::Vacant(slot) => {
+                slot.insert(p.clone());
+                true
+            }
         }
     }
 
@@ -96,14 +105,16 @@ mod tests {
     #[test]
     fn keeps_the_latest_per_key_and_reads_one_account_alone() {
         let mut v = Positions::default();
-        v.insert(&position(1, 1, 3));
-        v.insert(&position(1, 2, 4));
-        v.insert(&position(2, 1, 5));
-        v.insert(&position(1, 1, 9));
+        assert!(v.update(&position(1, 1, 3), false));
+        assert!(v.update(&position(1, 2, 4), false));
+        assert!(v.update(&position(2, 1, 5), false));
+        assert!(v.update(&position(1, 1, 9), false));
+        assert!(!v.update(&position(1, 1, 8), false), "an older state is refused");
         assert_eq!(v.seq(AccountId(1), InstrumentId(1)), Some(9));
         assert_eq!(v.of(AccountId(1)).count(), 2);
         assert_eq!(v.all().count(), 3);
-        v.remove(AccountId(1), InstrumentId(2));
+        assert!(!v.update(&position(1, 2, 3), true), "an older close is refused");
+        assert!(v.update(&position(1, 2, 6), true));
         assert_eq!(v.seq(AccountId(1), InstrumentId(2)), None);
         assert_eq!(v.of(AccountId(1)).map(|p| p.seq).collect::<Vec<_>>(), vec![9]);
         assert_eq!(v.of(AccountId(7)).count(), 0);
