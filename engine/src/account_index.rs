@@ -96,6 +96,14 @@ impl<V: Copy> AccountIndex<V> {
             })
     }
 
+    /// The values of `account`'s entries, in instrument order.
+    pub(crate) fn of_account(&self, account: AccountId) -> impl Iterator<Item = V> + '_ {
+        self.by_account
+            .get(account.index())
+            .into_iter()
+            .flat_map(|list| list.iter().map(|e| e.1))
+    }
+
     /// The accounts holding an entry of `instrument`.
     pub(crate) fn accounts_of(&self, instrument: InstrumentId) -> impl Iterator<Item = AccountId> + '_ {
         self.by_account.iter().enumerate().filter_map(move |(a, list)| {

@@ -345,6 +345,12 @@ impl Engine {
         self.pipeline.snapshot()
     }
 
+    /// The positions of `accounts` (and every account's totals) at the
+    /// current seq (see [`Pipeline::positions_of`]).
+    pub fn positions_of(&mut self, accounts: &[crate::ids::AccountId]) -> EngineState {
+        self.pipeline.positions_of(accounts)
+    }
+
     /// Syncs, writes a final snapshot, stops every thread, returns the state.
     pub fn finish(mut self) -> EngineState {
         let _ = self.pipeline.sync(Duration::from_secs(60));

@@ -18,6 +18,7 @@ pub mod event;
 pub mod fx;
 pub mod ids;
 pub mod image;
+pub mod interest;
 pub mod journal_writer;
 mod lean;
 pub mod ledger;

@@ -6,6 +6,7 @@ use crossbeam_channel::Sender;
 use std::sync::Arc;
 
 use crate::book::ShardOutput;
+use crate::ids::AccountId;
 use crate::image::BookImage;
 use crate::op::SeqOp;
 use crate::state::{ClosedPosition, EngineState, PortfolioState, PositionState};
@@ -21,11 +22,14 @@ pub struct Cut {
 }
 
 /// What a barrier collects from each shard.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum CutKind {
     /// Every listed position, the totals and the closed history (a query
     /// of the whole state).
     State,
+    /// The listed positions of these accounts and the totals (a server's
+    /// first view of accounts it starts to want).
+    Accounts(Arc<[AccountId]>),
     /// The account totals only: a consistent cut that copies nothing per
     /// position.
     Totals,

@@ -120,7 +120,7 @@ impl Router {
         for tx in &self.links {
             let _ = tx.send(ShardMsg::Barrier {
                 reply: reply.clone(),
-                kind,
+                kind: kind.clone(),
             });
         }
     }

@@ -117,10 +117,15 @@ impl ShardWorker {
                     // Every cut carries the totals; the position states and
                     // history are for state cuts, the image for snapshots.
                     let state = kind == CutKind::State;
+                    let positions = match &kind {
+                        CutKind::State => self.book.positions(),
+                        CutKind::Accounts(accounts) => self.book.positions_of(accounts),
+                        CutKind::Totals | CutKind::Image => Vec::new(),
+                    };
                     let msg = AggMsg::Barrier(BarrierPart {
                         shard: self.shard,
                         seq: self.book.seq(),
-                        positions: if state { self.book.positions() } else { Vec::new() },
+                        positions,
                         portfolios: self.book.portfolios(),
                         closed: if state {
                             self.book.closed().to_vec()

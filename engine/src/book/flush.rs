@@ -1,9 +1,11 @@
 //! Repricing and output of a shard's books: what [`Book::flush`] sends to the
 //! aggregator, and the position states a snapshot reads.
 
-use super::Position;
 use super::holders::{SlotId, Valuation, reprice_holders};
+use super::{Inst, Position};
 use crate::book::Book;
+use crate::ids::AccountId;
+use crate::interest::InterestView;
 use crate::lean::Chunked;
 use crate::ledger::avg_cost;
 use crate::num::{Notional, Price, Quantity, add, sub};
@@ -120,6 +122,9 @@ impl Book {
     /// positions a trade, split, EOD or rate touched, each once; with
     /// position deltas on, records the state of each.
     pub(crate) fn reprice_dirty(&mut self) {
+        if let Some(interest) = &self.interest {
+            self.wanted.refresh(interest);
+        }
         let mut touched = std::mem::take(&mut self.dirty_pos);
         let from_trades = touched.len();
         let ids = std::mem::take(&mut self.dirty_inst);
@@ -134,7 +139,7 @@ impl Book {
                 &mut self.totals,
             );
             if self.emit_positions {
-                mark_listed(&mut self.positions, &inst.slots, &mut touched);
+                mark_wanted(&mut self.positions, inst, &self.wanted, &mut touched);
             }
         }
         self.dirty_inst = ids;
@@ -151,7 +156,10 @@ impl Book {
             if i < from_trades || i >= from_instruments {
                 self.reprice(slot);
             }
-            if self.emit_positions && self.positions[slot.index()].listed {
+            if self.emit_positions
+                && self.positions[slot.index()].listed
+                && self.wanted.wants(self.hot(slot).account)
+            {
                 let state = self.position_state(slot);
                 self.out_positions.push(PositionDelta { state, closed: false });
             }
@@ -216,6 +224,18 @@ impl Book {
         self.listed().map(|slot| self.position_state(slot)).collect()
     }
 
+    /// The listed positions of `accounts` (those this shard owns), in
+    /// account then instrument order. Flush first.
+    #[must_use]
+    pub fn positions_of(&self, accounts: &[AccountId]) -> Vec<PositionState> {
+        accounts
+            .iter()
+            .flat_map(|&a| self.by_key.of_account(a))
+            .filter(|slot| self.positions[slot.index()].listed)
+            .map(|slot| self.position_state(slot))
+            .collect()
+    }
+
     /// The totals of every account this shard owns, by account id. Flush
     /// first.
     #[must_use]
@@ -241,6 +261,23 @@ impl Book {
 }
 
 /// Adds each listed slot of `slots` not yet marked to `touched`.
+/// Marks the listed holders of a repriced instrument whose account is
+/// wanted, for their states to go out.
+fn mark_wanted(
+    positions: &mut Chunked<Position>,
+    inst: &Inst,
+    wanted: &InterestView,
+    touched: &mut Vec<SlotId>,
+) {
+    for (h, &slot) in inst.holders.iter().zip(&inst.slots) {
+        let p = &mut positions[slot.index()];
+        if p.listed && !p.dirty && wanted.wants(h.account) {
+            p.dirty = true;
+            touched.push(slot);
+        }
+    }
+}
+
 fn mark_listed(positions: &mut Chunked<Position>, slots: &[SlotId], touched: &mut Vec<SlotId>) {
     for &slot in slots {
         let p = &mut positions[slot.index()];

@@ -19,11 +19,14 @@ pub(crate) mod holders;
 
 pub use flush::{EodCapture, Segment, ShardOutput};
 
+use std::sync::Arc;
+
 use rustc_hash::FxHashMap;
 
 use crate::account_index::AccountIndex;
 use crate::fx::{Conversion, FxRates};
 use crate::ids::{AccountId, CurrencyId, InstrumentId};
+use crate::interest::{Interest, InterestView};
 use crate::lean::{Chunked, grow_to, push_lean};
 use crate::ledger::{Ledger, Lots, Method};
 use crate::num::{Multiplier, Price, Quantity, Rate, UNIT, add, out_of_bounds, split_price, sub};
@@ -114,6 +117,10 @@ pub(crate) struct Position {
 pub struct Book {
     pub(crate) method: Method,
     pub(crate) emit_positions: bool,
+    /// Whose position states a flush emits (see `interest`), and this
+    /// shard's copy of it.
+    pub(crate) interest: Option<Arc<Interest>>,
+    pub(crate) wanted: InterestView,
     pub(crate) instruments: Vec<Inst>,
     pub(crate) positions: Chunked<Position>,
     pub(crate) by_key: AccountIndex<SlotId>,
@@ -148,6 +155,8 @@ impl Book {
         Self {
             method,
             emit_positions,
+            interest: None,
+            wanted: InterestView::default(),
             instruments: Vec::new(),
             positions: Chunked::default(),
             by_key: AccountIndex::default(),
@@ -167,6 +176,14 @@ impl Book {
             out_closed: Vec::new(),
             seq: 0,
         }
+    }
+
+    /// Flushes emit position states only for the accounts `interest`
+    /// wants (without one, for every account).
+    #[must_use]
+    pub fn with_interest(mut self, interest: Arc<Interest>) -> Self {
+        self.interest = Some(interest);
+        self
     }
 
     /// These books as shard `owner.shard` of `owner.shards`: only the
@@ -540,7 +557,7 @@ impl Book {
         };
         self.closed.push(closed.clone());
         self.out_closed.push(closed);
-        if self.emit_positions {
+        if self.emit_positions && self.wanted.wants(position.account) {
             self.out_positions.push(PositionDelta {
                 state: position,
                 closed: true,

@@ -1,6 +1,9 @@
 //! How a pipeline is built (its configuration and the measured shard-count
 //! default) and what it counts.
 
+use std::sync::Arc;
+
+use crate::interest::Interest;
 use crate::ledger::Method;
 use crate::sequencer::BaseCurrencies;
 
@@ -25,6 +28,8 @@ pub struct PipelineConfig {
     pub conflate_ticks: bool,
     /// Produce per-position deltas (off when only totals are wanted).
     pub emit_positions: bool,
+    /// Whose position deltas to produce (default: every account's).
+    pub interest: Arc<Interest>,
 }
 
 impl Default for PipelineConfig {
@@ -39,6 +44,7 @@ impl Default for PipelineConfig {
             coalesce: true,
             conflate_ticks: true,
             emit_positions: true,
+            interest: Arc::new(Interest::default()),
         }
     }
 }

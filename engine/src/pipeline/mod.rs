@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use crate::aggregator::{Aggregator, DeltaSink};
 use crate::event::Event;
-use crate::ids::Names;
+use crate::ids::{AccountId, Names};
 use crate::image::{EngineImage, PortfolioImage};
 use crate::journal_writer::{JournalMsg, JournalWriter, MarkKeeper, SyncMode, Watermarks};
 pub use crate::messages::Cut;
@@ -118,7 +118,9 @@ impl Pipeline {
         let totals = sink.wants_totals();
         for (i, book) in books.into_iter().enumerate() {
             let (tx, rx) = bounded(config.queue_batches.max(1));
-            let book = book.reporting_totals(totals);
+            let book = book
+                .reporting_totals(totals)
+                .with_interest(Arc::clone(&config.interest));
             // Emptied flush buffers travel back on their own bounded
             // channel; one the shard has no room for is dropped.
             let (spare_tx, spare_rx) = bounded(config.queue_batches.max(1) + 2);
@@ -373,6 +375,8 @@ impl Pipeline {
         Arc::clone(&self.names)
     }
 
+    /// Makes new names visible to other threads, then tells the interest
+    /// (a wanted account gets its id before its first op reaches a shard).
     fn mirror(&self, names: &[NewName]) {
         if names.is_empty() {
             return;
@@ -382,6 +386,7 @@ impl Pipeline {
                 shared.restore(n);
             }
         }
+        self.config.interest.added(names);
     }
 
     /// Applies an op from the journal (accepted before, not re-validated):
@@ -452,6 +457,14 @@ impl Pipeline {
     /// current `seq`: a barrier travels through each shard channel in order.
     pub fn snapshot(&mut self) -> EngineState {
         self.cut(CutKind::State).state
+    }
+
+    /// The listed positions of `accounts` (and every account's totals) at
+    /// the current `seq`, through the same barrier as
+    /// [`Pipeline::snapshot`]: a server's first view of accounts it starts
+    /// to want (see [`Interest`](crate::interest::Interest)).
+    pub fn positions_of(&mut self, accounts: &[AccountId]) -> EngineState {
+        self.cut(CutKind::Accounts(accounts.into())).state
     }
 
     /// The account totals at the current `seq`, through the same barrier as
