@@ -240,6 +240,7 @@ impl Config {
             coalesce: e.coalesce,
             conflate_ticks: e.conflate_ticks,
             emit_positions: defaults.emit_positions,
+            interest: defaults.interest,
         }
     }
 }

@@ -163,7 +163,9 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
     let metrics = Arc::new(Metrics::default());
     let hub = Hub::new(Arc::clone(&metrics));
-    let (pipeline, store_config) = (config.pipeline(), config.store_config());
+    let (mut pipeline, store_config) = (config.pipeline(), config.store_config());
+    // Position deltas for the accounts clients watch (see Hub::want).
+    pipeline.interest = hub.interest();
     let (sink, eods) = crate::serve_ml::eod_tap(hub.sink());
     let opened = {
         let hub = Arc::clone(&hub);

@@ -31,6 +31,9 @@ mod answers;
 #[path = "serve/ranges.rs"]
 mod ranges;
 
+#[path = "serve/interest.rs"]
+mod interest;
+
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail, ensure};

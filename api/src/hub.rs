@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use kupala_engine::event::Tick;
 use kupala_engine::ids::{AccountId, Names};
+use kupala_engine::interest::Interest;
 use kupala_engine::num::Price;
 use kupala_engine::state::{EngineState, PortfolioState, PositionDelta, PositionState};
 use kupala_engine::time::Timestamp;
@@ -59,11 +60,15 @@ struct State {
     portfolio_subs: Subs,
     tick_subs: Subs,
     clients: FxHashMap<ClientId, Arc<Outbox>>,
+    /// Accounts whose positions the view holds complete (see `interest`).
+    ready: interest::Ready,
 }
 
 /// The latest-state view and the fan-out.
 pub struct Hub {
     state: Mutex<State>,
+    /// The accounts whose position deltas the engine sends.
+    interest: Arc<Interest>,
     names: OnceLock<SharedNames>,
     metrics: Arc<Metrics>,
     next_client: AtomicU64,
@@ -117,12 +122,18 @@ mod subscribe;
 #[path = "hub_view.rs"]
 mod view;
 
+#[path = "hub_interest.rs"]
+mod interest;
+
+pub(crate) use interest::Wanting;
+
 impl Hub {
     /// An empty hub.
     #[must_use]
     pub fn new(metrics: Arc<Metrics>) -> Arc<Self> {
         Arc::new(Self {
             state: Mutex::new(State::default()),
+            interest: Arc::new(Interest::none()),
             names: OnceLock::new(),
             metrics,
             next_client: AtomicU64::new(1),
@@ -159,14 +170,15 @@ impl Hub {
         self.lock().seq
     }
 
-    /// Fills the view from a consistent engine state (after recovery): per
-    /// key the entry with the higher seq wins, because deltas may race it.
+    /// Fills the view's totals and last prices from a consistent engine
+    /// state (after recovery): per key the entry with the higher seq wins,
+    /// because deltas may race it. Positions enter the view per account,
+    /// once a client wants it (`hub_interest.rs`).
     pub fn seed(&self, state: &EngineState) {
         let names = self.names.get().and_then(|n| n.read().ok().map(|n| n.clone()));
         let mut st = self.lock();
         st.seq = st.seq.max(state.seq);
         for p in &state.positions {
-            st.positions.update(p, false);
             if let Some(names) = &names {
                 let inst = names.instrument(p.instrument);
                 if !st.ticks.contains_key(inst) {

@@ -48,6 +48,14 @@ impl Positions {
         }
     }
 
+    /// Drops `account`'s entries at or before `seq` (a cut at `seq` is
+    /// about to replace them; newer ones came from deltas after it).
+    pub(super) fn drop_older(&mut self, account: AccountId, seq: u64) {
+        if let Some(of) = self.by_account.get_mut(&account) {
+            of.retain(|_, p| p.seq > seq);
+        }
+    }
+
     /// One account's positions.
     pub(super) fn of(&self, account: AccountId) -> impl Iterator<Item = &PositionState> {
         self.by_account.get(&account).into_iter().flat_map(|m| m.values())

@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use kupala_engine::Event;
 use kupala_engine::durable::Engine;
+use kupala_engine::ids::AccountId;
 use kupala_engine::journal_writer::Watermarks;
 use kupala_engine::state::EngineState;
 
@@ -59,6 +60,15 @@ pub enum Command {
         /// The events, in order.
         events: Vec<Event>,
     },
+    /// The listed positions of these accounts now (after every command
+    /// queued before it), for the hub's first view of accounts it starts
+    /// to want.
+    Positions {
+        /// The accounts.
+        accounts: Vec<AccountId>,
+        /// Receives the positions (and the seq of the cut).
+        reply: oneshot::Sender<EngineState>,
+    },
     /// Drain, finish the engine (sync, final snapshot) and stop.
     Shutdown {
         /// Receives the final state.
@@ -86,6 +96,17 @@ impl IngestHandle {
             .await
             .map_err(|_| ApiError::IngestGone)?;
         Ok(rx)
+    }
+
+    /// The listed positions of `accounts`, taken after every command
+    /// queued before this one.
+    pub async fn positions_of(&self, accounts: Vec<AccountId>) -> Result<EngineState, ApiError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Positions { accounts, reply: tx })
+            .await
+            .map_err(|_| ApiError::IngestGone)?;
+        rx.await.map_err(|_| ApiError::IngestGone)
     }
 
     /// Queues events from a feed thread (blocking while the queue is full);
@@ -235,6 +256,9 @@ impl Worker {
                 match cmd {
                     Command::Submit { events, reply } => self.submit(&events, reply),
                     Command::Feed { events } => self.feed(&events),
+                    Command::Positions { accounts, reply } => {
+                        let _ = reply.send(self.engine.positions_of(&accounts));
+                    }
                     Command::Shutdown { reply } => {
                         stop = Some(reply);
                         break;
@@ -253,6 +277,9 @@ impl Worker {
             match cmd {
                 Command::Submit { events, reply } => self.submit(&events, reply),
                 Command::Feed { events } => self.feed(&events),
+                Command::Positions { accounts, reply } => {
+                    let _ = reply.send(self.engine.positions_of(&accounts));
+                }
                 Command::Shutdown { .. } => {}
             }
         }

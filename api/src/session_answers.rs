@@ -15,15 +15,51 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use kupala_engine::ids::AccountId;
+
 use super::Session;
 use crate::auth::{Grant, Role};
 use crate::feed_gate;
-use crate::hub::Hub;
+use crate::hub::{Hub, Wanting};
+use crate::ingest::IngestHandle;
 use crate::outbox::{Outbox, SubId, SubSpec};
-use crate::protocol::{ErrorCode, Query, Target, ack_json, error_json, result_json};
+use crate::protocol::{AccountSel, ErrorCode, Query, Target, ack_json, error_json, result_json};
 use crate::queries::stored;
 use crate::render;
 use crate::watermark::{Acked, READ_WAIT};
+
+/// Accounts whose positions must enter the hub's view before a read of
+/// them (see `hub_interest.rs`): their cut, taken through the ingest
+/// thread, then installed.
+pub(super) struct Load {
+    sel: AccountSel,
+    accounts: Vec<AccountId>,
+    hub: Arc<Hub>,
+    ingest: IngestHandle,
+}
+
+impl Load {
+    async fn run(&self) -> Result<(), (ErrorCode, String)> {
+        let cut = self
+            .ingest
+            .positions_of(self.accounts.clone())
+            .await
+            .map_err(|_| (ErrorCode::Unavailable, "the server is shutting down".to_owned()))?;
+        self.hub.install(&self.sel, &self.accounts, &cut);
+        Ok(())
+    }
+}
+
+/// Waits for the gate (if any), then loads (if any).
+async fn prepare(gate: Option<&ReadGate>, load: Option<&Load>) -> Result<(), (ErrorCode, String)> {
+    if let Some(g) = gate {
+        g.open().await?;
+    }
+    if let Some(l) = load {
+        l.run().await?;
+    }
+    Ok(())
+}
 
 /// What a read must wait for before it is taken.
 pub(super) struct ReadGate {
@@ -73,11 +109,27 @@ impl Session {
         })
     }
 
+    /// The load a read of `sel`'s positions needs first, if the hub's
+    /// view does not hold them yet.
+    pub(super) fn load(&self, sel: &AccountSel) -> Option<Load> {
+        match self.ctx.hub.want(sel) {
+            Wanting::Ready => None,
+            Wanting::Load(accounts) => Some(Load {
+                sel: sel.clone(),
+                accounts,
+                hub: Arc::clone(&self.ctx.hub),
+                ingest: self.ctx.ingest.clone(),
+            }),
+        }
+    }
+
     /// A subscribe whose snapshot must wait: registered now (its deltas
-    /// wait in the queue), its snapshot taken once `gate` opens.
+    /// wait in the queue), its snapshot taken once `gate` opens and `load`
+    /// is installed.
     pub(super) fn subscribe_later(
         &mut self,
-        gate: ReadGate,
+        gate: Option<ReadGate>,
+        load: Option<Load>,
         grant: &Arc<Grant>,
         sub: SubId,
         target: Target,
@@ -86,11 +138,12 @@ impl Session {
         let hub = Arc::clone(&self.ctx.hub);
         let answer = hub.subscribe_later(self.client, &self.outbox, grant, sub, &target, spec);
         let (grant, client, metrics) = (Arc::clone(grant), self.client, Arc::clone(&self.ctx.metrics));
+        let outbox = Arc::clone(&self.outbox);
         self.tasks.spawn(async move {
-            match gate.open().await {
+            match prepare(gate.as_ref(), load.as_ref()).await {
                 Ok(()) => hub.snapshot_into(answer, &grant, &target, sub, target.channel()),
                 Err((code, message)) => {
-                    hub.unsubscribe(client, &gate.outbox, sub);
+                    hub.unsubscribe(client, &outbox, sub);
                     metrics.error(code);
                     let text = error_json(answer.id(), code, &message);
                     answer.send(text);
@@ -186,10 +239,14 @@ impl Session {
             });
             return;
         }
-        let Some(gate) = gate else {
+        let load = match &q {
+            Query::Positions(sel) => self.load(sel),
+            _ => None,
+        };
+        if gate.is_none() && load.is_none() {
             let text = live(&self.ctx.hub, grant, &q, id);
             return self.outbox.reply(text);
-        };
+        }
         let answer = self.outbox.reserve(id);
         let (hub, grant, metrics) = (
             Arc::clone(&self.ctx.hub),
@@ -197,7 +254,7 @@ impl Session {
             Arc::clone(&self.ctx.metrics),
         );
         self.tasks.spawn(async move {
-            let text = match gate.open().await {
+            let text = match prepare(gate.as_ref(), load.as_ref()).await {
                 Ok(()) => live(&hub, &grant, &q, answer.id()),
                 Err((code, message)) => {
                     metrics.error(code);
