@@ -1,12 +1,15 @@
 //! The hub: the engine's [`DeltaSink`] on the server side. It keeps the
-//! latest state (positions by (account, instrument), portfolios by account,
-//! the last tick per instrument) for snapshots and queries, and fans every
-//! change out to the subscribed clients' queues.
+//! latest totals (portfolios by account) and the last tick per instrument
+//! for snapshots and queries, and fans every change out to the subscribed
+//! clients' queues. Positions are not copied here: their snapshots and
+//! queries are engine cuts (`hub_interest.rs`).
 //!
 //! One mutex guards the view and the subscriber lists. The publisher (the
 //! aggregator thread) holds it while it updates the view and pushes to the
 //! queues; a subscription takes its snapshot and registers under the same
-//! lock, so a subscriber gets every change after its snapshot exactly once.
+//! lock (or, for positions, registers and later queues a cut that says
+//! which held deltas it covers), so a subscriber gets every change after
+//! its snapshot exactly once.
 //! Pushing to a queue never waits (see `outbox`), so the engine never waits
 //! on a client.
 
@@ -21,7 +24,7 @@ use kupala_engine::event::Tick;
 use kupala_engine::ids::{AccountId, Names};
 use kupala_engine::interest::Interest;
 use kupala_engine::num::Price;
-use kupala_engine::state::{EngineState, PortfolioState, PositionDelta, PositionState};
+use kupala_engine::state::{EngineState, PortfolioState, PositionDelta};
 use kupala_engine::time::Timestamp;
 use kupala_engine::{DeltaSink, SharedNames};
 
@@ -52,7 +55,6 @@ pub struct TickView {
 #[derive(Default)]
 struct State {
     seq: u64,
-    positions: view::Positions,
     portfolios: FxHashMap<AccountId, PortfolioState>,
     ticks: FxHashMap<String, TickView>,
     account_names: Vec<Option<Arc<str>>>,
@@ -60,8 +62,6 @@ struct State {
     portfolio_subs: Subs,
     tick_subs: Subs,
     clients: FxHashMap<ClientId, Arc<Outbox>>,
-    /// Accounts whose positions the view holds complete (see `interest`).
-    ready: interest::Ready,
 }
 
 /// The latest-state view and the fan-out.
@@ -119,13 +119,8 @@ fn account_name(names: Option<&SharedNames>, cache: &mut Vec<Option<Arc<str>>>, 
 #[path = "hub_subscribe.rs"]
 mod subscribe;
 
-#[path = "hub_view.rs"]
-mod view;
-
 #[path = "hub_interest.rs"]
 mod interest;
-
-pub(crate) use interest::Wanting;
 
 impl Hub {
     /// An empty hub.
@@ -216,9 +211,6 @@ impl Hub {
         st.seq = st.seq.max(seq);
         for d in positions {
             let p = &d.state;
-            if !st.positions.update(p, d.closed) {
-                continue;
-            }
             if st.position_subs.is_empty() {
                 continue;
             }
@@ -290,23 +282,6 @@ impl Hub {
         for subs in [&mut st.position_subs, &mut st.portfolio_subs, &mut st.tick_subs] {
             subs.remove(|r| r.client == client);
         }
-    }
-
-    /// Current positions visible to `grant`, sorted by ids.
-    #[must_use]
-    pub fn positions(&self, grant: &Grant, sel: &AccountSel) -> Vec<PositionState> {
-        let st = self.lock();
-        let Some(names) = self.names.get().and_then(|n| n.read().ok()) else {
-            return Vec::new();
-        };
-        let mut v: Vec<PositionState> = st
-            .positions
-            .chosen(&names, sel)
-            .filter(|p| selected(sel, grant, names.account(p.account)))
-            .cloned()
-            .collect();
-        v.sort_by_key(|p| (p.account, p.instrument));
-        v
     }
 
     /// Current portfolios visible to `grant`.

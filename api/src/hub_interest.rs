@@ -1,53 +1,29 @@
-//! Which accounts' positions the hub's view holds, and how an account
-//! enters it. The engine sends position deltas only for accounts in the
-//! hub's [`Interest`]; an account enters when a client first subscribes to
-//! or queries its positions (`*`: every account), and then stays.
+//! Whose position deltas the engine sends, and where a positions snapshot
+//! or query comes from. The engine sends position deltas only for
+//! accounts in the hub's [`Interest`]: an account enters it when a client
+//! first subscribes to its positions (`*`: every account) and stays. The
+//! hub keeps no copy of positions: a snapshot or query is an engine cut
+//! of the accounts it covers, taken through the ingest thread (a barrier
+//! after everything submitted before it).
 //!
-//! Entering takes three steps: the account is added to the interest (the
-//! engine's next flush includes it), a cut of its positions is taken
-//! through the ingest thread (a barrier after everything submitted so
-//! far), and the cut is installed in the view, where per key the newer of
-//! the cut and any delta that raced it wins, and entries older than the
-//! cut that it no longer holds are dropped. Only then is the account
-//! *ready*: a snapshot or query of it reads the view. A subscription
-//! opened meanwhile holds its deltas until its snapshot (`subscribe_later`),
-//! so nothing is lost or sent twice.
+//! A positions subscription is therefore registered first, its deltas held
+//! in the client's queue; then its accounts are resolved and cut; then the
+//! snapshot is queued, and the held deltas of changes the cut already
+//! holds (seq ≤ the cut's) are dropped while later ones follow it. An
+//! account that has no id yet is in the interest by name: its first
+//! event's delta is sent, to a subscription registered before it.
 
-use rustc_hash::FxHashSet;
+use std::sync::Arc;
 
 use kupala_engine::ids::AccountId;
 use kupala_engine::interest::Interest;
-use kupala_engine::state::EngineState;
+use kupala_engine::state::{EngineState, PositionState};
 
 use super::Hub;
-use crate::protocol::AccountSel;
-use std::sync::Arc;
-
-/// The accounts whose positions the view holds complete.
-#[derive(Default)]
-pub(super) struct Ready {
-    all: bool,
-    names: FxHashSet<String>,
-}
-
-impl Ready {
-    fn covers(&self, sel: &AccountSel) -> bool {
-        match sel {
-            AccountSel::All => self.all,
-            AccountSel::One(name) => self.all || self.names.contains(name),
-        }
-    }
-}
-
-/// What wanting a selection's positions takes.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Wanting {
-    /// The view already holds them.
-    Ready,
-    /// A cut of these accounts must be installed first
-    /// ([`Hub::install`]).
-    Load(Vec<AccountId>),
-}
+use crate::auth::Grant;
+use crate::fanout::selected;
+use crate::outbox::{Answer, Item, SubId, SubTag};
+use crate::protocol::{AccountSel, Channel};
 
 impl Hub {
     /// The accounts the engine sends position deltas for (for the
@@ -57,55 +33,63 @@ impl Hub {
         Arc::clone(&self.interest)
     }
 
-    /// Makes the engine send the positions of `sel` from now on; whether
-    /// the view holds them already, or which accounts' cut it needs. An
-    /// account that has no id yet has no positions: it is ready at once,
-    /// its first event's delta is wanted.
-    pub(crate) fn want(&self, sel: &AccountSel) -> Wanting {
-        if self.lock().ready.covers(sel) {
-            return Wanting::Ready;
-        }
-        let Some(names) = self.names.get() else {
-            // Not serving yet: there is nothing to load.
-            return Wanting::Ready;
-        };
-        match sel {
-            AccountSel::All => {
-                self.interest.want_all();
-                let known = names.read().map_or(0, |n| n.accounts.len());
-                Wanting::Load(
-                    (0..known)
-                        .filter_map(|i| u32::try_from(i).ok())
-                        .map(AccountId)
-                        .collect(),
-                )
+    /// Makes the engine send the position deltas of `sel` from now on.
+    pub(crate) fn want(&self, sel: &AccountSel) {
+        match (sel, self.names.get()) {
+            (AccountSel::All, _) => self.interest.want_all(),
+            (AccountSel::One(name), Some(names)) => {
+                let _ = self.interest.want(name, names);
             }
-            AccountSel::One(name) => match self.interest.want(name, names) {
-                Some(id) => Wanting::Load(vec![id]),
-                None => {
-                    self.lock().ready.names.insert(name.clone());
-                    Wanting::Ready
-                }
-            },
+            (AccountSel::One(_), None) => {}
         }
     }
 
-    /// Installs a cut of `accounts` taken after [`Hub::want`] asked for
-    /// them, and marks `sel` ready.
-    pub(crate) fn install(&self, sel: &AccountSel, accounts: &[AccountId], cut: &EngineState) {
-        let mut guard = self.lock();
-        let st = &mut *guard;
-        for &a in accounts {
-            st.positions.drop_older(a, cut.seq);
-        }
-        for p in &cut.positions {
-            st.positions.update(p, false);
-        }
+    /// The ids of the accounts `sel` names now (an account not seen yet
+    /// has none, and no positions).
+    pub(crate) fn accounts_of(&self, sel: &AccountSel) -> Vec<AccountId> {
+        let Some(names) = self.names.get().and_then(|n| n.read().ok()) else {
+            return Vec::new();
+        };
         match sel {
-            AccountSel::All => st.ready.all = true,
-            AccountSel::One(name) => {
-                st.ready.names.insert(name.clone());
-            }
+            AccountSel::All => (0..names.accounts.len())
+                .filter_map(|i| u32::try_from(i).ok())
+                .map(AccountId)
+                .collect(),
+            AccountSel::One(name) => names.accounts.get(name).map(AccountId).into_iter().collect(),
         }
+    }
+
+    /// The positions of a cut that `grant` may see in `sel`, sorted by ids.
+    pub(crate) fn visible(&self, cut: EngineState, grant: &Grant, sel: &AccountSel) -> Vec<PositionState> {
+        let Some(names) = self.names.get().and_then(|n| n.read().ok()) else {
+            return Vec::new();
+        };
+        let mut v: Vec<PositionState> = cut
+            .positions
+            .into_iter()
+            .filter(|p| selected(sel, grant, names.account(p.account)))
+            .collect();
+        v.sort_by_key(|p| (p.account, p.instrument));
+        v
+    }
+
+    /// Queues a positions subscription's snapshot, a cut at `cut.seq`
+    /// taken after the subscription was registered.
+    pub(crate) fn positions_into(
+        &self,
+        answer: Answer,
+        grant: &Grant,
+        sel: &AccountSel,
+        sub: SubId,
+        cut: EngineState,
+    ) {
+        let covers = cut.seq;
+        let list = self.visible(cut, grant, sel);
+        let tag = SubTag {
+            id: answer.id().cloned(),
+            channel: Channel::Positions,
+            seq: self.seq(),
+        };
+        answer.snapshot_covering(sub, tag, Item::Positions(list), covers);
     }
 }

@@ -95,15 +95,8 @@ impl Hub {
 fn snapshot(st: &State, names: Option<&Names>, target: &Target, grant: &Grant) -> Option<Item> {
     let shown = |account| names.is_some_and(|n| selected_by(n, account, target, grant));
     Some(match target {
-        Target::Positions(sel) => Item::Positions(match names {
-            Some(n) => st
-                .positions
-                .chosen(n, sel)
-                .filter(|p| shown(p.account))
-                .cloned()
-                .collect(),
-            None => Vec::new(),
-        }),
+        // Positions snapshots are engine cuts (`Hub::positions_into`).
+        Target::Positions(_) => Item::Positions(Vec::new()),
         Target::Portfolio(_) => Item::Portfolios(
             st.portfolios
                 .values()

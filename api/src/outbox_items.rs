@@ -65,6 +65,15 @@ impl Item {
         )
     }
 
+    /// The journal seq of a change (position and portfolio deltas).
+    pub(super) fn change_seq(&self) -> Option<u64> {
+        match self {
+            Self::Position(p) => Some(p.value.seq),
+            Self::Portfolio(p) => Some(p.value.seq),
+            _ => None,
+        }
+    }
+
     /// What `min_change` compares: (quantity-like, value-like).
     pub(super) fn measure(&self) -> Option<(i64, i128)> {
         match self {

@@ -68,7 +68,17 @@ impl Answer {
     /// pushed under.
     pub(crate) fn snapshot(mut self, sub: SubId, tag: SubTag, snapshot: Item) {
         self.done = true;
-        self.outbox.fill_snapshot(self.ticket, sub, tag, snapshot);
+        self.outbox.fill_snapshot(self.ticket, sub, tag, snapshot, None);
+    }
+
+    /// Like [`Answer::snapshot`] for a snapshot that is an engine cut at
+    /// journal seq `covers`, taken while its deltas were already queued:
+    /// those of changes up to `covers` are in it and dropped; later ones
+    /// stay, to follow it.
+    pub(crate) fn snapshot_covering(mut self, sub: SubId, tag: SubTag, snapshot: Item, covers: u64) {
+        self.done = true;
+        self.outbox
+            .fill_snapshot(self.ticket, sub, tag, snapshot, Some(covers));
     }
 }
 
@@ -218,17 +228,29 @@ impl Outbox {
         self.fill(&mut g, ticket, key, Pending::new(Item::Reply(text), 0));
     }
 
-    fn fill_snapshot(&self, ticket: u64, sub: SubId, tag: SubTag, snapshot: Item) {
+    fn fill_snapshot(&self, ticket: u64, sub: SubId, tag: SubTag, snapshot: Item, covers: Option<u64>) {
         let mut g = self.lock();
         let inner = &mut *g;
         if inner.closed.is_some() {
             return;
         }
         if let Some(st) = inner.subs.get_mut(&sub) {
-            // Deltas pushed before the snapshot was taken are in it.
-            for k in st.held.drain(..) {
-                inner.pending.remove(&k);
-            }
+            // Deltas pushed before the snapshot was taken are in it (all of
+            // them, or those up to the cut's seq); a held delta is its key's
+            // latest change.
+            let pending = &mut inner.pending;
+            st.held.retain(|k| {
+                let later = covers.is_some_and(|c| {
+                    pending
+                        .get(k)
+                        .and_then(|p| p.item.change_seq())
+                        .is_some_and(|s| s > c)
+                });
+                if !later {
+                    pending.remove(k);
+                }
+                later
+            });
             st.seq = tag.seq;
             if st.spec.min_change.is_some() {
                 st.last = snapshot.baselines(sub).into_iter().collect();

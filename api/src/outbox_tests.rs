@@ -175,3 +175,41 @@ fn a_later_snapshot_drops_the_deltas_it_covers_and_a_lost_answer_is_internal() {
     // The held delta follows its snapshot at once, not the later answer.
     assert_eq!(&out[1..], ["snapshot 2", "delta 2 21", "after"]);
 }
+
+#[test]
+fn a_cut_snapshot_drops_the_held_deltas_it_covers_and_keeps_later_ones() {
+    let o = Arc::new(Outbox::new(
+        100,
+        Duration::from_secs(60),
+        Arc::new(Metrics::default()),
+    ));
+    let now = Instant::now();
+    let snap = o.open_sub_later(
+        1,
+        SubSpec {
+            id: Some(Value::from(3)),
+            ..spec(None, None)
+        },
+    );
+    let at = |a: u32, seq: u64| {
+        let mut p = PortfolioState::new(AccountId(a), CurrencyId::USD);
+        p.seq = seq;
+        Shared::new(p, false)
+    };
+    // Held while the cut is taken: account 0 changed at seq 5 (in the cut),
+    // account 1 at seq 9 (after it).
+    o.push(Key::Portfolio(1, AccountId(0)), Item::Portfolio(at(0, 5)), 0, now);
+    o.push(Key::Portfolio(1, AccountId(1)), Item::Portfolio(at(1, 9)), 0, now);
+    let tag = SubTag {
+        id: Some(Value::from(3)),
+        channel: Channel::Portfolio,
+        seq: 30,
+    };
+    snap.snapshot_covering(1, tag, Item::Portfolios(vec![]), 7);
+    let mut out = Vec::new();
+    assert_eq!(o.pop(10, now, &mut out), Popped::Ready);
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert!(out[0].item.is_snapshot());
+    assert!(matches!(&out[1].item, Item::Portfolio(p) if p.value.account == AccountId(1)));
+    assert_eq!(out[1].tag.as_ref().map(|t| t.seq), Some(31));
+}

@@ -250,15 +250,15 @@ impl Session {
             interval: s.min_interval_ms.map(Duration::from_millis),
             min_change: s.min_change.map(|m| m.raw()),
         };
-        let load = match &s.target {
-            Target::Positions(sel) => self.load(sel),
-            _ => None,
-        };
         let gate = self.read_gate();
+        if let Target::Positions(sel) = &s.target {
+            // Deltas from now on; the snapshot is a cut taken after.
+            self.ctx.hub.want(sel);
+        }
         if s.target == Target::Analysis {
             self.subscribe_analysis(id, grant, sub, spec);
-        } else if gate.is_some() || load.is_some() {
-            self.subscribe_later(gate, load, grant, sub, s.target.clone(), spec);
+        } else if gate.is_some() || matches!(s.target, Target::Positions(_)) {
+            self.subscribe_later(gate, grant, sub, s.target.clone(), spec);
         } else {
             self.ctx
                 .hub

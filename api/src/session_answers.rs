@@ -15,12 +15,12 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use kupala_engine::ids::AccountId;
+use kupala_engine::state::EngineState;
 
 use super::Session;
 use crate::auth::{Grant, Role};
 use crate::feed_gate;
-use crate::hub::{Hub, Wanting};
+use crate::hub::Hub;
 use crate::ingest::IngestHandle;
 use crate::outbox::{Outbox, SubId, SubSpec};
 use crate::protocol::{AccountSel, ErrorCode, Query, Target, ack_json, error_json, result_json};
@@ -28,37 +28,29 @@ use crate::queries::stored;
 use crate::render;
 use crate::watermark::{Acked, READ_WAIT};
 
-/// Accounts whose positions must enter the hub's view before a read of
-/// them (see `hub_interest.rs`): their cut, taken through the ingest
-/// thread, then installed.
-pub(super) struct Load {
-    sel: AccountSel,
-    accounts: Vec<AccountId>,
-    hub: Arc<Hub>,
-    ingest: IngestHandle,
+/// The engine's cut of the positions `sel` covers now, through the ingest
+/// thread (after everything queued before it). Accounts not seen yet have
+/// no positions: no cut is needed for them.
+async fn cut_of(
+    hub: &Hub,
+    ingest: &IngestHandle,
+    sel: &AccountSel,
+) -> Result<EngineState, (ErrorCode, String)> {
+    let accounts = hub.accounts_of(sel);
+    if accounts.is_empty() {
+        return Ok(EngineState::default());
+    }
+    ingest
+        .positions_of(accounts)
+        .await
+        .map_err(|_| (ErrorCode::Unavailable, "the server is shutting down".to_owned()))
 }
 
-impl Load {
-    async fn run(&self) -> Result<(), (ErrorCode, String)> {
-        let cut = self
-            .ingest
-            .positions_of(self.accounts.clone())
-            .await
-            .map_err(|_| (ErrorCode::Unavailable, "the server is shutting down".to_owned()))?;
-        self.hub.install(&self.sel, &self.accounts, &cut);
-        Ok(())
+async fn open(gate: Option<&ReadGate>) -> Result<(), (ErrorCode, String)> {
+    match gate {
+        Some(g) => g.open().await,
+        None => Ok(()),
     }
-}
-
-/// Waits for the gate (if any), then loads (if any).
-async fn prepare(gate: Option<&ReadGate>, load: Option<&Load>) -> Result<(), (ErrorCode, String)> {
-    if let Some(g) = gate {
-        g.open().await?;
-    }
-    if let Some(l) = load {
-        l.run().await?;
-    }
-    Ok(())
 }
 
 /// What a read must wait for before it is taken.
@@ -109,27 +101,12 @@ impl Session {
         })
     }
 
-    /// The load a read of `sel`'s positions needs first, if the hub's
-    /// view does not hold them yet.
-    pub(super) fn load(&self, sel: &AccountSel) -> Option<Load> {
-        match self.ctx.hub.want(sel) {
-            Wanting::Ready => None,
-            Wanting::Load(accounts) => Some(Load {
-                sel: sel.clone(),
-                accounts,
-                hub: Arc::clone(&self.ctx.hub),
-                ingest: self.ctx.ingest.clone(),
-            }),
-        }
-    }
-
     /// A subscribe whose snapshot must wait: registered now (its deltas
-    /// wait in the queue), its snapshot taken once `gate` opens and `load`
-    /// is installed.
+    /// wait in the queue), its snapshot taken once `gate` opens; for
+    /// positions, an engine cut taken then.
     pub(super) fn subscribe_later(
         &mut self,
         gate: Option<ReadGate>,
-        load: Option<Load>,
         grant: &Arc<Grant>,
         sub: SubId,
         target: Target,
@@ -138,10 +115,22 @@ impl Session {
         let hub = Arc::clone(&self.ctx.hub);
         let answer = hub.subscribe_later(self.client, &self.outbox, grant, sub, &target, spec);
         let (grant, client, metrics) = (Arc::clone(grant), self.client, Arc::clone(&self.ctx.metrics));
-        let outbox = Arc::clone(&self.outbox);
+        let (outbox, ingest) = (Arc::clone(&self.outbox), self.ctx.ingest.clone());
         self.tasks.spawn(async move {
-            match prepare(gate.as_ref(), load.as_ref()).await {
-                Ok(()) => hub.snapshot_into(answer, &grant, &target, sub, target.channel()),
+            let ready = match open(gate.as_ref()).await {
+                Ok(()) => match &target {
+                    Target::Positions(sel) => cut_of(&hub, &ingest, sel).await.map(Some),
+                    _ => Ok(None),
+                },
+                Err(e) => Err(e),
+            };
+            match ready {
+                Ok(Some(cut)) => {
+                    if let Target::Positions(sel) = &target {
+                        hub.positions_into(answer, &grant, sel, sub, cut);
+                    }
+                }
+                Ok(None) => hub.snapshot_into(answer, &grant, &target, sub, target.channel()),
                 Err((code, message)) => {
                     hub.unsubscribe(client, &outbox, sub);
                     metrics.error(code);
@@ -239,23 +228,31 @@ impl Session {
             });
             return;
         }
-        let load = match &q {
-            Query::Positions(sel) => self.load(sel),
-            _ => None,
-        };
-        if gate.is_none() && load.is_none() {
+        if gate.is_none() && !matches!(q, Query::Positions(_)) {
             let text = live(&self.ctx.hub, grant, &q, id);
             return self.outbox.reply(text);
         }
         let answer = self.outbox.reserve(id);
+        let ingest = self.ctx.ingest.clone();
         let (hub, grant, metrics) = (
             Arc::clone(&self.ctx.hub),
             Arc::clone(grant),
             Arc::clone(&self.ctx.metrics),
         );
         self.tasks.spawn(async move {
-            let text = match prepare(gate.as_ref(), load.as_ref()).await {
-                Ok(()) => live(&hub, &grant, &q, answer.id()),
+            let read = match open(gate.as_ref()).await {
+                Ok(()) => match &q {
+                    Query::Positions(sel) => cut_of(&hub, &ingest, sel).await.map(|cut| {
+                        let list = hub.visible(cut, &grant, sel);
+                        hub.with_names(|n| result_json(answer.id(), render::positions(&list, n)))
+                            .unwrap_or_else(|| result_json(answer.id(), Vec::<Value>::new()))
+                    }),
+                    _ => Ok(live(&hub, &grant, &q, answer.id())),
+                },
+                Err(e) => Err(e),
+            };
+            let text = match read {
+                Ok(text) => text,
                 Err((code, message)) => {
                     metrics.error(code);
                     error_json(answer.id(), code, &message)
@@ -302,13 +299,9 @@ impl Session {
     }
 }
 
-/// A `positions` or `portfolio` query answered from the hub's view.
+/// A `portfolio` query answered from the hub's view.
 fn live(hub: &Hub, grant: &Grant, q: &Query, id: Option<&Value>) -> String {
     let text = match q {
-        Query::Positions(sel) => {
-            let list = hub.positions(grant, sel);
-            hub.with_names(|n| result_json(id, render::positions(&list, n)))
-        }
         Query::Portfolio(sel) => {
             let list = hub.portfolios(grant, sel);
             hub.with_names(|n| result_json(id, render::portfolios(&list, n)))

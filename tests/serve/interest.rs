@@ -1,6 +1,7 @@
 //! The engine sends position deltas only for accounts a client watches;
-//! an account's positions enter the server's view the first time a client
-//! queries or subscribes to them, complete and current, and stay current.
+//! a positions query or snapshot is an engine cut, complete and current
+//! whether or not anyone watched the account before, and the deltas after
+//! a snapshot follow it with no gap.
 
 use anyhow::{Context as _, Result, ensure};
 use serde_json::{Value, json};
@@ -23,7 +24,7 @@ fn mark_of(rows: &[Value], instrument: &str) -> Option<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn positions_enter_the_view_when_first_watched_and_stay_current() -> Result<()> {
+async fn positions_are_current_whenever_first_watched_and_deltas_follow() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let srv = server(dir.path(), |_| {}).await?;
     let mut admin = Client::connect(srv.addr).await?;
@@ -36,13 +37,13 @@ async fn positions_enter_the_view_when_first_watched_and_stay_current() -> Resul
         ])
         .await?;
     ensure!(ack["type"] == "ack", "{ack}");
-    // Nobody watched A2 while it traded: its first read is a cut.
+    // Nobody watched A2 while it traded.
     let a2 = positions(&mut admin, "A2").await?;
     ensure!(
         a2.len() == 1 && mark_of(&a2, "AAPL").as_deref() == Some("190.1"),
         "{a2:?}"
     );
-    // From then on its deltas reach the view.
+    // A query wants nothing: the next one is a fresh cut.
     admin.submit(vec![tick("AAPL", "191")]).await?;
     let a2 = positions(&mut admin, "A2").await?;
     ensure!(mark_of(&a2, "AAPL").as_deref() == Some("191"), "{a2:?}");
