@@ -23,7 +23,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::auth::{Accounts, Grant};
-use crate::hub::ClientId;
+use crate::client_id::ClientId;
 use crate::outbox::{Item, Key, Outbox, SubId, SubSpec};
 use crate::protocol::{ErrorCode, result_json};
 

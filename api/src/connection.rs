@@ -20,11 +20,11 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
+use crate::context::Context;
 use crate::metrics::add;
 use crate::outbox::{Outbox, Outgoing, Popped};
 use crate::protocol::CloseReason;
 use crate::render::render;
-use crate::server::Context;
 use crate::session::Session;
 use crate::shutdown::Shutdown;
 

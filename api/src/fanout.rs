@@ -8,7 +8,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 use crate::auth::Grant;
-use crate::hub::ClientId;
+use crate::client_id::ClientId;
 use crate::outbox::{Outbox, SubId};
 use crate::protocol::AccountSel;
 

@@ -18,39 +18,21 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
 use rustc_hash::FxHashMap;
-use serde::Serialize;
 
 use kupala_engine::event::Tick;
 use kupala_engine::ids::{AccountId, Names};
 use kupala_engine::interest::Interest;
-use kupala_engine::num::Price;
 use kupala_engine::state::{EngineState, PortfolioState, PositionDelta};
-use kupala_engine::time::Timestamp;
 use kupala_engine::{DeltaSink, SharedNames};
 
 use crate::auth::Grant;
+pub use crate::client_id::ClientId;
 use crate::fanout::{Subs, selected};
 use crate::metrics::{Metrics, add};
 use crate::outbox::{Item, Key, Outbox, Shared};
 use crate::protocol::AccountSel;
+pub use crate::tick_view::TickView;
 use crate::watermark::Published;
-
-/// A connection's id in the hub.
-pub type ClientId = u64;
-
-/// The last price of an instrument, as the `ticks` channel shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct TickView {
-    /// Instrument name.
-    pub instrument: String,
-    /// Last price.
-    pub price: Price,
-    /// The tick's time (absent for a mark restored from a snapshot).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ts: Option<Timestamp>,
-    /// The journal seq of the tick.
-    pub seq: u64,
-}
 
 #[derive(Default)]
 struct State {
@@ -269,7 +251,7 @@ impl Hub {
 
     /// Registers a connection's queue; its id.
     pub(crate) fn register(&self, outbox: Arc<Outbox>) -> ClientId {
-        let id = self.next_client.fetch_add(1, Ordering::Relaxed);
+        let id = ClientId(self.next_client.fetch_add(1, Ordering::Relaxed));
         self.lock().clients.insert(id, outbox);
         id
     }

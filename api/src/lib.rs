@@ -21,7 +21,9 @@
 
 pub mod analysis;
 pub mod auth;
+mod client_id;
 mod connection;
+mod context;
 pub mod error;
 mod fanout;
 pub mod feed_gate;
@@ -39,6 +41,7 @@ pub mod server;
 mod session;
 pub mod shutdown;
 mod submit_decode;
+mod tick_view;
 mod watermark;
 
 pub use error::ApiError;

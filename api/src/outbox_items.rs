@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 use kupala_engine::state::{PortfolioState, PositionState};
 
 use super::{Key, SubId};
-use crate::hub::TickView;
+use crate::tick_view::TickView;
 
 /// One thing to send.
 #[derive(Debug)]

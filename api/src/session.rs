@@ -14,12 +14,12 @@ use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
 use crate::auth::Grant;
-use crate::hub::ClientId;
+use crate::client_id::ClientId;
+use crate::context::Context;
 use crate::outbox::{Outbox, SubId, SubSpec};
 use crate::protocol::{
     AccountSel, CloseReason, ErrorCode, Failure, Op, Request, Subscribe, Target, parse_request, result_json,
 };
-use crate::server::Context;
 use crate::watermark::Acked;
 
 #[path = "session_analysis.rs"]
