@@ -648,3 +648,6 @@ async fn a_file_feed_reaches_the_same_state_as_calc() -> Result<()> {
     ensure!(got == want.view, "served state differs from calc");
     Ok(())
 }
+
+#[path = "serve/http.rs"]
+mod http;

@@ -6,19 +6,14 @@
 //! stops reading, waits briefly for its in-flight submits to be acked,
 //! writes what is queued, and sends a close frame with the reason.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{FutureExt, SinkExt, StreamExt};
-use tokio::net::TcpStream;
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use crate::context::Context;
 use crate::metrics::add;
@@ -28,8 +23,8 @@ use crate::render::render;
 use crate::session::Session;
 use crate::shutdown::Shutdown;
 
-type Sink = SplitSink<WebSocketStream<TcpStream>, Message>;
-type Source = SplitStream<WebSocketStream<TcpStream>>;
+type Sink = SplitSink<WebSocket, Message>;
+type Source = SplitStream<WebSocket>;
 
 /// Updates written per batch (one flush each).
 const BATCH: usize = 256;
@@ -42,12 +37,7 @@ const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 /// Runs a connection until the client leaves, the server closes it, or
 /// the server shuts down.
-pub(crate) async fn serve(
-    ws: WebSocketStream<TcpStream>,
-    ctx: Arc<Context>,
-    mut shutdown: Shutdown,
-    _peer: SocketAddr,
-) {
+pub(crate) async fn serve(ws: WebSocket, ctx: Arc<Context>, mut shutdown: Shutdown) {
     ctx.metrics.clients.fetch_add(1, Ordering::Relaxed);
     let cfg = &ctx.config;
     let outbox = Arc::new(Outbox::new(
@@ -212,25 +202,32 @@ enum Flow {
     Stop(Option<CloseReason>),
 }
 
-async fn on_message(session: &mut Session, msg: Option<Result<Message, WsError>>) -> Flow {
+async fn on_message(session: &mut Session, msg: Option<Result<Message, axum::Error>>) -> Flow {
     let msg = match msg {
         None => return Flow::Stop(None),
         Some(Ok(m)) => m,
-        Some(Err(WsError::Capacity(CapacityError::MessageTooLong { .. }))) => {
-            return Flow::Stop(Some(CloseReason::TooBig));
-        }
-        Some(Err(WsError::Protocol(_) | WsError::Utf8(_))) => return Flow::Stop(Some(CloseReason::Protocol)),
-        Some(Err(_)) => return Flow::Stop(None),
+        Some(Err(e)) => return Flow::Stop(read_failure(e)),
     };
     let close = match msg {
         Message::Text(t) => session.text(t.as_str()).await,
         Message::Binary(_) => session.binary(),
         Message::Close(_) => return Flow::Stop(None),
-        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => None,
+        Message::Ping(_) | Message::Pong(_) => None,
     };
     match close {
         Some(r) => Flow::Stop(Some(r)),
         None => Flow::Go,
+    }
+}
+
+/// Why a read failed, as the close reason to send: an oversized frame
+/// (1009) or a protocol violation (1002); `None` when the socket itself
+/// failed (nothing can be sent).
+fn read_failure(e: axum::Error) -> Option<CloseReason> {
+    match e.into_inner().downcast_ref::<WsError>() {
+        Some(WsError::Capacity(CapacityError::MessageTooLong { .. })) => Some(CloseReason::TooBig),
+        Some(WsError::Protocol(_) | WsError::Utf8(_)) => Some(CloseReason::Protocol),
+        _ => None,
     }
 }
 
@@ -241,7 +238,7 @@ async fn sleep_until(due: Option<tokio::time::Instant>) {
 }
 
 /// Renders and writes a batch, then flushes.
-async fn write(ctx: &Context, sink: &mut Sink, batch: &mut Vec<Outgoing>) -> Result<(), WsError> {
+async fn write(ctx: &Context, sink: &mut Sink, batch: &mut Vec<Outgoing>) -> Result<(), axum::Error> {
     let mut stamps = Vec::new();
     let items = std::mem::take(batch);
     let texts: Vec<String> = ctx
@@ -300,7 +297,7 @@ async fn drain(ctx: &Context, outbox: &Outbox, session: &mut Session, sink: &mut
 /// answer, so the frame is read before the socket goes away.
 async fn close(sink: &mut Sink, source: &mut Source, reason: CloseReason) {
     let frame = CloseFrame {
-        code: CloseCode::from(reason.code()),
+        code: reason.code(),
         reason: Utf8Bytes::from_static(reason.text()),
     };
     let sent = tokio::time::timeout(CLOSE_WAIT, sink.send(Message::Close(Some(frame)))).await;

@@ -6,8 +6,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-
 use kupala_engine::store::Store;
 
 use crate::auth::Auth;
@@ -62,19 +60,6 @@ impl Default for ServerConfig {
             allowed_origins: Vec::new(),
             drain_timeout: Duration::from_secs(5),
         }
-    }
-}
-
-impl ServerConfig {
-    /// The WebSocket layer's hard limits: 4× `max_frame_bytes`, small buffers.
-    #[must_use]
-    pub fn ws_config(&self) -> WebSocketConfig {
-        let hard = self.max_frame_bytes.saturating_mul(4).max(4096);
-        WebSocketConfig::default()
-            .read_buffer_size(8 * 1024)
-            .write_buffer_size(64 * 1024)
-            .max_message_size(Some(hard))
-            .max_frame_size(Some(hard))
     }
 }
 

@@ -1,19 +1,32 @@
-//! The plain-HTTP side of the port: reading a request head (bounded in size
-//! and time), the dashboard's static files, `/health`, `/metrics`, and the
-//! WebSocket upgrade handshake on `/ws`.
+//! The HTTP side of the port, on axum: the routes (the dashboard's static
+//! files, `/health`, `/metrics` and the WebSocket upgrade on `/ws`), the
+//! `Host` rule of a server without tokens, the `Origin` rule of the
+//! upgrade, and the headers every answer carries.
 //!
-//! Only what the server needs: GET requests, `Connection: close` answers,
-//! no keep-alive, no request bodies. The handshake is RFC 6455's: the
-//! `Sec-WebSocket-Accept` key is derived with tungstenite's helper, then
-//! the socket is handed to tokio-tungstenite without a second parse.
+//! The router is served connection by connection by hyper from the accept
+//! loop in `server` (which keeps the connection cap and the shutdown); an
+//! upgraded socket runs `connection::serve` in its own task, holding the
+//! server's shutdown signal and drop guard like every other task.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use axum::Router;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{WebSocket, WebSocketUpgrade};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio::sync::{mpsc, watch};
 
-/// The largest request head read.
+use crate::connection;
+use crate::context::{Context, ServerConfig};
+use crate::metrics::add;
+use crate::shutdown::Shutdown;
+
+/// The largest request head read (hyper answers `431` past it).
 pub const MAX_HEAD: usize = 16 * 1024;
 /// How long a client may take to send its request head.
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
@@ -22,141 +35,182 @@ const INDEX_HTML: &str = include_str!("dashboard/index.html");
 const APP_JS: &str = include_str!("dashboard/app.js");
 const STYLE_CSS: &str = include_str!("dashboard/style.css");
 
-/// A parsed request head.
-#[derive(Debug)]
-pub(crate) struct Head {
-    pub method: String,
-    pub path: String,
-    headers: Vec<(String, String)>,
-    /// Bytes read past the head (a client's first WebSocket frames).
-    pub rest: Vec<u8>,
+const HTML: &str = "text/html; charset=utf-8";
+const JS: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+const JSON: &str = "application/json";
+const TEXT: &str = "text/plain; charset=utf-8";
+const CSP: &str = "default-src 'self'; connect-src 'self' ws: wss:; frame-ancestors 'none'";
+
+/// What every route shares: the server's context, its shutdown signal
+/// and drop guard (handed to each upgraded connection), and the port it
+/// listens on (for the `Host` rule).
+#[derive(Clone)]
+pub(crate) struct AppState {
+    /// Hub, ingest, auth, metrics, store, limits.
+    pub ctx: Arc<Context>,
+    /// The server's shutdown signal (`true`, or the sender dropped).
+    pub shutdown: watch::Receiver<bool>,
+    /// A clone per running connection task; the server waits for all.
+    pub complete: mpsc::Sender<()>,
+    /// The listening port.
+    pub port: u16,
 }
 
-impl Head {
-    /// A header's value (names compared case-insensitively).
-    pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn has_token(&self, name: &str, token: &str) -> bool {
-        self.header(name)
-            .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
-    }
+/// The router: every route, the `Host` rule and the common headers.
+pub(crate) fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/index.html", get(index))
+        .route("/app.js", get(|| async { file(JS, APP_JS) }))
+        .route("/style.css", get(|| async { file(CSS, STYLE_CSS) }))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/ws", get(upgrade))
+        .fallback(not_found)
+        .layer(middleware::map_response(common_headers))
+        .layer(middleware::from_fn_with_state(state.clone(), host_rule))
+        .with_state(state)
 }
 
-/// Why a head could not be read.
-#[derive(Debug)]
-pub(crate) enum HeadError {
-    /// Not HTTP, or malformed.
-    Bad,
-    /// Over [`MAX_HEAD`].
-    TooLarge,
-    /// The peer went away or the socket failed.
-    Gone,
+async fn index() -> Response {
+    file(HTML, INDEX_HTML)
 }
 
-/// Reads a request head.
-pub(crate) async fn read_head(stream: &mut TcpStream) -> Result<Head, HeadError> {
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 2048];
-    loop {
-        let n = stream.read(&mut chunk).await.map_err(|_| HeadError::Gone)?;
-        if n == 0 {
-            return Err(HeadError::Gone);
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        let mut headers = [httparse::EMPTY_HEADER; 48];
-        let mut req = httparse::Request::new(&mut headers);
-        match req.parse(&buf) {
-            Ok(httparse::Status::Complete(len)) => {
-                let headers = req
-                    .headers
-                    .iter()
-                    .map(|h| (h.name.to_owned(), String::from_utf8_lossy(h.value).into_owned()))
-                    .collect();
-                return Ok(Head {
-                    method: req.method.unwrap_or("").to_owned(),
-                    path: req.path.unwrap_or("").to_owned(),
-                    headers,
-                    rest: buf[len..].to_vec(),
-                });
-            }
-            Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => {}
-            Ok(httparse::Status::Partial) => return Err(HeadError::TooLarge),
-            Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
-            Err(_) => return Err(HeadError::Bad),
-        }
-    }
+fn file(content_type: &'static str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
-/// Writes a complete response (headers only for a `HEAD` request) and
-/// closes the write side.
-pub(crate) async fn respond(stream: &mut TcpStream, status: &str, content_type: &str, body: &str) {
-    respond_to("GET", stream, status, content_type, body).await;
-}
-
-/// [`respond`] for a request `method`.
-pub(crate) async fn respond_to(
-    method: &str,
-    stream: &mut TcpStream,
-    status: &str,
-    content_type: &str,
-    body: &str,
-) {
-    let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
-         Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n\
-         Content-Security-Policy: default-src 'self'; connect-src 'self' ws: wss:; frame-ancestors 'none'\r\n\
-         Connection: close\r\n\r\n",
-        body.len()
-    );
-    let _ = stream.write_all(head.as_bytes()).await;
-    if method != "HEAD" {
-        let _ = stream.write_all(body.as_bytes()).await;
-    }
-    let _ = stream.shutdown().await;
-}
-
-/// A static file of the dashboard: (content type, body).
-pub(crate) fn static_file(path: &str) -> Option<(&'static str, &'static str)> {
-    match path {
-        "/" | "/index.html" => Some(("text/html; charset=utf-8", INDEX_HTML)),
-        "/app.js" => Some(("text/javascript; charset=utf-8", APP_JS)),
-        "/style.css" => Some(("text/css; charset=utf-8", STYLE_CSS)),
-        _ => None,
-    }
-}
-
-/// Checks a WebSocket upgrade request; the `Sec-WebSocket-Accept` value, or
-/// the HTTP status to refuse it with.
-pub(crate) fn check_upgrade(head: &Head, allowed_origins: &[String]) -> Result<String, &'static str> {
-    if !head.has_token("upgrade", "websocket") || !head.has_token("connection", "upgrade") {
-        return Err("426 Upgrade Required");
-    }
-    if head.header("sec-websocket-version").map(str::trim) != Some("13") {
-        return Err("400 Bad Request");
-    }
-    let Some(key) = head.header("sec-websocket-key").map(str::trim) else {
-        return Err("400 Bad Request");
+async fn health(State(s): State<AppState>) -> Response {
+    let (line, body) = s.ctx.health();
+    let status = if line.starts_with("200") {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
     };
-    if key.len() != 24 {
-        return Err("400 Bad Request");
+    (status, [(header::CONTENT_TYPE, JSON)], body).into_response()
+}
+
+async fn metrics(State(s): State<AppState>) -> Response {
+    let body = s.ctx.metrics_text();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+async fn not_found(method: Method) -> Response {
+    if method == Method::GET || method == Method::HEAD {
+        (
+            StatusCode::NOT_FOUND,
+            [(header::CONTENT_TYPE, TEXT)],
+            "not found\n",
+        )
+            .into_response()
+    } else {
+        (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(header::CONTENT_TYPE, TEXT)],
+            "GET only\n",
+        )
+            .into_response()
     }
-    // On a server without tokens, `Host` was checked first (`host_allowed`),
-    // so the request's own origin is a loopback or an allowed one.
-    if let Some(origin) = head.header("origin") {
-        let host = head.header("host").unwrap_or("");
-        let same = origin
-            .split_once("://")
-            .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(host));
-        if !same && !allowed_origins.iter().any(|o| o.eq_ignore_ascii_case(origin)) {
-            return Err("403 Forbidden");
+}
+
+/// Every plain answer: not cached, not sniffed, framed by no one, only
+/// the server's own scripts and sockets, and the connection closed after
+/// it (one request per connection, as the dashboard and probes need).
+async fn common_headers(mut r: Response) -> Response {
+    if r.status() != StatusCode::SWITCHING_PROTOCOLS {
+        let h = r.headers_mut();
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        h.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+        h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    r
+}
+
+/// Counts the request and, on a server without tokens, answers `403`
+/// unless its `Host` is the server's own (see [`host_allowed`]).
+async fn host_rule(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    if req.uri().path() != "/ws" {
+        add(&s.ctx.metrics.http_requests, 1);
+    }
+    if s.ctx.auth.open_grant().is_some() {
+        let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok());
+        if !host_allowed(host, s.port, &s.ctx.config.allowed_origins) {
+            let body = "Host not allowed: use localhost, 127.0.0.1 or [::1] with this port\n";
+            return (StatusCode::FORBIDDEN, [(header::CONTENT_TYPE, TEXT)], body).into_response();
         }
     }
-    Ok(derive_accept_key(key.as_bytes()))
+    next.run(req).await
+}
+
+/// `/ws`: checks the `Origin`, applies the frame limits and hands the
+/// upgraded socket to a connection task. A request that is no upgrade is
+/// answered `426`, a malformed one `400`.
+async fn upgrade(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(
+            WebSocketUpgradeRejection::InvalidConnectionHeader(_)
+            | WebSocketUpgradeRejection::InvalidUpgradeHeader(_)
+            | WebSocketUpgradeRejection::ConnectionNotUpgradable(_),
+        ) => {
+            let body = "a WebSocket upgrade is required here\n";
+            return (StatusCode::UPGRADE_REQUIRED, [(header::CONTENT_TYPE, TEXT)], body).into_response();
+        }
+        Err(other) => return other.into_response(),
+    };
+    if !origin_allowed(&headers, &s.ctx.config.allowed_origins) {
+        return (
+            StatusCode::FORBIDDEN,
+            [(header::CONTENT_TYPE, TEXT)],
+            "Origin not allowed\n",
+        )
+            .into_response();
+    }
+    let shutdown = Shutdown::new(s.shutdown.clone());
+    let guard = s.complete.clone();
+    let ctx = s.ctx;
+    limits(ws, &ctx.config).on_upgrade(move |socket: WebSocket| async move {
+        connection::serve(socket, ctx, shutdown).await;
+        drop(guard);
+    })
+}
+
+/// The WebSocket layer's hard limits: 4× `max_frame_bytes`, small buffers.
+fn limits(ws: WebSocketUpgrade, config: &ServerConfig) -> WebSocketUpgrade {
+    let hard = config.max_frame_bytes.saturating_mul(4).max(4096);
+    ws.read_buffer_size(8 * 1024)
+        .write_buffer_size(64 * 1024)
+        .max_message_size(hard)
+        .max_frame_size(hard)
+}
+
+/// Whether an upgrade's `Origin` (if any) is the request's own (`Host`)
+/// or one of `allowed_origins`. On a server without tokens `Host` was
+/// checked first, so the request's own origin is a loopback or listed one.
+fn origin_allowed(headers: &HeaderMap, allowed_origins: &[String]) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let same = origin
+        .split_once("://")
+        .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(host));
+    same || allowed_origins.iter().any(|o| o.eq_ignore_ascii_case(origin))
 }
 
 /// Whether a server without tokens serves a request with this `Host`: a
@@ -165,8 +219,8 @@ pub(crate) fn check_upgrade(head: &Head, allowed_origins: &[String]) -> Result<S
 /// `allowed_origins`. A missing `Host` or any other name (a DNS-rebinding
 /// page's own) is refused, so a web page elsewhere cannot reach an open
 /// loopback server through a user's browser, by WebSocket or plain HTTP.
-pub(crate) fn host_allowed(head: &Head, port: u16, allowed_origins: &[String]) -> bool {
-    let Some(host) = head.header("host").map(str::trim) else {
+pub(crate) fn host_allowed(host: Option<&str>, port: u16, allowed_origins: &[String]) -> bool {
+    let Some(host) = host.map(str::trim) else {
         return false;
     };
     let listed = allowed_origins.iter().any(|o| {
@@ -188,11 +242,22 @@ pub(crate) fn host_allowed(head: &Head, port: u16, allowed_origins: &[String]) -
     port_ok && (name.eq_ignore_ascii_case("localhost") || name == "127.0.0.1" || name == "[::1]")
 }
 
-/// The `101 Switching Protocols` answer.
-pub(crate) async fn accept_upgrade(stream: &mut TcpStream, accept: &str) -> std::io::Result<()> {
-    let head = format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Accept: {accept}\r\n\r\n"
-    );
-    stream.write_all(head.as_bytes()).await
+#[cfg(test)]
+mod tests {
+    use super::host_allowed;
+
+    #[test]
+    fn the_host_rule_takes_loopback_names_with_the_port_and_listed_origins() {
+        let listed = ["https://kupala.example".to_owned()];
+        assert!(host_allowed(Some("localhost:8080"), 8080, &[]));
+        assert!(host_allowed(Some("127.0.0.1:8080"), 8080, &[]));
+        assert!(host_allowed(Some("[::1]:8080"), 8080, &[]));
+        assert!(host_allowed(Some("localhost"), 80, &[]));
+        assert!(host_allowed(Some("kupala.example"), 8080, &listed));
+        assert!(!host_allowed(Some("localhost"), 8080, &[]));
+        assert!(!host_allowed(Some("localhost:8081"), 8080, &[]));
+        assert!(!host_allowed(Some("localhost.evil.example:8080"), 8080, &[]));
+        assert!(!host_allowed(Some("kupala.example"), 8080, &[]));
+        assert!(!host_allowed(None, 8080, &[]));
+    }
 }

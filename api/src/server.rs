@@ -5,24 +5,31 @@
 //! [`run`] returns only once every connection task has finished (or the
 //! drain timeout passed).
 //!
-//! HTTP and WebSocket share one port: the first request head decides
-//! (`/ws` upgrades, `/`, `/app.js`, `/style.css`, `/health` and `/metrics`
-//! are answered and closed).
+//! Each accepted socket is served by hyper (HTTP/1.1, a bounded head read
+//! in bounded time) with the axum router of `http`: plain
+//! requests are answered there, `/ws` upgrades. The connection's permit
+//! travels with its socket, so an upgraded WebSocket still counts against
+//! the cap until it closes.
 
 use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
+use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, broadcast, mpsc};
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
-use crate::connection;
 pub use crate::context::{Context, ServerConfig};
 use crate::error::ApiError;
-use crate::http::{self, HEAD_TIMEOUT, HeadError};
+use crate::http::{self, AppState, HEAD_TIMEOUT, MAX_HEAD};
 use crate::metrics::add;
 use crate::shutdown::Shutdown;
 
@@ -36,27 +43,32 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ApiError> {
 /// Serves connections until `shutdown` completes, then tells every
 /// connection to close and waits (up to `drain_timeout`) for them.
 pub async fn run(listener: TcpListener, ctx: Arc<Context>, shutdown: impl Future) {
-    let (notify_shutdown, _) = broadcast::channel(1);
+    let (notify_shutdown, shutdown_rx) = watch::channel(false);
     let (shutdown_complete_tx, mut shutdown_complete_rx) = mpsc::channel::<()>(1);
     let drain = ctx.config.drain_timeout;
+    let port = listener.local_addr().map_or(0, |a| a.port());
+    let router = http::router(AppState {
+        ctx: Arc::clone(&ctx),
+        shutdown: shutdown_rx.clone(),
+        complete: shutdown_complete_tx.clone(),
+        port,
+    });
     let mut server = Listener {
         limit: Arc::new(Semaphore::new(ctx.config.max_connections.max(1))),
         listener,
         ctx,
-        notify_shutdown,
+        router,
+        shutdown: shutdown_rx,
         shutdown_complete_tx,
     };
     tokio::select! {
         () = server.run() => {}
         _ = shutdown => {}
     }
-    let Listener {
-        notify_shutdown,
-        shutdown_complete_tx,
-        ..
-    } = server;
+    // The listener, the router's state and their guard clones go first,
+    // then the signal: every task holding a guard learns of it and ends.
+    drop(server);
     drop(notify_shutdown);
-    drop(shutdown_complete_tx);
     let _ = tokio::time::timeout(drain, shutdown_complete_rx.recv()).await;
 }
 
@@ -64,7 +76,8 @@ struct Listener {
     listener: TcpListener,
     limit: Arc<Semaphore>,
     ctx: Arc<Context>,
-    notify_shutdown: broadcast::Sender<()>,
+    router: Router,
+    shutdown: watch::Receiver<bool>,
     shutdown_complete_tx: mpsc::Sender<()>,
 }
 
@@ -74,17 +87,17 @@ impl Listener {
             let Ok(permit) = Arc::clone(&self.limit).acquire_owned().await else {
                 return;
             };
-            let (socket, peer) = self.accept().await;
+            let (socket, _peer) = self.accept().await;
             add(&self.ctx.metrics.connections, 1);
             let handler = Handler {
-                ctx: Arc::clone(&self.ctx),
-                shutdown: Shutdown::new(self.notify_shutdown.subscribe()),
+                router: self.router.clone(),
+                shutdown: Shutdown::new(self.shutdown.clone()),
                 _shutdown_complete: self.shutdown_complete_tx.clone(),
             };
-            tokio::spawn(async move {
-                handler.run(socket, peer).await;
-                drop(permit);
-            });
+            tokio::spawn(handler.run(Capped {
+                socket,
+                _permit: permit,
+            }));
         }
     }
 
@@ -105,77 +118,74 @@ impl Listener {
     }
 }
 
+/// One TCP connection's HTTP side: served until its answer is written,
+/// it upgrades (the WebSocket then runs in its own task), or shutdown
+/// (an unfinished request is let finish, up to the drain timeout).
 struct Handler {
-    ctx: Arc<Context>,
+    router: Router,
     shutdown: Shutdown,
     _shutdown_complete: mpsc::Sender<()>,
 }
 
 impl Handler {
-    async fn run(mut self, mut socket: TcpStream, peer: SocketAddr) {
-        let _ = socket.set_nodelay(true);
-        let head = tokio::select! {
-            r = tokio::time::timeout(HEAD_TIMEOUT, http::read_head(&mut socket)) => r,
-            () = self.shutdown.recv() => return,
-        };
-        let head = match head {
-            Ok(Ok(h)) => h,
-            Ok(Err(HeadError::Gone)) => return,
-            Ok(Err(HeadError::TooLarge)) => {
-                return http::respond(
-                    &mut socket,
-                    "431 Request Header Fields Too Large",
-                    "text/plain",
-                    "",
-                )
-                .await;
-            }
-            Ok(Err(HeadError::Bad)) | Err(_) => {
-                return http::respond(&mut socket, "400 Bad Request", "text/plain", "bad request\n").await;
-            }
-        };
-        // Without tokens, only the server's own (loopback) names are
-        // served: a DNS-rebinding page has its own name in `Host`.
-        if self.ctx.auth.open_grant().is_some() {
-            let port = socket.local_addr().map_or(0, |a| a.port());
-            if !http::host_allowed(&head, port, &self.ctx.config.allowed_origins) {
-                let body = "Host not allowed: use localhost, 127.0.0.1 or [::1] with this port\n";
-                return http::respond(&mut socket, "403 Forbidden", "text/plain", body).await;
+    async fn run(mut self, socket: Capped) {
+        let _ = socket.socket.set_nodelay(true);
+        let conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEAD_TIMEOUT)
+            .max_buf_size(MAX_HEAD)
+            .serve_connection(TokioIo::new(socket), TowerToHyperService::new(self.router))
+            .with_upgrades();
+        tokio::pin!(conn);
+        tokio::select! {
+            _ = conn.as_mut() => {}
+            () = self.shutdown.recv() => {
+                conn.as_mut().graceful_shutdown();
+                let _ = conn.await;
             }
         }
-        let method = head.method.as_str();
-        if method != "GET" && method != "HEAD" {
-            return http::respond(&mut socket, "405 Method Not Allowed", "text/plain", "GET only\n").await;
-        }
-        let path = head.path.split('?').next().unwrap_or("");
-        if path != "/ws" {
-            add(&self.ctx.metrics.http_requests, 1);
-        }
-        let reply = |status, ct, body| (status, ct, body);
-        let (status, ct, body) = match path {
-            "/ws" if method == "GET" => ("", "", String::new()),
-            "/health" => {
-                let (status, body) = self.ctx.health();
-                reply(status, "application/json", body)
-            }
-            "/metrics" => reply("200 OK", "text/plain; version=0.0.4", self.ctx.metrics_text()),
-            p => match http::static_file(p) {
-                Some((ct, body)) => reply("200 OK", ct, body.to_owned()),
-                None => reply("404 Not Found", "text/plain", "not found\n".to_owned()),
-            },
-        };
-        if !status.is_empty() {
-            return http::respond_to(method, &mut socket, status, ct, &body).await;
-        }
-        let accept = match http::check_upgrade(&head, &self.ctx.config.allowed_origins) {
-            Ok(a) => a,
-            Err(status) => return http::respond(&mut socket, status, "text/plain", "").await,
-        };
-        if http::accept_upgrade(&mut socket, &accept).await.is_err() {
-            return;
-        }
-        let config = self.ctx.config.ws_config();
-        let ws = WebSocketStream::from_partially_read(socket, head.rest, Role::Server, Some(config)).await;
-        connection::serve(ws, self.ctx, self.shutdown, peer).await;
+    }
+}
+
+/// A socket with its connection permit: the permit is released when the
+/// socket is dropped, whether hyper answered on it or a WebSocket took it.
+struct Capped {
+    socket: TcpStream,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl AsyncRead for Capped {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().socket).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Capped {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut TaskContext<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().socket).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().socket).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.socket.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().socket).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().socket).poll_shutdown(cx)
     }
 }

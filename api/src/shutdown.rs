@@ -1,24 +1,26 @@
 //! Listens for the server's shutdown signal (as in tokio's mini-redis).
 //!
-//! The server holds a `broadcast::Sender<()>` and drops it to shut down;
+//! The server holds a `watch::Sender<bool>` and drops it to shut down;
 //! every connection task holds a [`Shutdown`] and learns of it by a
-//! `recv()` that returns. Each task also holds a clone of an
-//! `mpsc::Sender<()>` (the drop guard) so the server can wait until every
-//! task has finished: when the last clone is dropped, its receiver returns.
+//! `recv()` that returns. A watch rather than a broadcast, so a task that
+//! starts after the signal (a WebSocket upgraded during shutdown) sees it
+//! at once. Each task also holds a clone of an `mpsc::Sender<()>` (the
+//! drop guard) so the server can wait until every task has finished: when
+//! the last clone is dropped, its receiver returns.
 
-use tokio::sync::broadcast;
+use tokio::sync::watch;
 
 /// A connection task's view of the shutdown signal.
 #[derive(Debug)]
 pub struct Shutdown {
     is_shutdown: bool,
-    notify: broadcast::Receiver<()>,
+    notify: watch::Receiver<bool>,
 }
 
 impl Shutdown {
-    /// Wraps a receiver of the server's shutdown broadcast.
+    /// Wraps a receiver of the server's shutdown signal.
     #[must_use]
-    pub const fn new(notify: broadcast::Receiver<()>) -> Self {
+    pub const fn new(notify: watch::Receiver<bool>) -> Self {
         Self {
             is_shutdown: false,
             notify,
@@ -36,9 +38,8 @@ impl Shutdown {
         if self.is_shutdown {
             return;
         }
-        // Only one value is ever sent, or the sender is dropped: either way
-        // the result means "shut down".
-        let _ = self.notify.recv().await;
+        // `true` sent, or the sender dropped: either means "shut down".
+        let _ = self.notify.wait_for(|&down| down).await;
         self.is_shutdown = true;
     }
 }
