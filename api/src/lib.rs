@@ -33,12 +33,12 @@ mod messages;
 pub mod metrics;
 mod outbox;
 pub mod protocol;
+mod protocol_decode;
 mod queries;
 pub mod render;
 pub mod server;
 mod session;
 pub mod shutdown;
-mod submit_decode;
 mod watermark;
 
 pub use error::ApiError;
