@@ -35,12 +35,12 @@ mod messages;
 pub mod metrics;
 mod outbox;
 pub mod protocol;
+mod protocol_decode;
 mod queries;
 pub mod render;
 pub mod server;
 mod session;
 pub mod shutdown;
-mod submit_decode;
 mod tick_view;
 mod watermark;
 

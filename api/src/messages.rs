@@ -13,7 +13,8 @@ pub enum ErrorCode {
     /// Malformed JSON, a missing or ill-typed field, a bad event, an
     /// unknown `channel` or `what`; the request did nothing.
     BadRequest,
-    /// `op` is not one of auth, subscribe, unsubscribe, submit, query.
+    /// `op` is not one of auth, subscribe, unsubscribe, submit, query,
+    /// analyze, cancel.
     UnknownOp,
     /// Not authenticated (tokens are configured and no valid `auth` yet), or
     /// the token is wrong.

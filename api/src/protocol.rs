@@ -3,21 +3,25 @@
 //! JSON text frame; every failure to understand one becomes an
 //! [`ErrorCode`] with a message, never a panic and never a closed
 //! connection. `docs/protocol.md` is the user-facing description.
+//!
+//! Decoding is serde's: `crate::protocol_decode` reads a frame's top level
+//! and the op's fields as derived structs that refuse unknown fields; this
+//! module checks what the fields mean together (a channel's target, a
+//! query's kind) and decodes a submit's events one by one.
 
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 pub use crate::messages::{CloseReason, ErrorCode, Failure, Update, ack_json, error_json, result_json};
+pub use crate::protocol_decode::{MAX_ID_LEN, MAX_INTERVAL_MS, MAX_NAME_LEN};
 
 use kupala_engine::Event;
 use kupala_engine::num::Money;
 use kupala_engine::time::Date;
 
-/// The longest request `id` string accepted (it is echoed back).
-pub const MAX_ID_LEN: usize = 128;
-/// The longest account or instrument name accepted in a request.
-pub const MAX_NAME_LEN: usize = 256;
-/// The largest `min_interval_ms` a subscription may ask for.
-pub const MAX_INTERVAL_MS: u64 = 60_000;
+use crate::protocol_decode::{
+    self as decode, AuthFields, CancelFields, QueryFields, SubmitFields, SubscribeFields, TargetFields, echo,
+};
 
 /// A subscription channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -182,325 +186,150 @@ pub fn peek_id(text: &str) -> Option<Value> {
     #[derive(serde::Deserialize)]
     struct IdOnly {
         #[serde(default)]
-        id: Option<Value>,
+        id: Option<decode::Id>,
     }
     let v: IdOnly = serde_json::from_str(text).ok()?;
-    match v.id? {
-        v @ Value::Number(_) => Some(v),
-        Value::String(s) if s.len() <= MAX_ID_LEN => Some(Value::String(s)),
-        _ => None,
-    }
+    v.id?.0
 }
 
 /// Decodes one text frame. `max_events` bounds a submit's batch.
 pub fn parse_request(text: &str, max_events: usize) -> Result<Request, Failure> {
-    match crate::submit_decode::decode(text, max_events) {
-        Some(submit) => submit,
-        None => parse_general(text, max_events),
-    }
-}
-
-/// Decodes any request through a `Value` tree, wording every refusal.
-fn parse_general(text: &str, max_events: usize) -> Result<Request, Failure> {
     let bad = |id: Option<&Value>, m: String| Failure::new(id, ErrorCode::BadRequest, m);
-    let value: Value = serde_json::from_str(text).map_err(|e| bad(None, format!("malformed JSON: {e}")))?;
-    let Value::Object(mut obj) = value else {
-        return Err(bad(None, "a request must be a JSON object".into()));
-    };
-    let id = match obj.remove("id") {
-        None | Some(Value::Null) => None,
-        Some(v @ Value::Number(_)) => Some(v),
-        Some(Value::String(s)) if s.len() <= MAX_ID_LEN => Some(Value::String(s)),
-        Some(_) => {
-            return Err(bad(
-                None,
-                format!("id must be a number or a string of at most {MAX_ID_LEN} bytes"),
-            ));
+    let frame = decode::frame(text).map_err(|m| bad(None, m))?;
+    let id = frame.id().map_err(|m| bad(None, m))?;
+    let op_name = frame.op().map_err(|m| bad(id.as_ref(), m))?;
+    let op = match &*op_name {
+        "auth" => decode::fields(frame.rest).map(|f: AuthFields| Op::Auth { token: f.token }),
+        "subscribe" => decode::fields(frame.rest).and_then(subscribe).map(Op::Subscribe),
+        "unsubscribe" => decode::fields(frame.rest)
+            .and_then(|f: TargetFields| target(f.channel, f.account, f.instrument))
+            .map(Op::Unsubscribe),
+        "submit" => {
+            let f: SubmitFields<'_> = decode::fields(frame.rest).map_err(|m| bad(id.as_ref(), m))?;
+            Ok(Op::Submit(events(&f.events, id.as_ref(), max_events)?))
         }
-    };
-    let id = id.as_ref();
-    let op = match obj.remove("op") {
-        Some(Value::String(op)) => op,
-        Some(_) => return Err(bad(id, "op must be a string".into())),
-        None => return Err(bad(id, "missing field `op`".into())),
-    };
-    let mut fields = Fields { obj, id };
-    let op = match op.as_str() {
-        "auth" => Op::Auth {
-            token: fields.string("token")?.ok_or_else(|| fields.missing("token"))?,
-        },
-        "subscribe" => Op::Subscribe(fields.subscribe()?),
-        "unsubscribe" => Op::Unsubscribe(fields.target()?),
-        "submit" => Op::Submit(fields.events(max_events)?),
-        "query" => Op::Query(fields.query()?),
-        "analyze" => Op::Analyze(std::mem::take(&mut fields.obj)),
-        "cancel" => Op::Cancel {
-            job: fields.job()?.ok_or_else(|| fields.missing("job"))?,
-        },
+        "query" => decode::fields(frame.rest).and_then(query).map(Op::Query),
+        "analyze" => decode::open_fields(frame.rest).map(Op::Analyze),
+        "cancel" => decode::fields(frame.rest).and_then(|f: CancelFields| match f.job.flatten() {
+            Some(job) => Ok(Op::Cancel { job }),
+            None => Err("missing field `job`".to_owned()),
+        }),
         other => {
             return Err(Failure::new(
-                id,
+                id.as_ref(),
                 ErrorCode::UnknownOp,
                 format!(
                     "unknown op {:?} (auth, subscribe, unsubscribe, submit, query, analyze, cancel)",
-                    truncate(other, 64)
+                    echo(other)
                 ),
             ));
         }
     };
-    fields.done()?;
-    Ok(Request { id: id.cloned(), op })
+    match op {
+        Ok(op) => Ok(Request { id, op }),
+        Err(m) => Err(bad(id.as_ref(), m)),
+    }
 }
 
-/// The remaining fields of a request object, taken one by one; whatever is
-/// left at the end is an unknown field.
-struct Fields<'a> {
-    obj: Map<String, Value>,
-    id: Option<&'a Value>,
+/// What a subscription or an unsubscribe is on, from its fields.
+fn target(channel: String, account: Option<String>, instrument: Option<String>) -> Result<Target, String> {
+    match (channel.as_str(), account, instrument) {
+        ("positions" | "portfolio", Some(_), Some(_)) => {
+            Err(format!("channel {channel} takes `account`, not `instrument`"))
+        }
+        ("positions", Some(a), None) => Ok(Target::Positions(AccountSel::parse(&a))),
+        ("portfolio", Some(a), None) => Ok(Target::Portfolio(AccountSel::parse(&a))),
+        ("positions" | "portfolio", None, _) => Err("missing field `account`".into()),
+        ("ticks", None, Some(i)) => Ok(Target::Ticks(i)),
+        ("ticks", Some(_), _) => Err("channel ticks takes `instrument`, not `account`".into()),
+        ("ticks", None, None) => Err("missing field `instrument`".into()),
+        ("analysis", None, None) => Ok(Target::Analysis),
+        ("analysis", ..) => Err("channel analysis takes no `account` or `instrument`".into()),
+        (other, ..) => Err(format!(
+            "unknown channel {:?} (positions, portfolio, ticks, analysis)",
+            echo(other)
+        )),
+    }
 }
 
-impl Fields<'_> {
-    fn fail(&self, message: String) -> Failure {
-        Failure::new(self.id, ErrorCode::BadRequest, message)
-    }
+/// A subscription from its fields; a zero throttle is none.
+fn subscribe(f: SubscribeFields) -> Result<Subscribe, String> {
+    Ok(Subscribe {
+        target: target(f.channel, f.account, f.instrument)?,
+        min_interval_ms: f.min_interval_ms.filter(|&ms| ms > 0),
+        min_change: f.min_change.filter(|&m| m > Money::ZERO),
+    })
+}
 
-    fn missing(&self, field: &str) -> Failure {
-        self.fail(format!("missing field `{field}`"))
+/// A query from its fields: each kind refuses the fields it does not take.
+fn query(f: QueryFields) -> Result<Query, String> {
+    let QueryFields {
+        what,
+        account,
+        date,
+        job,
+    } = f;
+    let given = [
+        ("account", account.is_some()),
+        ("date", date.is_some()),
+        ("job", job.is_some()),
+    ];
+    let takes = |allowed: &[&str]| match given.iter().find(|(f, given)| *given && !allowed.contains(f)) {
+        Some((f, _)) => Err(format!("unknown field `{f}`")),
+        None => Ok(()),
+    };
+    let accounts = || account.as_deref().map_or(AccountSel::All, AccountSel::parse);
+    let dated = ["account", "date"];
+    match what.as_str() {
+        "positions" | "portfolio" if date.is_some() => Err(format!("query {what} takes no `date`")),
+        "positions" => takes(&["account"]).map(|()| Query::Positions(accounts())),
+        "portfolio" => takes(&["account"]).map(|()| Query::Portfolio(accounts())),
+        "eod" => takes(&dated).map(|()| Query::Eod {
+            accounts: accounts(),
+            date,
+        }),
+        "closed" => takes(&dated).map(|()| Query::Closed {
+            accounts: accounts(),
+            date,
+        }),
+        "proposals" | "rebalance" => takes(&dated).map(|()| Query::Proposals {
+            accounts: accounts(),
+            date,
+        }),
+        "analysis" => takes(&["job"]).map(|()| Query::Analysis { job: job.flatten() }),
+        "feeds" => takes(&[]).map(|()| Query::Feeds),
+        other => Err(format!(
+            "unknown query {:?} (positions, portfolio, eod, closed, proposals, analysis, feeds)",
+            echo(other)
+        )),
     }
+}
 
-    fn string(&mut self, field: &str) -> Result<Option<String>, Failure> {
-        match self.obj.remove(field) {
-            None => Ok(None),
-            Some(Value::String(s)) if s.len() <= MAX_NAME_LEN => Ok(Some(s)),
-            Some(Value::String(_)) => Err(self.fail(format!("{field} is longer than {MAX_NAME_LEN} bytes"))),
-            Some(_) => Err(self.fail(format!("{field} must be a string"))),
-        }
+/// A submit's events, each decoded once from its slice of the frame; a
+/// refusal names the event by its 1-based `line`.
+fn events(list: &[&RawValue], id: Option<&Value>, max_events: usize) -> Result<Vec<Event>, Failure> {
+    if list.is_empty() {
+        return Err(Failure::new(id, ErrorCode::BadRequest, "events is empty"));
     }
-
-    fn job(&mut self) -> Result<Option<u64>, Failure> {
-        match self.obj.remove("job") {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Number(n)) if n.as_u64().is_some() => Ok(n.as_u64()),
-            Some(_) => Err(self.fail("job must be a job id (a non-negative integer)".into())),
-        }
+    if list.len() > max_events {
+        return Err(Failure::new(
+            id,
+            ErrorCode::TooLarge,
+            format!(
+                "{} events in one submit; at most {max_events} (max_submit_events)",
+                list.len()
+            ),
+        ));
     }
-
-    fn done(self) -> Result<(), Failure> {
-        match self.obj.keys().next() {
-            Some(k) => Err(self.fail(format!("unknown field `{}`", truncate(k, 64)))),
-            None => Ok(()),
-        }
-    }
-
-    fn target(&mut self) -> Result<Target, Failure> {
-        let channel = self.string("channel")?.ok_or_else(|| self.missing("channel"))?;
-        let account = self.string("account")?;
-        let instrument = self.string("instrument")?;
-        match (channel.as_str(), account, instrument) {
-            ("positions" | "portfolio", Some(_), Some(_)) => {
-                Err(self.fail(format!("channel {channel} takes `account`, not `instrument`")))
-            }
-            ("positions", Some(a), None) => Ok(Target::Positions(AccountSel::parse(&a))),
-            ("portfolio", Some(a), None) => Ok(Target::Portfolio(AccountSel::parse(&a))),
-            ("positions" | "portfolio", None, _) => Err(self.missing("account")),
-            ("ticks", None, Some(i)) => Ok(Target::Ticks(i)),
-            ("ticks", Some(_), _) => Err(self.fail("channel ticks takes `instrument`, not `account`".into())),
-            ("ticks", None, None) => Err(self.missing("instrument")),
-            ("analysis", None, None) => Ok(Target::Analysis),
-            ("analysis", ..) => Err(self.fail("channel analysis takes no `account` or `instrument`".into())),
-            (other, ..) => Err(self.fail(format!(
-                "unknown channel {:?} (positions, portfolio, ticks, analysis)",
-                truncate(other, 64)
-            ))),
-        }
-    }
-
-    fn subscribe(&mut self) -> Result<Subscribe, Failure> {
-        let target = self.target()?;
-        let min_interval_ms = match self.obj.remove("min_interval_ms") {
-            None | Some(Value::Null) => None,
-            Some(Value::Number(n)) => match n.as_u64() {
-                Some(ms) if ms <= MAX_INTERVAL_MS => Some(ms).filter(|&ms| ms > 0),
-                _ => {
-                    return Err(self.fail(format!(
-                        "min_interval_ms must be an integer from 0 to {MAX_INTERVAL_MS}"
-                    )));
-                }
-            },
-            Some(_) => return Err(self.fail("min_interval_ms must be a number".into())),
-        };
-        let min_change = match self.string("min_change")? {
-            None => None,
-            Some(s) => match Money::parse(&s) {
-                Ok(m) if m >= Money::ZERO => Some(m).filter(|&m| m > Money::ZERO),
-                Ok(_) => return Err(self.fail("min_change must be >= 0".into())),
-                Err(e) => return Err(self.fail(format!("min_change: {e}"))),
-            },
-        };
-        Ok(Subscribe {
-            target,
-            min_interval_ms,
-            min_change,
+    list.iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            Event::from_json(raw.get())
+                .map_err(|e| Failure::new(id, ErrorCode::BadRequest, format!("line {}: {e}", i + 1)))
         })
-    }
-
-    fn events(&mut self, max_events: usize) -> Result<Vec<Event>, Failure> {
-        let list = match self.obj.remove("events") {
-            Some(Value::Array(list)) => list,
-            Some(_) => return Err(self.fail("events must be an array of event objects".into())),
-            None => return Err(self.missing("events")),
-        };
-        if list.is_empty() {
-            return Err(self.fail("events is empty".into()));
-        }
-        if list.len() > max_events {
-            return Err(Failure::new(
-                self.id,
-                ErrorCode::TooLarge,
-                format!(
-                    "{} events in one submit; at most {max_events} (max_submit_events)",
-                    list.len()
-                ),
-            ));
-        }
-        let mut events = Vec::with_capacity(list.len());
-        for (i, v) in list.into_iter().enumerate() {
-            let text = v.to_string();
-            match Event::from_json(&text) {
-                Ok(e) => events.push(e),
-                Err(e) => return Err(self.fail(format!("line {}: {e}", i + 1))),
-            }
-        }
-        Ok(events)
-    }
-
-    fn query(&mut self) -> Result<Query, Failure> {
-        let what = self.string("what")?.ok_or_else(|| self.missing("what"))?;
-        if what == "analysis" {
-            // Takes only `job`: any `account` or `date` is left over, refused.
-            return Ok(Query::Analysis { job: self.job()? });
-        }
-        if what == "feeds" {
-            // Takes nothing: any `account` or `date` is left over, refused.
-            return Ok(Query::Feeds);
-        }
-        let accounts = self
-            .string("account")?
-            .map_or(AccountSel::All, |a| AccountSel::parse(&a));
-        let date = match self.string("date")? {
-            None => None,
-            Some(d) => Some(Date::parse(&d).map_err(|e| self.fail(format!("date: {e}")))?),
-        };
-        let no_date = |f: &Self, q: Query| match date {
-            Some(_) => Err(f.fail(format!("query {what} takes no `date`"))),
-            None => Ok(q),
-        };
-        match what.as_str() {
-            "positions" => no_date(self, Query::Positions(accounts)),
-            "portfolio" => no_date(self, Query::Portfolio(accounts)),
-            "eod" => Ok(Query::Eod { accounts, date }),
-            "closed" => Ok(Query::Closed { accounts, date }),
-            "proposals" | "rebalance" => Ok(Query::Proposals { accounts, date }),
-            other => Err(self.fail(format!(
-                "unknown query {:?} (positions, portfolio, eod, closed, proposals, analysis, feeds)",
-                truncate(other, 64)
-            ))),
-        }
-    }
-}
-
-fn truncate(s: &str, max: usize) -> &str {
-    let mut end = s.len().min(max);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
+        .collect()
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn code(text: &str) -> Option<ErrorCode> {
-        parse_request(text, 10).err().map(|f| f.code)
-    }
-
-    #[test]
-    fn decodes_each_op_and_refuses_the_rest() {
-        let r = parse_request(
-            r#"{"op":"subscribe","id":1,"channel":"positions","account":"A1"}"#,
-            10,
-        );
-        assert_eq!(
-            r.map(|r| (r.id, r.op)),
-            Ok((
-                Some(Value::from(1)),
-                Op::Subscribe(Subscribe {
-                    target: Target::Positions(AccountSel::One("A1".into())),
-                    min_interval_ms: None,
-                    min_change: None,
-                })
-            ))
-        );
-        assert_eq!(code("{"), Some(ErrorCode::BadRequest));
-        assert_eq!(code(r#"{"op":"fly"}"#), Some(ErrorCode::UnknownOp));
-        assert_eq!(
-            code(r#"{"op":"subscribe","channel":"x","account":"A"}"#),
-            Some(ErrorCode::BadRequest)
-        );
-        assert_eq!(
-            code(r#"{"op":"query","what":"positions","extra":1}"#),
-            Some(ErrorCode::BadRequest)
-        );
-        let big = format!(
-            r#"{{"op":"submit","events":[{}]}}"#,
-            [r#"{"type":"eod","date":"2026-01-02"}"#; 11].join(",")
-        );
-        assert_eq!(code(&big), Some(ErrorCode::TooLarge));
-        let f = parse_request(
-            r#"{"op":"submit","id":"x","events":[{"type":"trade","account":"A","instrument":"I","side":"buy","qty":"0","price":"1","ts":"2026-01-01T00:00:00Z"}]}"#,
-            10,
-        )
-        .err();
-        assert_eq!(f.as_ref().and_then(|f| f.id.clone()), Some(Value::from("x")));
-        assert!(f.is_some_and(|f| f.message.starts_with("line 1: qty")));
-        assert!(
-            ErrorCode::ALL
-                .iter()
-                .all(|c| serde_json::to_value(c).ok() == Some(Value::from(c.as_str())))
-        );
-    }
-
-    #[test]
-    fn a_submit_decoded_from_its_text_answers_as_the_general_path() {
-        let tick = r#"{"type":"tick","instrument":"AAPL","price":"189.5","ts":"2026-01-02T15:00:00Z"}"#;
-        let bad = r#"{"type":"tick","instrument":"AAPL","price":"1e5","ts":"2026-01-02T15:00:00Z"}"#;
-        let frames = [
-            format!(r#"{{"op":"submit","id":7,"events":[{tick},{tick}]}}"#),
-            format!(r#"{{"id":"s","op":"submit","events":[ {tick} ]}}"#),
-            format!(r#"{{"op":"submit","id":null,"events":[{tick}]}}"#),
-            format!(r#"{{"op":"submit","id":"x","events":[{tick},{bad}]}}"#),
-            format!(r#"{{"op":"submit","events":[{tick},5]}}"#),
-            r#"{"op":"submit","id":1,"events":[]}"#.to_owned(),
-            format!(r#"{{"op":"submit","events":[{}]}}"#, [tick; 11].join(",")),
-            format!(r#"{{"op":"submit","events":[{tick}],"extra":1}}"#),
-            format!(r#"{{"op":"submit","id":[1],"events":[{tick}]}}"#),
-            format!(r#"{{"op":"\u0073ubmit","events":[{tick}]}}"#),
-            format!(r#"{{"op":"submit","events":{tick}}}"#),
-        ];
-        for f in &frames {
-            assert_eq!(parse_request(f, 10), parse_general(f, 10), "{f}");
-        }
-        // The fast path took the plain ones.
-        assert!(crate::submit_decode::decode(&frames[0], 10).is_some());
-        assert!(crate::submit_decode::decode(&frames[7], 10).is_none());
-        let Ok(Request {
-            op: Op::Submit(events),
-            ..
-        }) = parse_request(&frames[0], 10)
-        else {
-            panic!("a plain submit was refused");
-        };
-        assert_eq!(events.len(), 2);
-    }
-}
+#[path = "protocol_tests.rs"]
+mod tests;
