@@ -66,7 +66,7 @@ impl Default for ServerConfig {
 /// Everything a connection needs.
 #[derive(Debug)]
 pub struct Context {
-    /// The latest-state view and fan-out.
+    /// Latest portfolios and ticks, interest and fan-out.
     pub hub: Arc<Hub>,
     /// Where submits go.
     pub ingest: IngestHandle,

@@ -46,7 +46,7 @@ struct State {
     clients: FxHashMap<ClientId, Arc<Outbox>>,
 }
 
-/// The latest-state view and the fan-out.
+/// The latest portfolios and ticks, the interest and the fan-out.
 pub struct Hub {
     state: Mutex<State>,
     /// The accounts whose position deltas the engine sends.

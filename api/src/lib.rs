@@ -1,17 +1,24 @@
 //! kupala's client-facing side: `kupala serve`'s WebSocket + HTTP server.
 //!
-//! - [`protocol`]: the WebSocket messages and error codes (design.md).
+//! - [`protocol`]: the WebSocket messages and error codes (docs/protocol.md),
+//!   decoded in one scan by `protocol_decode`.
 //! - [`server`]: the accept loop (mini-redis layout: a semaphore cap,
-//!   backoff, a shutdown broadcast and a drop-guard channel), HTTP routing.
-//! - `connection` / `session`: one task per connection and its protocol state.
-//! - [`hub`]: the engine's `DeltaSink` — the latest-state view and fan-out to
-//!   per-client queues (`outbox`: bounded, conflated by key, never blocking).
-//! - [`ingest`]: the thread that owns the engine; durable acks.
+//!   backoff, a shutdown signal and a drop-guard channel), serving each
+//!   socket with hyper and the axum router of `http` (routes, the `Host`
+//!   rule, the WebSocket upgrade).
+//! - `connection` / `session`: one task per WebSocket and its protocol
+//!   state; `context`: what they share.
+//! - [`hub`]: the engine's `DeltaSink` — latest portfolios and ticks, the
+//!   interest that decides which position deltas the engine builds, and
+//!   fan-out to per-client queues (`outbox`: bounded, conflated by key,
+//!   never blocking).
+//! - [`ingest`]: the thread that owns the engine; durable acks; cuts.
 //! - [`feed_gate`]: how `feed`-role submits and feed status reach the
 //!   live feeds the binary wires in.
 //! - [`analysis`]: the ML sidecar's ops and `analysis` channel, over an
 //!   [`analysis::Analyzer`] the binary provides.
-//! - [`auth`], [`metrics`], [`shutdown`].
+//! - [`auth`], [`metrics`], [`shutdown`]; [`render`] and [`json_out`]: JSON
+//!   written by hand from fixed-point values.
 //!
 //! The views clients receive are the engine's ([`PositionView`],
 //! [`PortfolioView`]), so the CLI and the server render positions alike.
