@@ -158,6 +158,14 @@ impl Handler {
                 let (status, body) = self.ctx.health();
                 reply(status, "application/json", body)
             }
+            "/health/live" => {
+                let (code, body) = self.ctx.live();
+                reply(crate::health::status_line(code), "application/json", body)
+            }
+            "/health/ready" => {
+                let (code, body) = self.ctx.ready();
+                reply(crate::health::status_line(code), "application/json", body)
+            }
             "/metrics" => reply("200 OK", "text/plain; version=0.0.4", self.ctx.metrics_text()),
             p => match http::static_file(p) {
                 Some((ct, body)) => reply("200 OK", ct, body.to_owned()),
