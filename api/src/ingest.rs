@@ -31,7 +31,7 @@ use kupala_engine::shard_depths::ShardDepths;
 use crate::error::ApiError;
 use crate::hub::Hub;
 use crate::ingest_acks::{AckJob, acker};
-use crate::ingest_progress::Progress;
+use crate::ingest_progress::{Progress, RunningGuard};
 use crate::metrics::{Metrics, Rejection, add};
 use crate::protocol::ErrorCode;
 
@@ -207,9 +207,10 @@ impl Ingest {
                     feed_refused: 0,
                     progress,
                 };
-                w.progress.set_running(true);
+                // Not running from the moment the loop ends, or unwinds.
+                let running = RunningGuard::start(Arc::clone(&w.progress));
                 let reply = w.run(rx, &ack_tx);
-                w.progress.set_running(false);
+                drop(running);
                 // A snapshot at the last seq even when nothing new came
                 // since recovery, so the next start replays no journal
                 // (not after a journal failure: the store takes no writes).

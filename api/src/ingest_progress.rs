@@ -3,6 +3,7 @@
 //! stops) and the last seq the engine accepted, stored once per group of
 //! commands (never per event). Readiness and `/metrics` read them.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// The ingest thread's state, shared with every handle.
@@ -38,6 +39,23 @@ impl Progress {
     }
 }
 
+/// Marks the ingest thread running while it lives: cleared when dropped,
+/// also by a panic unwinding the thread.
+pub(crate) struct RunningGuard(Arc<Progress>);
+
+impl RunningGuard {
+    pub(crate) fn start(progress: Arc<Progress>) -> Self {
+        progress.set_running(true);
+        Self(progress)
+    }
+}
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        self.0.set_running(false);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -47,8 +65,23 @@ mod tests {
         let p = Progress::new(7);
         assert!(!p.running());
         assert_eq!(p.accepted(), 7);
-        p.set_running(true);
         p.set_accepted(9);
-        assert!(p.running() && p.accepted() == 9);
+        assert_eq!(p.accepted(), 9);
+    }
+
+    #[test]
+    fn the_guard_marks_running_until_dropped_even_by_a_panic() {
+        let p = Arc::new(Progress::new(0));
+        let guard = RunningGuard::start(Arc::clone(&p));
+        assert!(p.running());
+        drop(guard);
+        assert!(!p.running());
+        let theirs = Arc::clone(&p);
+        let died = std::thread::spawn(move || {
+            let _guard = RunningGuard::start(theirs);
+            panic!("the ingest thread died");
+        })
+        .join();
+        assert!(died.is_err() && !p.running());
     }
 }
