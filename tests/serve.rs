@@ -34,6 +34,9 @@ mod ranges;
 #[path = "serve/interest.rs"]
 mod interest;
 
+#[path = "serve/health.rs"]
+mod health;
+
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail, ensure};

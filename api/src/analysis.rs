@@ -22,6 +22,7 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use crate::analysis_jobs::{JobCounts, JobTally};
 use crate::auth::{Accounts, Grant};
 use crate::client_id::ClientId;
 use crate::outbox::{Item, Key, Outbox, SubId, SubSpec};
@@ -133,6 +134,7 @@ struct State {
     latest: Option<Arc<Value>>,
     subs: Vec<ChannelSub>,
     watchers: FxHashMap<JobId, Vec<Watcher>>,
+    jobs: JobTally,
 }
 
 /// The server's side of the ML sidecar: the analyzer, the latest result,
@@ -177,9 +179,11 @@ impl Analysis {
         let Some(job) = status.get("job").and_then(Value::as_u64) else {
             return;
         };
-        let done = status.get("state").and_then(Value::as_str) == Some("done");
+        let state = status.get("state").and_then(Value::as_str).unwrap_or("");
+        let done = state == "done";
         let result = result.filter(|_| done).map(Arc::new);
         let mut st = self.lock();
+        st.jobs.saw(job, state);
         let watchers = if is_final(status) {
             st.watchers.remove(&job).unwrap_or_default()
         } else {
@@ -200,6 +204,12 @@ impl Analysis {
             };
             s.outbox.push(Key::Analysis(s.sub, job), item, 0, now);
         }
+    }
+
+    /// The jobs seen so far (for `/metrics`).
+    #[must_use]
+    pub fn jobs(&self) -> JobCounts {
+        self.lock().jobs.counts()
     }
 
     /// Queues a job for a client and answers `{"job":N,"state":"queued"}`;

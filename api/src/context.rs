@@ -4,15 +4,17 @@
 //! they depend on it and not on each other.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use kupala_engine::store::Store;
 
 use crate::auth::Auth;
+use crate::exposition::{Gauges, Scrape};
 use crate::feed_gate::FeedGate;
+use crate::health::{self, DEFAULT_MAX_DURABLE_LAG, Probe};
 use crate::hub::Hub;
 use crate::ingest::IngestHandle;
-use crate::metrics::{Gauges, Metrics};
+use crate::metrics::Metrics;
 
 /// The server's limits (`[server]` in the config).
 #[derive(Clone, Debug)]
@@ -43,6 +45,9 @@ pub struct ServerConfig {
     pub allowed_origins: Vec<String>,
     /// How long shutdown waits for connections to drain.
     pub drain_timeout: Duration,
+    /// The largest durable lag (events accepted, not yet fsynced) at
+    /// which `/health/ready` still answers 200.
+    pub ready_max_durable_lag: u64,
 }
 
 impl Default for ServerConfig {
@@ -59,6 +64,7 @@ impl Default for ServerConfig {
             auth_timeout: Duration::from_secs(10),
             allowed_origins: Vec::new(),
             drain_timeout: Duration::from_secs(5),
+            ready_max_durable_lag: DEFAULT_MAX_DURABLE_LAG,
         }
     }
 }
@@ -86,36 +92,65 @@ pub struct Context {
 }
 
 impl Context {
-    /// The `/metrics` text.
+    /// The `/metrics` text (see [`crate::exposition`]).
     #[must_use]
     pub fn metrics_text(&self) -> String {
-        let (_, sum, max) = self.hub.queue_depths();
-        let mut text = self.metrics.render(&Gauges {
-            ingest_queue: self.ingest.depth(),
-            client_queues: sum,
-            client_queue_max: max,
-            seq: self.hub.seq(),
-            durable: self.ingest.durable(),
-        });
-        if let Some(feeds) = &self.feeds {
-            feeds.render_metrics(&mut text);
-        }
-        text
+        let (_, client_queues, client_queue_max) = self.hub.queue_depths();
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .ok()
+            .and_then(|d| i64::try_from(d.as_millis()).ok())
+            .unwrap_or(0);
+        crate::exposition::render(Scrape {
+            metrics: Arc::clone(&self.metrics),
+            gauges: Gauges {
+                ingest_queue: self.ingest.depth(),
+                client_queues,
+                client_queue_max,
+                seq: self.hub.seq(),
+                probe: self.probe(),
+                shard_depths: self.ingest.shard_depths(),
+            },
+            store: Arc::clone(&self.store),
+            feeds: self.feeds.as_ref().map(|f| f.metrics()),
+            jobs: self.analysis.as_ref().map(|a| a.jobs()),
+            now_ms,
+        })
     }
 
-    /// The `/health` status line and JSON: `200` and `"ok"` while the
+    /// What readiness is judged on, now.
+    #[must_use]
+    pub fn probe(&self) -> Probe {
+        Probe {
+            running: self.ingest.running(),
+            store_failure: self.ingest.store_failure(),
+            accepted: self.ingest.accepted(),
+            durable: self.ingest.durable(),
+            max_lag: self.config.ready_max_durable_lag,
+        }
+    }
+
+    /// `/health/live`: the status code and JSON (see [`crate::health`]).
+    #[must_use]
+    pub fn live(&self) -> (u16, String) {
+        health::live()
+    }
+
+    /// `/health/ready`: the status code and JSON (see [`crate::health`]).
+    #[must_use]
+    pub fn ready(&self) -> (u16, String) {
+        self.probe().ready()
+    }
+
+    /// The `/health` status code and JSON: `200` and `"ok"` while the
     /// server can take writes; `503` and `"unavailable"` with the reason
     /// once the store failed (a full disk, an I/O error), so a load
     /// balancer or supervisor stops sending it traffic.
     #[must_use]
-    pub fn health(&self) -> (&'static str, String) {
+    pub fn health(&self) -> (u16, String) {
         let (clients, ..) = self.hub.queue_depths();
         let failure = self.ingest.store_failure();
-        let status = if failure.is_some() {
-            "503 Service Unavailable"
-        } else {
-            "200 OK"
-        };
+        let status = if failure.is_some() { 503 } else { 200 };
         let body = serde_json::json!({
             "status": if failure.is_some() { "unavailable" } else { "ok" },
             "reason": failure,

@@ -14,7 +14,8 @@ use std::sync::Arc;
 use kupala_engine::Event;
 use serde_json::{Value, json};
 
-use crate::metrics::{Metrics, add};
+use crate::feed_metrics::FeedMetrics;
+use crate::metrics::{Metrics, Rejection};
 use crate::outbox::Answer;
 use crate::protocol::{ErrorCode, error_json, result_json};
 
@@ -46,8 +47,9 @@ pub trait FeedGate: Send + Sync + std::fmt::Debug {
     /// Instruments whose market data is stale now.
     fn stale(&self) -> Vec<String>;
 
-    /// Appends the feeds' Prometheus metrics to `out`.
-    fn render_metrics(&self, out: &mut String);
+    /// The feeds' figures for `/metrics` (encoded by
+    /// [`FeedCollector`](crate::feed_metrics::FeedCollector)).
+    fn metrics(&self) -> FeedMetrics;
 }
 
 /// Offers a `feed` submit to `gate` (off the async workers) and fills the
@@ -76,12 +78,12 @@ pub(crate) async fn offer(
         );
         return answer.send(text);
     }
-    add(&metrics.events_rejected, offered.refused.len() as u64);
-    let code = if offered.closed {
-        ErrorCode::Unavailable
+    let (code, why) = if offered.closed {
+        (ErrorCode::Unavailable, Rejection::Unavailable)
     } else {
-        ErrorCode::Busy
+        (ErrorCode::Busy, Rejection::Busy)
     };
+    metrics.reject(why, offered.refused.len());
     let shown: Vec<String> = offered
         .refused
         .iter()

@@ -1,5 +1,5 @@
 //! The HTTP side of the port, on axum: the routes (the dashboard's static
-//! files, `/health`, `/metrics` and the WebSocket upgrade on `/ws`), the
+//! files, `/health`, `/health/live`, `/health/ready`, `/metrics` and the WebSocket upgrade on `/ws`), the
 //! `Host` rule of a server without tokens, the `Origin` rule of the
 //! upgrade, and the headers every answer carries.
 //!
@@ -65,6 +65,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/app.js", get(|| async { file(JS, APP_JS) }))
         .route("/style.css", get(|| async { file(CSS, STYLE_CSS) }))
         .route("/health", get(health))
+        .route("/health/live", get(live))
+        .route("/health/ready", get(ready))
         .route("/metrics", get(metrics))
         .route("/ws", get(upgrade))
         .fallback(not_found)
@@ -82,18 +84,29 @@ fn file(content_type: &'static str, body: &'static str) -> Response {
 }
 
 async fn health(State(s): State<AppState>) -> Response {
-    let (line, body) = s.ctx.health();
-    let status = if line.starts_with("200") {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    json(s.ctx.health())
+}
+
+async fn live(State(s): State<AppState>) -> Response {
+    json(s.ctx.live())
+}
+
+async fn ready(State(s): State<AppState>) -> Response {
+    json(s.ctx.ready())
+}
+
+fn json((code, body): (u16, String)) -> Response {
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (status, [(header::CONTENT_TYPE, JSON)], body).into_response()
 }
 
 async fn metrics(State(s): State<AppState>) -> Response {
     let body = s.ctx.metrics_text();
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        body,
+    )
+        .into_response()
 }
 
 async fn not_found(method: Method) -> Response {

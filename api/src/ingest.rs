@@ -17,7 +17,6 @@
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -27,21 +26,18 @@ use kupala_engine::ids::AccountId;
 use kupala_engine::journal_writer::Watermarks;
 use kupala_engine::state::EngineState;
 
+use kupala_engine::shard_depths::ShardDepths;
+
 use crate::error::ApiError;
 use crate::hub::Hub;
-use crate::metrics::{Metrics, add};
+use crate::ingest_acks::{AckJob, acker};
+use crate::ingest_progress::{Progress, RunningGuard};
+use crate::metrics::{Metrics, Rejection, add};
 use crate::protocol::ErrorCode;
 
-/// How long an ack waits for durability before answering `internal`.
-pub const ACK_TIMEOUT: Duration = Duration::from_secs(30);
+pub use crate::ingest_acks::{ACK_TIMEOUT, SubmitResult};
 /// Commands handled between two pipeline flushes.
 const MAX_GROUP: usize = 1024;
-
-/// The answer to a submit: each event's seq (`None` for an ignored repeated
-/// trade id), or why the batch was refused.
-pub type SubmitResult = Result<Vec<Option<u64>>, (ErrorCode, String)>;
-
-type AckJob = (u64, Vec<Option<u64>>, oneshot::Sender<SubmitResult>);
 
 /// A command for the ingest thread.
 #[derive(Debug)]
@@ -81,6 +77,8 @@ pub enum Command {
 pub struct IngestHandle {
     tx: mpsc::Sender<Command>,
     marks: Option<Arc<Watermarks>>,
+    progress: Arc<Progress>,
+    shards: Arc<ShardDepths>,
 }
 
 impl IngestHandle {
@@ -142,6 +140,26 @@ impl IngestHandle {
     pub fn store_failure(&self) -> Option<String> {
         self.marks.as_ref().and_then(|m| m.failure())
     }
+
+    /// True while the ingest thread runs (from just after recovery until
+    /// it stops).
+    #[must_use]
+    pub fn running(&self) -> bool {
+        self.progress.running()
+    }
+
+    /// The last seq the engine accepted (sequenced), as of the last
+    /// group of commands handled.
+    #[must_use]
+    pub fn accepted(&self) -> u64 {
+        self.progress.accepted()
+    }
+
+    /// Batches waiting in each shard's queue.
+    #[must_use]
+    pub fn shard_depths(&self) -> Vec<u64> {
+        self.shards.read()
+    }
 }
 
 /// The running ingest thread.
@@ -154,16 +172,19 @@ pub struct Ingest {
 impl Ingest {
     /// Moves the engine onto its thread; `queue` bounds the command channel.
     pub fn start(
-        engine: Engine,
+        mut engine: Engine,
         hub: Arc<Hub>,
         metrics: Arc<Metrics>,
         queue: usize,
     ) -> Result<Self, ApiError> {
         let (tx, rx) = mpsc::channel(queue.max(1));
         let marks = engine.watermarks();
+        let progress = Arc::new(Progress::new(engine.pipeline().last_seq()));
         let handle = IngestHandle {
             tx,
             marks: marks.clone(),
+            progress: Arc::clone(&progress),
+            shards: engine.pipeline().shard_depths(),
         };
         let (ack_tx, ack_rx) = crossbeam_channel::bounded::<AckJob>(queue.max(1));
         let ack_metrics = Arc::clone(&metrics);
@@ -184,8 +205,12 @@ impl Ingest {
                     metrics,
                     acks: Vec::new(),
                     feed_refused: 0,
+                    progress,
                 };
+                // Not running from the moment the loop ends, or unwinds.
+                let running = RunningGuard::start(Arc::clone(&w.progress));
                 let reply = w.run(rx, &ack_tx);
+                drop(running);
                 // A snapshot at the last seq even when nothing new came
                 // since recovery, so the next start replays no journal
                 // (not after a journal failure: the store takes no writes).
@@ -239,6 +264,7 @@ struct Worker {
     metrics: Arc<Metrics>,
     acks: Vec<AckJob>,
     feed_refused: u64,
+    progress: Arc<Progress>,
 }
 
 impl Worker {
@@ -289,6 +315,7 @@ impl Worker {
 
     fn flush(&mut self, ack_tx: &crossbeam_channel::Sender<AckJob>) {
         self.engine.pipeline().flush();
+        self.progress.set_accepted(self.engine.pipeline().last_seq());
         for job in self.acks.drain(..) {
             let _ = ack_tx.send(job);
         }
@@ -301,7 +328,7 @@ impl Worker {
 
     fn feed(&mut self, events: &[Event]) {
         if let Some(reason) = self.store_failure() {
-            add(&self.metrics.events_rejected, events.len() as u64);
+            self.metrics.reject(Rejection::StoreFailed, events.len());
             let before = self.feed_refused;
             self.feed_refused += events.len() as u64;
             // Logged each time the count passes a power of two.
@@ -328,7 +355,7 @@ impl Worker {
                 Ok(None) => add(&self.metrics.duplicates, 1),
                 Err(e) => {
                     self.feed_refused += 1;
-                    add(&self.metrics.events_rejected, 1);
+                    self.metrics.reject(Rejection::Invalid, 1);
                     // Logged at 1, 2, 4, 8... so a bad feed cannot flood the log.
                     if self.feed_refused.is_power_of_two() {
                         eprintln!(
@@ -350,13 +377,13 @@ impl Worker {
             None => eprintln!("kupala: feed batch refused: {msg}"),
         };
         if let Some(reason) = self.store_failure() {
-            add(&self.metrics.events_rejected, events.len() as u64);
+            self.metrics.reject(Rejection::StoreFailed, events.len());
             let msg = format!("the store is not writable ({reason}); nothing was applied");
             refuse(reply, ErrorCode::Unavailable, msg);
             return;
         }
         if let Err((i, e)) = self.engine.pipeline().check(events) {
-            add(&self.metrics.events_rejected, events.len() as u64);
+            self.metrics.reject(Rejection::Invalid, events.len());
             refuse(reply, ErrorCode::BadRequest, format!("line {}: {e}", i + 1));
             return;
         }
@@ -390,35 +417,5 @@ impl Worker {
                 .unwrap_or_else(|| self.engine.pipeline().last_seq());
             self.acks.push((last, seqs, reply));
         }
-    }
-}
-
-fn acker(rx: &crossbeam_channel::Receiver<AckJob>, marks: Option<&Watermarks>, metrics: &Metrics) {
-    while let Ok((last, seqs, reply)) = rx.recv() {
-        let result = match marks {
-            None => Ok(seqs),
-            Some(m) if m.wait_durable(last, ACK_TIMEOUT) => Ok(seqs),
-            // The write may or may not have reached the disk before it
-            // failed: only the client can make the outcome certain, by
-            // resubmitting (repeated trade ids are ignored).
-            Some(m) if m.failed() => Err((
-                ErrorCode::Unavailable,
-                format!(
-                    "outcome unknown: the store failed before these events were durable ({}); they may or may not be stored. Resubmit with the same trade ids once the server is back: repeats are ignored",
-                    m.failure().unwrap_or_default()
-                ),
-            )),
-            Some(_) => Err((
-                ErrorCode::Unavailable,
-                format!(
-                    "outcome unknown: the events were not durable within {} s; resubmit with the same trade ids (repeats are ignored)",
-                    ACK_TIMEOUT.as_secs()
-                ),
-            )),
-        };
-        if result.is_ok() {
-            add(&metrics.acks, 1);
-        }
-        let _ = reply.send(result);
     }
 }

@@ -17,8 +17,11 @@
 //!   live feeds the binary wires in.
 //! - [`analysis`]: the ML sidecar's ops and `analysis` channel, over an
 //!   [`analysis::Analyzer`] the binary provides.
-//! - [`auth`], [`metrics`], [`shutdown`]; [`render`] and [`json_out`]: JSON
-//!   written by hand from fixed-point values.
+//! - [`metrics`] (counters, latency histograms) and [`exposition`] (the
+//!   `/metrics` text through prometheus-client); [`health`] (liveness and
+//!   readiness).
+//! - [`auth`], [`shutdown`]; [`render`] and [`json_out`]: JSON written by
+//!   hand from fixed-point values.
 //!
 //! The views clients receive are the engine's ([`PositionView`],
 //! [`PortfolioView`]), so the CLI and the server render positions alike.
@@ -27,20 +30,28 @@
 #![deny(clippy::unwrap_used)]
 
 pub mod analysis;
+mod analysis_jobs;
 pub mod auth;
 mod client_id;
 mod connection;
 mod context;
 pub mod error;
+pub mod exposition;
 mod fanout;
 pub mod feed_gate;
+pub mod feed_metrics;
+pub mod health;
 mod http;
 pub mod hub;
 pub mod ingest;
+mod ingest_acks;
+mod ingest_progress;
 pub mod json_out;
 mod messages;
 pub mod metrics;
 mod outbox;
+pub mod process;
+mod prom;
 pub mod protocol;
 mod protocol_decode;
 mod queries;
@@ -48,8 +59,10 @@ pub mod render;
 pub mod server;
 mod session;
 pub mod shutdown;
+mod store_metrics;
 mod tick_view;
 mod watermark;
 
+pub use analysis_jobs::JobCounts;
 pub use error::ApiError;
 pub use kupala_engine::view::{PortfolioView, PositionView, StateView};

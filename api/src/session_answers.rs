@@ -22,6 +22,7 @@ use crate::auth::{Grant, Role};
 use crate::feed_gate;
 use crate::hub::Hub;
 use crate::ingest::IngestHandle;
+use crate::metrics::Rejection;
 use crate::outbox::{Outbox, SubId, SubSpec};
 use crate::protocol::{AccountSel, ErrorCode, Query, Target, ack_json, error_json, result_json};
 use crate::queries::stored;
@@ -149,12 +150,14 @@ impl Session {
     ) {
         for (i, e) in events.iter().enumerate() {
             if let Err(reason) = grant.may_submit(e) {
+                self.ctx.metrics.reject(Rejection::Forbidden, events.len());
                 self.error(id, ErrorCode::Forbidden, format!("line {}: {reason}", i + 1));
                 return;
             }
         }
         if grant.role == Role::Feed {
             let Some(gate) = self.ctx.feeds.clone() else {
+                self.ctx.metrics.reject(Rejection::Unavailable, events.len());
                 self.error(id, ErrorCode::Unavailable, "this server has no feed queue");
                 return;
             };
@@ -166,9 +169,11 @@ impl Session {
         let answer = self.outbox.reserve(id);
         self.last_submit = Some(answer.ticket());
         let metrics = Arc::clone(&self.ctx.metrics);
+        let n = events.len();
         let rx = match self.ctx.ingest.submit(events).await {
             Ok(rx) => rx,
             Err(_) => {
+                metrics.reject(Rejection::Unavailable, n);
                 metrics.error(ErrorCode::Unavailable);
                 let text = error_json(id, ErrorCode::Unavailable, "the server is shutting down");
                 return answer.send(text);

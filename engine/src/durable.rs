@@ -16,7 +16,7 @@ use crate::pipeline::{Pipeline, PipelineConfig, Restored, method_code};
 use crate::rebalance::{Rebalancer, Targets};
 use crate::sequencer::SequenceError;
 use crate::state::{ClosedPosition, EngineState, PortfolioState, PositionDelta, PositionState};
-use crate::store::{Store, StoreError};
+use crate::store::{SideWrite, Store, StoreError};
 use crate::time::Date;
 
 /// Store settings (`[store]` in the config).
@@ -162,9 +162,11 @@ impl DeltaSink for StoreSink {
 
     fn eod(&mut self, date: Date, seq: u64, positions: &[PositionState]) {
         if let Err(e) = self.store.put_eod(date, positions) {
+            self.store.stats().failed(SideWrite::Eod);
             eprintln!("kupala: writing EOD {date}: {e}");
         }
         if let Err(e) = self.propose(date, positions) {
+            self.store.stats().failed(SideWrite::Proposals);
             eprintln!("kupala: rebalancing at EOD {date}: {e}");
         }
         self.inner.eod(date, seq, positions);
@@ -173,6 +175,7 @@ impl DeltaSink for StoreSink {
     fn closed(&mut self, closed: &[ClosedPosition]) {
         for c in closed {
             if let Err(e) = self.store.put_closed(c.date, std::slice::from_ref(&c.position)) {
+                self.store.stats().failed(SideWrite::Closed);
                 eprintln!("kupala: writing closed position: {e}");
             }
         }
@@ -209,6 +212,9 @@ impl Engine {
         };
         let (restored, snapshot) = restore_newest(&store, &pipeline, &mut recovery.warnings);
         recovery.snapshot = snapshot;
+        if let Some(seq) = snapshot {
+            store.stats().snapshot_recovered(seq);
+        }
         let sink = Box::new(StoreSink {
             store: Arc::clone(&store),
             inner: sink,
@@ -549,6 +555,7 @@ fn snapshot_writer(store: &Store, rx: &Receiver<EngineImage>, keep: usize, prune
     while let Ok(image) = rx.recv() {
         let seq = image.seq;
         if let Err(e) = store.put_snapshot(&image) {
+            store.stats().failed(SideWrite::Snapshot);
             eprintln!("kupala: writing snapshot {seq}: {e}");
             continue;
         }

@@ -233,8 +233,12 @@ impl JournalWriter {
             return;
         }
         let appended = self.marks.appended();
+        let started = Instant::now();
         match self.store.sync() {
-            Ok(()) => self.acked.advance_to(appended),
+            Ok(()) => {
+                self.store.stats().fsynced(started.elapsed());
+                self.acked.advance_to(appended);
+            }
             Err(e) => {
                 let reason = format!("journal fsync failed: {e}");
                 eprintln!("kupala: {reason}");

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::messages::{Batch, Cut, CutKind, ShardMsg};
 use crate::op::{Op, SeqOp};
+use crate::shard_depths::ShardDepths;
 
 /// Counters of what routing did under load.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -37,6 +38,7 @@ pub(crate) struct Router {
     /// The highest seq routed so far (ops come in seq order).
     routed: u64,
     pub(crate) stats: RouterStats,
+    depths: Arc<ShardDepths>,
 }
 
 impl Router {
@@ -45,6 +47,7 @@ impl Router {
         batch_size: usize,
         max_pending: usize,
         conflate: bool,
+        depths: Arc<ShardDepths>,
     ) -> Self {
         Self {
             links: senders,
@@ -58,6 +61,7 @@ impl Router {
             seen: FxHashSet::default(),
             routed: 0,
             stats: RouterStats::default(),
+            depths,
         }
     }
 
@@ -103,12 +107,13 @@ impl Router {
         let batch: Arc<[SeqOp]> = Arc::from(self.pending.as_slice());
         self.pending.clear();
         let (t_in, through) = (self.oldest, self.routed);
-        for tx in &self.links {
+        for (shard, tx) in self.links.iter().enumerate() {
             let _ = tx.send(ShardMsg::Batch(Batch {
                 ops: Arc::clone(&batch),
                 t_in,
                 through,
             }));
+            self.depths.set(shard, tx.len());
         }
         self.compacted = 0;
         self.through = through;

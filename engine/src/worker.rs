@@ -14,9 +14,11 @@
 //! and are reused: a flush allocates nothing in steady state.
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use std::sync::Arc;
 
 use crate::book::{Book, ShardOutput};
 use crate::messages::{AggMsg, BarrierPart, Batch, CutKind, Report, ShardMsg};
+use crate::shard_depths::ShardDepths;
 
 /// Ops applied before a coalesced flush closes even with more queued.
 pub(crate) const MAX_UNFLUSHED: usize = 64 * 1024;
@@ -45,6 +47,8 @@ pub(crate) struct ShardWorker {
     /// Emptied outputs handed back by the aggregator.
     pub(crate) spare: Receiver<ShardOutput>,
     pub(crate) coalesce: bool,
+    /// Where this shard's queue length is recorded after each receive.
+    depths: Arc<ShardDepths>,
     /// How far this shard is complete (see `ShardMsg::Batch`).
     done: u64,
     /// The output being filled (every-tick mode: one segment per op).
@@ -58,6 +62,7 @@ impl ShardWorker {
         out: Sender<AggMsg>,
         spare: Receiver<ShardOutput>,
         coalesce: bool,
+        depths: Arc<ShardDepths>,
     ) -> Self {
         Self {
             shard,
@@ -65,6 +70,7 @@ impl ShardWorker {
             out,
             spare,
             coalesce,
+            depths,
             done: 0,
             output: None,
         }
@@ -92,6 +98,7 @@ impl ShardWorker {
                     Err(_) => return,
                 },
             };
+            self.depths.set(self.shard, rx.len());
             match msg {
                 ShardMsg::Batch(Batch { ops, t_in, through }) => {
                     if self.coalesce {

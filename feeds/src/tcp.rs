@@ -39,10 +39,10 @@
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::queue::IngestQueue;
 
@@ -99,6 +99,9 @@ pub struct TcpStats {
     pub rejected: u64,
     /// Events the queue refused (busy or closed).
     pub refused: u64,
+    /// When the queue last accepted an event from a connection, in
+    /// milliseconds since the Unix epoch (`None`: never).
+    pub last_accepted_ms: Option<i64>,
 }
 
 #[derive(Debug, Default)]
@@ -111,6 +114,20 @@ struct Counters {
     accepted: AtomicU64,
     rejected: AtomicU64,
     refused: AtomicU64,
+    /// Milliseconds since the Unix epoch of the last accepted batch (0: never).
+    last_accepted_ms: AtomicI64,
+}
+
+impl Counters {
+    /// Records that a batch was just accepted (one store per batch read).
+    fn accepted_now(&self) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .ok()
+            .and_then(|d| i64::try_from(d.as_millis()).ok())
+            .unwrap_or(0);
+        self.last_accepted_ms.store(now, Ordering::Relaxed);
+    }
 }
 
 fn add(counter: &AtomicU64, n: u64) {
@@ -181,6 +198,7 @@ impl TcpIngest {
             accepted: get(&c.accepted),
             rejected: get(&c.rejected),
             refused: get(&c.refused),
+            last_accepted_ms: Some(c.last_accepted_ms.load(Ordering::Relaxed)).filter(|&t| t > 0),
         }
     }
 

@@ -46,6 +46,9 @@ pub struct ServerSection {
     pub store_failure_exit_secs: u64,
     /// Extra browser origins allowed to open the WebSocket.
     pub allowed_origins: Vec<String>,
+    /// The largest durable lag (events accepted, not yet fsynced) at which
+    /// `/health/ready` still answers 200.
+    pub ready_max_durable_lag: u64,
 }
 
 /// `[auth]`.
@@ -120,6 +123,7 @@ impl ServerSection {
             ping_interval: Duration::from_secs(self.ping_secs),
             allowed_origins: self.allowed_origins.clone(),
             drain_timeout: Duration::from_secs(self.drain_secs),
+            ready_max_durable_lag: self.ready_max_durable_lag,
         }
     }
 }

@@ -1,11 +1,13 @@
 //! The live feeds as the server sees them: `feed`-role submits into the
-//! queue, the `feeds` query's JSON and the feeds' Prometheus metrics.
+//! queue, the `feeds` query's JSON and the feeds' figures for `/metrics`.
 
-use std::fmt::Write as _;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use kupala_api::feed_gate::{FeedGate, Offered};
+use kupala_api::feed_metrics::{FeedMetrics, SymbolMetrics, TcpFeedMetrics};
 use kupala_engine::Event;
 use kupala_feeds::queue::{IngestQueue, KindCounts, RefuseReason};
 use kupala_feeds::refresher::{StatusBoard, SymbolStatus};
@@ -21,6 +23,9 @@ pub(super) struct Gate {
     tcp_addr: Option<SocketAddr>,
     board: Option<Arc<StatusBoard>>,
     endpoint: String,
+    /// When a `feed`-role WebSocket submit last queued an event (ms since
+    /// the Unix epoch; 0: never).
+    last_offer_ms: AtomicI64,
 }
 
 impl Gate {
@@ -38,6 +43,7 @@ impl Gate {
             tcp: Mutex::new(tcp),
             board,
             endpoint,
+            last_offer_ms: AtomicI64::new(0),
         }
     }
 
@@ -107,20 +113,33 @@ fn symbol_json(s: &SymbolStatus) -> Value {
     })
 }
 
-/// A Prometheus label value: backslash, quote and newline escaped.
-fn label(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+fn kinds(k: &KindCounts) -> Vec<(&'static str, u64)> {
+    vec![
+        ("instrument", k.instrument),
+        ("trade", k.trade),
+        ("tick", k.tick),
+        ("fx", k.fx),
+        ("eod", k.eod),
+        ("split", k.split),
+    ]
 }
 
-/// One line per labelled value of a metric family: `name{label="v"} n`.
-fn rows<'a>(o: &mut String, name: &str, label: &str, values: impl IntoIterator<Item = (&'a str, u64)>) {
-    for (v, n) in values {
-        let _ = writeln!(o, "{name}{{{label}=\"{v}\"}} {n}");
+fn symbol_metrics(s: &SymbolStatus) -> SymbolMetrics {
+    SymbolMetrics {
+        symbol: s.symbol.clone(),
+        instrument: s.instrument.clone(),
+        stale: s.stale,
+        failures: s.failures,
+        last_success_ms: s.last_success_ms,
     }
 }
 
-fn head(o: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
+fn unix_ms_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_millis()).ok())
+        .unwrap_or(0)
 }
 
 impl FeedGate for Gate {
@@ -133,6 +152,9 @@ impl FeedGate for Gate {
                     out.closed |= r.reason == RefuseReason::Closed;
                     out.refused.push((i, r.to_string()));
                 });
+        if out.accepted > 0 {
+            self.last_offer_ms.store(unix_ms_now(), Ordering::Relaxed);
+        }
         out
     }
 
@@ -167,99 +189,38 @@ impl FeedGate for Gate {
             .unwrap_or_default()
     }
 
-    fn render_metrics(&self, o: &mut String) {
+    fn metrics(&self) -> FeedMetrics {
         let q = self.queue.stats();
-        head(
-            o,
-            "kupala_feed_queue_depth",
-            "gauge",
-            "Events waiting in the live-feed queue.",
-        );
-        let _ = writeln!(o, "kupala_feed_queue_depth {}", q.depth);
-        head(
-            o,
-            "kupala_feed_enqueued_total",
-            "counter",
-            "Events accepted into the live-feed queue, by type.",
-        );
-        let kinds = |k: &KindCounts| {
-            [
-                ("instrument", k.instrument),
-                ("trade", k.trade),
-                ("tick", k.tick),
-                ("fx", k.fx),
-                ("eod", k.eod),
-                ("split", k.split),
-            ]
-        };
-        rows(o, "kupala_feed_enqueued_total", "type", kinds(&q.enqueued));
-        head(
-            o,
-            "kupala_feed_conflated_total",
-            "counter",
-            "Ticks replaced in the live-feed queue by a later tick of the same instrument.",
-        );
-        let _ = writeln!(o, "kupala_feed_conflated_total {}", q.conflated);
-        head(
-            o,
-            "kupala_feed_refused_total",
-            "counter",
-            "Events the live-feed queue refused (busy past its wait bound, or closing), by type.",
-        );
-        rows(o, "kupala_feed_refused_total", "type", kinds(&q.refused));
-        if let Some(t) = self.tcp.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
-            let s = t.stats();
-            head(
-                o,
-                "kupala_tcp_feed_lines_total",
-                "counter",
-                "Lines read by the TCP feed, by outcome.",
-            );
-            let outcomes = [
-                ("accepted", s.accepted),
-                ("rejected", s.rejected),
-                ("refused", s.refused),
-            ];
-            rows(o, "kupala_tcp_feed_lines_total", "outcome", outcomes);
-            head(
-                o,
-                "kupala_tcp_feed_connections",
-                "gauge",
-                "Open TCP feed connections.",
-            );
-            let _ = writeln!(o, "kupala_tcp_feed_connections {}", s.active);
-        }
-        let symbols = self.symbols();
-        if !symbols.is_empty() {
-            head(
-                o,
-                "kupala_refresher_stale",
-                "gauge",
-                "1 while a refreshed symbol is stale (failed stale_after times in a row).",
-            );
-            for s in &symbols {
-                let _ = writeln!(
-                    o,
-                    "kupala_refresher_stale{{symbol=\"{}\",instrument=\"{}\"}} {}",
-                    label(&s.symbol),
-                    label(&s.instrument),
-                    u8::from(s.stale)
-                );
-            }
-            head(
-                o,
-                "kupala_refresher_failures_total",
-                "counter",
-                "Failed fetches per refreshed symbol.",
-            );
-            for s in &symbols {
-                let _ = writeln!(
-                    o,
-                    "kupala_refresher_failures_total{{symbol=\"{}\"}} {}",
-                    label(&s.symbol),
-                    s.failures
-                );
-            }
+        let tcp = self
+            .tcp
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(TcpIngest::stats);
+        let symbols: Vec<SymbolMetrics> = self.symbols().iter().map(symbol_metrics).collect();
+        let refreshed = symbols.iter().filter_map(|s| s.last_success_ms).max();
+        let websocket = Some(self.last_offer_ms.load(Ordering::Relaxed)).filter(|&t| t > 0);
+        let last_data_ms = [
+            ("tcp", tcp.and_then(|t| t.last_accepted_ms)),
+            ("websocket", websocket),
+            ("refresher", refreshed),
+        ]
+        .into_iter()
+        .filter_map(|(feed, t)| Some((feed, t?)))
+        .collect();
+        FeedMetrics {
+            queue_depth: q.depth,
+            enqueued: kinds(&q.enqueued),
+            conflated: q.conflated,
+            refused: kinds(&q.refused),
+            tcp: tcp.map(|s| TcpFeedMetrics {
+                accepted: s.accepted,
+                rejected: s.rejected,
+                refused: s.refused,
+                connections: s.active,
+            }),
+            symbols,
+            last_data_ms,
         }
     }
 }

@@ -9,7 +9,7 @@ mod chart_server;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::{Result, ensure};
+use anyhow::{Context as _, Result, ensure};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -96,6 +96,13 @@ async fn tcp_feed_lines_reach_the_engine_and_bad_lines_are_answered() -> Result<
         metrics.contains("kupala_tcp_feed_lines_total{outcome=\"accepted\"} 3"),
         "{metrics}"
     );
+    // The TCP feed delivered just now: its data age is a few seconds at most.
+    let age: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("kupala_feed_data_age_seconds{feed=\"tcp\"} "))
+        .context("no TCP feed data age")?
+        .parse()?;
+    ensure!((0.0..30.0).contains(&age), "TCP feed data age {age}");
     drop(write);
     srv.stop().await?;
     Ok(())

@@ -1,7 +1,8 @@
 //! `kupala serve` when the store is cut short: a submit is all or nothing
 //! across a SIGKILL even when small journal batches and frequent snapshots
 //! fall inside it, and a full disk (a real, small tmpfs) makes the server
-//! refuse writes, say why on `/health`, answer only what it can guarantee
+//! refuse writes, say why on `/health` and `/health/ready` (while
+//! `/health/live` stays 200), answer only what it can guarantee
 //! and exit non-zero, losing no acknowledged event.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -182,8 +183,13 @@ async fn a_full_disk_refuses_writes_reports_why_and_loses_no_acknowledged_event(
             _ => bail!("submit {k} on a full disk answered {r}"),
         }
         if !answers.refused.is_empty() && health.is_none() {
-            let request = format!("GET /health HTTP/1.1\r\nHost: {}\r\n\r\n", child.addr);
-            health = Some(support::http_raw(child.addr, &request).await?);
+            let get = |path| format!("GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", child.addr);
+            health = Some((
+                support::http_raw(child.addr, &get("/health")).await?,
+                support::http_raw(child.addr, &get("/health/ready")).await?,
+                support::http_raw(child.addr, &get("/health/live")).await?,
+                support::http_raw(child.addr, &get("/metrics")).await?,
+            ));
         }
         if answers.refused.len() >= 20 {
             break;
@@ -193,12 +199,30 @@ async fn a_full_disk_refuses_writes_reports_why_and_loses_no_acknowledged_event(
         !answers.refused.is_empty(),
         "the full disk was never noticed: {answers:?}"
     );
-    let health = health.context("no /health")?;
+    let (health, ready, live, metrics) = health.context("no /health")?;
     ensure!(health.starts_with("HTTP/1.1 503"), "{health}");
     ensure!(
         health.contains("\"unavailable\"") && health.contains("No space left"),
         "{health}"
     );
+    ensure!(ready.starts_with("HTTP/1.1 503"), "{ready}");
+    ensure!(
+        ready.contains("\"not_ready\"")
+            && ready.contains("the journal is not writable")
+            && ready.contains("No space left"),
+        "{ready}"
+    );
+    ensure!(
+        live.starts_with("HTTP/1.1 200") && live.contains("\"live\""),
+        "{live}"
+    );
+    for line in [
+        "kupala_ready 0",
+        "kupala_store_writable 0",
+        "kupala_events_rejected_total{reason=\"store_failed\"}",
+    ] {
+        ensure!(metrics.contains(line), "{line} missing:\n{metrics}");
+    }
     let (status, log) = child.wait_exit(Duration::from_secs(60))?;
     ensure!(!status.success(), "exit {status}:\n{log}");
     ensure!(log.contains("the store failed"), "{log}");

@@ -27,6 +27,7 @@ use crate::messages::{AggMsg, CutKind};
 use crate::op::SeqOp;
 use crate::router::{Router, RouterStats};
 use crate::sequencer::{NewName, SequenceError, Sequencer};
+use crate::shard_depths::ShardDepths;
 use crate::state::{EngineState, PortfolioState};
 use crate::store::acked::AckMark;
 use crate::store::journal::{JournalBatch, JournalEvent};
@@ -81,6 +82,7 @@ pub struct Pipeline {
     aggregator: Option<JoinHandle<()>>,
     config: PipelineConfig,
     stats: PipelineStats,
+    depths: Arc<ShardDepths>,
 }
 
 impl Pipeline {
@@ -116,6 +118,7 @@ impl Pipeline {
         let mut workers = Vec::with_capacity(shards);
         let mut returns = Vec::with_capacity(shards);
         let totals = sink.wants_totals();
+        let depths = Arc::new(ShardDepths::new(shards));
         for (i, book) in books.into_iter().enumerate() {
             let (tx, rx) = bounded(config.queue_batches.max(1));
             let book = book
@@ -125,7 +128,14 @@ impl Pipeline {
             // channel; one the shard has no room for is dropped.
             let (spare_tx, spare_rx) = bounded(config.queue_batches.max(1) + 2);
             returns.push(spare_tx);
-            let worker = ShardWorker::new(i, book, agg_tx.clone(), spare_rx, config.coalesce);
+            let worker = ShardWorker::new(
+                i,
+                book,
+                agg_tx.clone(),
+                spare_rx,
+                config.coalesce,
+                Arc::clone(&depths),
+            );
             let handle = std::thread::Builder::new()
                 .name(format!("kupala-shard-{i}"))
                 .spawn(move || worker.run(&rx));
@@ -149,11 +159,13 @@ impl Pipeline {
                 config.batch_size,
                 config.max_pending,
                 config.conflate_ticks,
+                Arc::clone(&depths),
             )),
             workers,
             aggregator,
             config,
             stats: PipelineStats::default(),
+            depths,
         }
     }
 
@@ -223,6 +235,12 @@ impl Pipeline {
             marks,
         });
         Ok(())
+    }
+
+    /// Each shard's queue depth (batches waiting), readable from any thread.
+    #[must_use]
+    pub fn shard_depths(&self) -> Arc<ShardDepths> {
+        Arc::clone(&self.depths)
     }
 
     /// The journal's watermarks, when a store is attached.

@@ -16,10 +16,12 @@ pub mod journal_codec;
 pub mod records;
 pub mod snapshot_codec;
 mod snapshots;
+pub mod stats;
 mod varint;
 
 pub use copy::ReadOnlyStore;
 pub use frame::{FrameError, decode, encode};
+pub use stats::{SideWrite, StoreStats};
 
 use std::path::{Path, PathBuf};
 
@@ -110,6 +112,7 @@ pub struct Store {
     pub(crate) proposals: Keyspace,
     pub(crate) analysis: Keyspace,
     pub(crate) meta: Keyspace,
+    stats: StoreStats,
 }
 
 impl std::fmt::Debug for Store {
@@ -208,8 +211,12 @@ impl Store {
             analysis: ks(KEYSPACES[5])?,
             meta: ks(KEYSPACES[6])?,
             db,
+            stats: StoreStats::default(),
         };
         store.check_meta_version()?;
+        if let Some(&last) = store.eod_dates()?.iter().max() {
+            store.stats.eod_written(last);
+        }
         Ok(store)
     }
 
@@ -237,6 +244,13 @@ impl Store {
     /// The fjall database (for atomic multi-keyspace batches).
     pub(crate) const fn db(&self) -> &Database {
         &self.db
+    }
+
+    /// What the store has done (journal bytes, fsync latency, snapshots,
+    /// EODs), for metrics.
+    #[must_use]
+    pub const fn stats(&self) -> &StoreStats {
+        &self.stats
     }
 
     /// Makes everything written so far durable (fsync).

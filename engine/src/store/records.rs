@@ -142,9 +142,11 @@ impl Store {
     /// in one atomic write (not yet fsynced: see [`Store::sync`]).
     pub fn append<'a>(&self, batches: impl IntoIterator<Item = &'a JournalBatch>) -> Result<(), StoreError> {
         let mut w = self.db().batch();
+        let mut bytes = 0;
         for b in batches {
             let Some(first) = b.first_seq() else { continue };
             let value = journal_codec::encode(b);
+            bytes += value.len() as u64;
             w.insert(&self.journal, first.to_be_bytes(), value);
             for n in &b.names {
                 w.insert(&self.meta, name_key(n.kind, n.id), n.name.as_bytes());
@@ -154,6 +156,7 @@ impl Store {
             }
         }
         w.commit()?;
+        self.stats().journal_written(bytes);
         Ok(())
     }
 
@@ -269,6 +272,7 @@ impl Store {
         marker.extend_from_slice(&date_key(date));
         w.insert(&self.meta, marker, (positions.len() as u64).to_be_bytes());
         w.commit()?;
+        self.stats().eod_written(date);
         Ok(())
     }
 

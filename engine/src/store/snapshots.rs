@@ -34,6 +34,7 @@ impl Store {
         w.insert(&self.snapshots, image.seq.to_be_bytes(), head);
         w.commit()?;
         self.sync()?;
+        self.stats().snapshot_written(image.seq, bytes as u64);
         Ok(bytes)
     }
 

@@ -132,6 +132,9 @@ impl Connection {
             reply(replies, line, format_args!("{refused}"));
         });
         add(&counters.accepted, accepted as u64);
+        if accepted > 0 {
+            counters.accepted_now();
+        }
     }
 }
 
