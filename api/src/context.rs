@@ -4,7 +4,7 @@
 //! they depend on it and not on each other.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use kupala_engine::store::Store;
 
@@ -96,11 +96,7 @@ impl Context {
     #[must_use]
     pub fn metrics_text(&self) -> String {
         let (_, client_queues, client_queue_max) = self.hub.queue_depths();
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .ok()
-            .and_then(|d| i64::try_from(d.as_millis()).ok())
-            .unwrap_or(0);
+        let now_ms = kupala_engine::clock::unix_ms();
         crate::exposition::render(Scrape {
             metrics: Arc::clone(&self.metrics),
             gauges: Gauges {

@@ -42,7 +42,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use crate::queue::IngestQueue;
 
@@ -121,12 +121,8 @@ struct Counters {
 impl Counters {
     /// Records that a batch was just accepted (one store per batch read).
     fn accepted_now(&self) {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .ok()
-            .and_then(|d| i64::try_from(d.as_millis()).ok())
-            .unwrap_or(0);
-        self.last_accepted_ms.store(now, Ordering::Relaxed);
+        self.last_accepted_ms
+            .store(kupala_engine::clock::unix_ms(), Ordering::Relaxed);
     }
 }
 

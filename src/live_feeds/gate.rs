@@ -1,10 +1,10 @@
 //! The live feeds as the server sees them: `feed`-role submits into the
 //! queue, the `feeds` query's JSON and the feeds' figures for `/metrics`.
 
+use kupala_engine::clock::unix_ms;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use kupala_api::feed_gate::{FeedGate, Offered};
 use kupala_api::feed_metrics::{FeedMetrics, SymbolMetrics, TcpFeedMetrics};
@@ -134,14 +134,6 @@ fn symbol_metrics(s: &SymbolStatus) -> SymbolMetrics {
     }
 }
 
-fn unix_ms_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .ok()
-        .and_then(|d| i64::try_from(d.as_millis()).ok())
-        .unwrap_or(0)
-}
-
 impl FeedGate for Gate {
     fn offer(&self, events: Vec<Event>) -> Offered {
         let mut out = Offered::default();
@@ -153,7 +145,7 @@ impl FeedGate for Gate {
                     out.refused.push((i, r.to_string()));
                 });
         if out.accepted > 0 {
-            self.last_offer_ms.store(unix_ms_now(), Ordering::Relaxed);
+            self.last_offer_ms.store(unix_ms(), Ordering::Relaxed);
         }
         out
     }

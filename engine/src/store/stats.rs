@@ -4,7 +4,9 @@
 //! per event; read from any thread.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use crate::clock::unix_ms;
 
 use crate::histogram::LatencyHistogram;
 use crate::time::Date;
@@ -70,14 +72,6 @@ impl Default for StoreStats {
     }
 }
 
-fn unix_ms_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .ok()
-        .and_then(|d| i64::try_from(d.as_millis()).ok())
-        .unwrap_or(0)
-}
-
 fn some(v: i64) -> Option<i64> {
     (v != NONE).then_some(v)
 }
@@ -98,7 +92,7 @@ impl StoreStats {
     pub(crate) fn snapshot_written(&self, seq: u64, bytes: u64) {
         self.snapshot_seq.store(seq, Ordering::Relaxed);
         self.snapshot_bytes.store(bytes, Ordering::Relaxed);
-        self.snapshot_unix_ms.store(unix_ms_now(), Ordering::Relaxed);
+        self.snapshot_unix_ms.store(unix_ms(), Ordering::Relaxed);
     }
 
     /// Records the snapshot recovery started from (its time is unknown).
