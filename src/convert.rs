@@ -127,11 +127,17 @@ pub struct ConvertReport {
 #[derive(Debug, thiserror::Error)]
 pub enum ConvertError {
     /// A bad row (without `--skip-bad`) or an unreadable input.
-    #[error("{0}")]
+    #[error(transparent)]
     Feed(#[from] FeedError),
-    /// Writing the output failed.
+    /// Writing the output failed (the cause is in the message, once).
     #[error("writing events: {0}")]
-    Write(#[from] std::io::Error),
+    Write(std::io::Error),
+}
+
+impl From<std::io::Error> for ConvertError {
+    fn from(e: std::io::Error) -> Self {
+        Self::Write(e)
+    }
 }
 
 /// Writes every event of `source` to `out` as JSON Lines (nothing with

@@ -116,9 +116,16 @@ pub enum EngineError {
         /// What recovery found damaged, when it found it.
         damage: Option<String>,
     },
-    /// A journaled op could not be replayed.
+    /// A journaled op could not be replayed (the cause is in the message,
+    /// once).
     #[error("replaying the journal: {0}")]
-    Replay(#[from] SequenceError),
+    Replay(SequenceError),
+}
+
+impl From<SequenceError> for EngineError {
+    fn from(e: SequenceError) -> Self {
+        Self::Replay(e)
+    }
 }
 
 /// Writes EOD positions and closed positions, and runs the rebalancer,

@@ -144,11 +144,11 @@ impl<R: BufRead> CsvReader<R> {
             }
             let (seen, cut) = match self.read_line() {
                 Ok(r) => r,
-                Err(source) => {
+                Err(cause) => {
                     self.done = true;
                     return Some(Err(FeedError::Io {
                         line: self.line + 1,
-                        source,
+                        cause,
                     }));
                 }
             };

@@ -71,12 +71,12 @@ pub enum FeedError {
         reason: String,
     },
     /// Reading the source failed; the stream ends.
-    #[error("reading line {line}: {source}")]
+    #[error("reading line {line}: {cause}")]
     Io {
         /// The line being read.
         line: u64,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (in the message, once).
+        cause: std::io::Error,
     },
 }
 

@@ -119,7 +119,13 @@ pub enum RefresherError {
     Config(String),
     /// The thread could not be started.
     #[error("refresher: cannot start its thread: {0}")]
-    Thread(#[from] std::io::Error),
+    Thread(std::io::Error),
+}
+
+impl From<std::io::Error> for RefresherError {
+    fn from(e: std::io::Error) -> Self {
+        Self::Thread(e)
+    }
 }
 
 /// Where the refresher's ticks go.

@@ -54,7 +54,7 @@ pub enum MlError {
     #[error("bad request: {0}")]
     BadRequest(String),
     /// Reading or writing the store failed.
-    #[error("{0}")]
+    #[error(transparent)]
     Store(#[from] kupala_engine::store::StoreError),
     /// Reading a price file failed.
     #[error("{0}")]

@@ -291,3 +291,39 @@ fn fx_rate_reaches_the_cli_output() {
     assert_eq!(field(&v, "positions", 0, "market_value_base"), "50");
     assert_eq!(field(&v, "portfolios", 0, "market_value"), "50");
 }
+
+#[test]
+fn an_error_names_its_cause_once() {
+    let (dir, path) = file("not a directory\n");
+    let under = format!("{path}/store");
+    let out = kupala(&["calc", "--events", &path, "--data", &under], None);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.matches("Not a directory").count(),
+        1,
+        "one cause, once: {err}"
+    );
+    drop(dir);
+}
+
+#[test]
+fn a_store_another_process_holds_is_refused_by_name() {
+    let Ok(dir) = tempfile::tempdir() else {
+        panic!("tempdir")
+    };
+    let data = dir.path().join("store");
+    let Ok(held) = kupala_engine::store::Store::open(&data) else {
+        panic!("opening the store")
+    };
+    let (events, path) = file("");
+    let out = kupala(
+        &["calc", "--events", &path, "--data", &data.to_string_lossy()],
+        None,
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("another kupala holds"), "{err}");
+    assert!(err.contains(&*data.to_string_lossy()), "{err}");
+    drop((held, events));
+}

@@ -207,9 +207,9 @@ impl Pipeline {
         };
         let marks = Arc::new(Watermarks::default());
         marks.reset(last);
-        let acked = MarkKeeper::start(acked, Arc::clone(&marks)).map_err(|source| StoreError::Io {
+        let acked = MarkKeeper::start(acked, Arc::clone(&marks)).map_err(|cause| StoreError::Io {
             context: "starting the kupala-acked thread".into(),
-            source,
+            cause,
         })?;
         let (tx, rx) = bounded(self.config.queue_batches.max(1));
         let writer = JournalWriter {

@@ -25,7 +25,7 @@ const SLOT: usize = 24;
 
 fn io(path: &Path, what: &str) -> impl FnOnce(std::io::Error) -> StoreError {
     let context = format!("{what} {}", path.display());
-    move |source| StoreError::Io { context, source }
+    move |cause| StoreError::Io { context, cause }
 }
 
 fn encode(seq: u64) -> [u8; SLOT] {

@@ -58,13 +58,21 @@ pub enum StoreError {
         /// The format found.
         found: String,
     },
-    /// A filesystem error.
-    #[error("{context}: {source}")]
+    /// A filesystem error (its cause is in the message, once).
+    #[error("{context}: {cause}")]
     Io {
         /// What was being done.
         context: String,
-        /// The error.
-        source: std::io::Error,
+        /// The OS error.
+        cause: std::io::Error,
+    },
+    /// Another process has the store open.
+    #[error(
+        "another kupala holds {path} (its store is locked): stop it first, or give this one another --data"
+    )]
+    Locked {
+        /// The store directory.
+        path: PathBuf,
     },
     /// The LSM's write-ahead log (`DIR/db/*.jnl`) fails its own checks in
     /// the middle, and the LSM refuses to open it.
@@ -125,7 +133,7 @@ impl std::fmt::Debug for Store {
 
 fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StoreError {
     let context = context.into();
-    move |source| StoreError::Io { context, source }
+    move |cause| StoreError::Io { context, cause }
 }
 
 /// The store's keyspaces, in the order of the fields of [`Store`].
@@ -193,6 +201,7 @@ impl Store {
             create_database(dir, &db_path)?;
         }
         let db = open_database(&db_path).map_err(|e| match e {
+            fjall::Error::Locked => StoreError::Locked { path: dir.to_owned() },
             fjall::Error::JournalRecovery(reason) => StoreError::DamagedLog {
                 path: dir.to_owned(),
                 reason: reason.to_string(),
