@@ -205,7 +205,7 @@ pub fn main(args: &ConvertArgs) -> anyhow::Result<()> {
         println!("{} events", report.events);
     }
     if report.skipped > 0 {
-        eprintln!("kupala: skipped {} bad row(s)", report.skipped);
+        tracing::warn!("skipped {} bad row(s)", report.skipped);
     }
     Ok(())
 }

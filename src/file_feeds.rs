@@ -96,7 +96,7 @@ impl FileFeed {
                 Ok(true) if self.repeat => {}
                 Ok(_) => return,
                 Err(e) => {
-                    eprintln!("kupala: feed {}: {e}", self.path.display());
+                    tracing::error!("feed {}: {e}", self.path.display());
                     return;
                 }
             }
@@ -124,7 +124,7 @@ impl FileFeed {
                 Ok(e) => e,
                 Err(e) if e.is_fatal() => return Err(e.to_string()),
                 Err(e) => {
-                    eprintln!("kupala: feed {}: skipped {e}", self.path.display());
+                    tracing::warn!("feed {}: skipped {e}", self.path.display());
                     continue;
                 }
             };

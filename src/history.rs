@@ -44,7 +44,7 @@ pub fn calc_with_store<R: BufRead>(
     let (mut engine, recovery) =
         Engine::open(dir, pipeline, store, Box::new(NullSink)).map_err(|e| fail(&e))?;
     for w in &recovery.warnings {
-        eprintln!("kupala: warning: {w}");
+        tracing::warn!("{w}");
     }
     let resume = engine
         .store()
@@ -294,7 +294,7 @@ pub fn accept_loss(dir: &Path, pipeline: PipelineConfig, mut store: StoreConfig)
     let (engine, recovery) = Engine::open(dir, pipeline, store, Box::new(NullSink))
         .with_context(|| format!("opening the store in {}", dir.display()))?;
     for w in &recovery.warnings {
-        eprintln!("kupala: warning: {w}");
+        tracing::warn!("{w}");
     }
     drop(engine.finish());
     Ok(json!({

@@ -12,5 +12,7 @@ pub mod convert;
 pub mod file_feeds;
 pub mod history;
 pub mod live_feeds;
+pub mod logging;
 pub mod serve;
+pub mod serve_banner;
 pub mod serve_ml;

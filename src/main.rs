@@ -16,6 +16,13 @@ use kupala_feeds::JsonlSource;
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Cli {
+    /// Log filter: error, warn, info, debug, trace, or per module
+    /// (`kupala_engine=debug,info`); default: RUST_LOG, else info.
+    #[arg(long, global = true, env = "KUPALA_LOG_LEVEL")]
+    log_level: Option<String>,
+    /// Log lines as text or as JSON objects (one per line).
+    #[arg(long, global = true, value_enum, default_value_t, env = "KUPALA_LOG_FORMAT")]
+    log_format: kupala::logging::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -158,7 +165,12 @@ fn parse_date(s: &str) -> Result<Date, String> {
 }
 
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    if let Err(e) = kupala::logging::init(cli.log_level.as_deref(), cli.log_format) {
+        eprintln!("kupala: {e:#}");
+        return ExitCode::FAILURE;
+    }
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("kupala: {e:#}");
@@ -251,10 +263,10 @@ fn calc(args: CalcArgs) -> anyhow::Result<()> {
         None => kupala::calc::run(source, pipeline, args.skip_bad)?,
     };
     for line in &report.skipped {
-        eprintln!("skipped {line}");
+        tracing::warn!("skipped {line}");
     }
     if !report.skipped.is_empty() {
-        eprintln!("kupala: skipped {} bad line(s)", report.skipped.len());
+        tracing::warn!("skipped {} bad line(s)", report.skipped.len());
     }
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}", report.view.to_json_pretty())?;

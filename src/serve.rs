@@ -42,6 +42,7 @@ use kupala_feeds::synthetic::SyntheticMarket;
 use crate::config::Config;
 use crate::config::server::parse_listen;
 use crate::live_feeds::LiveFeeds;
+use crate::serve_banner::Banner;
 
 /// The positions recovered at start, by name (the demo resumes from them).
 type Book = Vec<PositionView>;
@@ -188,7 +189,7 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
     };
     let (engine, recovery, book) = opened;
     for w in &recovery.warnings {
-        eprintln!("kupala: recovery: {w}");
+        tracing::warn!("recovery: {w}");
     }
     let store = Arc::clone(engine.store());
     let ml = if config.ml.enabled {
@@ -332,18 +333,14 @@ pub fn main(opts: ServeOptions) -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     runtime.block_on(async {
         let exit_after = Duration::from_secs(opts.config.server.store_failure_exit_secs);
+        let banner = Banner::of(&opts);
         let running = start(opts).await?;
         // Registered before the server says it listens: a SIGTERM sent as
         // soon as that line is read must stop it cleanly, not kill it.
         let mut signals = StopSignals::register();
-        let addr = running.addr;
-        eprintln!(
-            "kupala: recovered to seq {} ({} journal events replayed)",
-            running.recovery.last_seq, running.recovery.replayed
-        );
-        eprintln!(
-            "kupala: listening on http://{addr} (dashboard /, WebSocket ws://{addr}/ws, /health, /metrics)"
-        );
+        for line in banner.lines(&running) {
+            tracing::info!("{line}");
+        }
         let failure = tokio::select! {
             () = signals.recv() => None,
             reason = running.store_failed() => Some(reason),
@@ -353,17 +350,17 @@ pub fn main(opts: ServeOptions) -> anyhow::Result<()> {
             // disk has room) recovers every acknowledged event from the
             // journal, which an in-process retry of a poisoned store could
             // not promise. Exit non-zero so a supervisor restarts us.
-            eprintln!(
-                "kupala: the store failed: {reason}; not ready, refusing writes, exiting in {} s",
+            tracing::error!(
+                "the store failed: {reason}; not ready, refusing writes, exiting in {} s",
                 exit_after.as_secs()
             );
             tokio::select! {
                 () = signals.recv() => {}
                 () = tokio::time::sleep(exit_after) => {}
             }
-            eprintln!("kupala: shutting down without a snapshot (the store failed)");
+            tracing::warn!("shutting down without a snapshot (the store failed)");
         } else {
-            eprintln!("kupala: shutting down (a second signal exits at once)");
+            tracing::info!("shutting down (a second signal exits at once)");
         }
         tokio::spawn(async move {
             signals.recv().await;
@@ -376,7 +373,7 @@ pub fn main(opts: ServeOptions) -> anyhow::Result<()> {
                 state.seq
             );
         }
-        eprintln!("kupala: stopped at seq {}; snapshot written", state.seq);
+        tracing::info!("stopped at seq {}; snapshot written", state.seq);
         Ok(())
     })
 }
@@ -480,6 +477,6 @@ fn eod_timer(ingest: &IngestHandle, schedule: &EodSchedule, stop: &Receiver<()>)
         if !ingest.feed_blocking(vec![Event::Eod(Eod { date })]) {
             return;
         }
-        eprintln!("kupala: EOD {date} journaled");
+        tracing::info!("EOD {date} journaled");
     }
 }

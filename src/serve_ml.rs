@@ -175,7 +175,7 @@ fn bridge(
             recv(eods) -> eod => match eod {
                 Ok((date, seq)) if seq > recovered_seq => {
                     if let Some(job) = service.worker().as_ref().and_then(|w| w.on_eod(date)) {
-                        eprintln!("kupala: EOD {date}: analysis job {job} queued");
+                        tracing::info!("EOD {date}: analysis job {job} queued");
                     }
                 }
                 Ok(_) => {}
@@ -193,7 +193,7 @@ fn relay(service: &MlService, analysis: &Analysis, ev: &JobEvent) {
         match service.result(ev.job) {
             Ok(r) => r,
             Err((_, e)) => {
-                eprintln!("kupala: {e}");
+                tracing::error!("{e}");
                 None
             }
         }
@@ -225,7 +225,7 @@ impl EodTap {
     fn fire(&mut self) {
         for (date, seq) in self.pending.drain(..) {
             if let Err(crossbeam_channel::TrySendError::Full(_)) = self.tx.try_send((date, seq)) {
-                eprintln!("kupala: EOD {date}: the ML sidecar is behind; no analysis for it");
+                tracing::warn!("EOD {date}: the ML sidecar is behind; no analysis for it");
             }
         }
     }

@@ -654,3 +654,29 @@ async fn a_file_feed_reaches_the_same_state_as_calc() -> Result<()> {
 
 #[path = "serve/http.rs"]
 mod http;
+
+/// At start the server names, in one block: where it listens, its store
+/// and what recovery found, the demo, EOD, feeds, auth, ML, and how to stop.
+#[test]
+fn the_start_banner_names_what_runs() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut child = support::Child::spawn_with(dir.path(), "[feeds.tcp]\nlisten = \"127.0.0.1:0\"\n")?;
+    let log = child.wait_log("Ctrl-C to stop", std::time::Duration::from_secs(20))?;
+    let expected = [
+        format!("listening on http://{}", child.addr),
+        format!(
+            "store {}: recovered to seq 0 (no snapshot, 0 journal events replayed)",
+            dir.path().display()
+        ),
+        "demo: off".to_owned(),
+        "EOD: off".to_owned(),
+        "feed: TCP JSON Lines on 127.0.0.1:".to_owned(),
+        "auth: off".to_owned(),
+        "ML sidecar: ".to_owned(),
+    ];
+    for e in &expected {
+        ensure!(log.contains(e.as_str()), "no {e:?} in:\n{log}");
+    }
+    child.kill9()?;
+    Ok(())
+}

@@ -333,8 +333,8 @@ impl Worker {
             self.feed_refused += events.len() as u64;
             // Logged each time the count passes a power of two.
             if before.checked_next_power_of_two() != self.feed_refused.checked_next_power_of_two() {
-                eprintln!(
-                    "kupala: feed events refused: the store is not writable ({reason}); {} so far",
+                tracing::warn!(
+                    "feed events refused: the store is not writable ({reason}); {} so far",
                     self.feed_refused
                 );
             }
@@ -358,8 +358,8 @@ impl Worker {
                     self.metrics.reject(Rejection::Invalid, 1);
                     // Logged at 1, 2, 4, 8... so a bad feed cannot flood the log.
                     if self.feed_refused.is_power_of_two() {
-                        eprintln!(
-                            "kupala: feed {} event refused: {e} ({} so far)",
+                        tracing::warn!(
+                            "feed {} event refused: {e} ({} so far)",
                             ev.kind(),
                             self.feed_refused
                         );
@@ -374,7 +374,7 @@ impl Worker {
             Some(r) => {
                 let _ = r.send(Err((code, msg)));
             }
-            None => eprintln!("kupala: feed batch refused: {msg}"),
+            None => tracing::warn!("feed batch refused: {msg}"),
         };
         if let Some(reason) = self.store_failure() {
             self.metrics.reject(Rejection::StoreFailed, events.len());

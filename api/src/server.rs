@@ -109,7 +109,7 @@ impl Listener {
             match self.listener.accept().await {
                 Ok(pair) => return pair,
                 Err(e) => {
-                    eprintln!("kupala: accept failed: {e}; retrying in {backoff:?}");
+                    tracing::warn!("accept failed: {e}; retrying in {backoff:?}");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(1));
                 }

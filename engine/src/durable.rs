@@ -170,11 +170,11 @@ impl DeltaSink for StoreSink {
     fn eod(&mut self, date: Date, seq: u64, positions: &[PositionState]) {
         if let Err(e) = self.store.put_eod(date, positions) {
             self.store.stats().failed(SideWrite::Eod);
-            eprintln!("kupala: writing EOD {date}: {e}");
+            tracing::error!("writing EOD {date}: {e}");
         }
         if let Err(e) = self.propose(date, positions) {
             self.store.stats().failed(SideWrite::Proposals);
-            eprintln!("kupala: rebalancing at EOD {date}: {e}");
+            tracing::error!("rebalancing at EOD {date}: {e}");
         }
         self.inner.eod(date, seq, positions);
     }
@@ -183,7 +183,7 @@ impl DeltaSink for StoreSink {
         for c in closed {
             if let Err(e) = self.store.put_closed(c.date, std::slice::from_ref(&c.position)) {
                 self.store.stats().failed(SideWrite::Closed);
-                eprintln!("kupala: writing closed position: {e}");
+                tracing::error!("writing closed position: {e}");
             }
         }
         self.inner.closed(closed);
@@ -553,7 +553,7 @@ fn cut_tail(store: &Store, bad: &[u64], reason: &str, warnings: &mut Vec<String>
         bad[0],
         bad.len()
     );
-    eprintln!("kupala: warning: {msg}");
+    tracing::warn!("{msg}");
     warnings.push(msg);
     Ok(())
 }
@@ -563,7 +563,7 @@ fn snapshot_writer(store: &Store, rx: &Receiver<EngineImage>, keep: usize, prune
         let seq = image.seq;
         if let Err(e) = store.put_snapshot(&image) {
             store.stats().failed(SideWrite::Snapshot);
-            eprintln!("kupala: writing snapshot {seq}: {e}");
+            tracing::error!("writing snapshot {seq}: {e}");
             continue;
         }
         match store.retain_snapshots(keep) {
@@ -571,11 +571,11 @@ fn snapshot_writer(store: &Store, rx: &Receiver<EngineImage>, keep: usize, prune
                 if let Some(&oldest) = store.snapshot_seqs().unwrap_or_default().first()
                     && let Err(e) = store.prune_journal_before(oldest + 1)
                 {
-                    eprintln!("kupala: pruning the journal: {e}");
+                    tracing::error!("pruning the journal: {e}");
                 }
             }
             Ok(_) => {}
-            Err(e) => eprintln!("kupala: deleting old snapshots: {e}"),
+            Err(e) => tracing::error!("deleting old snapshots: {e}"),
         }
     }
 }

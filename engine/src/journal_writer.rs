@@ -199,7 +199,7 @@ impl JournalWriter {
             if let Err(e) = self.store.append(batches) {
                 // Nothing more can be made durable: stop acknowledging, and
                 // do not apply what is not in the journal.
-                eprintln!("kupala: journal append failed: {e}");
+                tracing::error!("journal append failed: {e}");
                 ok = false;
                 self.marks.fail(format!("journal append failed: {e}"));
             } else {
@@ -241,7 +241,7 @@ impl JournalWriter {
             }
             Err(e) => {
                 let reason = format!("journal fsync failed: {e}");
-                eprintln!("kupala: {reason}");
+                tracing::error!("{reason}");
                 self.marks.fail(reason);
             }
         }
@@ -325,7 +325,7 @@ fn keep_mark(mut mark: AckMark, shared: &(Mutex<KeeperState>, Condvar), marks: &
                 Ok(()) => marks.set(target, target),
                 Err(e) => {
                     let reason = format!("recording the acknowledged seq failed: {e}");
-                    eprintln!("kupala: {reason}");
+                    tracing::error!("{reason}");
                     marks.fail(reason);
                     return;
                 }

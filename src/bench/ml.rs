@@ -201,7 +201,7 @@ impl Bench<'_> {
 pub(crate) fn run(opts: &BenchOptions, dir: &std::path::Path) -> anyhow::Result<Value> {
     let say = |s: &str| {
         if opts.progress {
-            eprintln!("kupala bench: ml: {s}");
+            tracing::info!("ml: {s}");
         }
     };
     // Seconds per phase, in rounds of alternating slices.

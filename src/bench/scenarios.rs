@@ -67,7 +67,7 @@ impl Context {
 
     pub(crate) fn say(&self, what: &str) {
         if self.progress {
-            eprintln!("kupala bench: {what}");
+            tracing::info!("{what}");
         }
     }
 

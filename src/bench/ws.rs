@@ -80,8 +80,8 @@ fn fitting_clients(wanted: usize) -> usize {
     match open_files_limit() {
         Some(limit) if (limit as usize) < 2 * wanted + 512 => {
             let fit = (limit as usize).saturating_sub(512) / 2;
-            eprintln!(
-                "kupala bench: ws: open-file limit {limit}: {fit} clients instead of {wanted} (raise it with `ulimit -n`)"
+            tracing::warn!(
+                "ws: open-file limit {limit}: {fit} clients instead of {wanted} (raise it with `ulimit -n`)"
             );
             fit.max(1)
         }

@@ -327,3 +327,34 @@ fn a_store_another_process_holds_is_refused_by_name() {
     assert!(err.contains(&*data.to_string_lossy()), "{err}");
     drop((held, events));
 }
+
+#[test]
+fn logs_can_be_json_lines() {
+    let (dir, path) = file("{\"type\":\"tick\"}\n");
+    let out = kupala(
+        &["--log-format", "json", "calc", "--events", &path, "--skip-bad"],
+        None,
+    );
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<Value> = err
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
+        .collect();
+    assert!(
+        lines.iter().any(|v| v["level"] == "WARN"
+            && v["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("skipped 1 bad line(s)"))),
+        "{err}"
+    );
+    let quiet = kupala(
+        &["--log-level", "error", "calc", "--events", &path, "--skip-bad"],
+        None,
+    );
+    assert!(
+        String::from_utf8_lossy(&quiet.stderr).trim().is_empty(),
+        "{quiet:?}"
+    );
+    drop(dir);
+}

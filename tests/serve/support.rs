@@ -333,6 +333,21 @@ impl Child {
         }
     }
 
+    /// Waits up to `within` for `text` to appear in the log; the log.
+    pub fn wait_log(&mut self, text: &str, within: Duration) -> Result<String> {
+        let deadline = Instant::now() + within;
+        loop {
+            self.log = std::fs::read_to_string(&self.log_path).unwrap_or_default();
+            if self.log.contains(text) {
+                return Ok(self.log.clone());
+            }
+            if Instant::now() > deadline {
+                bail!("no {text:?} within {within:?}:\n{}", self.log);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Waits up to `within` for the process to exit by itself: its status
     /// and log.
     pub fn wait_exit(&mut self, within: Duration) -> Result<(std::process::ExitStatus, String)> {

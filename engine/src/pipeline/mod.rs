@@ -464,8 +464,8 @@ impl Pipeline {
         let dead = self.workers.iter().any(JoinHandle::is_finished)
             || self.aggregator.as_ref().is_some_and(JoinHandle::is_finished);
         if dead {
-            eprintln!(
-                "kupala: fatal: an engine thread stopped unexpectedly; aborting (restart recovers from the journal)"
+            tracing::error!(
+                "fatal: an engine thread stopped unexpectedly; aborting (restart recovers from the journal)"
             );
             std::process::abort();
         }

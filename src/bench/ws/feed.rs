@@ -165,7 +165,7 @@ fn on_reply(text: &str, acks: &Acks, stamps: &Stamps) {
     };
     if v["type"] != "ack" {
         acks.errors.fetch_add(1, Ordering::SeqCst);
-        eprintln!("kupala bench: ws feeder: {text}");
+        tracing::warn!("ws feeder: {text}");
         return;
     }
     let list = v["seq"].as_array().map_or(&[][..], Vec::as_slice);
