@@ -231,7 +231,7 @@ fn an_unreadable_snapshot_is_skipped_with_a_warning_at_every_start() -> Res<()> 
     let warned = |stderr: &str| {
         stderr
             .lines()
-            .any(|l| l.contains("warning") && l.contains("snapshot") && l.contains("unreadable"))
+            .any(|l| l.contains("WARN") && l.contains("snapshot") && l.contains("unreadable"))
     };
     // calc --data: recovers (from the journal), warns, and, every line
     // already in the store, prints the same state as the first run.
