@@ -2,7 +2,8 @@
 //! in-memory file of about 4 MB through `AnySource::open` (the same path as
 //! `kupala convert`) and decodes every row into an `Event`; throughput is
 //! the file's bytes. The files are generated here (deterministic, the
-//! shapes of `../shared/data`'s files), so the bench needs no data folder.
+//! shapes of the real files in `testdata/data`), so the bench needs no data
+//! folder.
 
 use std::fmt::Write as _;
 use std::hint::black_box;

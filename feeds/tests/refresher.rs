@@ -1,5 +1,5 @@
 //! The market-data refresher against a local HTTP server serving Yahoo v8
-//! chart JSON built from `../shared/data/sp500-daily-2000-2020.csv`, plus
+//! chart JSON built from `testdata/data/sp500-daily-2000-2020.csv`, plus
 //! 500s, timeouts, truncated bodies and malformed JSON.
 
 #[path = "support/chart_server.rs"]
@@ -20,19 +20,18 @@ use kupala_feeds::{AnySource, Format, SourceOptions};
 
 const CSV: &str = "sp500-daily-2000-2020.csv";
 
-fn csv_path() -> Option<PathBuf> {
+/// The CSV in the repository's `testdata/data`; panics (the test fails)
+/// when it is missing.
+fn csv_path() -> PathBuf {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data")
+        .join("../testdata/data")
         .join(CSV);
-    if path.is_file() {
-        Some(path)
-    } else {
-        eprintln!(
-            "SKIPPED: {} not found (see shared/data/README.md)",
-            path.display()
-        );
-        None
-    }
+    assert!(
+        path.is_file(),
+        "test data missing: {} (see testdata/README.md)",
+        path.display()
+    );
+    path
 }
 
 /// The CSV's rows as (Unix seconds of 09:30 New York standard time, close text).
@@ -128,7 +127,7 @@ fn until<T>(mut f: impl FnMut() -> Option<T>) -> T {
 
 #[test]
 fn twenty_years_in_overlapping_windows_equal_the_csv_closes() {
-    let Some(path) = csv_path() else { return };
+    let path = csv_path();
     let rows = rows(&path);
     let want = expected(&path);
     assert_eq!(rows.len(), 5_105);
@@ -186,7 +185,7 @@ fn twenty_years_in_overlapping_windows_equal_the_csv_closes() {
 
 #[test]
 fn failures_make_the_symbol_stale_until_a_fetch_succeeds() {
-    let Some(path) = csv_path() else { return };
+    let path = csv_path();
     let sample: Vec<(i64, String)> = rows(&path).into_iter().take(50).collect();
     let want: Vec<(String, String)> = expected(&path).into_iter().take(50).collect();
     let good = chart_json("^GSPC", -18_000, &with_bad_points(&sample));

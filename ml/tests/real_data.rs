@@ -1,5 +1,5 @@
-//! The analysis on real market data (`../shared/data`, skipped with a
-//! message when the folder is absent): a complete leaderboard with finite
+//! The analysis on real market data (the repository's `testdata/data`; a
+//! missing file fails the test): a complete leaderboard with finite
 //! metrics, forecasts, clusters and analytics.
 
 use std::path::PathBuf;
@@ -7,17 +7,17 @@ use std::path::PathBuf;
 use kupala_ml::files::{FileSpec, read_files};
 use kupala_ml::{AnalyzeConfig, Control, Inputs, Report, analyze};
 
-fn data_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
-    if dir.join("sp500-daily-2000-2020.csv").exists() && dir.join("stocks-monthly-2000-2010.csv").exists() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "skipped: {} is absent (the shared real-data folder)",
-            dir.display()
-        );
-        None
-    }
+/// A file of `testdata/data`; panics (the test fails) when it is missing.
+fn data_file(name: &str) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata/data")
+        .join(name);
+    assert!(
+        path.is_file(),
+        "test data missing: {} (see testdata/README.md)",
+        path.display()
+    );
+    path
 }
 
 fn run(specs: &[FileSpec]) -> Report {
@@ -90,15 +90,14 @@ fn assert_complete(r: &Report, instruments: &[&str]) {
 
 #[test]
 fn sp500_daily_and_monthly_stocks_give_a_complete_leaderboard() {
-    let Some(dir) = data_dir() else { return };
     let r = run(&[
         FileSpec {
-            path: dir.join("sp500-daily-2000-2020.csv"),
+            path: data_file("sp500-daily-2000-2020.csv"),
             instrument: Some("SPX".to_owned()),
             ..FileSpec::default()
         },
         FileSpec {
-            path: dir.join("stocks-monthly-2000-2010.csv"),
+            path: data_file("stocks-monthly-2000-2010.csv"),
             ..FileSpec::default()
         },
     ]);

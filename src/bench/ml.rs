@@ -9,8 +9,8 @@
 //! analysing back to back at its serve default (lowest priority), then at
 //! normal priority (what the lowest priority buys). The worker analyses
 //! the S&P 500 daily and monthly stock files (design.md's ML anchor) from
-//! `../shared/data` (or `KUPALA_BENCH_DATA`); without them, synthetic walks
-//! of the same size, and the report says which.
+//! `KUPALA_BENCH_DATA`, else the repository's `testdata/data`; without
+//! them, synthetic walks of the same size, and the report says which.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -43,8 +43,7 @@ fn series(tiny: bool) -> (Vec<PriceSeries>, String) {
             "synthetic: 3 walks × 300 daily points (tiny)".into(),
         );
     }
-    let dir =
-        std::env::var_os("KUPALA_BENCH_DATA").map_or_else(|| PathBuf::from("../shared/data"), PathBuf::from);
+    let dir = data_dir();
     let spec = |name: &str| FileSpec {
         path: dir.join(name),
         format: None,
@@ -62,9 +61,26 @@ fn series(tiny: bool) -> (Vec<PriceSeries>, String) {
         ),
         _ => (
             synthetic(6, 5_000),
-            "synthetic: 6 walks × 5,000 daily points (data files not found)".into(),
+            format!(
+                "synthetic: 6 walks × 5,000 daily points (the S&P 500 and stocks files are not in {})",
+                dir.display()
+            ),
         ),
     }
+}
+
+/// Where the price files are looked for: `KUPALA_BENCH_DATA` when set, else
+/// `testdata/data` under the working directory (a run from the repository's
+/// root), else that of the source tree the binary was built from.
+fn data_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("KUPALA_BENCH_DATA") {
+        return PathBuf::from(dir);
+    }
+    let here = PathBuf::from("testdata/data");
+    if here.is_dir() {
+        return here;
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/data")
 }
 
 #[allow(clippy::cast_precision_loss, reason = "synthetic test prices")]
@@ -217,6 +233,7 @@ pub(crate) fn run(opts: &BenchOptions, dir: &std::path::Path) -> anyhow::Result<
     });
     let ticks: Vec<Event> = w.ticks((OFFERED * secs) as u64).collect();
     let (series, source) = series(opts.tiny);
+    say(&format!("analysing {source}"));
     let shards = opts.shards.unwrap_or_else(|| PipelineConfig::default().shards);
     let pipeline = PipelineConfig {
         shards,

@@ -25,16 +25,17 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-fn data_file(name: &str) -> Option<String> {
+/// A file of `testdata/data`; panics (the test fails) when it is missing.
+fn data_file(name: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data")
+        .join("testdata/data")
         .join(name);
-    if path.is_file() {
-        Some(path.display().to_string())
-    } else {
-        eprintln!("SKIPPED: {} not found (real market data absent)", path.display());
-        None
-    }
+    assert!(
+        path.is_file(),
+        "test data missing: {} (see testdata/README.md)",
+        path.display()
+    );
+    path.display().to_string()
 }
 
 fn json(o: &Output) -> serde_json::Value {
@@ -43,9 +44,7 @@ fn json(o: &Output) -> serde_json::Value {
 
 #[test]
 fn usdjpy_quotes_convert_and_pipe_into_calc() {
-    let Some(path) = data_file("usdjpy-ticks-2013.csv") else {
-        return;
-    };
+    let path = data_file("usdjpy-ticks-2013.csv");
     let conv = kupala(
         &["convert", "--format", "quotes", "--instrument", "USDJPY", &path],
         None,

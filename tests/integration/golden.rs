@@ -1,7 +1,7 @@
-//! The golden cases of `../shared/golden`: every case × method × {1, 3}
-//! shards must give the expected state, compared numerically as the
-//! README there says (qty/avg_cost/mark to 1e-9, money to 0.01), exactly in
-//! integers (raw units of 10^-9), never through f64.
+//! The golden cases of `testdata/golden`: every case × method × {1, 3}
+//! shards must give the expected state, compared numerically as
+//! testdata/README.md says (qty/avg_cost/mark to 1e-9, money to 0.01),
+//! exactly in integers (raw units of 10^-9), never through f64.
 
 use std::path::{Path, PathBuf};
 
@@ -16,15 +16,15 @@ const EXACT: [&str; 3] = ["qty", "avg_cost", "mark"];
 /// Tolerance of money fields: 0.01 in raw units.
 const CENT: i128 = 10_000_000;
 
-/// The golden folder, or `None` (with a message) when it is absent.
-pub fn golden_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/golden");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        println!("skipping: ../shared/golden not found ({})", dir.display());
-        None
-    }
+/// The golden folder; panics (the test fails) when it is missing.
+pub fn golden_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/golden");
+    assert!(
+        dir.is_dir(),
+        "golden cases missing: {} (see testdata/README.md)",
+        dir.display()
+    );
+    dir
 }
 
 /// The case names (`NAME` of every `NAME.jsonl`), sorted.
@@ -174,12 +174,15 @@ fn check_case(dir: &Path, case: &str, method: Method, shards: usize) -> Vec<Stri
 
 #[test]
 fn every_golden_case_every_method_one_and_three_shards() {
-    let Some(dir) = golden_dir() else { return };
+    let dir = golden_dir();
     let names = cases(&dir);
-    assert!(
-        names.len() >= 3,
-        "expected at least the 3 documented cases, found {names:?}"
-    );
+    for documented in ["flip-fees-dup", "fx-split-eod", "random-500"] {
+        assert!(
+            names.iter().any(|n| n == documented),
+            "golden case {documented} missing from {}: found {names:?}",
+            dir.display()
+        );
+    }
     let mut diffs = Vec::new();
     let mut checked = 0;
     for case in &names {

@@ -222,8 +222,7 @@ fn generated_stream_same_with_and_without_coalescing_and_batching() {
 
 #[test]
 fn random_500_same_for_every_shard_count_and_mode() {
-    let Some(dir) = golden_dir() else { return };
-    let path = dir.join("random-500.jsonl");
+    let path = golden_dir().join("random-500.jsonl");
     let Ok(text) = std::fs::read_to_string(&path) else {
         panic!("cannot read {}", path.display())
     };

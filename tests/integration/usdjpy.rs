@@ -1,4 +1,4 @@
-//! Real USD/JPY ticks (`../shared/data/usdjpy-ticks-2013.csv`): every row
+//! Real USD/JPY ticks (`testdata/data/usdjpy-ticks-2013.csv`): every row
 //! becomes a tick of a JPY-quoted instrument and a USD/JPY rate at the exact
 //! mid; a few trades at real mids; the engine's JPY and USD figures are held
 //! to an independent i128 computation (to 0.01).
@@ -106,11 +106,13 @@ fn some(what: &str, v: Option<kupala_engine::num::Money>) -> String {
 
 #[test]
 fn usdjpy_ticks_trades_and_fx_match_an_exact_recomputation() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/usdjpy-ticks-2013.csv");
-    let Ok(csv) = std::fs::read_to_string(&path) else {
-        println!("skipping: {} not found", path.display());
-        return;
-    };
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/data/usdjpy-ticks-2013.csv");
+    let csv = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "test data missing: {}: {e} (see testdata/README.md)",
+            path.display()
+        )
+    });
     let mut rows = Vec::new();
     for (n, line) in csv.lines().enumerate().skip(1) {
         let cols: Vec<&str> = line.split(',').collect();
