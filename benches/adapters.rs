@@ -1,8 +1,9 @@
 //! Parse rate of the file adapters in MB/s: each iteration reads a whole
 //! in-memory file of about 4 MB through `AnySource::open` (the same path as
 //! `kupala convert`) and decodes every row into an `Event`; throughput is
-//! the file's bytes. The files are generated here (deterministic, the
-//! shapes of `../shared/data`'s files), so the bench needs no data folder.
+//! the file's bytes. The files are generated here (deterministic, in the
+//! shapes of the real market-data files the adapters read), so the bench
+//! needs no data folder.
 
 use std::fmt::Write as _;
 use std::hint::black_box;
