@@ -13,8 +13,10 @@
 //!   ticks flushed once (`coalesced_10k`); throughput = ticks per second.
 //!   `coalesced_10k/totals_only_with_trades` keeps the stream's trades (100
 //!   per window) in the window, as the pipeline sees it.
-//!   `.../reference_loop` runs the same ticks through the design.md scale
-//!   reference (`kupala::bench::reference`, the code `kupala bench` runs), in the same run, for the 2× comparison.
+//!   `.../reference_loop` runs the same ticks through the scale reference
+//!   (`kupala::bench::reference`, the code `kupala bench` runs; see
+//!   docs/benchmarks.md, "The workload"), in the same run, for the 2×
+//!   comparison.
 
 mod common;
 

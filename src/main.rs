@@ -76,8 +76,8 @@ enum Command {
     /// KUPALA_SERVER__MAX_CONNECTIONS=2048, KUPALA_FEEDS__TCP__LISTEN=127.0.0.1:9100),
     /// then the flags below (each also read from its KUPALA_* variable).
     Serve(kupala::serve::ServeArgs),
-    /// Benchmark the engine, journal, replay, recovery, WebSocket fan-out and TCP ingest on design.md's
-    /// standard workload, each beside a baseline measured in the same run.
+    /// Benchmark the engine, journal, replay, recovery, WebSocket fan-out and TCP ingest on the
+    /// standard workload (docs/benchmarks.md), each beside a baseline measured in the same run.
     Bench(BenchArgs),
     /// Compare ML models (walk-forward CV), forecast, cluster and score
     /// instruments from price files (the ML sidecar's analysis).

@@ -1,6 +1,5 @@
-//! The WebSocket protocol (design.md, "WebSocket protocol"): what a client
-//! may send, how it is decoded, and the error codes. Every request is one
-//! JSON text frame; every failure to understand one becomes an
+//! The WebSocket protocol: what a client may send, how it is decoded, and
+//! the error codes. Every request is one JSON text frame; every failure to understand one becomes an
 //! [`ErrorCode`] with a message, never a panic and never a closed
 //! connection. `docs/protocol.md` is the user-facing description.
 //!

@@ -33,7 +33,8 @@ pub fn sequence(seq: &mut Sequencer, events: &[Event]) -> Vec<SeqOp> {
 }
 
 /// One tick per instrument at its start price: after it, trades no longer
-/// move marks (design.md: the mark is the last trade price only until a tick).
+/// move marks (docs/pnl.md, "Marks": the last trade price is the mark only
+/// until a tick).
 pub fn first_ticks(w: &Workload) -> Vec<Event> {
     (0..w.config().instruments)
         .map(|i| {

@@ -1,4 +1,4 @@
-//! The input events of design.md, with names as strings (the edge form), and
+//! The input events of docs/events.md, with names as strings (the edge form), and
 //! their JSON encoding: decimals are strings both ways.
 //!
 //! Decoding is strict and explains itself: a wrong value names the field and
@@ -172,7 +172,7 @@ impl Event {
     }
 
     /// Decodes one JSON object, then checks every value against the rules of
-    /// design.md (qty > 0, rates > 0, a `BASE/QUOTE` pair...).
+    /// docs/events.md (qty > 0, rates > 0, a `BASE/QUOTE` pair...).
     pub fn from_json(text: &str) -> Result<Self, EventError> {
         if !text.trim_start().starts_with('{') {
             return Err(EventError::Json("an event must be a JSON object".into()));
@@ -350,7 +350,7 @@ mod tests {
     }
 
     #[test]
-    fn decodes_every_example_of_design_md() {
+    fn decodes_every_example_of_the_event_reference() {
         let lines = [
             r#"{"type":"instrument","id":"AAPL","currency":"USD","multiplier":"1"}"#,
             r#"{"type":"trade","id":"t-1","ts":"2026-11-30T14:30:00Z","account":"A1","instrument":"AAPL","side":"buy","qty":"100","price":"189.50","fee":"1.00"}"#,

@@ -137,9 +137,9 @@ impl Router {
 }
 
 /// Drops ticks that a later tick of the same instrument supersedes with no
-/// trade, split or definition of that instrument between them (design.md:
-/// only ticks with no trade between them may be coalesced), and never across
-/// an EOD (whose day baseline reads the mark). Returns how many.
+/// trade, split or definition of that instrument between them (only such
+/// ticks may be coalesced: docs/benchmarks.md, "The workload"), and never
+/// across an EOD (whose day baseline reads the mark). Returns how many.
 pub(crate) fn compact_ticks(batch: &mut Vec<SeqOp>, seen: &mut FxHashSet<u32>) -> u64 {
     seen.clear();
     let mut keep = vec![true; batch.len()];

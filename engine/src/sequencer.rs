@@ -123,7 +123,7 @@ impl Sequencer {
     }
 
     /// Validates, interns and numbers one event. `Ok(None)` means a repeated
-    /// trade id: the event is ignored, as design.md requires.
+    /// trade id: the event is ignored (docs/events.md, "Repeated trade ids").
     pub fn sequence(&mut self, event: &Event) -> Result<Option<SeqOp>, SequenceError> {
         let Some(op) = self.prepare(event)? else {
             return Ok(None);

@@ -1,4 +1,4 @@
-//! The JSON shape of positions and portfolios (design.md, `kupala calc`):
+//! The JSON shape of positions and portfolios (docs/pnl.md, `kupala calc`):
 //! names instead of ids, money rounded to 9 decimals and written as strings,
 //! `null` base fields for an unpriced position.
 

@@ -1,4 +1,4 @@
-//! JSON Lines events (design.md): one event object per line; blank lines and
+//! JSON Lines events (docs/events.md): one event object per line; blank lines and
 //! lines starting with `#` are skipped.
 
 use std::io::BufRead;

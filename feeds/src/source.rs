@@ -30,7 +30,7 @@ impl<R: BufRead> EventSource for JsonlSource<R> {
 /// The file formats kupala reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Format {
-    /// JSON Lines events (design.md), one object per line.
+    /// JSON Lines events (docs/events.md), one object per line.
     Jsonl,
     /// A CSV trade blotter ([`csv_trades`]).
     Trades,

@@ -1,4 +1,4 @@
-//! Live ingest over plain TCP: JSON Lines events (design.md), one per line,
+//! Live ingest over plain TCP: JSON Lines events (docs/events.md), one per line,
 //! into an [`IngestQueue`], for feeds that produce more than a WebSocket
 //! should carry.
 //!

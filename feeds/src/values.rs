@@ -46,7 +46,7 @@ fn round_to_scale(s: &str) -> Result<i128, String> {
     })
 }
 
-/// The event if it passes the rules of design.md (names, qty > 0...).
+/// The event if it passes the rules of docs/events.md (names, qty > 0...).
 pub fn checked(event: Event) -> Result<Event, String> {
     event.validate().map(|()| event).map_err(|e| e.to_string())
 }

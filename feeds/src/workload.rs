@@ -1,4 +1,4 @@
-//! The standard benchmark workload of design.md ("Benchmark workload"),
+//! The standard benchmark workload (docs/benchmarks.md, "The workload"),
 //! generated deterministically from a seed.
 //!
 //! - `instruments` instruments named `I00000…`; instrument `i` has Zipf rank
@@ -51,7 +51,7 @@ pub struct WorkloadConfig {
 }
 
 impl WorkloadConfig {
-    /// design.md's workload: 10,000 instruments, 1,000 accounts × 100
+    /// The standard workload: 10,000 instruments, 1,000 accounts × 100
     /// positions (100,000), Zipf s = 1.1, one trade per 100 ticks.
     #[must_use]
     pub const fn standard() -> Self {
@@ -408,7 +408,7 @@ mod tests {
     use std::collections::HashSet;
 
     #[test]
-    fn standard_shape_matches_design_md() {
+    fn standard_shape_matches_the_documented_workload() {
         let w = Workload::standard();
         let c = w.config();
         assert_eq!(w.positions().len(), c.accounts * c.per_account);

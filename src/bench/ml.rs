@@ -8,7 +8,7 @@
 //! slowed sender): a warm-up (not reported), idle, then with the worker
 //! analysing back to back at its serve default (lowest priority), then at
 //! normal priority (what the lowest priority buys). The worker analyses
-//! the S&P 500 daily and monthly stock files (design.md's ML anchor) from
+//! the S&P 500 daily and monthly stock files (the ML benchmark's data) from
 //! `KUPALA_BENCH_DATA`, else the repository's `testdata/data`; without
 //! them, synthetic walks of the same size, and the report says which.
 

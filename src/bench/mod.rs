@@ -1,6 +1,7 @@
-//! `kupala bench`: end-to-end figures on design.md's standard workload, each
-//! beside a baseline measured in the same run on the same data, printed as
-//! a table and written as JSON (`{"scenario": {"name": .., ...}}`).
+//! `kupala bench`: end-to-end figures on the standard workload
+//! (docs/benchmarks.md, "The workload"), each beside a baseline measured in
+//! the same run on the same data, printed as a table and written as JSON
+//! (`{"scenario": {"name": .., ...}}`).
 
 mod ingest;
 mod ml;

@@ -1,12 +1,12 @@
-//! The design.md scale reference, measured in the same run as the engine
-//! (by `kupala bench`'s `engine` scenarios and by the criterion bench
-//! `tick_apply/zipf/.../reference_loop`, both with this code): a
-//! tight single-thread loop over positions stored contiguously per
-//! instrument, exact i128 fixed point, account totals moved by deltas. It
-//! does only what a tick must do (market value and unrealized P&L of each
-//! holder, the change added to its account's totals); no FX, no fees, no
-//! dirty tracking, no output records. It is the yardstick the engine's hot
-//! path should stay within 2× of.
+//! The scale reference (docs/benchmarks.md, "The workload"), measured in
+//! the same run as the engine (by `kupala bench`'s `engine` scenarios and
+//! by the criterion bench `tick_apply/zipf/.../reference_loop`, both with
+//! this code): a tight single-thread loop over positions stored
+//! contiguously per instrument, exact i128 fixed point, account totals
+//! moved by deltas. It does only what a tick must do (market value and
+//! unrealized P&L of each holder, the change added to its account's
+//! totals); no FX, no fees, no dirty tracking, no output records. It is the
+//! yardstick the engine's hot path should stay within 2× of.
 
 use std::time::{Duration, Instant};
 

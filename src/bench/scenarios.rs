@@ -42,7 +42,7 @@ impl Context {
         }
     }
 
-    /// The workload: design.md's standard one, or a small one of the same
+    /// The workload: the standard one (docs/benchmarks.md), or a small one of the same
     /// shape for the harness's own test.
     pub(crate) fn workload(&self, accounts: Option<usize>) -> Workload {
         let base = if self.tiny {
@@ -250,7 +250,7 @@ pub(crate) fn engine(ctx: &Context) -> anyhow::Result<Vec<(String, Value)>> {
                 "baseline_ticks_per_sec": naive_rate,
                 "speedup": (r / naive_rate * 100.0).round() / 100.0,
                 "baseline_checksum": checksum.to_string(),
-                "reference": format!("design.md scale loop (kupala::bench::reference): one thread, positions contiguous per instrument, exact i128, totals by deltas, {}; the same opening book and all {} events of this run (its trades skipped)", if coalesce { format!("marks coalesced per {}-event batch", batch.unwrap_or(0)) } else { "every tick repriced".to_owned() }, run_ticks.len()),
+                "reference": format!("scale reference loop (kupala::bench::reference, docs/benchmarks.md): one thread, positions contiguous per instrument, exact i128, totals by deltas, {}; the same opening book and all {} events of this run (its trades skipped)", if coalesce { format!("marks coalesced per {}-event batch", batch.unwrap_or(0)) } else { "every tick repriced".to_owned() }, run_ticks.len()),
                 "reference_ticks_per_sec": ref_rate,
                 "vs_reference": (r / ref_rate * 1000.0).round() / 1000.0,
                 "reference_checksum": reference.checksum.to_string(),
