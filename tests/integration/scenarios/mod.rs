@@ -1,4 +1,4 @@
-//! One test per P&L rule of design.md, driven through `kupala::calc::run`;
+//! One test per P&L rule of docs/pnl.md, driven through `kupala::calc::run`;
 //! every expected figure is worked out by hand in the comments.
 
 use kupala_engine::Method;
