@@ -148,10 +148,17 @@ pub fn summary(r: &Report) -> String {
     s
 }
 
-/// `kupala analyze`: prints the JSON report, or writes it to `--json` and
-/// prints a summary.
+/// `kupala analyze`: prints the JSON report (stdout holds JSON only), or
+/// writes it to `--json` and prints a summary. Either way each warning and
+/// each instrument left out is logged on stderr.
 pub fn main(args: &AnalyzeArgs) -> anyhow::Result<()> {
     let report = run(args)?;
+    for s in &report.data.skipped {
+        tracing::warn!("left out: {s}");
+    }
+    for w in &report.warnings {
+        tracing::warn!("{w}");
+    }
     let json = serde_json::to_string_pretty(&report)?;
     let mut out = std::io::stdout().lock();
     match &args.json {

@@ -605,7 +605,11 @@ async fn acked_events_survive_sigkill_and_sigterm_snapshots() -> Result<()> {
     let log = child.terminate()?;
     ensure!(log.contains("snapshot written"), "{log}");
     let mut child = support::Child::spawn(dir.path())?;
-    ensure!(child.log.contains("(0 journal events replayed)"), "{}", child.log);
+    ensure!(
+        child.log.contains(", 0 journal events replayed)"),
+        "{}",
+        child.log
+    );
     child.kill9()?;
     Ok(())
 }

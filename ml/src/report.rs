@@ -225,6 +225,13 @@ pub fn analyze(mut inputs: Inputs, cfg: &AnalyzeConfig, ctl: &Control<'_>) -> Re
     ctl.checkpoint()?;
     ctl.report(0.95, "analytics");
     report.analytics = analytics(&inputs, cfg);
+    short_spans(&report.analytics, &mut report.warnings);
+    if report.leaderboard.is_empty() && !inputs.series.is_empty() {
+        report.warnings.push(format!(
+            "no model was compared: no instrument has enough observations for {} walk-forward folds (see data.skipped)",
+            cfg.folds
+        ));
+    }
     report.seconds = t0.elapsed().as_secs_f64();
     ctl.report(1.0, "done");
     Ok(report)
@@ -236,6 +243,25 @@ fn daily_closes(s: &PriceSeries) -> BTreeMap<Date, f64> {
         .zip(&s.price)
         .filter_map(|(t, p)| i32::try_from(t.div_euclid(DAY_NANOS)).ok().map(|d| (Date(d), *p)))
         .collect()
+}
+
+/// Annualised figures drawn from less than a quarter of a year of periods
+/// (a few hours of ticks, a few days of bars) extrapolate wildly: each such
+/// series gets a warning, and its figures stay as computed.
+fn short_spans(a: &Analytics, warnings: &mut Vec<String>) {
+    for p in a.instruments.iter().chain(&a.accounts) {
+        let perf = &p.performance;
+        #[allow(clippy::cast_precision_loss, reason = "a count of periods")]
+        let years = perf.periods as f64 / perf.periods_per_year;
+        if years < 0.25 {
+            warnings.push(format!(
+                "{}: {} periods span {:.2} % of a year; its annualised figures (return, volatility, Sharpe) are extrapolated and not meaningful",
+                p.name,
+                perf.periods,
+                years * 100.0
+            ));
+        }
+    }
 }
 
 fn analytics(inputs: &Inputs, cfg: &AnalyzeConfig) -> Analytics {

@@ -358,3 +358,34 @@ fn logs_can_be_json_lines() {
     );
     drop(dir);
 }
+
+#[test]
+fn analyze_warns_when_the_series_are_too_short_and_stdout_stays_json() {
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo.jsonl");
+    let out = kupala(&["analyze", "--prices", demo], None);
+    assert!(out.status.success(), "{out:?}");
+    let report: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("stdout is not JSON: {e}"));
+    assert_eq!(report["leaderboard"].as_array().map(Vec::len), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("WARN") && err.contains("no model was compared"),
+        "{err}"
+    );
+    assert!(
+        err.contains("annualised figures") && err.contains("not meaningful"),
+        "{err}"
+    );
+    assert!(err.contains("left out: AAPL"), "{err}");
+    let long = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/data/sp500-daily-2000-2020.csv"
+    );
+    let quiet = kupala(&["analyze", "--prices", long], None);
+    assert!(quiet.status.success(), "{quiet:?}");
+    let err = String::from_utf8_lossy(&quiet.stderr);
+    assert!(
+        !err.contains("not meaningful") && !err.contains("no model was compared"),
+        "{err}"
+    );
+}

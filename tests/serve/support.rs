@@ -321,6 +321,8 @@ impl Child {
                 .and_then(|a| a.parse().ok());
             if let Some(addr) = addr {
                 me.addr = addr;
+                // The rest of the start block follows the address line.
+                me.wait_log("Ctrl-C to stop", Duration::from_secs(10))?;
                 return Ok(me);
             }
             if let Some(status) = me.child.try_wait()? {
