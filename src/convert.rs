@@ -36,6 +36,9 @@ Without a header (--no-header) the columns are, in order: ticks ts,instrument,pr
 (ts,price with --instrument); bars ts,open,high,low,close; quotes ts,bid,ask
 (e.g. HistData `20200101 170000065,1.121200,1.121720,0`); yahoo
 date,open,high,low,close,adjclose,volume. Extra trailing columns are ignored.
+A file whose first row is all numbers or dates is read this way without the
+flag; --no-header is needed when the first row holds names (an instrument).
+`--format ticks` refuses a trades file (one with account and side columns).
 
 Bad rows: `line N: reason` on stderr and exit 1; with --skip-bad each is
 reported, the rest converted, and the count given at the end (exit 0).";
@@ -51,7 +54,8 @@ pub struct ConvertArgs {
     #[arg(long)]
     pub instrument: Option<String>,
     /// The file has no header row: columns are the format's default order
-    /// (see --help); e.g. `--format quotes --no-header` for HistData files.
+    /// (see --help). Recognised without the flag when the first row is all
+    /// numbers and dates (HistData quotes files, for instance).
     #[arg(long)]
     pub no_header: bool,
     /// UTC offset of timestamps that carry none, as ±HH:MM (e.g. -05:00).

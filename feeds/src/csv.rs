@@ -24,6 +24,17 @@ pub struct Record<'a> {
 }
 
 impl<'a> Record<'a> {
+    /// A record over `text` split at `spans` (a row kept aside and decoded
+    /// later, such as a first row that turned out to be data).
+    pub(crate) const fn from_parts(line: u64, text: &'a str, spans: &'a [Range<usize>]) -> Self {
+        Self { line, text, spans }
+    }
+
+    /// The record's text and field spans, owned.
+    pub(crate) fn to_parts(self) -> (u64, String, Vec<Range<usize>>) {
+        (self.line, self.text.to_owned(), self.spans.to_vec())
+    }
+
     /// The record's 1-based line number.
     #[must_use]
     pub const fn line(&self) -> u64 {

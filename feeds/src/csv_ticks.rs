@@ -64,7 +64,24 @@ pub fn open<R: BufRead>(reader: R, opts: &SourceOptions) -> Result<CsvSource<R, 
     } else {
         LAYOUT
     };
-    CsvSource::open(reader, opts, layout, |h| TickDecoder::bind(h, opts, &["price"]))
+    CsvSource::open(reader, opts, layout, |h| {
+        refuse_trades(h)?;
+        TickDecoder::bind(h, opts, &["price"])
+    })
+}
+
+/// A trades file (it names an account and a side) read as ticks would turn
+/// every trade price into a mark: refused, naming the format to use.
+fn refuse_trades(header: &Header) -> Result<(), String> {
+    let account = header.find(&["account"])?;
+    let side = header.find(&["side"])?;
+    if account.is_some() && side.is_some() {
+        return Err(format!(
+            "the header `{}` has `account` and `side` columns: this is a trades file; convert it with --format trades",
+            header.joined()
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -160,5 +177,19 @@ mod tests {
         assert_eq!(got, vec!["open: line 1: column `Price` appears twice"]);
         let got = run("", &SourceOptions::default());
         assert_eq!(got, vec!["open: the file is empty: no header"]);
+    }
+
+    #[test]
+    fn a_trades_file_is_refused_and_a_headerless_one_is_read() {
+        let trades = "ts,account,instrument,side,qty,price\n2026-01-01T00:00:00Z,A,AAPL,buy,10,100\n";
+        let got = run(trades, &SourceOptions::default());
+        assert_eq!(got.len(), 1);
+        assert!(
+            got[0].contains("this is a trades file; convert it with --format trades"),
+            "{got:?}"
+        );
+        let bare = run("2026-11-30,2\n2026-12-01,3\n", &with_instrument("X"));
+        assert_eq!(bare.len(), 2, "{bare:?}");
+        assert!(bare[0].contains(r#""price":"2""#), "{bare:?}");
     }
 }

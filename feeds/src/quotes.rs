@@ -134,7 +134,8 @@ mod tests {
                 r#"{"type":"tick","ts":"2020-01-01T17:00:00.065Z","instrument":"EURUSD","price":"1.12146"}"#
             ]
         );
-        let got = run("20200101 170000065,1.121200,1.121720,0\n", false);
+        // A header that names no timestamp column is refused with the hint.
+        let got = run("when,bid,ask\n20200101 170000065,1.121200,1.121720\n", false);
         assert!(
             got[0].starts_with(
                 "open: line 1: no `ts` column (nor timestamp, time, date, datetime) in the header"
@@ -152,5 +153,21 @@ mod tests {
         assert_eq!(got[0], "line 2: crossed quote: bid 1.2 is above ask 1.1");
         assert_eq!(got[1], "line 3: bid: empty string is not a decimal");
         assert!(got[2].contains(r#""price":"1.1""#));
+    }
+
+    #[test]
+    fn a_headerless_file_is_recognised_by_its_first_row() {
+        let rows = "20200101 170000065,1.121200,1.121720,0\n20200101 170010447,1.121200,1.121920,0\n";
+        assert_eq!(
+            run(rows, false),
+            run(rows, true),
+            "without --no-header, the same ticks"
+        );
+        assert_eq!(run(rows, false).len(), 2, "the first row is data, not lost");
+        // A header whose names start with letters is still a header.
+        assert_eq!(
+            run("ts,bid,ask\n20200101 170000065,1.1212,1.1217\n", false).len(),
+            1
+        );
     }
 }

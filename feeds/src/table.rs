@@ -280,10 +280,17 @@ impl<R: BufRead, D: Decode> CsvSource<R, D> {
         bind: impl FnOnce(&Header) -> Result<D, String>,
     ) -> Result<Self, FeedError> {
         let mut csv = CsvReader::new(reader);
+        let mut first_row = None;
         let header = if opts.no_header {
             Header::from_layout(layout)
         } else {
             match csv.next_record() {
+                // A first row of numbers is data: the file has no header
+                // and is read in the format's default layout.
+                Some(Ok(rec)) if !layout.is_empty() && looks_like_data(rec) => {
+                    first_row = Some(rec.to_parts());
+                    Header::from_layout(layout)
+                }
                 Some(Ok(rec)) => Header::from_record(rec, !layout.is_empty()),
                 Some(Err(e)) => return Err(e),
                 None => return Err(header_error(0, "the file is empty: no header".to_owned())),
@@ -292,15 +299,19 @@ impl<R: BufRead, D: Decode> CsvSource<R, D> {
         let line = csv.line();
         header.check_unique().map_err(|r| header_error(line, r))?;
         let decoder = bind(&header).map_err(|r| header_error(line, r))?;
-        Ok(Self {
+        let mut source = Self {
             csv,
             decoder,
             width: header.names.len(),
             exact_width: header.from_file,
             ready: VecDeque::new(),
-            position: line,
+            position: if first_row.is_some() { 0 } else { line },
             done: false,
-        })
+        };
+        if let Some((line, text, spans)) = first_row {
+            source.take_row(Record::from_parts(line, &text, &spans));
+        }
+        Ok(source)
     }
 
     /// The same source with its decoder changed by `f` (e.g. boxed).
@@ -326,24 +337,59 @@ impl<R: BufRead, D: Decode> CsvSource<R, D> {
             }
             Some(Err(e)) => e,
             Some(Ok(rec)) => {
-                let (line, fields) = (rec.line(), rec.len());
-                let result = if fields != self.width && (self.exact_width || fields < self.width) {
-                    Err(format!("{fields} fields where {} are expected", self.width))
-                } else {
-                    self.decoder.decode(line, rec, &mut self.ready)
-                };
-                match result {
+                let shape = (self.width, self.exact_width);
+                match decode_row(&mut self.decoder, shape, rec, &mut self.ready) {
                     Ok(()) => return,
-                    Err(reason) => FeedError::Row { line, reason },
+                    Err(e) => e,
                 }
             }
         };
+        self.fail(error);
+    }
+
+    /// Decodes a record read before the source existed (a first row of data).
+    fn take_row(&mut self, rec: Record<'_>) {
+        let shape = (self.width, self.exact_width);
+        if let Err(e) = decode_row(&mut self.decoder, shape, rec, &mut self.ready) {
+            self.fail(e);
+        }
+    }
+
+    /// Queues a row's error (a fatal one ends the source).
+    fn fail(&mut self, error: FeedError) {
         if error.is_fatal() {
             self.done = true;
             self.decoder.flush(&mut self.ready);
         }
         self.decoder.reject(error, &mut self.ready);
     }
+}
+
+/// Checks a row's width against the header's (`width`, and whether it must
+/// match exactly) and decodes it.
+fn decode_row<D: Decode>(
+    decoder: &mut D,
+    (width, exact): (usize, bool),
+    rec: Record<'_>,
+    out: &mut Ready,
+) -> Result<(), FeedError> {
+    let (line, fields) = (rec.line(), rec.len());
+    let result = if fields != width && (exact || fields < width) {
+        Err(format!("{fields} fields where {width} are expected"))
+    } else {
+        decoder.decode(line, rec, out)
+    };
+    result.map_err(|reason| FeedError::Row { line, reason })
+}
+
+/// Whether a first row is data rather than a header: two or more fields,
+/// each starting like a number or a date (`20200101 170000065`, `1.1212`,
+/// `-3`); a header's names start with letters.
+fn looks_like_data(rec: Record<'_>) -> bool {
+    rec.len() >= 2
+        && rec
+            .fields()
+            .all(|f| f.starts_with(|c: char| c.is_ascii_digit() || matches!(c, '+' | '-' | '.')))
 }
 
 fn header_error(line: u64, reason: String) -> FeedError {

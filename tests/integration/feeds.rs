@@ -96,14 +96,22 @@ fn a_bad_row_fails_with_its_line_unless_skipped() {
 }
 
 #[test]
-fn headerless_quotes_need_the_flag_and_help_says_so() {
+fn headerless_quotes_are_recognised_with_or_without_the_flag() {
     let row = "20200101 170000065,1.121200,1.121720,0\n";
-    let without = kupala(
+    let tick = "{\"type\":\"tick\",\"ts\":\"2020-01-01T17:00:00.065Z\",\"instrument\":\"EURUSD\",\"price\":\"1.12146\"}\n";
+    let sniffed = kupala(
         &["convert", "--format", "quotes", "--instrument", "EURUSD", "-"],
         Some(row),
     );
-    assert!(!without.status.success());
-    assert!(text(&without.stderr).contains("--no-header"));
+    assert!(sniffed.status.success(), "{}", text(&sniffed.stderr));
+    assert_eq!(text(&sniffed.stdout), tick, "a first row of numbers is data");
+    // A header naming no timestamp column still says how to read a bare file.
+    let unnamed = kupala(
+        &["convert", "--format", "quotes", "--instrument", "EURUSD", "-"],
+        Some("when,bid,ask\n"),
+    );
+    assert!(!unnamed.status.success());
+    assert!(text(&unnamed.stderr).contains("--no-header"));
     let with = kupala(
         &[
             "convert",
@@ -116,10 +124,7 @@ fn headerless_quotes_need_the_flag_and_help_says_so() {
         ],
         Some(row),
     );
-    assert_eq!(
-        text(&with.stdout),
-        "{\"type\":\"tick\",\"ts\":\"2020-01-01T17:00:00.065Z\",\"instrument\":\"EURUSD\",\"price\":\"1.12146\"}\n"
-    );
+    assert_eq!(text(&with.stdout), tick);
     let help = kupala(&["convert", "--help"], None);
     assert!(text(&help.stdout).contains("--no-header"));
 }
