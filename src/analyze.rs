@@ -141,16 +141,13 @@ pub fn summary(r: &Report) -> String {
             f.instrument, f.as_of, f.forecast_return, f.direction
         ));
     }
-    for w in &r.warnings {
-        s.push_str(&format!("warning: {w}\n"));
-    }
     s.push_str(&format!("{:.2} s\n", r.seconds));
     s
 }
 
-/// `kupala analyze`: prints the JSON report (stdout holds JSON only), or
-/// writes it to `--json` and prints a summary. Either way each warning and
-/// each instrument left out is logged on stderr.
+/// `kupala analyze`: prints the JSON report, or writes it to `--json` and
+/// logs a summary; stdout holds JSON or nothing. Each warning and each
+/// instrument left out is logged on stderr.
 pub fn main(args: &AnalyzeArgs) -> anyhow::Result<()> {
     let report = run(args)?;
     for s in &report.data.skipped {
@@ -164,7 +161,9 @@ pub fn main(args: &AnalyzeArgs) -> anyhow::Result<()> {
     match &args.json {
         Some(path) => {
             std::fs::write(path, json.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
-            std::io::Write::write_all(&mut out, summary(&report).as_bytes())?;
+            for line in summary(&report).lines() {
+                tracing::info!("{line}");
+            }
         }
         None => std::io::Write::write_all(&mut out, format!("{json}\n").as_bytes())?,
     }

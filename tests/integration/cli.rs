@@ -388,4 +388,21 @@ fn analyze_warns_when_the_series_are_too_short_and_stdout_stays_json() {
         !err.contains("not meaningful") && !err.contains("no model was compared"),
         "{err}"
     );
+    // With --json FILE the report goes to the file, and stdout stays empty.
+    let (dir, _) = file("");
+    let path = dir.path().join("report.json");
+    let to_file = kupala(
+        &["analyze", "--prices", long, "--json", &path.to_string_lossy()],
+        None,
+    );
+    assert!(to_file.status.success(), "{to_file:?}");
+    assert!(
+        to_file.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&to_file.stdout)
+    );
+    let written = std::fs::read_to_string(&path).unwrap_or_default();
+    let report: Value = serde_json::from_str(&written).unwrap_or_else(|e| panic!("not JSON: {e}"));
+    assert!(report["best"].is_object(), "{report}");
+    assert!(String::from_utf8_lossy(&to_file.stderr).contains("best: "));
 }
