@@ -1,0 +1,123 @@
+"""pandas DataFrames of positions, portfolios and ticks.
+
+Decimal columns hold :class:`decimal.Decimal` objects (``object`` dtype),
+exactly what the server sent: sums and comparisons stay exact
+(``df["net_pnl"].sum()`` is a ``Decimal``). Floats only on request, with
+:func:`to_float`, for plotting or statistics.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Iterable, Sequence
+
+import pandas as pd
+
+from .messages import Portfolio, Position, Row, Tick
+
+POSITION_COLUMNS: tuple[str, ...] = (
+    "account",
+    "instrument",
+    "currency",
+    "qty",
+    "avg_cost",
+    "mark",
+    "market_value",
+    "realized_pnl",
+    "unrealized_pnl",
+    "fees",
+    "net_pnl",
+    "day_pnl",
+    "market_value_base",
+    "realized_pnl_base",
+    "unrealized_pnl_base",
+    "fees_base",
+    "net_pnl_base",
+    "unpriced",
+    "journal_seq",
+)
+
+PORTFOLIO_COLUMNS: tuple[str, ...] = (
+    "account",
+    "base_currency",
+    "unpriced",
+    "market_value",
+    "realized_pnl",
+    "unrealized_pnl",
+    "fees",
+    "net_pnl",
+    "day_pnl",
+    "journal_seq",
+)
+
+TICK_COLUMNS: tuple[str, ...] = ("instrument", "price", "ts", "seq")
+
+
+def _frame(
+    rows: Iterable[Row], row_type: type[Row], columns: Sequence[str], sort: Sequence[str]
+) -> pd.DataFrame:
+    records = []
+    for r in rows:
+        if not isinstance(r, row_type):
+            raise TypeError(f"expected {row_type.__name__} rows, got {type(r).__name__}")
+        records.append([getattr(r, c) for c in columns])
+    records.sort(key=lambda rec: tuple(rec[columns.index(c)] for c in sort))
+    data: dict[str, Any] = {}
+    for i, c in enumerate(columns):
+        values = [rec[i] for rec in records]
+        if c in row_type.DECIMALS:
+            # object dtype: Decimal (or None) exactly as received
+            data[c] = pd.Series(values, dtype=object)
+        elif c in ("journal_seq", "seq") or (c == "unpriced" and row_type is Portfolio):
+            data[c] = pd.Series(values, dtype="int64")
+        elif c == "unpriced":
+            data[c] = pd.Series(values, dtype="bool")
+        else:
+            data[c] = pd.Series(values, dtype=object)
+    return pd.DataFrame(data, columns=list(columns))
+
+
+def positions_frame(rows: Iterable[Position]) -> pd.DataFrame:
+    """Positions as a DataFrame, one row per (account, instrument), sorted."""
+    return _frame(rows, Position, POSITION_COLUMNS, ("account", "instrument"))
+
+
+def portfolios_frame(rows: Iterable[Portfolio]) -> pd.DataFrame:
+    """Portfolios as a DataFrame, one row per account, sorted."""
+    return _frame(rows, Portfolio, PORTFOLIO_COLUMNS, ("account",))
+
+
+def ticks_frame(rows: Iterable[Tick]) -> pd.DataFrame:
+    """Last ticks as a DataFrame, one row per instrument (``ts`` stays the
+    server's RFC 3339 text; ``pd.to_datetime(df["ts"])`` parses it)."""
+    return _frame(rows, Tick, TICK_COLUMNS, ("instrument",))
+
+
+_KNOWN_DECIMALS = frozenset(Position.DECIMALS + Portfolio.DECIMALS + Tick.DECIMALS)
+
+
+def decimal_columns(df: pd.DataFrame) -> list[str]:
+    """The columns holding ``Decimal`` values: the protocol's decimal fields
+    present in ``df`` (also when all ``None``), and any other ``object``
+    column holding a ``Decimal``."""
+    out = []
+    for c in df.columns:
+        s = df[c]
+        if s.dtype != object:
+            continue
+        if c in _KNOWN_DECIMALS or any(isinstance(v, Decimal) for v in s):
+            out.append(c)
+    return out
+
+
+def to_float(df: pd.DataFrame, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """A copy of ``df`` with Decimal columns (or ``columns``) as ``float64``
+    (``None`` becomes NaN). Lossy: for charts and statistics only, never to
+    compute money."""
+    out = df.copy()
+    cols = list(columns) if columns is not None else decimal_columns(df)
+    for c in cols:
+        out[c] = pd.Series(
+            [float("nan") if v is None else float(v) for v in df[c]], index=df.index, dtype="float64"
+        )
+    return out
