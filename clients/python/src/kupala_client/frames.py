@@ -8,6 +8,7 @@ exactly what the server sent: sums and comparisons stay exact
 
 from __future__ import annotations
 
+from dataclasses import fields
 from decimal import Decimal
 from typing import Any, Iterable, Sequence
 
@@ -15,42 +16,17 @@ import pandas as pd
 
 from .messages import Portfolio, Position, Row, Tick
 
-POSITION_COLUMNS: tuple[str, ...] = (
-    "account",
-    "instrument",
-    "currency",
-    "qty",
-    "avg_cost",
-    "mark",
-    "market_value",
-    "realized_pnl",
-    "unrealized_pnl",
-    "fees",
-    "net_pnl",
-    "day_pnl",
-    "market_value_base",
-    "realized_pnl_base",
-    "unrealized_pnl_base",
-    "fees_base",
-    "net_pnl_base",
-    "unpriced",
-    "journal_seq",
-)
 
-PORTFOLIO_COLUMNS: tuple[str, ...] = (
-    "account",
-    "base_currency",
-    "unpriced",
-    "market_value",
-    "realized_pnl",
-    "unrealized_pnl",
-    "fees",
-    "net_pnl",
-    "day_pnl",
-    "journal_seq",
-)
+def _columns(row_type: type[Row], leave_out: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """A row type's protocol fields in declaration order (``extra`` and
+    ``leave_out`` aside): the DataFrame columns follow the messages."""
+    return tuple(f.name for f in fields(row_type) if f.name != "extra" and f.name not in leave_out)
 
-TICK_COLUMNS: tuple[str, ...] = ("instrument", "price", "ts", "seq")
+
+#: A delta's ``closed`` flag removes the row from the view; it is no column.
+POSITION_COLUMNS: tuple[str, ...] = _columns(Position, ("closed",))
+PORTFOLIO_COLUMNS: tuple[str, ...] = _columns(Portfolio)
+TICK_COLUMNS: tuple[str, ...] = _columns(Tick)
 
 
 def _frame(
