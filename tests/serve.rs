@@ -37,6 +37,9 @@ mod interest;
 #[path = "serve/health.rs"]
 mod health;
 
+#[path = "serve/batch.rs"]
+mod batch;
+
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail, ensure};

@@ -19,7 +19,7 @@ use crate::context::Context;
 use crate::metrics::add;
 use crate::outbox::{Outbox, Outgoing, Popped};
 use crate::protocol::CloseReason;
-use crate::render::render;
+use crate::render::messages;
 use crate::session::Session;
 use crate::shutdown::Shutdown;
 
@@ -239,22 +239,10 @@ async fn sleep_until(due: Option<tokio::time::Instant>) {
 
 /// Renders and writes a batch, then flushes.
 async fn write(ctx: &Context, sink: &mut Sink, batch: &mut Vec<Outgoing>) -> Result<(), axum::Error> {
-    let mut stamps = Vec::new();
     let items = std::mem::take(batch);
-    let texts: Vec<String> = ctx
-        .hub
-        .with_names(|names| {
-            items
-                .into_iter()
-                .map(|o| {
-                    if o.t_in != 0 {
-                        stamps.push(o.t_in);
-                    }
-                    render(o, names)
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut stamps: Vec<u64> = items.iter().map(|o| o.t_in).filter(|&t| t != 0).collect();
+    let mut texts = Vec::with_capacity(items.len());
+    ctx.hub.with_names(|names| messages(items, names, &mut texts));
     let mut bytes = 0;
     for t in texts {
         bytes += t.len() as u64;

@@ -22,7 +22,7 @@ use rustc_hash::FxHashMap;
 use kupala_engine::event::Tick;
 use kupala_engine::ids::{AccountId, Names};
 use kupala_engine::interest::Interest;
-use kupala_engine::state::{EngineState, PortfolioState, PositionDelta};
+use kupala_engine::state::{EngineState, PortfolioState, PositionDelta, PositionState};
 use kupala_engine::{DeltaSink, SharedNames};
 
 use crate::auth::Grant;
@@ -44,6 +44,10 @@ struct State {
     portfolio_subs: Subs,
     tick_subs: Subs,
     clients: FxHashMap<ClientId, Arc<Outbox>>,
+    /// A publish's position deltas by account: (account, index), reused.
+    by_account: Vec<(AccountId, usize)>,
+    /// One account's deltas, shared by its subscriptions; reused.
+    shared: Vec<Arc<Shared<PositionState>>>,
 }
 
 /// The latest portfolios and ticks, the interest and the fan-out.
@@ -96,6 +100,42 @@ fn account_name(names: Option<&SharedNames>, cache: &mut Vec<Option<Arc<str>>>, 
         cache[id.index()] = Some(Arc::clone(&name));
     }
     name
+}
+
+/// Queues a publish's position deltas: grouped by account, so that each
+/// subscription takes its account's deltas under one lock of its queue.
+fn publish_positions(st: &mut State, names: Option<&SharedNames>, positions: &[PositionDelta], t_in: u64, now: Instant) {
+    let State {
+        position_subs,
+        account_names,
+        by_account,
+        shared,
+        ..
+    } = st;
+    by_account.clear();
+    by_account.extend(positions.iter().enumerate().map(|(i, d)| (d.state.account, i)));
+    by_account.sort_unstable();
+    for run in by_account.chunk_by(|a, b| a.0 == b.0) {
+        let account_id = run[0].0;
+        let account = account_name(names, account_names, account_id);
+        let mut subs = position_subs.matching(&account).peekable();
+        if subs.peek().is_none() {
+            continue;
+        }
+        shared.clear();
+        shared.extend(run.iter().map(|&(_, i)| {
+            let d = &positions[i];
+            Shared::new(d.state.clone(), d.closed)
+        }));
+        for r in subs {
+            let items = shared.iter().map(|s| {
+                let key = Key::Position(r.sub, account_id, s.value.instrument);
+                (key, Item::Position(Arc::clone(s)))
+            });
+            r.outbox.push_all(items, t_in, now);
+        }
+    }
+    shared.clear();
 }
 
 #[path = "hub_subscribe.rs"]
@@ -191,19 +231,8 @@ impl Hub {
         let mut guard = self.lock();
         let st = &mut *guard;
         st.seq = st.seq.max(seq);
-        for d in positions {
-            let p = &d.state;
-            if st.position_subs.is_empty() {
-                continue;
-            }
-            let account = account_name(names, &mut st.account_names, p.account);
-            let mut shared = None;
-            for r in st.position_subs.matching(&account) {
-                let s = shared.get_or_insert_with(|| Shared::new(p.clone(), d.closed));
-                let item = Item::Position(Arc::clone(s));
-                r.outbox
-                    .push(Key::Position(r.sub, p.account, p.instrument), item, t_in, now);
-            }
+        if !st.position_subs.is_empty() {
+            publish_positions(st, names, positions, t_in, now);
         }
         for p in portfolios {
             if st.portfolios.get(&p.account).is_some_and(|old| old.seq > p.seq) {

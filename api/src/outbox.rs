@@ -74,6 +74,8 @@ pub(crate) struct SubSpec {
     pub interval: Option<Duration>,
     /// `min_change`, raw money.
     pub min_change: Option<i128>,
+    /// `batch`: deltas queued together go out as one `deltas` message.
+    pub batch: bool,
 }
 
 #[derive(Debug)]
@@ -115,12 +117,26 @@ pub(crate) struct SubTag {
     pub seq: u64,
 }
 
+/// Where an outgoing update goes in the messages written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Part {
+    /// A message of its own (a reply, a snapshot, a `delta`).
+    Own,
+    /// The first delta of a `deltas` message (a `batch` subscription).
+    Opens,
+    /// The next delta of the `deltas` message the previous update opened.
+    Joins,
+}
+
 /// An update taken off the queue, ready to render.
 #[derive(Debug)]
 pub(crate) struct Outgoing {
+    /// The subscription and seq (none for a reply, or for a delta that
+    /// joins the message before it).
     pub tag: Option<SubTag>,
     pub item: Item,
     pub t_in: u64,
+    pub part: Part,
 }
 
 /// What [`Outbox::pop`] found.
@@ -203,12 +219,31 @@ impl Outbox {
     /// Queues an update of a subscription, conflating by key. Never waits.
     pub(crate) fn push(&self, key: Key, item: Item, t_in: u64, now: Instant) {
         let mut g = self.lock();
-        let inner = &mut *g;
+        if self.push_locked(&mut g, key, item, t_in, now) {
+            self.notify.notify_one();
+        }
+    }
+
+    /// Queues several updates under one lock and one wake-up (a publish's
+    /// deltas for one subscription). Never waits.
+    pub(crate) fn push_all(&self, items: impl IntoIterator<Item = (Key, Item)>, t_in: u64, now: Instant) {
+        let mut g = self.lock();
+        let mut wake = false;
+        for (key, item) in items {
+            wake |= self.push_locked(&mut g, key, item, t_in, now);
+        }
+        if wake {
+            self.notify.notify_one();
+        }
+    }
+
+    /// One update under the lock; whether the connection task must wake.
+    fn push_locked(&self, inner: &mut Inner, key: Key, item: Item, t_in: u64, now: Instant) -> bool {
         if inner.closed.is_some() {
-            return;
+            return false;
         }
         let Some(st) = key.sub().and_then(|s| inner.subs.get_mut(&s)) else {
-            return;
+            return false;
         };
         if let (Some(min), Some(m)) = (st.spec.min_change, item.measure()) {
             if let Some(&(q, v)) = st.last.get(&key)
@@ -216,36 +251,40 @@ impl Outbox {
                 && m.1.abs_diff(v) < min.unsigned_abs()
             {
                 add(&self.metrics.suppressed, 1);
-                return;
+                return false;
             }
             st.last.insert(key, m);
         }
         if let Some(p) = inner.pending.get_mut(&key) {
             *p = Pending::new(item, t_in);
             add(&self.metrics.conflated, 1);
-            return;
+            return false;
         }
         if st.gated || st.spec.interval.is_some() {
             let gated = st.gated;
             st.held.push(key);
             inner.pending.insert(key, Pending::new(item, t_in));
-            self.check_bounds(&mut g, now);
-            if !gated {
-                self.notify.notify_one();
-            }
+            self.check_bounds(inner, now);
+            !gated
         } else {
-            self.enqueue(&mut g, key, Pending::new(item, t_in), now);
+            self.enqueue_quiet(inner, key, Pending::new(item, t_in), now);
+            true
         }
     }
 
     fn enqueue(&self, g: &mut Inner, key: Key, p: Pending, now: Instant) {
+        self.enqueue_quiet(g, key, p, now);
+        self.notify.notify_one();
+    }
+
+    /// Queues in the send order without waking the connection task.
+    fn enqueue_quiet(&self, g: &mut Inner, key: Key, p: Pending, now: Instant) {
         if g.order.is_empty() {
             g.stalled_since = now;
         }
         g.order.push_back(key);
         g.pending.insert(key, p);
         self.check_bounds(g, now);
-        self.notify.notify_one();
     }
 
     fn check_bounds(&self, g: &mut Inner, now: Instant) {
@@ -292,27 +331,30 @@ impl Outbox {
             }
         }
         let before = out.len();
+        // The `batch` subscription whose `deltas` message the last update
+        // taken is in: its next delta joins that message.
+        let mut open: Option<SubId> = None;
         while out.len() - before < max {
             let Some(key) = inner.order.pop_front() else { break };
             let Some(p) = inner.pending.remove(&key) else {
                 continue;
             };
-            let tag = p.tag.or_else(|| {
-                key.sub().and_then(|s| inner.subs.get_mut(&s)).map(|st| {
-                    if !p.item.is_snapshot() {
-                        st.seq += 1;
-                    }
-                    SubTag {
-                        id: st.spec.id.clone(),
-                        channel: st.spec.channel,
-                        seq: st.seq,
-                    }
-                })
-            });
+            let (tag, part) = match (p.tag, key.sub()) {
+                (Some(tag), _) => (Some(tag), Part::Own),
+                (None, Some(s)) => match inner.subs.get_mut(&s) {
+                    Some(st) => tag_delta(s, st, &p.item, &mut open),
+                    None => (None, Part::Own),
+                },
+                (None, None) => (None, Part::Own),
+            };
+            if part == Part::Own {
+                open = None;
+            }
             out.push(Outgoing {
                 tag,
                 item: p.item,
                 t_in: p.t_in,
+                part,
             });
         }
         inner.stalled_since = now;
@@ -322,6 +364,31 @@ impl Outbox {
             Popped::Idle(next_due)
         }
     }
+}
+
+/// The tag and message part of a subscription's update taken off the
+/// queue: a delta counts one more `seq`, unless it joins the `deltas`
+/// message of the update taken just before it (same `batch` subscription).
+fn tag_delta(s: SubId, st: &mut SubState, item: &Item, open: &mut Option<SubId>) -> (Option<SubTag>, Part) {
+    let tag = |st: &SubState| SubTag {
+        id: st.spec.id.clone(),
+        channel: st.spec.channel,
+        seq: st.seq,
+    };
+    if item.is_snapshot() {
+        *open = None;
+        return (Some(tag(st)), Part::Own);
+    }
+    if !st.spec.batch {
+        st.seq += 1;
+        return (Some(tag(st)), Part::Own);
+    }
+    if *open == Some(s) {
+        return (None, Part::Joins);
+    }
+    *open = Some(s);
+    st.seq += 1;
+    (Some(tag(st)), Part::Opens)
 }
 
 #[path = "outbox_items.rs"]

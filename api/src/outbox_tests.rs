@@ -18,6 +18,7 @@ fn spec(interval: Option<u64>, min_change: Option<i128>) -> SubSpec {
         start_seq: 10,
         interval: interval.map(Duration::from_millis),
         min_change,
+        batch: false,
     }
 }
 
@@ -212,4 +213,45 @@ fn a_cut_snapshot_drops_the_held_deltas_it_covers_and_keeps_later_ones() {
     assert!(out[0].item.is_snapshot());
     assert!(matches!(&out[1].item, Item::Portfolio(p) if p.value.account == AccountId(1)));
     assert_eq!(out[1].tag.as_ref().map(|t| t.seq), Some(31));
+}
+
+#[test]
+fn a_batch_subscription_takes_its_deltas_in_one_message_per_run() {
+    let o = Outbox::new(100, Duration::from_secs(60), Arc::new(Metrics::default()));
+    let now = Instant::now();
+    let batch = SubSpec {
+        batch: true,
+        ..spec(None, None)
+    };
+    o.open_sub(1, batch, Item::Portfolios(vec![]));
+    o.open_sub(2, spec(None, None), Item::Portfolios(vec![]));
+    let items = (0..3).map(|a| (Key::Portfolio(1, AccountId(a)), Item::Portfolio(port(1))));
+    o.push_all(items, 0, now);
+    o.push(Key::Portfolio(2, AccountId(0)), Item::Portfolio(port(1)), 0, now);
+    o.push(Key::Portfolio(1, AccountId(5)), Item::Portfolio(port(1)), 0, now);
+    // A conflated key keeps its place: still one run of three.
+    o.push(Key::Portfolio(1, AccountId(1)), Item::Portfolio(port(7)), 0, now);
+    let mut out = Vec::new();
+    assert_eq!(o.pop(100, now, &mut out), Popped::Ready);
+    let parts: Vec<(Part, Option<u64>)> = out.iter().map(|x| (x.part, x.tag.as_ref().map(|t| t.seq))).collect();
+    assert_eq!(
+        parts,
+        vec![
+            (Part::Own, Some(10)),
+            (Part::Own, Some(10)),
+            (Part::Opens, Some(11)),
+            (Part::Joins, None),
+            (Part::Joins, None),
+            (Part::Own, Some(11)),
+            (Part::Opens, Some(12)),
+        ],
+        "the batch subscription counts one seq per message; the other one per delta"
+    );
+    assert!(matches!(&out[3].item, Item::Portfolio(p) if p.value.net_pnl == port(7).value.net_pnl));
+    // A message never spans two pops: the next one opens a new message.
+    o.push(Key::Portfolio(1, AccountId(6)), Item::Portfolio(port(1)), 0, now);
+    out.clear();
+    assert_eq!(o.pop(100, now, &mut out), Popped::Ready);
+    assert_eq!(out[0].part, Part::Opens);
+    assert_eq!(out[0].tag.as_ref().map(|t| t.seq), Some(13));
 }

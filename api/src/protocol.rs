@@ -103,6 +103,9 @@ pub struct Subscribe {
     /// Skip updates whose P&L (or price, for ticks) moved less than this
     /// since the last update sent for the same key.
     pub min_change: Option<Money>,
+    /// Send the deltas queued together as one `deltas` message (an array)
+    /// instead of one `delta` message each.
+    pub batch: bool,
 }
 
 /// What a `query` asks for.
@@ -257,6 +260,7 @@ fn subscribe(f: SubscribeFields) -> Result<Subscribe, String> {
         target: target(f.channel, f.account, f.instrument)?,
         min_interval_ms: f.min_interval_ms.filter(|&ms| ms > 0),
         min_change: f.min_change.filter(|&m| m > Money::ZERO),
+        batch: f.batch.unwrap_or(false),
     })
 }
 

@@ -260,6 +260,9 @@ pub(crate) struct SubscribeFields {
     /// A decimal string >= 0.
     #[serde(default, deserialize_with = "field::min_change")]
     pub(crate) min_change: Option<kupala_engine::num::Money>,
+    /// `true` for `deltas` messages; `null` is false.
+    #[serde(default, deserialize_with = "field::batch")]
+    pub(crate) batch: Option<bool>,
 }
 
 /// `submit`'s fields: the events, each a raw slice of the frame.
@@ -366,6 +369,10 @@ mod field {
                 "min_interval_ms must be an integer from 0 to {MAX_INTERVAL_MS}"
             ))),
         }
+    }
+
+    pub(super) fn batch<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+        Option::<bool>::deserialize(d).map_err(|_| D::Error::custom("batch must be true or false"))
     }
 
     pub(super) fn job<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<u64>>, D::Error> {

@@ -48,7 +48,21 @@ fn decodes_each_op() {
             target: Target::Portfolio(AccountSel::All),
             min_interval_ms: Some(250),
             min_change: Money::parse("0.5").ok(),
+            batch: false,
         })
+    );
+    assert_eq!(
+        op(r#"{"op":"subscribe","channel":"positions","account":"A1","batch":true}"#),
+        Op::Subscribe(Subscribe {
+            target: Target::Positions(AccountSel::One("A1".into())),
+            min_interval_ms: None,
+            min_change: None,
+            batch: true,
+        })
+    );
+    bad(
+        r#"{"op":"subscribe","channel":"positions","account":"A1","batch":"yes"}"#,
+        "batch must be true or false",
     );
     // Zero throttles are none; `null` is none.
     assert_eq!(
@@ -286,6 +300,7 @@ fn refuses_a_name_over_the_limit() {
             target: Target::Ticks(name.clone()),
             min_interval_ms: None,
             min_change: None,
+            batch: false,
         })
     );
     bad(

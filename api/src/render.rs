@@ -8,9 +8,10 @@ use kupala_engine::state::{PortfolioState, PositionState};
 use kupala_engine::view::{PortfolioView, PositionView};
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use crate::json_out;
-use crate::outbox::{Item, Outgoing, Shared, SubTag};
+use crate::outbox::{Item, Outgoing, Part, Shared, SubTag};
 use crate::protocol::Update;
 
 /// A position as the server sends it: the `kupala calc` fields, the journal
@@ -118,6 +119,76 @@ fn delta<T>(tag: &SubTag, shared: &Shared<T>, text: impl FnOnce(&T) -> String) -
     raw_update("delta", tag, data)
 }
 
+/// The messages of a batch of updates taken off a client's queue, in
+/// order: one per update, except that the deltas of a `batch`
+/// subscription taken together share one `deltas` message.
+pub(crate) fn messages(items: Vec<Outgoing>, names: &Names, out: &mut Vec<String>) {
+    let mut open: Option<String> = None;
+    for o in items {
+        match o.part {
+            Part::Joins => {
+                if let Some(frame) = open.as_mut() {
+                    frame.push(',');
+                    delta_data(frame, &o.item, names);
+                }
+            }
+            Part::Opens => {
+                out.extend(open.take().map(close_deltas));
+                if let Some(tag) = &o.tag {
+                    let mut frame = String::with_capacity(4096);
+                    head(&mut frame, "deltas", tag);
+                    frame.push('[');
+                    delta_data(&mut frame, &o.item, names);
+                    open = Some(frame);
+                }
+            }
+            Part::Own => {
+                out.extend(open.take().map(close_deltas));
+                out.push(render(o, names));
+            }
+        }
+    }
+    out.extend(open.map(close_deltas));
+}
+
+fn close_deltas(mut frame: String) -> String {
+    frame.push_str("]}");
+    frame
+}
+
+/// Appends a change's `data` to a `deltas` message: copied from the shared
+/// text when another subscription rendered (or will render) it too,
+/// written in place when this queue holds the only reference.
+fn delta_data(out: &mut String, item: &Item, names: &Names) {
+    match item {
+        Item::Position(p) => shared_into(out, p, |o, v| json_out::position(o, v, names, p.closed)),
+        Item::Portfolio(p) => shared_into(out, p, |o, v| json_out::portfolio(o, v, names)),
+        Item::Tick(t) => shared_into(out, t, |o, v| {
+            o.push_str(&serde_json::to_string(v).unwrap_or_default());
+        }),
+        Item::Analysis { data, .. } => out.push_str(data),
+        // Replies and snapshots are never part of a `deltas` message.
+        Item::Reply(_) | Item::Positions(_) | Item::Portfolios(_) | Item::Ticks(_) => out.push_str("null"),
+    }
+}
+/// Writes a shared change's `data`: in place when this queue holds the
+/// only reference (nobody else will need the text), else rendered once
+/// into the shared text and copied.
+fn shared_into<T>(out: &mut String, shared: &Arc<Shared<T>>, write: impl Fn(&mut String, &T)) {
+    if let Some(text) = shared.text.get() {
+        out.push_str(text);
+    } else if Arc::strong_count(shared) == 1 {
+        write(out, &shared.value);
+    } else {
+        let text = shared.text.get_or_init(|| {
+            let mut s = String::with_capacity(512);
+            write(&mut s, &shared.value);
+            s
+        });
+        out.push_str(text);
+    }
+}
+
 /// A snapshot's positions as a JSON array, sorted by (account, instrument)
 /// names as [`positions`] sorts them.
 fn positions_array(mut list: Vec<PositionState>, names: &Names) -> String {
@@ -150,6 +221,14 @@ fn array<T>(list: &[T], each: usize, write: impl Fn(&mut String, &T)) -> String 
 /// An update message around `data` already rendered as JSON text.
 fn raw_update(kind: &str, tag: &SubTag, data: &str) -> String {
     let mut s = String::with_capacity(data.len() + 96);
+    head(&mut s, kind, tag);
+    s.push_str(data);
+    s.push('}');
+    s
+}
+
+/// An update message's fields up to `"data":`.
+fn head(s: &mut String, kind: &str, tag: &SubTag) {
     s.push_str(r#"{"type":""#);
     s.push_str(kind);
     s.push_str(r#"","#);
@@ -161,9 +240,6 @@ fn raw_update(kind: &str, tag: &SubTag, data: &str) -> String {
     s.push_str(r#"","seq":"#);
     s.push_str(itoa::Buffer::new().format(tag.seq));
     s.push_str(r#","data":"#);
-    s.push_str(data);
-    s.push('}');
-    s
 }
 
 #[cfg(test)]
@@ -171,6 +247,45 @@ mod tests {
     use super::*;
     use crate::protocol::Channel;
     use serde_json::{Value, json};
+
+    #[test]
+    fn a_batch_run_is_one_deltas_message_between_the_others() {
+        let tag = |seq| SubTag {
+            id: Some(json!(7)),
+            channel: Channel::Analysis,
+            seq,
+        };
+        let delta = |text: &str, tag, part| Outgoing {
+            tag,
+            item: Item::Analysis {
+                snapshot: false,
+                data: Arc::from(text),
+            },
+            t_in: 0,
+            part,
+        };
+        let items = vec![
+            delta(r#"{"a":1}"#, Some(tag(3)), Part::Opens),
+            delta(r#"{"a":2}"#, None, Part::Joins),
+            Outgoing {
+                tag: None,
+                item: Item::Reply("ack".into()),
+                t_in: 0,
+                part: Part::Own,
+            },
+            delta(r#"{"a":3}"#, Some(tag(4)), Part::Opens),
+        ];
+        let mut out = Vec::new();
+        messages(items, &Names::default(), &mut out);
+        assert_eq!(
+            out,
+            [
+                r#"{"type":"deltas","id":7,"channel":"analysis","seq":3,"data":[{"a":1},{"a":2}]}"#,
+                "ack",
+                r#"{"type":"deltas","id":7,"channel":"analysis","seq":4,"data":[{"a":3}]}"#,
+            ]
+        );
+    }
 
     #[test]
     fn an_update_frame_is_the_documented_message() {

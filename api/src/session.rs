@@ -249,6 +249,7 @@ impl Session {
             start_seq: 0,
             interval: s.min_interval_ms.map(Duration::from_millis),
             min_change: s.min_change.map(|m| m.raw()),
+            batch: s.batch,
         };
         let gate = self.read_gate();
         if let Target::Positions(sel) = &s.target {

@@ -113,6 +113,8 @@ struct Phase {
     /// Every event acknowledged (journaled and sequenced).
     acked: u64,
     deltas: u64,
+    /// The messages that carried them.
+    frames: u64,
     last_ns: u64,
     settled: bool,
     latency: Value,
@@ -166,8 +168,9 @@ async fn drive(
     let mut subscribing = JoinSet::new();
     for i in 0..clients {
         let account = w.account_name(i % w.config().accounts).to_owned();
-        let requests = ["positions", "portfolio"]
-            .map(|ch| json!({"op": "subscribe", "channel": ch, "account": account}).to_string());
+        let requests = ["positions", "portfolio"].map(|ch| {
+            json!({"op": "subscribe", "channel": ch, "account": account, "batch": true}).to_string()
+        });
         subscribing.spawn(async move { client::subscribed(addr, &requests).await });
     }
     let mut receivers = JoinSet::new();
@@ -199,6 +202,7 @@ async fn drive(
             t0,
             acked,
             deltas: tally.deltas(p),
+            frames: tally.frames(p),
             last_ns: tally.last_ns(p),
             settled,
             latency: percentiles(&tally.take_hist(p)),
@@ -277,13 +281,19 @@ pub(crate) fn ws(ctx: &Context) -> anyhow::Result<Vec<(String, Value)>> {
     let run = outcome?;
     ctx.say("ws baseline: a trivial broadcast server");
     let template = run.sample.clone().unwrap_or_default();
-    let base = client_rt.block_on(base::run(server_rt.handle(), clients, &template, size.baseline))?;
+    let single = base::first_delta(&template, None);
+    let base = client_rt.block_on(base::run(server_rt.handle(), clients, &single, size.baseline))?;
     let base_rate = per_sec(base.deltas, base.elapsed);
     let base_latency = percentiles(&base.tally.take_hist(0));
+    ctx.say("ws baseline: the same server sending kupala's `deltas` frames");
+    let per_frame = run.phases.last().map_or(1, |p| p.deltas.div_ceil(p.frames.max(1)));
+    let template = base::first_delta(&template, Some(per_frame as usize));
+    let batched = client_rt.block_on(base::run(server_rt.handle(), clients, &template, size.baseline))?;
+    let batched_rate = per_sec(batched.deltas, batched.elapsed);
     let described = |ticks: u64| {
         let mut v = what(&w, ticks, ctx.shards(true), "periodic 5 ms");
         v["clients"] = json!(clients);
-        v["subscriptions"] = json!("positions + portfolio of one account per client");
+        v["subscriptions"] = json!("positions + portfolio of one account per client, `batch: true`");
         v
     };
     let report = |name: &str, p: &Phase, offered: Option<f64>| {
@@ -295,9 +305,13 @@ pub(crate) fn ws(ctx: &Context) -> anyhow::Result<Vec<(String, Value)>> {
             "offered_ticks_per_sec": offered,
             "ticks_per_sec": per_sec(p.ticks, p.elapsed()),
             "deltas": p.deltas, "deltas_per_sec": deltas_rate, "latency_us": p.latency,
+            "messages": p.frames,
             "settled": p.settled,
-            "baseline": "a trivial tokio WebSocket server broadcasting frames of the same size to as many clients, same client code, same run",
+            "baseline": "a trivial tokio WebSocket server broadcasting one-delta frames of the size kupala sent to as many clients, same client code, same run",
             "baseline_deltas_per_sec": base_rate,
+            "baseline_batched": "the same server broadcasting `deltas` frames of kupala's mean deltas per message in the max phase",
+            "baseline_batched_deltas_per_sec": batched_rate,
+            "speedup_vs_batched": (deltas_rate / batched_rate.max(1.0) * 100.0).round() / 100.0,
             "baseline_latency_us": base_latency,
             "baseline_frames": base.frames,
             "speedup": (deltas_rate / base_rate.max(1.0) * 100.0).round() / 100.0,

@@ -148,7 +148,8 @@ impl Client {
         self.send_text(&req.to_string()).await?;
         loop {
             let m = self.recv().await?;
-            if m["id"] == json!(id) && m["type"] != "delta" || m["type"] == "error" && m["id"].is_null() {
+            let update = m["type"] == "delta" || m["type"] == "deltas";
+            if m["id"] == json!(id) && !update || m["type"] == "error" && m["id"].is_null() {
                 return Ok(m);
             }
             self.updates.push_back(m);
@@ -168,7 +169,7 @@ impl Client {
     pub async fn next_reply(&mut self) -> Result<Value> {
         loop {
             let m = self.recv().await?;
-            if m["type"] == "snapshot" || m["type"] == "delta" {
+            if m["type"] == "snapshot" || m["type"] == "delta" || m["type"] == "deltas" {
                 self.updates.push_back(m);
             } else {
                 return Ok(m);
@@ -176,7 +177,7 @@ impl Client {
         }
     }
 
-    /// The next snapshot or delta.
+    /// The next snapshot, delta or deltas message.
     pub async fn next_update(&mut self) -> Result<Value> {
         self.try_update(WAIT).await?.context("no update within 10 s")
     }
@@ -191,7 +192,9 @@ impl Client {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.recv_within(left).await? {
                 None => return Ok(None),
-                Some(m) if m["type"] == "snapshot" || m["type"] == "delta" => return Ok(Some(m)),
+                Some(m) if m["type"] == "snapshot" || m["type"] == "delta" || m["type"] == "deltas" => {
+                    return Ok(Some(m));
+                }
                 Some(_) => {}
             }
         }

@@ -42,15 +42,50 @@ pub(crate) struct Baseline {
     pub(crate) tally: Arc<Tally>,
 }
 
-/// A frame like `template` whose `journal_seq` is `seq`.
+/// A frame like `template` whose every `journal_seq` is `seq`.
 fn frame(template: &str, seq: u64) -> String {
     const KEY: &str = "\"journal_seq\":";
-    let Some(at) = template.rfind(KEY).map(|i| i + KEY.len()) else {
+    if !template.contains(KEY) {
         return format!(r#"{{"type":"delta","channel":"portfolio","seq":1,"data":{{"journal_seq":{seq}}}}}"#);
+    }
+    let mut out = String::with_capacity(template.len() + 16);
+    let mut rest = template;
+    while let Some(at) = rest.find(KEY).map(|i| i + KEY.len()) {
+        out.push_str(&rest[..at]);
+        out.push_str(&seq.to_string());
+        rest = rest[at..].trim_start_matches(|c: char| c.is_ascii_digit());
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A frame of the first delta of `template` (a `deltas` message): a
+/// `delta` message of it alone (`copies` none), or a `deltas` message
+/// of that many copies of it — the templates of the two baselines.
+pub(crate) fn first_delta(template: &str, copies: Option<usize>) -> String {
+    #[derive(serde::Deserialize)]
+    struct Frame<'a> {
+        #[serde(borrow)]
+        data: Vec<&'a serde_json::value::RawValue>,
+    }
+    const KEY: &str = "\"data\":";
+    let Some(rest) = template.strip_prefix(r#"{"type":"deltas""#) else {
+        return template.to_owned();
     };
-    let rest = &template[at..];
-    let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
-    format!("{}{seq}{}", &template[..at], &rest[digits..])
+    let head = rest.find(KEY).map(|i| &rest[..i + KEY.len()]);
+    let first = serde_json::from_str::<Frame<'_>>(template)
+        .ok()
+        .and_then(|f| f.data.first().map(|d| d.get().to_owned()));
+    let (Some(head), Some(first)) = (head, first) else {
+        return template.to_owned();
+    };
+    match copies {
+        None => format!(r#"{{"type":"delta"{head}{first}}}"#),
+        Some(n) => {
+            let data = vec![first; n.max(1)].join(",");
+            format!(r#"{{"type":"deltas"{head}[{data}]}}"#)
+        }
+    }
 }
 
 async fn writer(mut ws: WebSocketStream<tokio::net::TcpStream>, mut rx: mpsc::Receiver<Burst>) {
@@ -144,6 +179,23 @@ pub(crate) async fn run(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_deltas_frame_gets_the_seq_in_every_delta_and_has_a_single_form() {
+        let t = r#"{"type":"deltas","channel":"positions","seq":9,"data":[{"a":1,"journal_seq":12},{"a":2,"journal_seq":13}]}"#;
+        assert_eq!(
+            super::frame(t, 7),
+            r#"{"type":"deltas","channel":"positions","seq":9,"data":[{"a":1,"journal_seq":7},{"a":2,"journal_seq":7}]}"#
+        );
+        assert_eq!(
+            super::first_delta(t, None),
+            r#"{"type":"delta","channel":"positions","seq":9,"data":{"a":1,"journal_seq":12}}"#
+        );
+        assert_eq!(
+            super::first_delta(t, Some(3)),
+            r#"{"type":"deltas","channel":"positions","seq":9,"data":[{"a":1,"journal_seq":12},{"a":1,"journal_seq":12},{"a":1,"journal_seq":12}]}"#
+        );
+    }
+
     #[test]
     fn a_frame_keeps_the_template_but_its_seq() {
         let t = r#"{"type":"delta","channel":"portfolio","seq":9,"data":{"account":"A1","journal_seq":123}}"#;

@@ -81,6 +81,8 @@ impl Stamps {
 /// What the clients received in one phase.
 pub(crate) struct PhaseTally {
     pub(crate) deltas: AtomicU64,
+    /// Messages that carried them (a `deltas` message carries several).
+    pub(crate) frames: AtomicU64,
     pub(crate) last_ns: AtomicU64,
     hist: Mutex<Histogram<u64>>,
 }
@@ -102,6 +104,7 @@ impl Tally {
             phases: (0..phases)
                 .map(|_| PhaseTally {
                     deltas: AtomicU64::new(0),
+                    frames: AtomicU64::new(0),
                     last_ns: AtomicU64::new(0),
                     hist: Mutex::new(histogram()),
                 })
@@ -115,6 +118,11 @@ impl Tally {
     /// Deltas received so far in phase `p`.
     pub(crate) fn deltas(&self, p: usize) -> u64 {
         self.phases.get(p).map_or(0, |t| t.deltas.load(Ordering::Relaxed))
+    }
+
+    /// Messages with deltas received so far in phase `p`.
+    pub(crate) fn frames(&self, p: usize) -> u64 {
+        self.phases.get(p).map_or(0, |t| t.frames.load(Ordering::Relaxed))
     }
 
     /// When the last delta of phase `p` arrived.
@@ -141,6 +149,7 @@ impl Tally {
 /// One client's unflushed counts.
 struct Local {
     deltas: Vec<u64>,
+    frames: Vec<u64>,
     last_ns: Vec<u64>,
     samples: Vec<Vec<u64>>,
     since: u64,
@@ -150,6 +159,7 @@ impl Local {
     fn new(phases: usize) -> Self {
         Self {
             deltas: vec![0; phases],
+            frames: vec![0; phases],
             last_ns: vec![0; phases],
             samples: vec![Vec::with_capacity(FLUSH_SAMPLES); phases],
             since: clock::now_ns(),
@@ -158,9 +168,11 @@ impl Local {
 
     fn flush(&mut self, tally: &Tally, now: u64) {
         for (p, t) in tally.phases.iter().enumerate() {
-            if self.deltas[p] > 0 {
+            if self.deltas[p] > 0 || self.frames[p] > 0 {
                 t.deltas
                     .fetch_add(std::mem::take(&mut self.deltas[p]), Ordering::Relaxed);
+                t.frames
+                    .fetch_add(std::mem::take(&mut self.frames[p]), Ordering::Relaxed);
                 t.last_ns.fetch_max(self.last_ns[p], Ordering::Relaxed);
             }
             if !self.samples[p].is_empty()
@@ -184,30 +196,51 @@ fn journal_seq(text: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
+/// Every `journal_seq` of a frame's data, in order (one per delta of a
+/// `deltas` message).
+fn journal_seqs(text: &str) -> impl Iterator<Item = Option<u64>> + '_ {
+    const KEY: &str = "\"journal_seq\":";
+    text.match_indices(KEY).map(|(at, _)| {
+        let rest = &text[at + KEY.len()..];
+        rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+    })
+}
+
 fn on_text(text: &str, stamps: &Stamps, tally: &Tally, local: &mut Local) {
-    if !text.starts_with(r#"{"type":"delta""#) {
+    let batch = text.starts_with(r#"{"type":"deltas""#);
+    if !batch && !text.starts_with(r#"{"type":"delta""#) {
         return;
     }
     let now = clock::now_ns();
-    match journal_seq(text).and_then(|s| stamps.lookup(s)) {
-        Some((p, due)) => {
-            local.deltas[p] += 1;
-            local.last_ns[p] = now;
-            local.samples[p].push(now.saturating_sub(due));
-            if local.samples[p].len() >= FLUSH_SAMPLES {
-                local.flush(tally, now);
-            }
-        }
-        None => {
-            tally.other.fetch_add(1, Ordering::Relaxed);
-            if tally.sample.get().is_none() && journal_seq(text).is_some() {
-                let _ = tally.sample.set(text.to_owned());
-            }
-        }
+    let phase = if batch {
+        journal_seqs(text).fold(None, |p, seq| on_delta(seq, now, stamps, tally, local).or(p))
+    } else {
+        on_delta(journal_seq(text), now, stamps, tally, local)
+    };
+    if let Some(p) = phase {
+        local.frames[p] += 1;
+    }
+    if tally.sample.get().is_none() && journal_seq(text).is_some() {
+        let _ = tally.sample.set(text.to_owned());
     }
     if now.saturating_sub(local.since) > FLUSH_NS {
         local.flush(tally, now);
     }
+}
+
+/// Counts one delta received at `now` and its latency; its phase.
+fn on_delta(seq: Option<u64>, now: u64, stamps: &Stamps, tally: &Tally, local: &mut Local) -> Option<usize> {
+    let Some((p, due)) = seq.and_then(|s| stamps.lookup(s)) else {
+        tally.other.fetch_add(1, Ordering::Relaxed);
+        return None;
+    };
+    local.deltas[p] += 1;
+    local.last_ns[p] = now;
+    local.samples[p].push(now.saturating_sub(due));
+    if local.samples[p].len() >= FLUSH_SAMPLES {
+        local.flush(tally, now);
+    }
+    Some(p)
 }
 
 /// Receives until the connection ends (or the task is aborted), counting
