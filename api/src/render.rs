@@ -124,7 +124,14 @@ fn delta<T>(tag: &SubTag, shared: &Shared<T>, text: impl FnOnce(&T) -> String) -
 /// subscription taken together share one `deltas` message.
 pub(crate) fn messages(items: Vec<Outgoing>, names: &Names, out: &mut Vec<String>) {
     let mut open: Option<String> = None;
-    for o in items {
+    // How many deltas join each update's `deltas` message after it.
+    let mut joining = vec![0; items.len()];
+    let mut run = 0;
+    for (n, o) in joining.iter_mut().zip(&items).rev() {
+        *n = run;
+        run = if o.part == Part::Joins { run + 1 } else { 0 };
+    }
+    for (o, follow) in items.into_iter().zip(joining) {
         match o.part {
             Part::Joins => {
                 if let Some(frame) = open.as_mut() {
@@ -135,7 +142,8 @@ pub(crate) fn messages(items: Vec<Outgoing>, names: &Names, out: &mut Vec<String
             Part::Opens => {
                 out.extend(open.take().map(close_deltas));
                 if let Some(tag) = &o.tag {
-                    let mut frame = String::with_capacity(4096);
+                    // About 500 bytes a position: sized once, not regrown.
+                    let mut frame = String::with_capacity(128 + 512 * (follow + 1));
                     head(&mut frame, "deltas", tag);
                     frame.push('[');
                     delta_data(&mut frame, &o.item, names);

@@ -19,6 +19,7 @@ from kupala_client import (
     Client,
     Closed,
     Delta,
+    Deltas,
     Forbidden,
     NotFound,
     Position,
@@ -314,3 +315,32 @@ async def test_analyze_reports_progress_to_the_end(server_factory):
         with pytest.raises(NotFound):
             await client.query("analysis")
         assert await client.cancel(job) is False  # already finished
+
+
+async def test_a_batch_subscription_builds_the_same_view_from_deltas_messages(server):
+    async with Client(server.url) as plain, Client(server.url) as batched:
+        await plain.submit(SETUP)
+        one = await plain.subscribe_positions("*")
+        many = await batched.subscribe_positions("*", batch=True)
+        assert many.options == {"batch": True}
+        seen = []
+
+        async def collect():
+            async for msg in many.updates():
+                seen.append(msg)
+
+        task = asyncio.create_task(collect())
+        await asyncio.sleep(0)  # the iterator is listening
+        ticks = [
+            {"type": "tick", "ts": "2026-11-30T14:32:00Z", "instrument": inst, "price": f"{p}.{i}"}
+            for i in range(1, 6)
+            for inst, p in (("AAPL", 191), ("SAP", 202))
+        ]
+        ack = await plain.submit(ticks)
+        # the last tick (SAP) reached both views
+        for sub in (one, many):
+            await sub.wait_for(lambda v: v[("A1", "SAP")].journal_seq == ack.last_seq)
+        task.cancel()
+        assert many.view.rows() == one.view.rows()
+        assert many.view[("A1", "SAP")].mark == D("202.5")
+        assert seen and all(isinstance(m, Deltas) and len(m.data) >= 1 for m in seen)

@@ -235,6 +235,18 @@ class Delta:
 
 
 @dataclass(frozen=True)
+class Deltas:
+    """``deltas``: the changes of a ``batch`` subscription sent together,
+    in order; ``seq`` is exactly one more than the subscription's previous
+    message (one per message, however many rows ``data`` holds)."""
+
+    id: Any
+    channel: str
+    seq: int
+    data: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
 class Ack:
     """``ack``: the submit is durable. ``seq`` lists each event's journal
     seq, ``None`` for a trade id seen before (ignored)."""
@@ -317,7 +329,7 @@ class Closed:
         return self.code == 1001 and self.reason == "server shutting down"
 
 
-ServerMessage = Union[Snapshot, Delta, Ack, Result, Error, Progress]
+ServerMessage = Union[Snapshot, Delta, Deltas, Ack, Result, Error, Progress]
 
 # Close reasons the server sends (docs/protocol.md, "Close reasons").
 CLOSE_SHUTDOWN = "server shutting down"
@@ -334,7 +346,7 @@ def _rows(channel: str, data: Any, many: bool) -> Any:
         return data
     if many:
         if not isinstance(data, list):
-            raise ProtocolError(f"{channel} snapshot: data is not a list")
+            raise ProtocolError(f"{channel}: data is not a list")
         return tuple(row_type.from_json(r) for r in data)
     return row_type.from_json(data)
 
@@ -362,6 +374,11 @@ def parse_message(raw: str | bytes | Mapping[str, Any]) -> ServerMessage:
         channel = _req(obj, "channel", kind)
         return Delta(
             rid, channel, int(_req(obj, "seq", kind)), _rows(channel, _req(obj, "data", kind), False)
+        )
+    if kind == "deltas":
+        channel = _req(obj, "channel", kind)
+        return Deltas(
+            rid, channel, int(_req(obj, "seq", kind)), _rows(channel, _req(obj, "data", kind), True)
         )
     if kind == "ack":
         seq = _req(obj, "seq", kind)

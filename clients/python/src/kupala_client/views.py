@@ -17,7 +17,7 @@ from __future__ import annotations
 import enum
 from typing import Any, Generic, Iterator, TypeVar
 
-from .messages import Delta, Portfolio, Position, Snapshot, Tick
+from .messages import Delta, Deltas, Portfolio, Position, Snapshot, Tick
 
 R = TypeVar("R")
 
@@ -172,7 +172,7 @@ class SyncState:
         self.gaps = 0
         self.last_gap: SeqGap | None = None
 
-    def on_message(self, msg: Snapshot | Delta) -> Outcome:
+    def on_message(self, msg: Snapshot | Delta | Deltas) -> Outcome:
         if isinstance(msg, Snapshot):
             self.view.reset(msg.data)
             self.seq = msg.seq
@@ -188,7 +188,11 @@ class SyncState:
             self.in_sync = False
             self.seq = None
             return Outcome.GAP
-        self.view.apply(msg.data)
+        if isinstance(msg, Deltas):
+            for row in msg.data:
+                self.view.apply(row)
+        else:
+            self.view.apply(msg.data)
         self.seq = msg.seq
         return Outcome.APPLIED
 
