@@ -245,7 +245,8 @@
   function subscribe(channel) {
     const s = subs[channel];
     s.ready = false;
-    s.id = request({ op: 'subscribe', channel, account: '*' }, { kind: 'subscribe', channel });
+    // batch: the changes taken together arrive as one `deltas` message.
+    s.id = request({ op: 'subscribe', channel, account: '*', batch: true }, { kind: 'subscribe', channel });
   }
 
   function subscribeAll() {
@@ -265,10 +266,11 @@
   function onMessage(msg) {
     conn.updates += 1;
     const info = msg.id !== undefined ? conn.pending.get(msg.id) : undefined;
-    if (info && msg.type !== 'delta') conn.pending.delete(msg.id);
+    if (info && msg.type !== 'delta' && msg.type !== 'deltas') conn.pending.delete(msg.id);
     switch (msg.type) {
       case 'snapshot': return onSnapshot(msg);
-      case 'delta': return onDelta(msg);
+      case 'delta':
+      case 'deltas': return onDelta(msg);
       case 'ack': return info && info.kind === 'submit' ? onAck(msg, info) : undefined;
       case 'result': return onResult(msg, info);
       case 'error': return onError(msg, info);
