@@ -104,7 +104,13 @@ fn account_name(names: Option<&SharedNames>, cache: &mut Vec<Option<Arc<str>>>, 
 
 /// Queues a publish's position deltas: grouped by account, so that each
 /// subscription takes its account's deltas under one lock of its queue.
-fn publish_positions(st: &mut State, names: Option<&SharedNames>, positions: &[PositionDelta], t_in: u64, now: Instant) {
+fn publish_positions(
+    st: &mut State,
+    names: Option<&SharedNames>,
+    positions: &[PositionDelta],
+    t_in: u64,
+    now: Instant,
+) {
     let State {
         position_subs,
         account_names,

@@ -233,7 +233,10 @@ fn a_batch_subscription_takes_its_deltas_in_one_message_per_run() {
     o.push(Key::Portfolio(1, AccountId(1)), Item::Portfolio(port(7)), 0, now);
     let mut out = Vec::new();
     assert_eq!(o.pop(100, now, &mut out), Popped::Ready);
-    let parts: Vec<(Part, Option<u64>)> = out.iter().map(|x| (x.part, x.tag.as_ref().map(|t| t.seq))).collect();
+    let parts: Vec<(Part, Option<u64>)> = out
+        .iter()
+        .map(|x| (x.part, x.tag.as_ref().map(|t| t.seq)))
+        .collect();
     assert_eq!(
         parts,
         vec![

@@ -286,7 +286,10 @@ pub(crate) fn ws(ctx: &Context) -> anyhow::Result<Vec<(String, Value)>> {
     let base_rate = per_sec(base.deltas, base.elapsed);
     let base_latency = percentiles(&base.tally.take_hist(0));
     ctx.say("ws baseline: the same server sending kupala's `deltas` frames");
-    let per_frame = run.phases.last().map_or(1, |p| p.deltas.div_ceil(p.frames.max(1)));
+    let per_frame = run
+        .phases
+        .last()
+        .map_or(1, |p| p.deltas.div_ceil(p.frames.max(1)));
     let template = base::first_delta(&template, Some(per_frame as usize));
     let batched = client_rt.block_on(base::run(server_rt.handle(), clients, &template, size.baseline))?;
     let batched_rate = per_sec(batched.deltas, batched.elapsed);

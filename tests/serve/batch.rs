@@ -56,7 +56,12 @@ impl View {
 
     /// Reads updates until the view holds `want` (the rows, without
     /// `journal_seq`, which may differ between a query and a delta).
-    async fn follow(&mut self, c: &mut Client, batch: bool, want: &BTreeMap<(String, String), Value>) -> Result<()> {
+    async fn follow(
+        &mut self,
+        c: &mut Client,
+        batch: bool,
+        want: &BTreeMap<(String, String), Value>,
+    ) -> Result<()> {
         let strip = |rows: &BTreeMap<(String, String), Value>| {
             rows.iter()
                 .map(|(k, v)| {

@@ -220,7 +220,11 @@ fn on_text(text: &str, stamps: &Stamps, tally: &Tally, local: &mut Local) {
     if let Some(p) = phase {
         local.frames[p] += 1;
     }
-    if tally.sample.get().is_none() && journal_seq(text).is_some() {
+    // The baselines' template: a position delta, the bulk of what is sent.
+    if tally.sample.get().is_none()
+        && text.contains(r#""channel":"positions""#)
+        && journal_seq(text).is_some()
+    {
         let _ = tally.sample.set(text.to_owned());
     }
     if now.saturating_sub(local.since) > FLUSH_NS {
