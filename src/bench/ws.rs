@@ -242,6 +242,10 @@ async fn scrape(addr: SocketAddr) -> anyhow::Result<Value> {
         "kupala_messages_sent_total",
         "kupala_conflated_total",
         "kupala_dropped_total",
+        "kupala_tick_to_delta_seconds_sum",
+        "kupala_tick_to_delta_seconds_count",
+        "kupala_tick_to_send_seconds_sum",
+        "kupala_tick_to_send_seconds_count",
     ] {
         let value = text.lines().find_map(|l| {
             l.strip_prefix(name)?
