@@ -243,19 +243,18 @@ async fn write(ctx: &Context, sink: &mut Sink, batch: &mut Vec<Outgoing>) -> Res
     let mut stamps: Vec<u64> = items.iter().map(|o| o.t_in).filter(|&t| t != 0).collect();
     let mut texts = Vec::with_capacity(items.len());
     ctx.hub.with_names(|names| messages(items, names, &mut texts));
-    let mut bytes = 0;
+    let (mut bytes, messages) = (0, texts.len() as u64);
     for t in texts {
         bytes += t.len() as u64;
         sink.feed(Message::Text(Utf8Bytes::from(t))).await?;
     }
     sink.flush().await?;
-    let n = stamps.len();
     let now = kupala_engine::clock::now_ns();
     for s in &mut stamps {
         *s = now.saturating_sub(*s);
     }
     ctx.metrics.record_sends(&stamps);
-    add(&ctx.metrics.messages_sent, n as u64);
+    add(&ctx.metrics.messages_sent, messages);
     add(&ctx.metrics.bytes_sent, bytes);
     Ok(())
 }

@@ -79,7 +79,10 @@ mod tests {
         assert_eq!(ok, 5, "a burst of the rate is allowed");
         let limited = (0..5).filter(|_| matches!(b.take(now), Verdict::Limited)).count();
         assert_eq!(limited, 5, "the next ones are refused, the connection kept");
-        assert!(matches!(b.take(now), Verdict::Close), "past twice the rate: closed");
+        assert!(
+            matches!(b.take(now), Verdict::Close),
+            "past twice the rate: closed"
+        );
         // A fifth of a second later one more message is within the rate.
         clock.advance(Duration::from_millis(200));
         assert!(matches!(b.take(now), Verdict::Ok));

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, ensure};
 use serde_json::{Value, json};
 
-use super::support::{Client, server, tick, trade};
+use super::support::{Client, http_get, server, tick, trade};
 
 /// The latest state per (account, instrument) a subscriber built, with
 /// the seq checks of its messages.
@@ -113,6 +113,7 @@ async fn a_batch_subscription_sees_every_change_in_deltas_messages() -> Result<(
             events.push(trade(&format!("u{i}"), "A2", "MSFT", "buy", "1", "401"));
         }
     }
+    let chunks = events.chunks(7).count() as u64;
     for chunk in events.chunks(7) {
         let ack = admin.submit(chunk.to_vec()).await?;
         ensure!(ack["type"] == "ack", "{ack}");
@@ -137,5 +138,23 @@ async fn a_batch_subscription_sees_every_change_in_deltas_messages() -> Result<(
         batched.messages
     );
     ensure!(plain.deltas == plain.messages);
+    // Every message written counts once, a `deltas` message too: the
+    // replies to the setup, the submits and the query, two snapshots, and
+    // the subscribers' updates.
+    let want = 1 + chunks + 1 + 2 + batched.messages + plain.messages;
+    let mut sent = 0;
+    for _ in 0..50 {
+        let metrics = http_get(srv.addr, "/metrics").await?;
+        sent = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("kupala_messages_sent_total "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .context("kupala_messages_sent_total")? as u64;
+        if sent >= want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    ensure!(sent == want, "messages sent {sent}, expected {want}");
     Ok(())
 }
