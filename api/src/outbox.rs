@@ -375,7 +375,7 @@ fn tag_delta(s: SubId, st: &mut SubState, item: &Item, open: &mut Option<SubId>)
         channel: st.spec.channel,
         seq: st.seq,
     };
-    if item.is_snapshot() {
+    if !item.is_change() {
         *open = None;
         return (Some(tag(st)), Part::Own);
     }

@@ -65,6 +65,15 @@ impl Item {
         )
     }
 
+    /// A change of a subscription (a delta), as opposed to a reply or a
+    /// snapshot: what a `deltas` message may hold.
+    pub(crate) const fn is_change(&self) -> bool {
+        matches!(
+            self,
+            Self::Position(_) | Self::Portfolio(_) | Self::Tick(_) | Self::Analysis { snapshot: false, .. }
+        )
+    }
+
     /// The journal seq of a change (position and portfolio deltas).
     pub(super) fn change_seq(&self) -> Option<u64> {
         match self {

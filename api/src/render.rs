@@ -132,7 +132,9 @@ pub(crate) fn messages(items: Vec<Outgoing>, names: &Names, out: &mut Vec<String
         run = if o.part == Part::Joins { run + 1 } else { 0 };
     }
     for (o, follow) in items.into_iter().zip(joining) {
-        match o.part {
+        // Only changes are ever batched; anything else is its own message.
+        let part = if o.item.is_change() { o.part } else { Part::Own };
+        match part {
             Part::Joins => {
                 if let Some(frame) = open.as_mut() {
                     frame.push(',');
@@ -166,7 +168,8 @@ fn close_deltas(mut frame: String) -> String {
 
 /// Appends a change's `data` to a `deltas` message: copied from the shared
 /// text when another subscription rendered (or will render) it too,
-/// written in place when this queue holds the only reference.
+/// written in place when this queue holds the only reference. Writes
+/// nothing for an item that is not a change (`messages` never asks).
 fn delta_data(out: &mut String, item: &Item, names: &Names) {
     match item {
         Item::Position(p) => shared_into(out, p, |o, v| json_out::position(o, v, names, p.closed)),
@@ -175,10 +178,10 @@ fn delta_data(out: &mut String, item: &Item, names: &Names) {
             o.push_str(&serde_json::to_string(v).unwrap_or_default());
         }),
         Item::Analysis { data, .. } => out.push_str(data),
-        // Replies and snapshots are never part of a `deltas` message.
-        Item::Reply(_) | Item::Positions(_) | Item::Portfolios(_) | Item::Ticks(_) => out.push_str("null"),
+        Item::Reply(_) | Item::Positions(_) | Item::Portfolios(_) | Item::Ticks(_) => {}
     }
 }
+
 /// Writes a shared change's `data`: in place when this queue holds the
 /// only reference (nobody else will need the text), else rendered once
 /// into the shared text and copied.
