@@ -58,6 +58,8 @@ impl<T> Shared<T> {
 }
 
 impl Item {
+    /// A snapshot (the answer to a subscribe).
+    #[cfg(test)]
     pub(super) const fn is_snapshot(&self) -> bool {
         matches!(
             self,
