@@ -5,12 +5,14 @@
 //!   field cannot span lines.
 //! - Blank lines and lines starting with `#` are skipped; `\r\n` endings and a
 //!   UTF-8 byte-order mark on the first line are accepted.
-//! - A line longer than the limit, or not UTF-8, is reported and skipped.
+//! - A line longer than the limit, or not UTF-8, is reported and skipped
+//!   (the line framing is [`LineReader`]'s, shared with JSON Lines).
 
 use std::io::BufRead;
 use std::ops::Range;
 
 use crate::FeedError;
+use crate::lines::LineReader;
 
 /// Longest line accepted by default (64 KiB): a CSV row is a few dozen bytes.
 pub const DEFAULT_MAX_LINE: usize = 1 << 16;
@@ -71,65 +73,42 @@ impl<'a> Record<'a> {
 /// Reads CSV records from a buffered reader.
 #[derive(Debug)]
 pub struct CsvReader<R> {
-    reader: R,
-    line: u64,
-    /// The line being read, as bytes...
-    buf: Vec<u8>,
-    /// ...then, once checked to be UTF-8, as text (the same allocation).
-    text: String,
+    lines: LineReader<R>,
     unquoted: String,
     spans: Vec<Range<usize>>,
-    max_line: usize,
-    done: bool,
 }
 
 impl<R: BufRead> CsvReader<R> {
     /// A reader with the default line limit.
     pub fn new(reader: R) -> Self {
         Self {
-            reader,
-            line: 0,
-            buf: Vec::with_capacity(256),
-            text: String::new(),
+            lines: LineReader::new(reader, DEFAULT_MAX_LINE),
             unquoted: String::new(),
             spans: Vec::with_capacity(16),
-            max_line: DEFAULT_MAX_LINE,
-            done: false,
         }
     }
 
     /// Sets the longest line accepted; longer lines are reported and skipped.
     #[must_use]
-    pub const fn with_max_line(mut self, max_line: usize) -> Self {
-        self.max_line = max_line;
+    pub fn with_max_line(mut self, max_line: usize) -> Self {
+        self.lines.set_max_line(max_line);
         self
     }
 
     /// The number of the last line read (1-based; 0 before the first).
     #[must_use]
     pub const fn line(&self) -> u64 {
-        self.line
-    }
-
-    /// The next line with content, trimmed, without CSV splitting (blank
-    /// and `#` lines skipped): what a line-oriented format such as JSON
-    /// Lines needs. After an I/O error the reader is finished.
-    pub fn next_text(&mut self) -> Option<Result<(u64, &str), FeedError>> {
-        match self.next_line()? {
-            Ok((line, range)) => Some(Ok((line, self.text.get(range).unwrap_or_default()))),
-            Err(e) => Some(Err(e)),
-        }
+        self.lines.line()
     }
 
     /// The next record, skipping blank and comment lines; `None` at the end.
     /// After an I/O error the reader is finished.
     pub fn next_record(&mut self) -> Option<Result<Record<'_>, FeedError>> {
-        let (line, range) = match self.next_line()? {
+        let (line, text) = match self.lines.next_line()? {
             Ok(found) => found,
             Err(e) => return Some(Err(e)),
         };
         self.spans.clear();
-        let text = self.text.get(range).unwrap_or_default();
         let text = if text.contains('"') {
             if let Err(reason) = split_quoted(text, &mut self.unquoted, &mut self.spans) {
                 return Some(Err(FeedError::Row { line, reason }));
@@ -144,89 +123,6 @@ impl<R: BufRead> CsvReader<R> {
             text,
             spans: &self.spans,
         }))
-    }
-
-    /// Reads lines up to the next one with content; returns its number and
-    /// the byte range of its trimmed text in `buf`.
-    fn next_line(&mut self) -> Option<Result<(u64, Range<usize>), FeedError>> {
-        loop {
-            if self.done {
-                return None;
-            }
-            let (seen, cut) = match self.read_line() {
-                Ok(r) => r,
-                Err(cause) => {
-                    self.done = true;
-                    return Some(Err(FeedError::Io {
-                        line: self.line + 1,
-                        cause,
-                    }));
-                }
-            };
-            if seen == 0 {
-                self.done = true;
-                return None;
-            }
-            self.line += 1;
-            let line = self.line;
-            if cut {
-                return Some(Err(FeedError::TooLong {
-                    line,
-                    limit: self.max_line,
-                }));
-            }
-            match String::from_utf8(std::mem::take(&mut self.buf)) {
-                Ok(text) => self.text = text,
-                Err(e) => {
-                    self.buf = e.into_bytes();
-                    return Some(Err(FeedError::NotUtf8 { line }));
-                }
-            }
-            let head = self.text.trim_end_matches(['\n', '\r', ' ', '\t']);
-            let body = if line == 1 {
-                head.trim_start_matches('\u{feff}')
-            } else {
-                head
-            };
-            let body = body.trim_start_matches([' ', '\t']);
-            if body.is_empty() || body.starts_with('#') {
-                continue;
-            }
-            return Some(Ok((line, head.len() - body.len()..head.len())));
-        }
-    }
-
-    /// Reads one line into `buf` without holding more than `max_line + 1`
-    /// bytes of it; returns (bytes seen, whether it was cut).
-    fn read_line(&mut self) -> std::io::Result<(usize, bool)> {
-        if self.buf.capacity() == 0 {
-            self.buf = std::mem::take(&mut self.text).into_bytes();
-        }
-        self.buf.clear();
-        let mut seen = 0;
-        let mut cut = false;
-        loop {
-            let chunk = match self.reader.fill_buf() {
-                Ok(c) => c,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            if chunk.is_empty() {
-                return Ok((seen, cut));
-            }
-            let (take, end) = match chunk.iter().position(|&b| b == b'\n') {
-                Some(i) => (i + 1, true),
-                None => (chunk.len(), false),
-            };
-            let room = (self.max_line + 1).saturating_sub(self.buf.len());
-            cut |= take > room;
-            self.buf.extend_from_slice(&chunk[..take.min(room)]);
-            seen += take;
-            self.reader.consume(take);
-            if end {
-                return Ok((seen, cut));
-            }
-        }
     }
 }
 
