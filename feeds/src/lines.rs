@@ -143,7 +143,7 @@ impl<R: BufRead> LineReader<R> {
             if chunk.is_empty() {
                 return Ok((seen, cut));
             }
-            let (take, end) = match chunk.iter().position(|&b| b == b'\n') {
+            let (take, end) = match memchr::memchr(b'\n', chunk) {
                 Some(i) => (i + 1, true),
                 None => (chunk.len(), false),
             };
