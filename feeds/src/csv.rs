@@ -72,16 +72,23 @@ impl<'a> Record<'a> {
     #[must_use]
     pub fn get(&self, i: usize) -> Option<&'a str> {
         let field = self.text.get(self.fields.range(i)?)?;
-        Some(if self.trim {
-            field.trim_matches([' ', '\t'])
-        } else {
-            field
-        })
+        Some(if self.trim { trim(field) } else { field })
     }
 
     /// Every field in order.
     pub fn fields(self) -> impl Iterator<Item = &'a str> + 'a {
         (0..self.len()).map(move |i| self.get(i).unwrap_or_default())
+    }
+}
+
+/// `field` without surrounding spaces and tabs.
+fn trim(field: &str) -> &str {
+    let blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let b = field.as_bytes();
+    match (b.first(), b.last()) {
+        // Most fields: nothing to trim.
+        (Some(first), Some(last)) if !blank(first) && !blank(last) => field,
+        _ => field.trim_matches([' ', '\t']),
     }
 }
 

@@ -87,7 +87,7 @@ impl<R: BufRead> Framed<R> {
             }
             // No quote: the common case, passed on as it is (the reader
             // checks UTF-8 on the record and trims the fields).
-            Some(Ok((line, bytes))) if !bytes.contains(&b'"') => {
+            Some(Ok((line, bytes))) if memchr::memchr(b'"', bytes).is_none() => {
                 self.marks.push_back(Mark::Line { line, trim: true });
                 put(bytes, room, &mut self.out)
             }
