@@ -1,16 +1,27 @@
-//! A small CSV reader: one record per line, numbered from 1.
+//! CSV records through the `csv` crate, one per line, numbered from 1.
 //!
 //! - Fields are separated by `,` and trimmed of surrounding spaces and tabs.
-//! - A field may be quoted (`"a, b"`, `""` for a quote inside); a quoted
-//!   field cannot span lines.
+//! - A field may be quoted (`"a, b"`, `""` for a quote inside; blanks
+//!   around the quotes are allowed, blanks inside are kept); a quoted field
+//!   cannot span lines, and text after a closing quote or a quote inside an
+//!   unquoted field is refused.
 //! - Blank lines and lines starting with `#` are skipped; `\r\n` endings and a
 //!   UTF-8 byte-order mark on the first line are accepted.
 //! - A line longer than the limit, or not UTF-8, is reported and skipped.
+//! - Rows may have any number of fields; [`crate::table`] checks widths.
+//!
+//! Lines come from [`LineReader`] (shared with JSON Lines); the `csv` crate
+//! splits and unquotes them (see `framed.rs` for what is checked before it).
 
-use std::io::BufRead;
-use std::ops::Range;
+mod framed;
 
+use std::io::{self, BufRead};
+
+use ::csv::{ByteRecord, ReaderBuilder, Terminator};
+
+use self::framed::{Framed, Mark};
 use crate::FeedError;
+use crate::lines::LineReader;
 
 /// Longest line accepted by default (64 KiB): a CSV row is a few dozen bytes.
 pub const DEFAULT_MAX_LINE: usize = 1 << 16;
@@ -19,20 +30,24 @@ pub const DEFAULT_MAX_LINE: usize = 1 << 16;
 #[derive(Debug, Clone, Copy)]
 pub struct Record<'a> {
     line: u64,
+    /// Every field's bytes, end to end (checked UTF-8).
     text: &'a str,
-    spans: &'a [Range<usize>],
+    /// Where each field lies in `text`.
+    fields: &'a ByteRecord,
+    /// Whether fields are still to be trimmed (false once the framing did).
+    trim: bool,
 }
 
 impl<'a> Record<'a> {
-    /// A record over `text` split at `spans` (a row kept aside and decoded
-    /// later, such as a first row that turned out to be data).
-    pub(crate) const fn from_parts(line: u64, text: &'a str, spans: &'a [Range<usize>]) -> Self {
-        Self { line, text, spans }
-    }
-
-    /// The record's text and field spans, owned.
-    pub(crate) fn to_parts(self) -> (u64, String, Vec<Range<usize>>) {
-        (self.line, self.text.to_owned(), self.spans.to_vec())
+    /// The record, owned (a row kept aside and decoded later, such as a
+    /// first row that turned out to be data).
+    pub(crate) fn to_owned_record(self) -> OwnedRecord {
+        OwnedRecord {
+            line: self.line,
+            text: self.text.to_owned(),
+            fields: self.fields.clone(),
+            trim: self.trim,
+        }
     }
 
     /// The record's 1-based line number.
@@ -43,316 +58,165 @@ impl<'a> Record<'a> {
 
     /// The number of fields.
     #[must_use]
-    pub const fn len(&self) -> usize {
-        self.spans.len()
+    pub fn len(&self) -> usize {
+        self.fields.len()
     }
 
     /// True when the record has no field (never the case for a read record).
     #[must_use]
-    pub const fn is_empty(&self) -> bool {
-        self.spans.is_empty()
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
     }
 
     /// Field `i` (0-based), if the record has it.
     #[must_use]
     pub fn get(&self, i: usize) -> Option<&'a str> {
-        self.spans.get(i).and_then(|r| self.text.get(r.clone()))
+        let field = self.text.get(self.fields.range(i)?)?;
+        Some(if self.trim { trim(field) } else { field })
     }
 
     /// Every field in order.
-    pub fn fields(&self) -> impl Iterator<Item = &'a str> + 'a {
-        let text = self.text;
-        self.spans
-            .iter()
-            .map(move |r| text.get(r.clone()).unwrap_or_default())
+    pub fn fields(self) -> impl Iterator<Item = &'a str> + 'a {
+        (0..self.len()).map(move |i| self.get(i).unwrap_or_default())
+    }
+}
+
+/// `field` without surrounding spaces and tabs.
+fn trim(field: &str) -> &str {
+    let blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let b = field.as_bytes();
+    match (b.first(), b.last()) {
+        // Most fields: nothing to trim.
+        (Some(first), Some(last)) if !blank(first) && !blank(last) => field,
+        _ => field.trim_matches([' ', '\t']),
+    }
+}
+
+/// A [`Record`] that owns its fields.
+#[derive(Debug, Clone)]
+pub(crate) struct OwnedRecord {
+    line: u64,
+    text: String,
+    fields: ByteRecord,
+    trim: bool,
+}
+
+impl OwnedRecord {
+    /// The record, borrowed.
+    pub(crate) fn as_record(&self) -> Record<'_> {
+        Record {
+            line: self.line,
+            text: &self.text,
+            fields: &self.fields,
+            trim: self.trim,
+        }
     }
 }
 
 /// Reads CSV records from a buffered reader.
 #[derive(Debug)]
 pub struct CsvReader<R> {
-    reader: R,
+    /// Boxed: the parser's tables make it a few kilobytes, and sources
+    /// are moved around by value.
+    csv: Box<::csv::Reader<Framed<R>>>,
+    record: ByteRecord,
     line: u64,
-    /// The line being read, as bytes...
-    buf: Vec<u8>,
-    /// ...then, once checked to be UTF-8, as text (the same allocation).
-    text: String,
-    unquoted: String,
-    spans: Vec<Range<usize>>,
-    max_line: usize,
     done: bool,
 }
 
 impl<R: BufRead> CsvReader<R> {
     /// A reader with the default line limit.
     pub fn new(reader: R) -> Self {
+        let framed = Framed::new(LineReader::new(reader, DEFAULT_MAX_LINE));
+        let csv = ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .terminator(Terminator::Any(b'\n'))
+            .from_reader(framed);
         Self {
-            reader,
+            csv: Box::new(csv),
+            record: ByteRecord::new(),
             line: 0,
-            buf: Vec::with_capacity(256),
-            text: String::new(),
-            unquoted: String::new(),
-            spans: Vec::with_capacity(16),
-            max_line: DEFAULT_MAX_LINE,
             done: false,
         }
     }
 
     /// Sets the longest line accepted; longer lines are reported and skipped.
     #[must_use]
-    pub const fn with_max_line(mut self, max_line: usize) -> Self {
-        self.max_line = max_line;
+    pub fn with_max_line(mut self, max_line: usize) -> Self {
+        self.csv.get_mut().lines.set_max_line(max_line);
         self
     }
 
-    /// The number of the last line read (1-based; 0 before the first).
+    /// The line of the last record or error returned (1-based; 0 before
+    /// the first).
     #[must_use]
     pub const fn line(&self) -> u64 {
         self.line
     }
 
-    /// The next line with content, trimmed, without CSV splitting (blank
-    /// and `#` lines skipped): what a line-oriented format such as JSON
-    /// Lines needs. After an I/O error the reader is finished.
-    pub fn next_text(&mut self) -> Option<Result<(u64, &str), FeedError>> {
-        match self.next_line()? {
-            Ok((line, range)) => Some(Ok((line, self.text.get(range).unwrap_or_default()))),
-            Err(e) => Some(Err(e)),
-        }
-    }
-
     /// The next record, skipping blank and comment lines; `None` at the end.
     /// After an I/O error the reader is finished.
     pub fn next_record(&mut self) -> Option<Result<Record<'_>, FeedError>> {
-        let (line, range) = match self.next_line()? {
-            Ok(found) => found,
-            Err(e) => return Some(Err(e)),
-        };
-        self.spans.clear();
-        let text = self.text.get(range).unwrap_or_default();
-        let text = if text.contains('"') {
-            if let Err(reason) = split_quoted(text, &mut self.unquoted, &mut self.spans) {
-                return Some(Err(FeedError::Row { line, reason }));
+        if self.done {
+            return None;
+        }
+        match self.csv.read_byte_record(&mut self.record) {
+            Ok(true) => {}
+            Ok(false) => {
+                self.done = true;
+                return None;
             }
-            self.unquoted.as_str()
-        } else {
-            split_plain(text, &mut self.spans);
-            text
+            Err(e) => {
+                self.done = true;
+                return Some(Err(self.failure(e)));
+            }
+        }
+        let (line, trim) = match self.csv.get_mut().marks.pop_front() {
+            Some(Mark::Line { line, trim }) => (line, trim),
+            Some(Mark::Refused(e)) => {
+                self.line = e.line();
+                return Some(Err(e));
+            }
+            None => {
+                self.done = true;
+                let cause = io::Error::other("CSV records and lines out of step");
+                return Some(Err(FeedError::Io {
+                    line: self.line + 1,
+                    cause,
+                }));
+            }
+        };
+        self.line = line;
+        // The one UTF-8 check of a line without quotes (the framing checks
+        // the others): the record is the line's bytes less the commas.
+        let Ok(text) = std::str::from_utf8(self.record.as_slice()) else {
+            return Some(Err(FeedError::NotUtf8 { line }));
         };
         Some(Ok(Record {
             line,
             text,
-            spans: &self.spans,
+            fields: &self.record,
+            trim,
         }))
     }
 
-    /// Reads lines up to the next one with content; returns its number and
-    /// the byte range of its trimmed text in `buf`.
-    fn next_line(&mut self) -> Option<Result<(u64, Range<usize>), FeedError>> {
-        loop {
-            if self.done {
-                return None;
-            }
-            let (seen, cut) = match self.read_line() {
-                Ok(r) => r,
-                Err(cause) => {
-                    self.done = true;
-                    return Some(Err(FeedError::Io {
-                        line: self.line + 1,
-                        cause,
-                    }));
-                }
-            };
-            if seen == 0 {
-                self.done = true;
-                return None;
-            }
-            self.line += 1;
-            let line = self.line;
-            if cut {
-                return Some(Err(FeedError::TooLong {
-                    line,
-                    limit: self.max_line,
-                }));
-            }
-            match String::from_utf8(std::mem::take(&mut self.buf)) {
-                Ok(text) => self.text = text,
-                Err(e) => {
-                    self.buf = e.into_bytes();
-                    return Some(Err(FeedError::NotUtf8 { line }));
-                }
-            }
-            let head = self.text.trim_end_matches(['\n', '\r', ' ', '\t']);
-            let body = if line == 1 {
-                head.trim_start_matches('\u{feff}')
-            } else {
-                head
-            };
-            let body = body.trim_start_matches([' ', '\t']);
-            if body.is_empty() || body.starts_with('#') {
-                continue;
-            }
-            return Some(Ok((line, head.len() - body.len()..head.len())));
+    /// The error that ended the input: the framing's, which holds the
+    /// cause, or the `csv` crate's own.
+    fn failure(&mut self, e: ::csv::Error) -> FeedError {
+        if let Some(failed) = self.csv.get_mut().failed.take() {
+            return failed;
         }
-    }
-
-    /// Reads one line into `buf` without holding more than `max_line + 1`
-    /// bytes of it; returns (bytes seen, whether it was cut).
-    fn read_line(&mut self) -> std::io::Result<(usize, bool)> {
-        if self.buf.capacity() == 0 {
-            self.buf = std::mem::take(&mut self.text).into_bytes();
-        }
-        self.buf.clear();
-        let mut seen = 0;
-        let mut cut = false;
-        loop {
-            let chunk = match self.reader.fill_buf() {
-                Ok(c) => c,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            if chunk.is_empty() {
-                return Ok((seen, cut));
-            }
-            let (take, end) = match chunk.iter().position(|&b| b == b'\n') {
-                Some(i) => (i + 1, true),
-                None => (chunk.len(), false),
-            };
-            let room = (self.max_line + 1).saturating_sub(self.buf.len());
-            cut |= take > room;
-            self.buf.extend_from_slice(&chunk[..take.min(room)]);
-            seen += take;
-            self.reader.consume(take);
-            if end {
-                return Ok((seen, cut));
-            }
-        }
-    }
-}
-
-/// Splits a line with no quote on commas, trimming each field.
-fn split_plain(text: &str, spans: &mut Vec<Range<usize>>) {
-    let mut start = 0;
-    for field in text.split(',') {
-        let end = start + field.len();
-        let lead = field.len() - field.trim_start_matches([' ', '\t']).len();
-        let trail = field.len() - field.trim_end_matches([' ', '\t']).len();
-        let from = start + lead;
-        spans.push(from..(end - trail).max(from));
-        start = end + 1;
-    }
-}
-
-/// Splits a line with quoted fields, writing the unquoted fields to `out`.
-fn split_quoted(text: &str, out: &mut String, spans: &mut Vec<Range<usize>>) -> Result<(), String> {
-    out.clear();
-    let mut rest = text;
-    loop {
-        rest = rest.trim_start_matches([' ', '\t']);
-        let from = out.len();
-        if let Some(body) = rest.strip_prefix('"') {
-            rest = unquote(body, out)?;
-            rest = rest.trim_start_matches([' ', '\t']);
-            if !(rest.is_empty() || rest.starts_with(',')) {
-                return Err(format!("field {}: text after the closing quote", spans.len() + 1));
-            }
-        } else {
-            let end = rest.find(',').unwrap_or(rest.len());
-            let field = rest[..end].trim_end_matches([' ', '\t']);
-            if field.contains('"') {
-                return Err(format!(
-                    "field {}: a quote inside an unquoted field",
-                    spans.len() + 1
-                ));
-            }
-            out.push_str(field);
-            rest = &rest[end..];
-        }
-        spans.push(from..out.len());
-        match rest.strip_prefix(',') {
-            Some(next) => rest = next,
-            None => return Ok(()),
-        }
-    }
-}
-
-/// Copies a quoted field's body (after the opening quote) to `out`; returns
-/// the text after the closing quote.
-fn unquote<'t>(mut body: &'t str, out: &mut String) -> Result<&'t str, String> {
-    loop {
-        let Some(q) = body.find('"') else {
-            return Err("unterminated quote (a field cannot span lines)".to_owned());
+        let cause = match e.into_kind() {
+            ::csv::ErrorKind::Io(cause) => cause,
+            kind => io::Error::other(format!("{kind:?}")),
         };
-        out.push_str(&body[..q]);
-        body = &body[q + 1..];
-        match body.strip_prefix('"') {
-            Some(after) => {
-                out.push('"');
-                body = after;
-            }
-            None => return Ok(body),
+        FeedError::Io {
+            line: self.csv.get_ref().lines.line() + 1,
+            cause,
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn read(input: &[u8], max: usize) -> Vec<Result<(u64, Vec<String>), String>> {
-        let mut csv = CsvReader::new(input).with_max_line(max);
-        let mut out = Vec::new();
-        while let Some(r) = csv.next_record() {
-            let r = r.map(|rec| (rec.line(), rec.fields().map(str::to_owned).collect::<Vec<_>>()));
-            out.push(r.map_err(|e| e.to_string()));
-        }
-        out
-    }
-
-    fn ok(line: u64, fields: &[&str]) -> Result<(u64, Vec<String>), String> {
-        Ok((line, fields.iter().map(|&f| f.to_owned()).collect()))
-    }
-
-    #[test]
-    fn splits_trims_and_numbers_lines() {
-        let got = read(b"\xef\xbb\xbfa, b ,c\r\n\n# note\n1,,3\n  x  \n,", 100);
-        assert_eq!(
-            got,
-            vec![
-                ok(1, &["a", "b", "c"]),
-                ok(4, &["1", "", "3"]),
-                ok(5, &["x"]),
-                ok(6, &["", ""]),
-            ]
-        );
-    }
-
-    #[test]
-    fn unquotes_fields() {
-        let got = read(br#""a, b", "say ""hi""" ,"",c"#, 100);
-        assert_eq!(got, vec![ok(1, &["a, b", "say \"hi\"", "", "c"])]);
-        let got = read(b"\"open,1\n\"x\" y,2\nab\"c,3\n4\n", 100);
-        assert_eq!(
-            got,
-            vec![
-                Err("line 1: unterminated quote (a field cannot span lines)".to_owned()),
-                Err("line 2: field 1: text after the closing quote".to_owned()),
-                Err("line 3: field 1: a quote inside an unquoted field".to_owned()),
-                ok(4, &["4"]),
-            ]
-        );
-    }
-
-    #[test]
-    fn reports_long_and_non_utf8_lines_and_goes_on() {
-        let got = read(b"1234567890,1\n\xff,2\nok\n", 8);
-        assert_eq!(
-            got,
-            vec![
-                Err("line 1: longer than 8 bytes".to_owned()),
-                Err("line 2: not valid UTF-8".to_owned()),
-                ok(3, &["ok"]),
-            ]
-        );
-    }
-}
+mod tests;

@@ -6,30 +6,30 @@ use std::io::BufRead;
 use kupala_engine::Event;
 
 use crate::FeedError;
-use crate::csv::CsvReader;
+use crate::lines::LineReader;
 
 /// Longest line accepted by default (1 MiB): an event is a few hundred bytes.
 pub const DEFAULT_MAX_LINE: usize = 1 << 20;
 
 /// Reads events from JSON Lines, one per line, numbering lines from 1. Line
-/// reading (length limit, UTF-8, blank and `#` lines) is the CSV reader's.
+/// reading (length limit, UTF-8, blank and `#` lines) is [`LineReader`]'s.
 #[derive(Debug)]
 pub struct JsonlSource<R> {
-    lines: CsvReader<R>,
+    lines: LineReader<R>,
 }
 
 impl<R: BufRead> JsonlSource<R> {
     /// A source over a buffered reader.
     pub fn new(reader: R) -> Self {
         Self {
-            lines: CsvReader::new(reader).with_max_line(DEFAULT_MAX_LINE),
+            lines: LineReader::new(reader, DEFAULT_MAX_LINE),
         }
     }
 
     /// Sets the longest line accepted; longer lines are reported and skipped.
     #[must_use]
     pub fn with_max_line(mut self, max_line: usize) -> Self {
-        self.lines = self.lines.with_max_line(max_line);
+        self.lines.set_max_line(max_line);
         self
     }
 
@@ -44,7 +44,7 @@ impl<R: BufRead> Iterator for JsonlSource<R> {
     type Item = Result<Event, FeedError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        Some(match self.lines.next_text()? {
+        Some(match self.lines.next_line()? {
             Ok((line, text)) => Event::from_json(text).map_err(|error| FeedError::Bad { line, error }),
             Err(e) => Err(e),
         })

@@ -10,6 +10,7 @@ pub mod csv;
 pub mod csv_ticks;
 pub mod csv_trades;
 pub mod jsonl;
+pub mod lines;
 pub mod queue;
 pub mod quotes;
 pub mod refresher;

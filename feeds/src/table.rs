@@ -288,7 +288,7 @@ impl<R: BufRead, D: Decode> CsvSource<R, D> {
                 // A first row of numbers is data: the file has no header
                 // and is read in the format's default layout.
                 Some(Ok(rec)) if !layout.is_empty() && looks_like_data(rec) => {
-                    first_row = Some(rec.to_parts());
+                    first_row = Some(rec.to_owned_record());
                     Header::from_layout(layout)
                 }
                 Some(Ok(rec)) => Header::from_record(rec, !layout.is_empty()),
@@ -308,8 +308,8 @@ impl<R: BufRead, D: Decode> CsvSource<R, D> {
             position: if first_row.is_some() { 0 } else { line },
             done: false,
         };
-        if let Some((line, text, spans)) = first_row {
-            source.take_row(Record::from_parts(line, &text, &spans));
+        if let Some(row) = first_row {
+            source.take_row(row.as_record());
         }
         Ok(source)
     }
