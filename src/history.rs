@@ -10,12 +10,13 @@ use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use kupala_engine::durable::{Engine, StoreConfig};
 use kupala_engine::ids::Names;
+use kupala_engine::pipeline::Replayer;
 use kupala_engine::store::Store;
 use kupala_engine::store::acked::read_acked;
 use kupala_engine::store::records::PositionRecord;
 use kupala_engine::time::{Date, Timestamp};
 use kupala_engine::view::{PositionView, StateView};
-use kupala_engine::{NullSink, Pipeline, PipelineConfig};
+use kupala_engine::{NullSink, PipelineConfig};
 use kupala_feeds::{FeedError, JsonlSource};
 use serde_json::{Value, json};
 
@@ -166,8 +167,9 @@ pub struct ReplayOptions {
 }
 
 /// Replays the journal of `dir` through a fresh in-memory engine (same
-/// sequencer, shards and aggregator as live) and returns its final state.
-/// Another `--method` than the live run's is the what-if backtest.
+/// sequencer, shards and aggregator as live, run as a [`Replayer`]: no range
+/// bounds, lazy flushes) and returns its final state. Another `--method`
+/// than the live run's is the what-if backtest.
 pub fn replay(dir: &Path, config: PipelineConfig, opts: &ReplayOptions) -> anyhow::Result<StateView> {
     let store = open_existing(dir)?;
     let keys = store.journal_keys()?;
@@ -188,7 +190,7 @@ pub fn replay(dir: &Path, config: PipelineConfig, opts: &ReplayOptions) -> anyho
     }
     let total = total_events(&store, &keys)?;
     let bar = progress_bar(opts.progress, total);
-    let mut pipeline = Pipeline::start(config, Box::new(NullSink));
+    let mut pipeline = Replayer::start(config);
     let mut pacer = Pacer::new(opts);
     'outer: for key in keys {
         let batch = store.journal_batch(key)?;
@@ -226,7 +228,7 @@ impl Pacer {
         }
     }
 
-    fn wait(&mut self, ts: i64, pipeline: &mut Pipeline) {
+    fn wait(&mut self, ts: i64, pipeline: &mut Replayer) {
         let Speed::Times(factor) = self.speed else { return };
         if ts == 0 || ts < self.from {
             return;

@@ -191,6 +191,21 @@ impl Sequencer {
         Ok(())
     }
 
+    /// Like [`Sequencer::replay`] but without keeping the range bounds: for
+    /// an offline replay that accepts no event after the journal (the
+    /// bounds only guard events still to come). A sequencer fed this way
+    /// must never sequence again.
+    pub(crate) fn replay_unbounded(
+        &mut self,
+        names: &[NewName],
+        sop: &SeqOp,
+        trade_id: Option<&str>,
+    ) -> Result<(), SequenceError> {
+        self.restore_names(names)?;
+        self.commit(sop.seq, &sop.op, trade_id);
+        Ok(())
+    }
+
     /// Re-creates names with their journaled ids.
     pub fn restore_names(&mut self, names: &[NewName]) -> Result<(), SequenceError> {
         for n in names {

@@ -8,6 +8,10 @@
 //! A flush also closes when [`MAX_UNFLUSHED`] ops are applied, so a queue
 //! that never empties still publishes.
 //!
+//! A replay that only finishes (see `pipeline::Replayer`) flushes lazily
+//! ([`FlushRule::Every`]): only at its size limit or a cut, never because
+//! its queue emptied, since nobody reads its deltas before the end.
+//!
 //! In every-tick mode each op is flushed on its own (per-event deltas), and
 //! the flushes of one batch travel as segments of one output: one message
 //! per batch, not per op. Outputs come back from the aggregator on `spare`
@@ -28,6 +32,25 @@ pub(crate) const MAX_UNFLUSHED: usize = 64 * 1024;
 /// that the aggregator reads them from cache.
 const MAX_OUTPUT_ENTRIES: usize = 2048;
 
+/// When a coalescing shard closes a flush.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FlushRule {
+    /// When its queue runs empty, or at [`MAX_UNFLUSHED`] ops (live).
+    Idle,
+    /// Only once this many ops are applied, or at a cut (an offline
+    /// replay, whose deltas nobody reads before the end).
+    Every(usize),
+}
+
+impl FlushRule {
+    const fn limit(self) -> usize {
+        match self {
+            Self::Idle => MAX_UNFLUSHED,
+            Self::Every(n) => n,
+        }
+    }
+}
+
 /// What a shard has applied but not yet flushed.
 #[derive(Clone, Copy, Debug, Default)]
 struct Unflushed {
@@ -47,6 +70,7 @@ pub(crate) struct ShardWorker {
     /// Emptied outputs handed back by the aggregator.
     pub(crate) spare: Receiver<ShardOutput>,
     pub(crate) coalesce: bool,
+    pub(crate) rule: FlushRule,
     /// Where this shard's queue length is recorded after each receive.
     depths: Arc<ShardDepths>,
     /// How far this shard is complete (see `ShardMsg::Batch`).
@@ -62,6 +86,7 @@ impl ShardWorker {
         out: Sender<AggMsg>,
         spare: Receiver<ShardOutput>,
         coalesce: bool,
+        rule: FlushRule,
         depths: Arc<ShardDepths>,
     ) -> Self {
         Self {
@@ -70,6 +95,7 @@ impl ShardWorker {
             out,
             spare,
             coalesce,
+            rule,
             depths,
             done: 0,
             output: None,
@@ -81,7 +107,7 @@ impl ShardWorker {
         let mut pending: Option<Unflushed> = None;
         loop {
             let msg = match pending {
-                Some(u) => match rx.try_recv() {
+                Some(u) if self.rule == FlushRule::Idle => match rx.try_recv() {
                     Ok(m) => m,
                     Err(TryRecvError::Empty) => {
                         self.close(u);
@@ -93,9 +119,14 @@ impl ShardWorker {
                         return;
                     }
                 },
-                None => match rx.recv() {
+                _ => match rx.recv() {
                     Ok(m) => m,
-                    Err(_) => return,
+                    Err(_) => {
+                        if let Some(u) = pending {
+                            self.close(u);
+                        }
+                        return;
+                    }
                 },
             };
             self.depths.set(self.shard, rx.len());
@@ -112,7 +143,7 @@ impl ShardWorker {
                         u.t_in = t_in;
                     }
                     u.through = u.through.max(through);
-                    if !self.coalesce || u.ops >= MAX_UNFLUSHED {
+                    if !self.coalesce || u.ops >= self.rule.limit() {
                         self.close(*u);
                         pending = None;
                     }

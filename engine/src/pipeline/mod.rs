@@ -10,6 +10,7 @@
 //! batch reaches `max_pending` the sequencer blocks until the shard catches up.
 
 mod config;
+mod replayer;
 mod restore;
 
 use crossbeam_channel::{Receiver, Sender, bounded};
@@ -32,8 +33,9 @@ use crate::state::{EngineState, PortfolioState};
 use crate::store::acked::AckMark;
 use crate::store::journal::{JournalBatch, JournalEvent};
 use crate::store::{Store, StoreError};
-use crate::worker::ShardWorker;
+use crate::worker::{FlushRule, ShardWorker};
 pub use config::{PipelineConfig, PipelineStats, default_shards, method_code};
+pub use replayer::Replayer;
 pub use restore::Restored;
 
 /// The engine's names, readable from any thread.
@@ -109,7 +111,17 @@ impl Pipeline {
     /// Starts the threads on books and a sequencer restored beforehand
     /// (see [`Restored::from`]).
     #[must_use]
-    pub fn from_restored(mut config: PipelineConfig, sink: Box<dyn DeltaSink>, restored: Restored) -> Self {
+    pub fn from_restored(config: PipelineConfig, sink: Box<dyn DeltaSink>, restored: Restored) -> Self {
+        Self::launch(config, sink, restored, FlushRule::Idle)
+    }
+
+    /// Starts the threads, the shards closing their flushes by `rule`.
+    fn launch(
+        mut config: PipelineConfig,
+        sink: Box<dyn DeltaSink>,
+        restored: Restored,
+        rule: FlushRule,
+    ) -> Self {
         config.shards = config.shards.max(1);
         let shards = config.shards;
         let Restored { books, seq } = restored;
@@ -134,6 +146,7 @@ impl Pipeline {
                 agg_tx.clone(),
                 spare_rx,
                 config.coalesce,
+                rule,
                 Arc::clone(&depths),
             );
             let handle = std::thread::Builder::new()
