@@ -165,7 +165,7 @@ fn engine_run(
                 if clock::now_ns() < due {
                     p.flush();
                     while clock::now_ns() < due {
-                        std::hint::spin_loop();
+                        std::thread::yield_now();
                     }
                 }
                 due
