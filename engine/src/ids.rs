@@ -46,8 +46,14 @@ impl CurrencyId {
 /// A two-way map between names and dense indices, in order of first sight.
 /// Each name is also kept as a JSON string literal, rendered once when it is
 /// interned, so output that names it (a delta frame per change) copies it.
+///
+/// Names of up to 15 bytes (tickers, account codes) are looked up by their
+/// bytes packed into one integer: a tick's lookup hashes and compares a
+/// `u128`, not a string through `memcmp` (a fifth of the sequencer's time
+/// on the standard workload before).
 #[derive(Debug, Clone, Default)]
 pub struct Interner {
+    short: FxHashMap<u128, u32>,
     by_name: FxHashMap<Arc<str>, u32>,
     names: Vec<Arc<str>>,
     quoted: Vec<Box<str>>,
@@ -62,14 +68,21 @@ impl Interner {
 
     /// The index of `name`, adding it if it is new.
     pub fn intern(&mut self, name: &str) -> u32 {
-        if let Some(&i) = self.by_name.get(name) {
+        if let Some(i) = self.get(name) {
             return i;
         }
         let i = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
         self.quoted.push(quote(name));
-        let name: Arc<str> = Arc::from(name);
-        self.names.push(Arc::clone(&name));
-        self.by_name.insert(name, i);
+        let shared: Arc<str> = Arc::from(name);
+        self.names.push(Arc::clone(&shared));
+        match packed(name) {
+            Some(key) => {
+                self.short.insert(key, i);
+            }
+            None => {
+                self.by_name.insert(shared, i);
+            }
+        }
         i
     }
 
@@ -91,7 +104,10 @@ impl Interner {
     /// The index of `name` if it was seen.
     #[must_use]
     pub fn get(&self, name: &str) -> Option<u32> {
-        self.by_name.get(name).copied()
+        match packed(name) {
+            Some(key) => self.short.get(&key).copied(),
+            None => self.by_name.get(name).copied(),
+        }
     }
 
     /// The name behind an index (empty if the index was never handed out).
@@ -118,6 +134,19 @@ impl Interner {
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
     }
+}
+
+/// A name of at most 15 bytes as one integer: its bytes, zero-padded, and
+/// its length in the last byte (so `"A"` and `"A\0"` differ).
+fn packed(name: &str) -> Option<u128> {
+    let bytes = name.as_bytes();
+    if bytes.len() > 15 {
+        return None;
+    }
+    let mut key = [0u8; 16];
+    key[..bytes.len()].copy_from_slice(bytes);
+    key[15] = bytes.len() as u8;
+    Some(u128::from_le_bytes(key))
 }
 
 /// `name` as a JSON string literal.
@@ -196,6 +225,30 @@ mod tests {
         assert_eq!(i.quoted(odd), r#""a\"b\\c\n""#);
         assert_eq!(i.get("Z"), None);
         assert_eq!(Names::default().currency(CurrencyId::USD), "USD");
+    }
+
+    #[test]
+    fn short_and_long_names_and_padding_lookalikes_stay_apart() {
+        let mut i = Interner::new();
+        let names = [
+            "",
+            "A",
+            "A\0",
+            "A\0\0",
+            "fifteen-bytes-x",
+            "sixteen-bytes-xy",
+            "sixteen-bytes-xz",
+            "é",
+        ];
+        let ids: Vec<u32> = names.iter().map(|n| i.intern(n)).collect();
+        assert_eq!(ids, (0..8).collect::<Vec<u32>>(), "each name is new");
+        for (n, id) in names.iter().zip(&ids) {
+            assert_eq!(i.get(n), Some(*id), "{n:?}");
+            assert_eq!(i.intern(n), *id);
+            assert_eq!(i.name(*id), *n);
+        }
+        assert_eq!(i.get("sixteen-bytes-x"), None);
+        assert_eq!(i.get("A\0\0\0"), None);
     }
 }
 
