@@ -49,8 +49,8 @@ impl CurrencyId {
 ///
 /// Names of up to 15 bytes (tickers, account codes) are looked up by their
 /// bytes packed into one integer: a tick's lookup hashes and compares a
-/// `u128`, not a string through `memcmp` (a fifth of the sequencer's time
-/// on the standard workload before).
+/// `u128`, not a string through `memcmp` (which, with the hashing, took a
+/// fifth of the samples of a coalesced run's busiest window).
 #[derive(Debug, Clone, Default)]
 pub struct Interner {
     short: FxHashMap<u128, u32>,

@@ -185,10 +185,7 @@ impl Sequencer {
         sop: &SeqOp,
         trade_id: Option<&str>,
     ) -> Result<(), SequenceError> {
-        self.restore_names(names)?;
-        self.limits.apply(&sop.op);
-        self.commit(sop.seq, &sop.op, trade_id);
-        Ok(())
+        self.replay_op(names, sop, trade_id, true)
     }
 
     /// Like [`Sequencer::replay`] but without keeping the range bounds: for
@@ -201,7 +198,20 @@ impl Sequencer {
         sop: &SeqOp,
         trade_id: Option<&str>,
     ) -> Result<(), SequenceError> {
+        self.replay_op(names, sop, trade_id, false)
+    }
+
+    fn replay_op(
+        &mut self,
+        names: &[NewName],
+        sop: &SeqOp,
+        trade_id: Option<&str>,
+        bounds: bool,
+    ) -> Result<(), SequenceError> {
         self.restore_names(names)?;
+        if bounds {
+            self.limits.apply(&sop.op);
+        }
         self.commit(sop.seq, &sop.op, trade_id);
         Ok(())
     }

@@ -77,8 +77,8 @@ struct NameOrder(Vec<u32>);
 
 impl NameOrder {
     fn of(interner: &Interner) -> Self {
-        let n = u32::try_from(interner.len()).unwrap_or(u32::MAX);
-        let mut ids: Vec<u32> = (0..n).collect();
+        // Ids are u32 by construction: one per name, in order.
+        let mut ids: Vec<u32> = (0u32..).take(interner.len()).collect();
         ids.sort_unstable_by(|&a, &b| interner.name(a).cmp(interner.name(b)));
         let mut rank = vec![0; ids.len()];
         for (place, &id) in (0u32..).zip(&ids) {

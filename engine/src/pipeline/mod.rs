@@ -429,6 +429,12 @@ impl Pipeline {
         trade_id: Option<&str>,
     ) -> Result<(), SequenceError> {
         self.seq.replay(names, &sop, trade_id)?;
+        self.route_replayed(names, sop);
+        Ok(())
+    }
+
+    /// Publishes a replayed op's names and sends it on.
+    fn route_replayed(&mut self, names: &[NewName], sop: SeqOp) {
         self.mirror(names);
         self.stats.sequenced += 1;
         match &mut self.down {
@@ -438,7 +444,6 @@ impl Pipeline {
             }
             Downstream::Closed => {}
         }
-        Ok(())
     }
 
     /// Sends every pending batch on (blocking only on a full queue).

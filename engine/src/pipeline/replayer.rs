@@ -11,7 +11,7 @@
 //! The final state is the same: account totals are kept by deltas, which
 //! telescope to the same sums however often they are taken.
 
-use super::{Downstream, Pipeline, PipelineConfig, Restored};
+use super::{Pipeline, PipelineConfig, Restored};
 use crate::aggregator::NullSink;
 use crate::ids::Names;
 use crate::op::SeqOp;
@@ -53,13 +53,8 @@ impl Replayer {
         sop: SeqOp,
         trade_id: Option<&str>,
     ) -> Result<(), SequenceError> {
-        let p = &mut self.pipeline;
-        p.seq.replay_unbounded(names, &sop, trade_id)?;
-        p.mirror(names);
-        p.stats.sequenced += 1;
-        if let Downstream::Direct(r) = &mut p.down {
-            r.route(sop, 0);
-        }
+        self.pipeline.seq.replay_unbounded(names, &sop, trade_id)?;
+        self.pipeline.route_replayed(names, sop);
         Ok(())
     }
 
