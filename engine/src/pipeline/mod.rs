@@ -10,29 +10,28 @@
 //! batch reaches `max_pending` the sequencer blocks until the shard catches up.
 
 mod config;
+mod cuts;
+mod journal;
 mod replayer;
 mod restore;
 
-use crossbeam_channel::{Receiver, Sender, bounded};
+use crossbeam_channel::{Sender, bounded};
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use crate::aggregator::{Aggregator, DeltaSink};
 use crate::event::Event;
-use crate::ids::{AccountId, Names};
-use crate::image::{EngineImage, PortfolioImage};
-use crate::journal_writer::{JournalMsg, JournalWriter, MarkKeeper, SyncMode, Watermarks};
+use crate::ids::Names;
+use crate::image::EngineImage;
+use crate::journal_writer::{JournalMsg, Watermarks};
+use crate::messages::AggMsg;
 pub use crate::messages::Cut;
-use crate::messages::{AggMsg, CutKind};
 use crate::op::SeqOp;
 use crate::router::{Router, RouterStats};
 use crate::sequencer::{NewName, SequenceError, Sequencer};
 use crate::shard_depths::ShardDepths;
-use crate::state::{EngineState, PortfolioState};
-use crate::store::acked::AckMark;
+use crate::state::EngineState;
 use crate::store::journal::{JournalBatch, JournalEvent};
-use crate::store::{Store, StoreError};
 use crate::worker::{FlushRule, ShardWorker};
 pub use config::{PipelineConfig, PipelineStats, default_shards, method_code};
 pub use replayer::Replayer;
@@ -203,89 +202,10 @@ impl Pipeline {
         s
     }
 
-    /// Puts the journal between the sequencer and the shards: from now on
-    /// every accepted event is appended to `store` (group commit, synced per
-    /// `sync`) before any shard sees it. Call after recovery.
-    ///
-    /// The store's acknowledged high-water mark (`store::acked`) is set to
-    /// the current seq, which recovery has checked is not below it.
-    pub fn attach_store(&mut self, store: Arc<Store>, sync: SyncMode) -> Result<(), StoreError> {
-        let last = self.seq.last_seq();
-        // What recovery read may still be only in the page cache (after a
-        // process crash): make it durable before the mark claims it.
-        store.sync()?;
-        let acked = AckMark::open(store.path(), last)?;
-        let Downstream::Direct(router) = std::mem::replace(&mut self.down, Downstream::Closed) else {
-            return Ok(());
-        };
-        let marks = Arc::new(Watermarks::default());
-        marks.reset(last);
-        let acked = MarkKeeper::start(acked, Arc::clone(&marks)).map_err(|cause| StoreError::Io {
-            context: "starting the kupala-acked thread".into(),
-            cause,
-        })?;
-        let (tx, rx) = bounded(self.config.queue_batches.max(1));
-        let writer = JournalWriter {
-            store,
-            router,
-            sync,
-            marks: Arc::clone(&marks),
-            acked,
-            max_group: 64,
-        };
-        let handle = std::thread::Builder::new()
-            .name("kupala-journal".into())
-            .spawn(move || writer.run(&rx))
-            .ok();
-        self.down = Downstream::Journal(JournalLink {
-            tx,
-            batch: JournalBatch::default(),
-            ops: Vec::new(),
-            first_in: 0,
-            batch_size: self.config.batch_size.max(1),
-            hold: false,
-            writer: handle,
-            marks,
-        });
-        Ok(())
-    }
-
     /// Each shard's queue depth (batches waiting), readable from any thread.
     #[must_use]
     pub fn shard_depths(&self) -> Arc<ShardDepths> {
         Arc::clone(&self.depths)
-    }
-
-    /// The journal's watermarks, when a store is attached.
-    #[must_use]
-    pub fn watermarks(&self) -> Option<Arc<Watermarks>> {
-        match &self.down {
-            Downstream::Journal(j) => Some(Arc::clone(&j.marks)),
-            _ => None,
-        }
-    }
-
-    /// Records how far a source got; it is written atomically with the
-    /// journal batch holding the events read so far (exactly-once resume).
-    pub fn set_cursor(&mut self, source: &str, position: u64) {
-        if let Downstream::Journal(j) = &mut self.down {
-            j.batch.cursor = Some((source.to_owned(), position));
-        }
-    }
-
-    /// Sends what is pending, then waits until everything submitted so far
-    /// is durable. Returns the durable seq, or `None` without a store or on
-    /// timeout or a failed journal.
-    pub fn sync(&mut self, timeout: Duration) -> Option<u64> {
-        self.flush();
-        let last = self.seq.last_seq();
-        let Downstream::Journal(j) = &self.down else {
-            return None;
-        };
-        let (tx, rx) = bounded(1);
-        let _ = j.tx.send(JournalMsg::Sync(tx));
-        let _ = rx.recv_timeout(timeout);
-        j.marks.wait_durable(last, timeout).then_some(j.marks.durable())
     }
 
     /// The last `seq` assigned.
@@ -452,75 +372,6 @@ impl Pipeline {
             Downstream::Direct(r) => r.flush(),
             Downstream::Journal(j) => j.send(),
             Downstream::Closed => {}
-        }
-    }
-
-    fn cut(&mut self, kind: CutKind) -> Cut {
-        let (tx, rx): (_, Receiver<Cut>) = bounded(1);
-        match &mut self.down {
-            Downstream::Direct(r) => r.barrier(&tx, kind),
-            Downstream::Journal(j) => {
-                j.send();
-                let _ = j.tx.send(JournalMsg::Barrier(tx.clone(), kind));
-            }
-            Downstream::Closed => return Cut::default(),
-        }
-        drop(tx);
-        loop {
-            match rx.recv_timeout(Duration::from_millis(200)) {
-                Ok(cut) => return cut,
-                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return Cut::default(),
-                Err(crossbeam_channel::RecvTimeoutError::Timeout) => self.check_workers(),
-            }
-        }
-    }
-
-    /// A worker that ended while the pipeline runs means a bug: its books
-    /// are gone and waiting for it would hang. Stop the process loudly; the
-    /// journal makes a restart safe.
-    fn check_workers(&self) {
-        let dead = self.workers.iter().any(JoinHandle::is_finished)
-            || self.aggregator.as_ref().is_some_and(JoinHandle::is_finished);
-        if dead {
-            tracing::error!(
-                "fatal: an engine thread stopped unexpectedly; aborting (restart recovers from the journal)"
-            );
-            std::process::abort();
-        }
-    }
-
-    /// A consistent snapshot of every shard and the totals, all at the
-    /// current `seq`: a barrier travels through each shard channel in order.
-    pub fn snapshot(&mut self) -> EngineState {
-        self.cut(CutKind::State).state
-    }
-
-    /// The listed positions of `accounts` (and every account's totals) at
-    /// the current `seq`, through the same barrier as
-    /// [`Pipeline::snapshot`]: a server's first view of accounts it starts
-    /// to want (see [`Interest`](crate::interest::Interest)).
-    pub fn positions_of(&mut self, accounts: &[AccountId]) -> EngineState {
-        self.cut(CutKind::Accounts(accounts.into())).state
-    }
-
-    /// The account totals at the current `seq`, through the same barrier as
-    /// [`Pipeline::snapshot`] but copying nothing per position: the way to
-    /// wait until every submitted event is applied.
-    pub fn totals(&mut self) -> Vec<PortfolioState> {
-        self.cut(CutKind::Totals).state.portfolios
-    }
-
-    /// The complete engine image at the current `seq`, for a persisted
-    /// snapshot (taken through the same barrier).
-    pub fn image(&mut self) -> EngineImage {
-        let sequencer = self.seq.image();
-        let cut = self.cut(CutKind::Image);
-        EngineImage {
-            seq: self.seq.last_seq(),
-            method: method_code(self.config.method),
-            sequencer,
-            books: cut.books.unwrap_or_default(),
-            portfolios: cut.state.portfolios.iter().map(PortfolioImage::of).collect(),
         }
     }
 
