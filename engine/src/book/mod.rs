@@ -16,6 +16,7 @@
 
 mod flush;
 pub(crate) mod holders;
+mod sweeps;
 
 pub use flush::{EodCapture, Segment, ShardOutput};
 
@@ -29,11 +30,10 @@ use crate::ids::{AccountId, CurrencyId, InstrumentId};
 use crate::interest::{Interest, InterestView};
 use crate::lean::{Chunked, grow_to, push_lean};
 use crate::ledger::{Ledger, Lots, Method};
-use crate::num::{Multiplier, Price, Quantity, Rate, UNIT, add, out_of_bounds, split_price, sub};
+use crate::num::{Multiplier, Price, Quantity, UNIT, add, out_of_bounds, sub};
 use crate::op::{Op, SeqOp};
 use crate::partition::Owner;
 use crate::state::{ClosedPosition, PositionDelta};
-use crate::time::Date;
 use holders::{AccountTotals, GroupId, Holder, HolderIdx, SlotId, Valuation};
 
 /// An instrument as a shard knows it, with its holders (hot) and the slot
@@ -474,102 +474,6 @@ impl Book {
         tot.realized = add(tot.realized, r);
         tot.fees = add(tot.fees, f);
         tot.day = add(tot.day, sub(sub(r, f), b));
-    }
-
-    fn fx(&mut self, seq: u64, base: CurrencyId, quote: CurrencyId, rate: Rate) {
-        self.fx.set(base, quote, rate);
-        for gi in 0..self.groups.len() {
-            let g = &self.groups[gi];
-            let conv = self.fx.conversion(g.from, g.to);
-            if conv == self.convs[gi] {
-                continue;
-            }
-            let first = self.convs[gi].is_none();
-            self.convs[gi] = conv;
-            if first {
-                // The first usable rate prices the group's positions now,
-                // not at the next flush, so a later rate in the same batch
-                // cannot stand in for it.
-                for k in 0..self.groups[gi].positions.len() {
-                    let slot = self.groups[gi].positions[k];
-                    self.price_if_possible(slot);
-                }
-            }
-            let g = &mut self.groups[gi];
-            g.seq = seq;
-            if !g.dirty {
-                g.dirty = true;
-                self.dirty_groups.push(GroupId::from_index(gi));
-            }
-        }
-    }
-
-    fn split(&mut self, seq: u64, instrument: InstrumentId, ratio: Rate) {
-        let inst = self.inst_mut(instrument);
-        inst.mark = i64::try_from(split_price(inst.mark, ratio)).unwrap_or(inst.mark);
-        let held = inst.slots.clone();
-        self.touch_inst(instrument, seq);
-        for slot in held {
-            let mut ledger = self.take_ledger(slot);
-            ledger.split(ratio);
-            self.put_ledger(slot, ledger);
-            self.touch_pos(slot, seq);
-        }
-    }
-
-    /// Every listed slot, in slot order.
-    fn listed(&self) -> impl Iterator<Item = SlotId> + '_ {
-        (0..self.positions.len())
-            .filter(|&i| self.positions[i].listed)
-            .map(SlotId::from_index)
-    }
-
-    fn eod(&mut self, seq: u64, date: Date) {
-        self.reprice_dirty();
-        let states = self.listed().map(|slot| self.position_state(slot)).collect();
-        self.out_eod.push(flush::EodCapture { date, seq, states });
-        let listed: Vec<SlotId> = self.listed().collect();
-        for slot in listed {
-            let (net, net_base) = self.net(slot);
-            let account = self.hot(slot).account;
-            let p = &mut self.positions[slot.index()];
-            p.baseline = net;
-            if p.priced {
-                let day = sub(net_base, p.baseline_base);
-                p.baseline_base = net_base;
-                let tot = self.totals.of(account);
-                tot.day = sub(tot.day, day);
-            }
-            self.touch_pos(slot, seq);
-            if self.positions[slot.index()].priced && self.hot(slot).qty == 0 {
-                self.roll_closed(slot, date);
-            }
-        }
-    }
-
-    /// Moves a flat, priced position into the closed history and frees its
-    /// slot for a new position; the account totals keep what it realized.
-    fn roll_closed(&mut self, slot: SlotId, date: Date) {
-        let position = self.position_state(slot);
-        let closed = ClosedPosition {
-            date,
-            position: position.clone(),
-        };
-        self.closed.push(closed.clone());
-        self.out_closed.push(closed);
-        if self.emit_positions && self.wanted.wants(position.account) {
-            self.out_positions.push(PositionDelta {
-                state: position,
-                closed: true,
-            });
-        }
-        let p = &mut self.positions[slot.index()];
-        p.lots = Lots::default();
-        (p.realized, p.fees, p.realized_base, p.fees_base) = (0, 0, 0, 0);
-        (p.baseline, p.baseline_base) = (0, 0);
-        p.listed = false;
-        let h = self.hot_mut(slot);
-        (h.qty, h.cost, h.mv, h.unreal) = (0, 0, 0, 0);
     }
 
     /// The exact net P&L in instrument currency and (when priced) in base.
