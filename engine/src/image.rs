@@ -262,6 +262,7 @@ impl Book {
                 currency: CurrencyId(i.currency),
                 multiplier: Multiplier::new(Rate::from_raw(i.multiplier)),
                 mark: i.mark,
+                applied: i.mark,
                 has_mark: i.has_mark,
                 has_tick: i.has_tick,
                 holders: Vec::with_capacity(share(i.holders, owner)),
@@ -309,8 +310,12 @@ impl Book {
             (p.realized, p.fees, p.realized_base, p.fees_base);
         (c.baseline, c.baseline_base) = (p.baseline, p.baseline_base);
         (c.priced, c.listed, c.seq) = (p.priced, p.listed, p.seq);
+        // The totals come from the snapshot's portfolios, which already
+        // include this position at the restored (applied) mark and rate:
+        // its holding is set without moving them. Its base values follow
+        // from it (`holders`), so the image's are not read back.
         let h = self.hot_mut(slot);
-        (h.qty, h.cost, h.mv, h.unreal) = (p.qty, p.cost, p.mv_base, p.unreal_base);
+        (h.qty, h.cost) = (p.qty, p.cost);
     }
 
     /// A position's image from its cold record, its holder `h` and its
@@ -318,6 +323,7 @@ impl Book {
     fn position_image(&self, slot: SlotId, h: &Holder, inst_seq: u64) -> PositionImage {
         let p = &self.positions[slot.index()];
         let seq = self.seq_with(p, inst_seq, h.group);
+        let base = self.base_value(slot);
         PositionImage {
             account: h.account.0,
             instrument: p.instrument.0,
@@ -338,8 +344,8 @@ impl Book {
             fees_base: p.fees_base,
             baseline: p.baseline,
             baseline_base: p.baseline_base,
-            mv_base: h.mv,
-            unreal_base: h.unreal,
+            mv_base: base.market_value,
+            unreal_base: base.unrealized,
             priced: p.priced,
             listed: p.listed,
             seq,

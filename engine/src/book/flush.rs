@@ -1,7 +1,7 @@
 //! Repricing and output of a shard's books: what [`Book::flush`] sends to the
 //! aggregator, and the position states a snapshot reads.
 
-use super::holders::{SlotId, Valuation, reprice_holders};
+use super::holders::{GroupId, SlotId, Valuation, reprice_holders};
 use super::{Inst, Position};
 use crate::book::Book;
 use crate::ids::AccountId;
@@ -118,44 +118,45 @@ impl Book {
         });
     }
 
-    /// Reprices the holders of dirty instruments (one pass each), then the
-    /// positions a trade, split, EOD or rate touched, each once; with
-    /// position deltas on, records the state of each.
+    /// Moves the holders of dirty instruments to their current marks (one
+    /// pass each), then the positions of dirty groups to their current
+    /// rates; with position deltas on, records the state of every
+    /// position a trade, split, EOD, mark or rate changed, each once.
+    /// (A trade or split already moved its account's totals, at the
+    /// applied mark: see [`Book::set_holding`].)
     pub(crate) fn reprice_dirty(&mut self) {
         if let Some(interest) = &self.interest {
             self.wanted.refresh(interest);
         }
         let mut touched = std::mem::take(&mut self.dirty_pos);
-        let from_trades = touched.len();
         let ids = std::mem::take(&mut self.dirty_inst);
         for &id in &ids {
             let inst = &mut self.instruments[id.index()];
             inst.dirty = false;
             reprice_holders(
-                &mut inst.holders,
+                &inst.holders,
+                inst.applied,
                 inst.mark,
                 inst.multiplier,
-                &self.convs,
+                &self.applied_convs,
                 &mut self.totals,
             );
+            inst.applied = inst.mark;
             if self.emit_positions {
                 mark_wanted(&mut self.positions, inst, &self.wanted, &mut touched);
             }
         }
         self.dirty_inst = ids;
         self.dirty_inst.clear();
-        let from_instruments = touched.len();
         for gi in std::mem::take(&mut self.dirty_groups) {
+            self.reprice_group(gi);
             let g = &mut self.groups[gi.index()];
             g.dirty = false;
             mark_listed(&mut self.positions, &g.positions, &mut touched);
         }
-        for (i, &slot) in touched.iter().enumerate() {
+        for &slot in &touched {
             self.positions[slot.index()].dirty = false;
-            // The holders of a dirty instrument were repriced by its pass.
-            if i < from_trades || i >= from_instruments {
-                self.reprice(slot);
-            }
+            self.price_if_possible(slot);
             if self.emit_positions
                 && self.positions[slot.index()].listed
                 && self.wanted.wants(self.hot(slot).account)
@@ -168,21 +169,24 @@ impl Book {
         self.dirty_pos = touched;
     }
 
-    /// Recomputes a position's base market value and unrealized P&L at the
-    /// current mark and rate, and records the change of its account totals.
-    fn reprice(&mut self, slot: SlotId) {
-        self.price_if_possible(slot);
-        let p = &self.positions[slot.index()];
-        let inst = &mut self.instruments[p.instrument.index()];
-        let (mark, mult) = (inst.mark, inst.multiplier);
-        let h = p.holder.index();
-        reprice_holders(
-            &mut inst.holders[h..=h],
-            mark,
-            mult,
-            &self.convs,
-            &mut self.totals,
-        );
+    /// Moves a group's listed positions from its applied conversion to its
+    /// current one (at their instruments' marks, already current).
+    fn reprice_group(&mut self, gi: GroupId) {
+        let (from, to) = (self.applied_convs[gi.index()], self.convs[gi.index()]);
+        let g = &self.groups[gi.index()];
+        for &slot in &g.positions {
+            let p = &self.positions[slot.index()];
+            if !p.listed {
+                continue;
+            }
+            let inst = &self.instruments[p.instrument.index()];
+            let h = &inst.holders[p.holder.index()];
+            let (mark, mult) = (inst.applied, inst.multiplier);
+            let before = Valuation::in_base(mark, h.qty, h.cost, mult, from);
+            let after = Valuation::in_base(mark, h.qty, h.cost, mult, to);
+            self.totals.shift(h.account, before, after);
+        }
+        self.applied_convs[gi.index()] = to;
     }
 
     /// A position's full state (call after a flush, so base values are current).
@@ -192,6 +196,7 @@ impl Book {
         let inst = &self.instruments[p.instrument.index()];
         let h = self.hot(slot);
         let v = Valuation::at(inst.mark, h.qty, h.cost, inst.multiplier);
+        let b = self.base_value(slot);
         let net = sub(add(p.realized, v.unrealized), p.fees);
         PositionState {
             account: h.account,
@@ -208,11 +213,11 @@ impl Book {
             net_pnl: Notional(net),
             day_pnl: Notional(sub(net, p.baseline)),
             base: p.priced.then(|| BaseValues {
-                market_value: Notional(h.mv),
+                market_value: Notional(b.market_value),
                 realized_pnl: Notional(p.realized_base),
-                unrealized_pnl: Notional(h.unreal),
+                unrealized_pnl: Notional(b.unrealized),
                 fees: Notional(p.fees_base),
-                net_pnl: Notional(sub(add(p.realized_base, h.unreal), p.fees_base)),
+                net_pnl: Notional(sub(add(p.realized_base, b.unrealized), p.fees_base)),
             }),
             seq: self.position_seq(slot),
         }

@@ -1,12 +1,20 @@
 //! The hot layout of a shard's books: what a tick reads and writes.
 //!
-//! Each instrument keeps its holders contiguous, one 64-byte [`Holder`] per
-//! position (one cache line): the quantity and cost basis copied from the
-//! position's ledger, the base values last added to its account's totals,
-//! its account and its conversion group. A tick is one pass over that
-//! array. Everything else of a position (lots, realized, fees, day
-//! baselines, flags) is in its cold record (`book::Position`), which only
-//! trades, splits, EODs and snapshots touch.
+//! Each instrument keeps its holders contiguous, one 32-byte [`Holder`] per
+//! position (two to a cache line): the quantity and cost basis copied from
+//! the position's ledger, its account and its conversion group. A tick is
+//! one pass over that array. Everything else of a position (lots,
+//! realized, fees, day baselines, flags) is in its cold record
+//! (`book::Position`), which only trades, splits, EODs and snapshots touch.
+//!
+//! A holder does not store the base values its account's totals include:
+//! they are a pure function of its quantity and cost, its instrument's
+//! *applied* mark and its group's *applied* conversion (those of the last
+//! flush). Each change moves the totals by the difference of two
+//! valuations: a flush from the applied mark (or rate) to the current one,
+//! a trade or split from the old quantity and cost to the new ones at the
+//! applied mark. Every valuation is exact and deterministic, so the
+//! differences telescope to exactly what storing the values gave.
 
 use crate::fx::Conversion;
 use crate::ids::{AccountId, CurrencyId};
@@ -59,17 +67,12 @@ impl HolderIdx {
 }
 
 /// One position as a tick sees it. `qty` and `cost` mirror the ledger (set
-/// by every trade and split); `mv` and `unreal` are the base values the
-/// account totals include.
+/// by every trade and split).
 #[derive(Clone, Copy, Debug, Default)]
 #[repr(C)]
 pub(crate) struct Holder {
     /// Exact signed cost basis (10^-18, before the multiplier).
     pub(crate) cost: i128,
-    /// Base market value as last repriced.
-    pub(crate) mv: i128,
-    /// Base unrealized P&L as last repriced.
-    pub(crate) unreal: i128,
     /// Signed quantity, raw (10^-9).
     pub(crate) qty: i64,
     /// The account whose totals it moves.
@@ -78,7 +81,7 @@ pub(crate) struct Holder {
     pub(crate) group: GroupId,
 }
 
-const _: () = assert!(size_of::<Holder>() == 64, "a holder is one cache line");
+const _: () = assert!(size_of::<Holder>() == 32, "two holders to a cache line");
 
 /// What a holding is worth at a mark, exact (10^-18): the one valuation
 /// every figure is derived from, in instrument currency or, once
@@ -110,6 +113,26 @@ impl Valuation {
             unrealized: c.apply(self.unrealized),
         }
     }
+
+    /// What a holding adds to its account's totals: its value at `mark`
+    /// converted to base, or nothing while its group has no rate (an
+    /// unpriced position is left out of the sums).
+    #[inline]
+    pub(crate) fn in_base(
+        mark: i64,
+        qty: i64,
+        cost: i128,
+        multiplier: Multiplier,
+        conv: Option<Conversion>,
+    ) -> Self {
+        conv.map_or(Self::ZERO, |c| Self::at(mark, qty, cost, multiplier).converted(c))
+    }
+
+    /// No value (an unpriced or empty holding).
+    pub(crate) const ZERO: Self = Self {
+        market_value: 0,
+        unrealized: 0,
+    };
 }
 
 /// One account's totals in base currency, kept by the shard that owns the
@@ -218,6 +241,18 @@ impl AccountTotals {
         t.day = add(t.day, d_unreal);
     }
 
+    /// Moves `account` from one valuation of a holding to another (a
+    /// repricing, a rate, or a trade at the applied mark); nothing when
+    /// they are equal, so an unchanged account stays clean.
+    #[inline(always)]
+    pub(crate) fn shift(&mut self, account: AccountId, before: Valuation, after: Valuation) {
+        let d_mv = sub(after.market_value, before.market_value);
+        let d_unreal = sub(after.unrealized, before.unrealized);
+        if d_mv != 0 || d_unreal != 0 {
+            self.revalue(account, d_mv, d_unreal);
+        }
+    }
+
     /// Every known account's totals, by account id.
     pub(crate) fn states(&self) -> Vec<PortfolioState> {
         (0..self.by_account.len())
@@ -230,55 +265,49 @@ impl AccountTotals {
     }
 }
 
-/// Reprices a run of holders at `mark` and records each change in its
-/// account's pending totals: the tick loop. `convs` is the shard's
-/// conversions by group (`None`: no rate yet, the position is unpriced and
-/// left out of the totals).
+/// Moves a run of holders from the applied mark `from` to `to` and records
+/// each change in its account's pending totals: the tick loop. `convs` is
+/// the shard's applied conversions by group (`None`: no rate yet, the
+/// position is unpriced and left out of the totals).
 #[inline]
 pub(crate) fn reprice_holders(
-    holders: &mut [Holder],
-    mark: i64,
+    holders: &[Holder],
+    from: i64,
+    to: i64,
     multiplier: Multiplier,
     convs: &[Option<Conversion>],
     totals: &mut AccountTotals,
 ) {
+    if from == to {
+        return;
+    }
     if multiplier == Multiplier::ONE && convs.iter().all(|c| *c == Some(Conversion::IDENTITY)) {
-        reprice_plain(holders, mark, totals);
+        reprice_plain(holders, from, to, totals);
         return;
     }
     for h in holders {
         let Some(conv) = convs[h.group.index()] else {
             continue;
         };
-        let v = Valuation::at(mark, h.qty, h.cost, multiplier).converted(conv);
-        record(h, v, totals);
+        let before = Valuation::at(from, h.qty, h.cost, multiplier).converted(conv);
+        let after = Valuation::at(to, h.qty, h.cost, multiplier).converted(conv);
+        totals.shift(h.account, before, after);
     }
 }
 
 /// The tick loop when every position of the shard is in its account's
-/// currency and the multiplier is 1 (the common book): the same valuation
-/// as [`Valuation::at`] with the identities left out.
-fn reprice_plain(holders: &mut [Holder], mark: i64, totals: &mut AccountTotals) {
-    let mark = i128::from(mark);
+/// currency and the multiplier is 1 (the common book): both figures move
+/// by `(to − from) × qty`, exactly the difference of the two valuations of
+/// [`Valuation::at`] (the cost cancels).
+fn reprice_plain(holders: &[Holder], from: i64, to: i64, totals: &mut AccountTotals) {
+    let step = i128::from(to) - i128::from(from);
     for h in holders {
-        let market_value = mark * i128::from(h.qty);
-        let v = Valuation {
-            market_value,
-            unrealized: sub(market_value, h.cost),
-        };
-        record(h, v, totals);
+        // |mark × qty| is within the sequencer's bound T ≤ i128::MAX / 4
+        // at both marks (`limits`), so the difference cannot overflow.
+        if h.qty == 0 {
+            continue;
+        }
+        let d = step * i128::from(h.qty);
+        totals.revalue(h.account, d, d);
     }
-}
-
-/// Stores a holder's new base values and adds the change to its account.
-/// Always inlined: it is the tick loop's body (left to the compiler, it
-/// was a call per holder, a third of a shard's time).
-#[inline(always)]
-fn record(h: &mut Holder, v: Valuation, totals: &mut AccountTotals) {
-    let (d_mv, d_unreal) = (sub(v.market_value, h.mv), sub(v.unrealized, h.unreal));
-    if d_mv == 0 && d_unreal == 0 {
-        return;
-    }
-    (h.mv, h.unreal) = (v.market_value, v.unrealized);
-    totals.revalue(h.account, d_mv, d_unreal);
 }

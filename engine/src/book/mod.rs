@@ -44,6 +44,9 @@ pub(crate) struct Inst {
     pub(crate) multiplier: Multiplier,
     /// Raw mark price (valid when `has_mark`).
     pub(crate) mark: i64,
+    /// The mark the account totals reflect: `mark` as of the last flush
+    /// (see `holders`).
+    pub(crate) applied: i64,
     pub(crate) has_mark: bool,
     /// Once a tick arrived, trades stop moving the mark.
     pub(crate) has_tick: bool,
@@ -61,6 +64,7 @@ impl Default for Inst {
             currency: CurrencyId::USD,
             multiplier: Multiplier::ONE,
             mark: 0,
+            applied: 0,
             has_mark: false,
             has_tick: false,
             holders: Vec::new(),
@@ -126,8 +130,12 @@ pub struct Book {
     pub(crate) by_key: AccountIndex<SlotId>,
     pub(crate) fx: FxRates,
     pub(crate) groups: Vec<Group>,
-    /// Each group's conversion (`None` until a rate exists), by group.
+    /// Each group's conversion at the latest rate (`None` until a rate
+    /// exists), by group: what realized P&L and fees convert at.
     pub(crate) convs: Vec<Option<Conversion>>,
+    /// Each group's conversion as the account totals reflect it (as of
+    /// the last flush): what the tick loop values holders at.
+    pub(crate) applied_convs: Vec<Option<Conversion>>,
     pub(crate) group_of: FxHashMap<(CurrencyId, CurrencyId), GroupId>,
     pub(crate) closed: Vec<ClosedPosition>,
     pub(crate) dirty_inst: Vec<InstrumentId>,
@@ -163,6 +171,7 @@ impl Book {
             fx: FxRates::default(),
             groups: Vec::new(),
             convs: Vec::new(),
+            applied_convs: Vec::new(),
             group_of: FxHashMap::default(),
             closed: Vec::new(),
             dirty_inst: Vec::new(),
@@ -318,8 +327,32 @@ impl Book {
     fn put_ledger(&mut self, slot: SlotId, ledger: Ledger) {
         let (qty, cost, lots) = ledger.into_parts();
         self.positions[slot.index()].lots = lots;
-        let h = self.hot_mut(slot);
+        self.set_holding(slot, qty, cost);
+    }
+
+    /// Sets a holder's quantity and cost, moving its account's totals from
+    /// its old value to its new one at the applied mark and rate (a flush
+    /// then moves it on with the rest of its instrument and group).
+    pub(crate) fn set_holding(&mut self, slot: SlotId, qty: i64, cost: i128) {
+        let p = &self.positions[slot.index()];
+        let inst = &mut self.instruments[p.instrument.index()];
+        let (mark, mult) = (inst.applied, inst.multiplier);
+        let h = &mut inst.holders[p.holder.index()];
+        let conv = self.applied_convs[h.group.index()];
+        let before = Valuation::in_base(mark, h.qty, h.cost, mult, conv);
+        let after = Valuation::in_base(mark, qty, cost, mult, conv);
         (h.qty, h.cost) = (qty, cost);
+        self.totals.shift(h.account, before, after);
+    }
+
+    /// A position's value in base as its account's totals include it (at
+    /// the applied mark and rate; after a flush, the current ones).
+    pub(crate) fn base_value(&self, slot: SlotId) -> Valuation {
+        let p = &self.positions[slot.index()];
+        let inst = &self.instruments[p.instrument.index()];
+        let h = &inst.holders[p.holder.index()];
+        let conv = self.applied_convs[h.group.index()];
+        Valuation::in_base(inst.applied, h.qty, h.cost, inst.multiplier, conv)
     }
 
     /// The last seq that changed a position: its own last trade, split or
@@ -447,7 +480,11 @@ impl Book {
             dirty: false,
             seq: 0,
         });
-        self.convs.push(self.fx.conversion(from, to));
+        let conv = self.fx.conversion(from, to);
+        self.convs.push(conv);
+        // A new group has no holder yet: nothing of it is in the totals, so
+        // it may start at the current rate.
+        self.applied_convs.push(conv);
         self.group_of.insert((from, to), g);
         g
     }
@@ -484,7 +521,10 @@ impl Book {
         let v = Valuation::at(inst.mark, h.qty, h.cost, inst.multiplier);
         (
             sub(add(p.realized, v.unrealized), p.fees),
-            sub(add(p.realized_base, h.unreal), p.fees_base),
+            sub(
+                add(p.realized_base, self.base_value(slot).unrealized),
+                p.fees_base,
+            ),
         )
     }
 }

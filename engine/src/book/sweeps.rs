@@ -106,7 +106,6 @@ impl Book {
         (p.realized, p.fees, p.realized_base, p.fees_base) = (0, 0, 0, 0);
         (p.baseline, p.baseline_base) = (0, 0);
         p.listed = false;
-        let h = self.hot_mut(slot);
-        (h.qty, h.cost, h.mv, h.unreal) = (0, 0, 0, 0);
+        self.set_holding(slot, 0, 0);
     }
 }
