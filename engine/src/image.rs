@@ -4,7 +4,7 @@
 //! instrument, so a snapshot taken with 4 shards restores into 2.
 
 use crate::book::holders::{Holder, SlotId, Totals};
-use crate::book::{Book, Inst};
+use crate::book::{Amounts, Book, Inst};
 use crate::ids::{AccountId, CurrencyId, InstrumentId};
 use std::collections::VecDeque;
 
@@ -306,9 +306,7 @@ impl Book {
             .collect();
         let c = &mut self.positions[slot.index()];
         c.lots = lots.into();
-        (c.realized, c.fees, c.realized_base, c.fees_base) =
-            (p.realized, p.fees, p.realized_base, p.fees_base);
-        (c.baseline, c.baseline_base) = (p.baseline, p.baseline_base);
+        (c.realized, c.fees, c.baseline) = (p.realized, p.fees, p.baseline);
         (c.priced, c.listed, c.seq) = (p.priced, p.listed, p.seq);
         // The totals come from the snapshot's portfolios, which already
         // include this position at the restored (applied) mark and rate:
@@ -316,6 +314,14 @@ impl Book {
         // from it (`holders`), so the image's are not read back.
         let h = self.hot_mut(slot);
         (h.qty, h.cost) = (p.qty, p.cost);
+        self.set_base_amounts(
+            slot,
+            Amounts {
+                realized: p.realized_base,
+                fees: p.fees_base,
+                baseline: p.baseline_base,
+            },
+        );
     }
 
     /// A position's image from its cold record, its holder `h` and its
@@ -324,10 +330,11 @@ impl Book {
         let p = &self.positions[slot.index()];
         let seq = self.seq_with(p, inst_seq, h.group);
         let base = self.base_value(slot);
+        let amounts = self.base_amounts(slot);
         PositionImage {
             account: h.account.0,
             instrument: p.instrument.0,
-            base: p.base.0,
+            base: self.groups[h.group.index()].to.0,
             qty: h.qty,
             cost: h.cost,
             lots: p
@@ -340,10 +347,10 @@ impl Book {
                 .collect(),
             realized: p.realized,
             fees: p.fees,
-            realized_base: p.realized_base,
-            fees_base: p.fees_base,
+            realized_base: amounts.realized,
+            fees_base: amounts.fees,
             baseline: p.baseline,
-            baseline_base: p.baseline_base,
+            baseline_base: amounts.baseline,
             mv_base: base.market_value,
             unreal_base: base.unrealized,
             priced: p.priced,

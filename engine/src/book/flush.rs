@@ -197,12 +197,13 @@ impl Book {
         let h = self.hot(slot);
         let v = Valuation::at(inst.mark, h.qty, h.cost, inst.multiplier);
         let b = self.base_value(slot);
+        let amounts = self.base_amounts(slot);
         let net = sub(add(p.realized, v.unrealized), p.fees);
         PositionState {
             account: h.account,
             instrument: p.instrument,
             currency: inst.currency,
-            base_currency: p.base,
+            base_currency: self.groups[h.group.index()].to,
             qty: Quantity::from_raw(h.qty),
             avg_cost: avg_cost(h.qty, h.cost),
             mark: Price::from_raw(inst.mark),
@@ -214,10 +215,10 @@ impl Book {
             day_pnl: Notional(sub(net, p.baseline)),
             base: p.priced.then(|| BaseValues {
                 market_value: Notional(b.market_value),
-                realized_pnl: Notional(p.realized_base),
+                realized_pnl: Notional(amounts.realized),
                 unrealized_pnl: Notional(b.unrealized),
-                fees: Notional(p.fees_base),
-                net_pnl: Notional(sub(add(p.realized_base, b.unrealized), p.fees_base)),
+                fees: Notional(amounts.fees),
+                net_pnl: Notional(sub(add(amounts.realized, b.unrealized), amounts.fees)),
             }),
             seq: self.position_seq(slot),
         }

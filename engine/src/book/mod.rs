@@ -14,10 +14,13 @@
 //! deltas are sent: flushing after every event gives per-tick deltas,
 //! flushing per batch coalesces them.
 
+mod cold;
 mod flush;
 pub(crate) mod holders;
 mod sweeps;
+mod trade;
 
+pub(crate) use cold::{Amounts, CrossId, Position};
 pub use flush::{EodCapture, Segment, ShardOutput};
 
 use std::sync::Arc;
@@ -26,15 +29,16 @@ use rustc_hash::FxHashMap;
 
 use crate::account_index::AccountIndex;
 use crate::fx::{Conversion, FxRates};
-use crate::ids::{AccountId, CurrencyId, InstrumentId};
+use crate::ids::{CurrencyId, InstrumentId};
 use crate::interest::{Interest, InterestView};
-use crate::lean::{Chunked, grow_to, push_lean};
-use crate::ledger::{Ledger, Lots, Method};
-use crate::num::{Multiplier, Price, Quantity, UNIT, add, out_of_bounds, sub};
+use crate::lean::{Chunked, grow_to};
+use crate::ledger::{Ledger, Method};
+use crate::num::{Multiplier, Quantity, add, sub};
 use crate::op::{Op, SeqOp};
 use crate::partition::Owner;
 use crate::state::{ClosedPosition, PositionDelta};
-use holders::{AccountTotals, GroupId, Holder, HolderIdx, SlotId, Valuation};
+use holders::{AccountTotals, GroupId, Holder, SlotId, Valuation};
+use trade::TradeOp;
 
 /// An instrument as a shard knows it, with its holders (hot) and the slot
 /// of each holder's cold record (same order).
@@ -87,35 +91,6 @@ pub(crate) struct Group {
     pub(crate) seq: u64,
 }
 
-/// One position's cold state. Amounts are exact (10^-18) in the
-/// instrument's currency, or in base currency for the `*_base` fields; its
-/// base market value and unrealized P&L are in its [`Holder`].
-#[derive(Clone, Debug)]
-pub(crate) struct Position {
-    /// Its instrument and its place among the instrument's holders (whose
-    /// record also names its account and conversion group).
-    pub(crate) instrument: InstrumentId,
-    pub(crate) holder: HolderIdx,
-    pub(crate) base: CurrencyId,
-    /// Its open lots (fifo/lifo); its quantity and cost are in the holder.
-    pub(crate) lots: Lots,
-    pub(crate) realized: i128,
-    pub(crate) fees: i128,
-    pub(crate) realized_base: i128,
-    pub(crate) fees_base: i128,
-    /// Net P&L at the last EOD (the day-P&L baseline), and in base.
-    pub(crate) baseline: i128,
-    pub(crate) baseline_base: i128,
-    pub(crate) priced: bool,
-    /// False once an EOD rolled it into the closed history.
-    pub(crate) listed: bool,
-    pub(crate) dirty: bool,
-    /// The last trade, split or EOD that changed it; a listed position also
-    /// changed with its instrument's and group's last op (see
-    /// [`Book::position_seq`]).
-    pub(crate) seq: u64,
-}
-
 /// The books one shard owns. Single-threaded; a shard worker drives it.
 #[derive(Debug)]
 pub struct Book {
@@ -127,6 +102,9 @@ pub struct Book {
     pub(crate) wanted: InterestView,
     pub(crate) instruments: Vec<Inst>,
     pub(crate) positions: Chunked<Position>,
+    /// The base-currency amounts of the positions held in another currency
+    /// than their account's base (see `cold`).
+    pub(crate) cross: Chunked<Amounts>,
     pub(crate) by_key: AccountIndex<SlotId>,
     pub(crate) fx: FxRates,
     pub(crate) groups: Vec<Group>,
@@ -167,6 +145,7 @@ impl Book {
             wanted: InterestView::default(),
             instruments: Vec::new(),
             positions: Chunked::default(),
+            cross: Chunked::default(),
             by_key: AccountIndex::default(),
             fx: FxRates::default(),
             groups: Vec::new(),
@@ -374,167 +353,16 @@ impl Book {
         }
     }
 
-    fn trade(&mut self, seq: u64, t: TradeOp) {
-        let inst = self.inst_mut(t.instrument);
-        if !inst.has_tick {
-            inst.mark = t.price.raw();
-            inst.has_mark = true;
-            self.touch_inst(t.instrument, seq);
-        }
-        if !self.owner.owns(t.account) {
-            // Another shard's account: only the mark moved (above).
-            return;
-        }
-        let mult = self.instruments[t.instrument.index()].multiplier;
-        let slot = self.slot(t.account, t.base, t.instrument);
-        self.price_if_possible(slot);
-        let method = self.method;
-        let conv = self.convs[self.hot(slot).group.index()];
-        let mut ledger = self.take_ledger(slot);
-        let realized = mult.apply(ledger.trade(method, t.qty, t.price).0);
-        self.put_ledger(slot, ledger);
-        let p = &mut self.positions[slot.index()];
-        p.listed = true;
-        let fee = t
-            .fee
-            .checked_mul(i128::from(UNIT))
-            .unwrap_or_else(|| out_of_bounds());
-        p.realized = add(p.realized, realized);
-        p.fees = add(p.fees, fee);
-        if p.priced
-            && let Some(c) = conv
-        {
-            let (dr, df) = (c.apply(realized), c.apply(fee));
-            p.realized_base = add(p.realized_base, dr);
-            p.fees_base = add(p.fees_base, df);
-            let tot = self.totals.of(t.account);
-            tot.realized = add(tot.realized, dr);
-            tot.fees = add(tot.fees, df);
-            tot.day = add(tot.day, sub(dr, df));
-        }
-        self.touch_pos(slot, seq);
-    }
-
-    /// The slot of (account, instrument), created on first use.
-    fn slot(&mut self, account: AccountId, base: CurrencyId, instrument: InstrumentId) -> SlotId {
-        if let Some(slot) = self.by_key.get(account, instrument) {
-            return slot;
-        }
-        let slot = self.new_position(account, instrument, base);
-        self.totals.of(account).unpriced += 1;
-        slot
-    }
-
-    /// Adds an empty, listed, unpriced position to every index.
-    pub(crate) fn new_position(
-        &mut self,
-        account: AccountId,
-        instrument: InstrumentId,
-        base: CurrencyId,
-    ) -> SlotId {
-        let currency = self.inst_mut(instrument).currency;
-        let group = self.group_index(currency, base);
-        let slot = SlotId::from_index(self.positions.len());
-        let inst = &mut self.instruments[instrument.index()];
-        let holder = HolderIdx(u32::try_from(inst.holders.len()).unwrap_or_else(|_| out_of_bounds()));
-        push_lean(
-            &mut inst.holders,
-            Holder {
-                account,
-                group,
-                ..Holder::default()
-            },
-        );
-        push_lean(&mut inst.slots, slot);
-        self.positions.push(Position {
-            instrument,
-            holder,
-            base,
-            lots: Lots::default(),
-            realized: 0,
-            fees: 0,
-            realized_base: 0,
-            fees_base: 0,
-            baseline: 0,
-            baseline_base: 0,
-            priced: false,
-            listed: true,
-            dirty: false,
-            seq: 0,
-        });
-        self.by_key.set(account, instrument, slot);
-        push_lean(&mut self.groups[group.index()].positions, slot);
-        self.totals.reserve(account, base);
-        slot
-    }
-
-    pub(crate) fn group_index(&mut self, from: CurrencyId, to: CurrencyId) -> GroupId {
-        if let Some(&g) = self.group_of.get(&(from, to)) {
-            return g;
-        }
-        let g = GroupId::from_index(self.groups.len());
-        self.groups.push(Group {
-            from,
-            to,
-            positions: Vec::new(),
-            dirty: false,
-            seq: 0,
-        });
-        let conv = self.fx.conversion(from, to);
-        self.convs.push(conv);
-        // A new group has no holder yet: nothing of it is in the totals, so
-        // it may start at the current rate.
-        self.applied_convs.push(conv);
-        self.group_of.insert((from, to), g);
-        g
-    }
-
-    /// Turns an unpriced position priced once its group has a rate: its
-    /// realized P&L, fees and day baseline so far convert at this first rate.
-    pub(crate) fn price_if_possible(&mut self, slot: SlotId) {
-        if self.positions[slot.index()].priced {
-            return;
-        }
-        let h = self.hot(slot);
-        let (account, group) = (h.account, h.group);
-        let Some(c) = self.convs[group.index()] else {
-            return;
-        };
-        let p = &mut self.positions[slot.index()];
-        p.priced = true;
-        p.realized_base = c.apply(p.realized);
-        p.fees_base = c.apply(p.fees);
-        p.baseline_base = c.apply(p.baseline);
-        let (r, f, b) = (p.realized_base, p.fees_base, p.baseline_base);
-        let tot = self.totals.of(account);
-        tot.unpriced -= 1;
-        tot.realized = add(tot.realized, r);
-        tot.fees = add(tot.fees, f);
-        tot.day = add(tot.day, sub(sub(r, f), b));
-    }
-
     /// The exact net P&L in instrument currency and (when priced) in base.
     pub(crate) fn net(&self, slot: SlotId) -> (i128, i128) {
         let p = &self.positions[slot.index()];
         let inst = &self.instruments[p.instrument.index()];
         let h = self.hot(slot);
         let v = Valuation::at(inst.mark, h.qty, h.cost, inst.multiplier);
+        let b = self.base_amounts(slot);
         (
             sub(add(p.realized, v.unrealized), p.fees),
-            sub(
-                add(p.realized_base, self.base_value(slot).unrealized),
-                p.fees_base,
-            ),
+            sub(add(b.realized, self.base_value(slot).unrealized), b.fees),
         )
     }
-}
-
-/// The fields of one trade op, as a book applies it.
-struct TradeOp {
-    account: AccountId,
-    base: CurrencyId,
-    instrument: InstrumentId,
-    qty: Quantity,
-    price: Price,
-    fee: i128,
 }

@@ -3,9 +3,9 @@
 //! and the EOD (every listed position's day baseline, and the rollover of
 //! flat ones into the closed history).
 
-use super::Book;
 use super::flush::EodCapture;
 use super::holders::{GroupId, SlotId};
+use super::{Amounts, Book};
 use crate::ids::{CurrencyId, InstrumentId};
 use crate::ledger::Lots;
 use crate::num::{Rate, out_of_bounds, split_price, sub};
@@ -70,11 +70,18 @@ impl Book {
         for slot in listed {
             let (net, net_base) = self.net(slot);
             let account = self.hot(slot).account;
+            let before = self.base_amounts(slot);
             let p = &mut self.positions[slot.index()];
             p.baseline = net;
             if p.priced {
-                let day = sub(net_base, p.baseline_base);
-                p.baseline_base = net_base;
+                let day = sub(net_base, before.baseline);
+                self.set_base_amounts(
+                    slot,
+                    Amounts {
+                        baseline: net_base,
+                        ..before
+                    },
+                );
                 let tot = self.totals.of(account);
                 tot.day = sub(tot.day, day);
             }
@@ -103,9 +110,9 @@ impl Book {
         }
         let p = &mut self.positions[slot.index()];
         p.lots = Lots::default();
-        (p.realized, p.fees, p.realized_base, p.fees_base) = (0, 0, 0, 0);
-        (p.baseline, p.baseline_base) = (0, 0);
+        (p.realized, p.fees, p.baseline) = (0, 0, 0);
         p.listed = false;
+        self.set_base_amounts(slot, Amounts::default());
         self.set_holding(slot, 0, 0);
     }
 }

@@ -1,0 +1,169 @@
+//! Trades on a shard's books: a fill moves a position's ledger, its
+//! realized P&L and fees (converted at the rate of the moment), and creates
+//! the position, its conversion group and its indexes on first use.
+
+use super::holders::{GroupId, Holder, HolderIdx, SlotId};
+use super::{Amounts, Book, CrossId, Group, Position};
+use crate::ids::{AccountId, CurrencyId, InstrumentId};
+use crate::lean::push_lean;
+use crate::ledger::Lots;
+use crate::num::{Price, Quantity, UNIT, add, out_of_bounds, sub};
+
+impl Book {
+    pub(super) fn trade(&mut self, seq: u64, t: TradeOp) {
+        let inst = self.inst_mut(t.instrument);
+        if !inst.has_tick {
+            inst.mark = t.price.raw();
+            inst.has_mark = true;
+            self.touch_inst(t.instrument, seq);
+        }
+        if !self.owner.owns(t.account) {
+            // Another shard's account: only the mark moved (above).
+            return;
+        }
+        let mult = self.instruments[t.instrument.index()].multiplier;
+        let slot = self.slot(t.account, t.base, t.instrument);
+        self.price_if_possible(slot);
+        let method = self.method;
+        let conv = self.convs[self.hot(slot).group.index()];
+        let mut ledger = self.take_ledger(slot);
+        let realized = mult.apply(ledger.trade(method, t.qty, t.price).0);
+        self.put_ledger(slot, ledger);
+        let fee = t
+            .fee
+            .checked_mul(i128::from(UNIT))
+            .unwrap_or_else(|| out_of_bounds());
+        // Read before the local amounts move: a same-currency position's
+        // base amounts are its local ones.
+        let mut b = self.base_amounts(slot);
+        let p = &mut self.positions[slot.index()];
+        p.listed = true;
+        p.realized = add(p.realized, realized);
+        p.fees = add(p.fees, fee);
+        if p.priced
+            && let Some(c) = conv
+        {
+            let (dr, df) = (c.apply(realized), c.apply(fee));
+            b.realized = add(b.realized, dr);
+            b.fees = add(b.fees, df);
+            self.set_base_amounts(slot, b);
+            let tot = self.totals.of(t.account);
+            tot.realized = add(tot.realized, dr);
+            tot.fees = add(tot.fees, df);
+            tot.day = add(tot.day, sub(dr, df));
+        }
+        self.touch_pos(slot, seq);
+    }
+
+    /// The slot of (account, instrument), created on first use.
+    fn slot(&mut self, account: AccountId, base: CurrencyId, instrument: InstrumentId) -> SlotId {
+        if let Some(slot) = self.by_key.get(account, instrument) {
+            return slot;
+        }
+        let slot = self.new_position(account, instrument, base);
+        self.totals.of(account).unpriced += 1;
+        slot
+    }
+
+    /// Adds an empty, listed, unpriced position to every index.
+    pub(crate) fn new_position(
+        &mut self,
+        account: AccountId,
+        instrument: InstrumentId,
+        base: CurrencyId,
+    ) -> SlotId {
+        let currency = self.inst_mut(instrument).currency;
+        let group = self.group_index(currency, base);
+        let slot = SlotId::from_index(self.positions.len());
+        let inst = &mut self.instruments[instrument.index()];
+        let holder = HolderIdx(u32::try_from(inst.holders.len()).unwrap_or_else(|_| out_of_bounds()));
+        push_lean(
+            &mut inst.holders,
+            Holder {
+                account,
+                group,
+                ..Holder::default()
+            },
+        );
+        push_lean(&mut inst.slots, slot);
+        let cross = (currency != base).then(|| {
+            self.cross.push(Amounts::default());
+            CrossId::from_index(self.cross.len() - 1)
+        });
+        self.positions.push(Position {
+            instrument,
+            holder,
+            cross,
+            lots: Lots::default(),
+            realized: 0,
+            fees: 0,
+            baseline: 0,
+            priced: false,
+            listed: true,
+            dirty: false,
+            seq: 0,
+        });
+        self.by_key.set(account, instrument, slot);
+        push_lean(&mut self.groups[group.index()].positions, slot);
+        self.totals.reserve(account, base);
+        slot
+    }
+
+    pub(crate) fn group_index(&mut self, from: CurrencyId, to: CurrencyId) -> GroupId {
+        if let Some(&g) = self.group_of.get(&(from, to)) {
+            return g;
+        }
+        let g = GroupId::from_index(self.groups.len());
+        self.groups.push(Group {
+            from,
+            to,
+            positions: Vec::new(),
+            dirty: false,
+            seq: 0,
+        });
+        let conv = self.fx.conversion(from, to);
+        self.convs.push(conv);
+        // A new group has no holder yet: nothing of it is in the totals, so
+        // it may start at the current rate.
+        self.applied_convs.push(conv);
+        self.group_of.insert((from, to), g);
+        g
+    }
+
+    /// Turns an unpriced position priced once its group has a rate: its
+    /// realized P&L, fees and day baseline so far convert at this first rate.
+    pub(crate) fn price_if_possible(&mut self, slot: SlotId) {
+        if self.positions[slot.index()].priced {
+            return;
+        }
+        let h = self.hot(slot);
+        let (account, group) = (h.account, h.group);
+        let Some(c) = self.convs[group.index()] else {
+            return;
+        };
+        let p = &mut self.positions[slot.index()];
+        p.priced = true;
+        let base = Amounts {
+            realized: c.apply(p.realized),
+            fees: c.apply(p.fees),
+            baseline: c.apply(p.baseline),
+        };
+        self.set_base_amounts(slot, base);
+        let (r, f, b) = (base.realized, base.fees, base.baseline);
+        let tot = self.totals.of(account);
+        tot.unpriced -= 1;
+        tot.realized = add(tot.realized, r);
+        tot.fees = add(tot.fees, f);
+        tot.day = add(tot.day, sub(sub(r, f), b));
+    }
+}
+
+/// The fields of one trade op, as a book applies it.
+pub(super) struct TradeOp {
+    pub(super) account: AccountId,
+    pub(super) base: CurrencyId,
+    pub(super) instrument: InstrumentId,
+    pub(super) qty: Quantity,
+    pub(super) price: Price,
+    pub(super) fee: i128,
+}
