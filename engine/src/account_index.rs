@@ -116,7 +116,7 @@ impl<V: Copy> AccountIndex<V> {
 
 /// The account at index `a` of `by_account` (which an `AccountId` sized).
 fn account_at(a: usize) -> AccountId {
-    AccountId(u32::try_from(a).unwrap_or(u32::MAX))
+    AccountId::from_index(a)
 }
 
 #[cfg(test)]

@@ -6,8 +6,10 @@
 
 use rkyv::{Archive, Deserialize, Serialize};
 
-use rustc_hash::FxHashMap;
-use std::sync::Arc;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+use rustc_hash::{FxBuildHasher, FxHashMap};
 
 macro_rules! index_type {
     ($(#[$doc:meta])* $name:ident) => {
@@ -20,6 +22,12 @@ macro_rules! index_type {
             #[must_use]
             pub const fn index(self) -> usize {
                 self.0 as usize
+            }
+
+            /// The id at index `i` of a table it sized (so below 2^32).
+            #[allow(dead_code, reason = "generated for every id type; not every one is built from an index")]
+            pub(crate) fn from_index(i: usize) -> Self {
+                Self(u32::try_from(i).unwrap_or_else(|_| too_many_names()))
             }
         }
     };
@@ -50,13 +58,20 @@ impl CurrencyId {
 /// Names of up to 15 bytes (tickers, account codes) are looked up by their
 /// bytes packed into one integer: a tick's lookup hashes and compares a
 /// `u128`, not a string through `memcmp` (which, with the hashing, took a
-/// fifth of the samples of a coalesced run's busiest window).
+/// fifth of the samples of a coalesced run's busiest window). The names and
+/// their literals are stored back to back in two strings, with each one's
+/// end: ≈ 2 × its length + 16 bytes a name, not two heap strings.
 #[derive(Debug, Clone, Default)]
 pub struct Interner {
     short: FxHashMap<u128, u32>,
-    by_name: FxHashMap<Arc<str>, u32>,
-    names: Vec<Arc<str>>,
-    quoted: Vec<Box<str>>,
+    /// The ids of names longer than 15 bytes, hashed by their text.
+    long: HashTable<u32>,
+    text: String,
+    /// Where each name ends in `text`.
+    ends: Vec<usize>,
+    quoted: String,
+    /// Where each name's literal ends in `quoted`.
+    quoted_ends: Vec<usize>,
 }
 
 impl Interner {
@@ -71,16 +86,19 @@ impl Interner {
         if let Some(i) = self.get(name) {
             return i;
         }
-        let i = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
-        self.quoted.push(quote(name));
-        let shared: Arc<str> = Arc::from(name);
-        self.names.push(Arc::clone(&shared));
+        let i = u32::try_from(self.ends.len()).unwrap_or_else(|_| too_many_names());
+        self.text.push_str(name);
+        self.ends.push(self.text.len());
+        push_quoted(&mut self.quoted, name);
+        self.quoted_ends.push(self.quoted.len());
         match packed(name) {
             Some(key) => {
                 self.short.insert(key, i);
             }
             None => {
-                self.by_name.insert(shared, i);
+                let (text, ends) = (&self.text, &self.ends);
+                self.long
+                    .insert_unique(hash_name(name), i, |&j| hash_name(slice(text, ends, j)));
             }
         }
         i
@@ -89,8 +107,8 @@ impl Interner {
     /// Re-creates entry `id` (from a journal or snapshot). Returns false if
     /// that id already names something else, or leaves a gap.
     pub fn restore(&mut self, id: u32, name: &str) -> bool {
-        match (id as usize).cmp(&self.names.len()) {
-            std::cmp::Ordering::Less => &*self.names[id as usize] == name,
+        match (id as usize).cmp(&self.len()) {
+            std::cmp::Ordering::Less => self.name(id) == name,
             std::cmp::Ordering::Equal => self.intern(name) == id,
             std::cmp::Ordering::Greater => false,
         }
@@ -98,7 +116,7 @@ impl Interner {
 
     /// Every name in id order.
     pub fn iter(&self) -> impl Iterator<Item = &str> {
-        self.names.iter().map(|n| &**n)
+        (0..self.ends.len()).map(|i| slice(&self.text, &self.ends, i as u32))
     }
 
     /// The index of `name` if it was seen.
@@ -106,34 +124,64 @@ impl Interner {
     pub fn get(&self, name: &str) -> Option<u32> {
         match packed(name) {
             Some(key) => self.short.get(&key).copied(),
-            None => self.by_name.get(name).copied(),
+            None => self
+                .long
+                .find(hash_name(name), |&j| slice(&self.text, &self.ends, j) == name)
+                .copied(),
         }
     }
 
     /// The name behind an index (empty if the index was never handed out).
     #[must_use]
     pub fn name(&self, i: u32) -> &str {
-        self.names.get(i as usize).map_or("", |n| n)
+        if (i as usize) < self.ends.len() {
+            slice(&self.text, &self.ends, i)
+        } else {
+            ""
+        }
     }
 
     /// The name as a JSON string literal, quotes and escapes included
     /// (`""` if the index was never handed out).
     #[must_use]
     pub fn quoted(&self, i: u32) -> &str {
-        self.quoted.get(i as usize).map_or("\"\"", |q| q)
+        if (i as usize) < self.quoted_ends.len() {
+            slice(&self.quoted, &self.quoted_ends, i)
+        } else {
+            "\"\""
+        }
     }
 
     /// How many names are interned.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.names.len()
+        self.ends.len()
     }
 
     /// True when nothing is interned.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
+        self.ends.is_empty()
     }
+}
+
+/// Entry `i` of names stored back to back in `text`, each ending at
+/// `ends[i]` (`i` must be below `ends.len()`).
+fn slice<'a>(text: &'a str, ends: &[usize], i: u32) -> &'a str {
+    let i = i as usize;
+    let start = if i == 0 { 0 } else { ends[i - 1] };
+    &text[start..ends[i]]
+}
+
+/// Ids are `u32`: 2^32 names would need far more memory than a process
+/// has (≥ 30 bytes each), so reaching it is a broken invariant.
+#[cold]
+fn too_many_names() -> ! {
+    panic!("kupala invariant broken: more than 2^32 names of one kind")
+}
+
+fn hash_name(name: &str) -> u64 {
+    FxBuildHasher.hash_one(name.as_bytes())
 }
 
 /// A name of at most 15 bytes as one integer: its bytes, zero-padded, and
@@ -149,10 +197,12 @@ fn packed(name: &str) -> Option<u128> {
     Some(u128::from_le_bytes(key))
 }
 
-/// `name` as a JSON string literal.
-fn quote(name: &str) -> Box<str> {
-    // Serialising a `str` cannot fail.
-    serde_json::to_string(name).unwrap_or_default().into_boxed_str()
+/// Appends `name` as a JSON string literal to `out`.
+fn push_quoted(out: &mut String, name: &str) {
+    match serde_json::to_string(name) {
+        Ok(literal) => out.push_str(&literal),
+        Err(e) => unreachable!("a str always serialises as JSON: {e}"),
+    }
 }
 
 /// The names behind every id the engine handed out, for rendering output.
@@ -249,6 +299,39 @@ mod tests {
         }
         assert_eq!(i.get("sixteen-bytes-x"), None);
         assert_eq!(i.get("A\0\0\0"), None);
+    }
+
+    #[test]
+    fn many_names_back_to_back_survive_growth_and_restore_in_order() {
+        let mut i = Interner::new();
+        let names: Vec<String> = (0..5_000)
+            .map(|k| match k % 3 {
+                0 => format!("S{k}"),
+                1 => format!("a-long-instrument-name-{k}"),
+                _ => format!("q\"{k}\u{e9}"),
+            })
+            .collect();
+        for (k, n) in names.iter().enumerate() {
+            assert_eq!(i.intern(n) as usize, k);
+        }
+        for (k, n) in names.iter().enumerate() {
+            let id = u32::try_from(k).unwrap_or(u32::MAX);
+            assert_eq!(i.get(n), Some(id), "{n}");
+            assert_eq!(i.name(id), n);
+            assert_eq!(i.quoted(id), serde_json::to_string(n).unwrap_or_default());
+        }
+        assert!(i.iter().eq(names.iter().map(String::as_str)));
+        let mut copy = Interner::new();
+        for (k, n) in names.iter().enumerate() {
+            assert!(copy.restore(u32::try_from(k).unwrap_or(u32::MAX), n));
+        }
+        assert!(copy.restore(7, &names[7]), "a known entry restores as itself");
+        assert!(
+            !copy.restore(7, &names[8]),
+            "an id naming something else is refused"
+        );
+        assert!(!copy.restore(5_001, "gap"), "a gap is refused");
+        assert_eq!(copy.len(), names.len());
     }
 }
 

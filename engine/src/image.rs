@@ -3,7 +3,7 @@
 //! from each shard at a barrier and merged; restoring splits it again by
 //! instrument, so a snapshot taken with 4 shards restores into 2.
 
-use crate::book::holders::{Holder, SlotId, Totals};
+use crate::book::holders::{Holder, HolderIdx, SlotId, Totals};
 use crate::book::{Amounts, Book, Inst};
 use crate::ids::{AccountId, CurrencyId, InstrumentId};
 use std::collections::VecDeque;
@@ -200,13 +200,13 @@ impl Book {
                     || i.multiplier != Multiplier::ONE
             })
             .map(|(id, i)| InstImage {
-                id: u32::try_from(id).unwrap_or(u32::MAX),
+                id: InstrumentId::from_index(id).0,
                 currency: i.currency.0,
                 multiplier: i.multiplier.rate().raw(),
                 mark: i.mark,
                 has_mark: i.has_mark,
                 has_tick: i.has_tick,
-                holders: u32::try_from(i.holders.len()).unwrap_or(u32::MAX),
+                holders: HolderIdx::from_len(i.holders.len()).0,
                 seq: i.seq,
             })
             .collect();

@@ -165,7 +165,8 @@ impl Ledger {
         let mut open = t;
         if self.qty != 0 && (self.qty > 0) != (t > 0) {
             let closed = t.unsigned_abs().min(self.qty.unsigned_abs());
-            let closed = i64::try_from(closed).unwrap_or(i64::MAX);
+            // At most |self.qty|, an i64.
+            let closed = i64::try_from(closed).unwrap_or_else(|_| out_of_bounds());
             let removed = match method {
                 Method::Avg => take_share(self.cost, closed, self.qty.abs()),
                 Method::Fifo | Method::Lifo => self.consume(method, closed),
@@ -218,7 +219,9 @@ impl Ledger {
     /// Applies a split of `ratio` new units per old unit: quantities scale,
     /// costs stay, so the cost per unit divides by the ratio.
     pub fn split(&mut self, ratio: Rate) {
-        let scale = |q: i64| i64::try_from(split_qty(i128::from(q), ratio)).unwrap_or(q);
+        // The range checks refuse a split that takes a quantity out of range.
+        let scale =
+            |q: i64| i64::try_from(split_qty(i128::from(q), ratio)).unwrap_or_else(|_| out_of_bounds());
         if self.lots.is_empty() {
             self.qty = scale(self.qty);
         } else {

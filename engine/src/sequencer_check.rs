@@ -56,7 +56,7 @@ impl<'a> Provisional<'a> {
             return id;
         }
         let extra = &mut self.extra[slot];
-        let next = u32::try_from(interner.len() + extra.len()).unwrap_or(u32::MAX);
+        let next = InstrumentId::from_index(interner.len() + extra.len()).0;
         *extra.entry(name).or_insert(next)
     }
 

@@ -60,6 +60,12 @@ impl GroupId {
 pub(crate) struct HolderIdx(pub(crate) u32);
 
 impl HolderIdx {
+    /// The index of the next holder of an instrument that has `len` (a
+    /// shard holds fewer than 2^32 positions: the sequencer's limit).
+    pub(crate) fn from_len(len: usize) -> Self {
+        Self(u32::try_from(len).unwrap_or_else(|_| crate::num::out_of_bounds()))
+    }
+
     /// As an index into the instrument's holders.
     pub(crate) const fn index(self) -> usize {
         self.0 as usize
@@ -258,7 +264,7 @@ impl AccountTotals {
         (0..self.by_account.len())
             .filter(|&i| self.by_account[i].known)
             .map(|i| {
-                let a = AccountId(u32::try_from(i).unwrap_or_else(|_| crate::num::out_of_bounds()));
+                let a = AccountId::from_index(i);
                 self.by_account[i].state(a)
             })
             .collect()

@@ -76,7 +76,7 @@ impl Book {
         let group = self.group_index(currency, base);
         let slot = SlotId::from_index(self.positions.len());
         let inst = &mut self.instruments[instrument.index()];
-        let holder = HolderIdx(u32::try_from(inst.holders.len()).unwrap_or_else(|_| out_of_bounds()));
+        let holder = HolderIdx::from_len(inst.holders.len());
         push_lean(
             &mut inst.holders,
             Holder {

@@ -177,7 +177,9 @@ fn copy_sparse(src: &Path, dst: &Path) -> std::io::Result<()> {
         }
         let block = &buf[..n];
         if block.iter().all(|&b| b == 0) {
-            output.seek(SeekFrom::Current(i64::try_from(n).unwrap_or(i64::MAX)))?;
+            output.seek(SeekFrom::Current(
+                i64::try_from(n).map_err(std::io::Error::other)?,
+            ))?;
         } else {
             output.write_all(block)?;
         }

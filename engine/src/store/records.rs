@@ -343,7 +343,8 @@ impl Store {
         }
         for (i, p) in proposals.iter().enumerate() {
             let mut key = date_key(date).to_vec();
-            key.extend_from_slice(&u32::try_from(i).unwrap_or(u32::MAX).to_be_bytes());
+            let index = u32::try_from(i).map_err(|e| corrupt("proposals", date, e))?;
+            key.extend_from_slice(&index.to_be_bytes());
             let value = encode(p).map_err(|e| corrupt("proposals", date, e))?;
             w.insert(&self.proposals, key, value);
         }
