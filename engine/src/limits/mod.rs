@@ -160,12 +160,33 @@ fn within_peak(l: &InstLimit, price: i64) -> bool {
     u128::from(price.unsigned_abs()) <= l.peak && (price >= 0 || l.negative)
 }
 
+/// A position's quantity (raw, an `i64`) as the range checks keep it: in
+/// two `u32` halves, so an index entry (instrument, quantity) is 12 bytes
+/// with 4-byte alignment, not 16.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Held([u32; 2]);
+
+impl Held {
+    pub(crate) const fn new(qty: i64) -> Self {
+        let b = qty.to_le_bytes();
+        Self([
+            u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
+        ])
+    }
+
+    pub(crate) const fn get(self) -> i64 {
+        let (lo, hi) = (self.0[0].to_le_bytes(), self.0[1].to_le_bytes());
+        i64::from_le_bytes([lo[0], lo[1], lo[2], lo[3], hi[0], hi[1], hi[2], hi[3]])
+    }
+}
+
 /// What the range checks remember.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Limits {
     /// Each position's quantity, raw: within a `Quantity`, since a trade or
     /// split that would leave it is refused.
-    held: AccountIndex<i64>,
+    held: AccountIndex<Held>,
     inst: Vec<InstLimit>,
     cur: Vec<CurLimit>,
     groups: FxHashSet<(CurrencyId, CurrencyId)>,
@@ -194,14 +215,14 @@ impl Limits {
 
 impl Table for Limits {
     fn held(&self, key: (AccountId, InstrumentId)) -> i128 {
-        self.held.get(key.0, key.1).map_or(0, i128::from)
+        self.held.get(key.0, key.1).map_or(0, |h| i128::from(h.get()))
     }
 
     fn set_held(&mut self, key: (AccountId, InstrumentId), qty: i128) {
         self.held.set(
             key.0,
             key.1,
-            i64::try_from(qty).unwrap_or_else(|_| out_of_bounds()),
+            Held::new(i64::try_from(qty).unwrap_or_else(|_| out_of_bounds())),
         );
     }
 
@@ -268,8 +289,8 @@ impl Table for Limits {
     fn split_held(&mut self, i: InstrumentId, ratio: Rate) -> i128 {
         let mut sum = 0i128;
         for (_, q) in self.held.of_instrument_mut(i) {
-            let split = split_qty(i128::from(*q), ratio);
-            *q = i64::try_from(split).unwrap_or_else(|_| out_of_bounds());
+            let split = split_qty(i128::from(q.get()), ratio);
+            *q = Held::new(i64::try_from(split).unwrap_or_else(|_| out_of_bounds()));
             sum = sum.saturating_add(split.abs());
         }
         sum

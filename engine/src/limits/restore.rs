@@ -5,7 +5,7 @@
 
 use ethnum::U256;
 
-use super::{InstLimit, Limits, Table};
+use super::{Held, InstLimit, Limits, Table};
 use crate::ids::{AccountId, CurrencyId, InstrumentId};
 use crate::image::{BookImage, PortfolioImage, Positions};
 use crate::num::out_of_bounds;
@@ -70,9 +70,11 @@ impl Limits {
         positions.each(&mut |p| {
             let key = (AccountId(p.account), InstrumentId(p.instrument));
             self.held.update(key.0, key.1, |held| {
-                held.unwrap_or(0)
+                let qty = held
+                    .map_or(0, Held::get)
                     .checked_add(p.qty)
-                    .unwrap_or_else(|| out_of_bounds())
+                    .unwrap_or_else(|| out_of_bounds());
+                Held::new(qty)
             });
             if self.inst.len() <= key.1.index() {
                 self.set_inst(key.1, InstLimit::default());

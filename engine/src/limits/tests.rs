@@ -169,3 +169,21 @@ fn a_realistic_book_is_far_from_refused() {
         "{units}"
     );
 }
+
+#[test]
+fn a_held_quantity_keeps_every_i64_in_twelve_byte_entries() {
+    for q in [
+        0,
+        1,
+        -1,
+        7_000_000_000,
+        -7_000_000_000,
+        i64::MAX,
+        i64::MIN,
+        1 << 32,
+        -(1 << 32),
+    ] {
+        assert_eq!(Held::new(q).get(), q, "{q}");
+    }
+    assert_eq!(size_of::<(InstrumentId, Held)>(), 12);
+}
