@@ -27,7 +27,7 @@ use kupala::bench::reference::RefBook;
 use kupala_engine::ids::{AccountId, CurrencyId, InstrumentId};
 use kupala_engine::num::{Money, Price, Quantity};
 use kupala_engine::op::{Op, SeqOp};
-use kupala_engine::{Book, Method};
+use kupala_engine::{Book, Method, ShardOutput};
 use kupala_feeds::workload::Workload;
 
 fn label(emit: bool) -> &'static str {
@@ -135,12 +135,19 @@ fn standard(c: &mut Criterion) {
         let (mut book, _) = common::load(&w, Method::Avg, emit);
         let mut chunks = ops.chunks_exact(1_000).cycle();
         g.throughput(Throughput::Elements(1_000));
+        // As a shard runs it: each tick's flush appended to one reused
+        // output, handed on (here: emptied) once it holds 2,048 entries.
+        let mut out = ShardOutput::default();
         g.bench_function(BenchmarkId::new("every_tick", label(emit)), |b| {
             b.iter(|| {
                 let mut changed = 0;
                 for op in chunks.next().unwrap_or_default() {
                     book.apply(op);
-                    changed += book.flush().portfolios.len();
+                    book.flush_into(&mut out);
+                    if out.portfolios.len() + out.positions.len() >= 2_048 {
+                        changed += out.portfolios.len();
+                        out.clear();
+                    }
                 }
                 black_box(changed)
             });
