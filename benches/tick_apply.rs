@@ -27,7 +27,7 @@ use kupala::bench::reference::RefBook;
 use kupala_engine::ids::{AccountId, CurrencyId, InstrumentId};
 use kupala_engine::num::{Money, Price, Quantity};
 use kupala_engine::op::{Op, SeqOp};
-use kupala_engine::{Book, Method, ShardOutput};
+use kupala_engine::{Book, MAX_OUTPUT_ENTRIES, Method, ShardOutput};
 use kupala_feeds::workload::Workload;
 
 fn label(emit: bool) -> &'static str {
@@ -136,7 +136,7 @@ fn standard(c: &mut Criterion) {
         let mut chunks = ops.chunks_exact(1_000).cycle();
         g.throughput(Throughput::Elements(1_000));
         // As a shard runs it: each tick's flush appended to one reused
-        // output, handed on (here: emptied) once it holds 2,048 entries.
+        // output, handed on (here: emptied) once it is full.
         let mut out = ShardOutput::default();
         g.bench_function(BenchmarkId::new("every_tick", label(emit)), |b| {
             b.iter(|| {
@@ -144,7 +144,7 @@ fn standard(c: &mut Criterion) {
                 for op in chunks.next().unwrap_or_default() {
                     book.apply(op);
                     book.flush_into(&mut out);
-                    if out.portfolios.len() + out.positions.len() >= 2_048 {
+                    if out.portfolios.len() + out.positions.len() >= MAX_OUTPUT_ENTRIES {
                         changed += out.portfolios.len();
                         out.clear();
                     }

@@ -41,6 +41,7 @@ pub mod time;
 pub mod trade_ids;
 pub mod view;
 mod worker;
+pub use worker::MAX_OUTPUT_ENTRIES;
 
 pub use aggregator::{DeltaSink, NullSink};
 pub use book::Book;

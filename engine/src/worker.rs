@@ -30,7 +30,7 @@ pub(crate) const MAX_UNFLUSHED: usize = 64 * 1024;
 /// Portfolio and position states an every-tick output holds before it is
 /// sent: enough to carry several ticks per message, few enough (≈ 250 KB)
 /// that the aggregator reads them from cache.
-const MAX_OUTPUT_ENTRIES: usize = 2048;
+pub const MAX_OUTPUT_ENTRIES: usize = 2048;
 
 /// When a coalescing shard closes a flush.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
