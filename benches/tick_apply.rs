@@ -45,7 +45,7 @@ fn tick(seq: u64, instrument: InstrumentId) -> SeqOp {
 }
 
 fn holders_book(n: u32, emit: bool) -> Book {
-    let mut book = Book::new(Method::Avg, emit);
+    let mut book = Book::new(emit);
     for a in 0..n {
         let op = Op::Trade {
             account: AccountId(a),
@@ -54,6 +54,7 @@ fn holders_book(n: u32, emit: bool) -> Book {
             qty: Quantity::from_int(i64::from(10 + a % 990)),
             price: Price::from_int(100),
             fee: Money::ZERO,
+            method: Method::Avg,
         };
         book.apply(&SeqOp {
             seq: u64::from(a) + 1,

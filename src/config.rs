@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use kupala_engine::durable::StoreConfig;
 use kupala_engine::journal_writer::SyncMode;
+use kupala_engine::ledger::CostMethods;
 use kupala_engine::num::{Money, Quantity, Rate};
 use kupala_engine::rebalance::Targets;
 use kupala_engine::{BaseCurrencies, Method, PipelineConfig};
@@ -98,7 +99,7 @@ pub struct RebalanceSection {
 pub struct EngineConfig {
     /// Shard count; 0 = available cores.
     pub shards: usize,
-    /// Cost method.
+    /// Cost method of accounts that do not choose one.
     pub method: Method,
     /// Default base currency.
     pub base_currency: String,
@@ -118,8 +119,10 @@ pub struct EngineConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccountConfig {
-    /// The account's base currency.
-    pub base_currency: String,
+    /// The account's base currency (default `[engine] base_currency`).
+    pub base_currency: Option<String>,
+    /// The account's cost method (default `[engine] method`).
+    pub method: Option<Method>,
 }
 
 impl Config {
@@ -175,10 +178,9 @@ impl Config {
             ));
         }
         for (name, a) in &self.accounts {
-            if !code_ok(&a.base_currency) {
+            if let Some(code) = a.base_currency.as_deref().filter(|c| !code_ok(c)) {
                 problems.push(format!(
-                    "accounts.{name}.base_currency {:?} is not a currency code",
-                    a.base_currency
+                    "accounts.{name}.base_currency {code:?} is not a currency code"
                 ));
             }
         }
@@ -225,13 +227,20 @@ impl Config {
             } else {
                 e.shards
             },
-            method: e.method,
+            methods: CostMethods {
+                default: e.method,
+                accounts: self
+                    .accounts
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.method?)))
+                    .collect(),
+            },
             bases: BaseCurrencies {
                 default: Some(e.base_currency.clone()),
                 accounts: self
                     .accounts
                     .iter()
-                    .map(|(k, v)| (k.clone(), v.base_currency.clone()))
+                    .filter_map(|(k, v)| Some((k.clone(), v.base_currency.clone()?)))
                     .collect(),
             },
             queue_batches: e.queue_batches,

@@ -105,7 +105,8 @@ struct CalcArgs {
     /// JSON Lines event file, or `-` for standard input.
     #[arg(long)]
     events: PathBuf,
-    /// Cost method: avg, fifo or lifo (default: the config's).
+    /// Cost method of every account: avg, fifo, lifo or hifo (default: each
+    /// account's from the config).
     #[arg(long)]
     method: Option<Method>,
     /// Shard worker threads (default: the config's, else chosen per mode: docs/architecture.md "Threads").
@@ -145,7 +146,8 @@ struct ReplayArgs {
     /// max, 1x (event time), or a factor such as 10 (ten times faster).
     #[arg(long, default_value = "max")]
     speed: Speed,
-    /// Cost method for the replay (default: the config's).
+    /// Cost method of every account for the replay, the what-if: avg, fifo,
+    /// lifo or hifo (default: each account's from the config).
     #[arg(long)]
     method: Option<Method>,
     /// Shard worker threads.
@@ -224,7 +226,7 @@ fn pipeline_config(
 ) -> anyhow::Result<kupala_engine::PipelineConfig> {
     let mut p = config.pipeline();
     if let Some(m) = method {
-        p.method = m;
+        p.methods = m.into();
     }
     if let Some(n) = shards {
         anyhow::ensure!(n > 0, "--shards must be at least 1");

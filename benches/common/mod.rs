@@ -50,8 +50,8 @@ pub fn first_ticks(w: &Workload) -> Vec<Event> {
 /// The workload's positions opened in one book (one shard), every
 /// instrument ticked once, flushed; with the sequencer that named them.
 pub fn load(w: &Workload, method: Method, emit_positions: bool) -> (Book, Sequencer) {
-    let mut seq = Sequencer::new(BaseCurrencies::default());
-    let mut book = Book::new(method, emit_positions);
+    let mut seq = Sequencer::new(BaseCurrencies::default()).with_methods(method.into());
+    let mut book = Book::new(emit_positions);
     let mut events = w.opening_trades();
     events.extend(first_ticks(w));
     for op in sequence(&mut seq, &events) {

@@ -12,7 +12,7 @@ use crate::aggregator::DeltaSink;
 use crate::event::Event;
 use crate::image::EngineImage;
 use crate::journal_writer::{SyncMode, Watermarks};
-use crate::pipeline::{Pipeline, PipelineConfig, Restored, method_code};
+use crate::pipeline::{Pipeline, PipelineConfig, Restored};
 use crate::rebalance::{Rebalancer, Targets};
 use crate::sequencer::SequenceError;
 use crate::state::{ClosedPosition, EngineState, PortfolioState, PositionDelta, PositionState};
@@ -418,9 +418,9 @@ fn restore_newest(
                 continue;
             }
         };
-        if image.method != method_code(config.method) {
+        if let Some(account) = method_changed(&image.sequencer, config) {
             warnings.push(format!(
-                "snapshot {seq} was taken with another cost method; not used"
+                "snapshot {seq} was taken with another cost method for account {account:?}; not used"
             ));
             continue;
         }
@@ -430,6 +430,17 @@ fn restore_newest(
         }
     }
     (Restored::empty(config), None)
+}
+
+/// The first account of `image` whose cost method `config` changes: its
+/// lots (or their absence under `avg`) were built under the old one.
+fn method_changed<'a>(image: &'a crate::image::SequencerImage, config: &PipelineConfig) -> Option<&'a str> {
+    image
+        .accounts
+        .iter()
+        .zip(&image.account_method)
+        .find(|(name, m)| config.methods.of(name) != **m)
+        .map(|(name, _)| name.as_str())
 }
 
 /// What recovery may do when the journal ends below the acknowledged mark.

@@ -245,10 +245,9 @@ impl Book {
         positions: &P,
         owner: Owner,
         seq: u64,
-        method: crate::ledger::Method,
         emit_positions: bool,
     ) -> Result<Self, P::Error> {
-        let mut book = Self::new(method, emit_positions).owning(owner);
+        let mut book = Self::new(emit_positions).owning(owner);
         book.seq = seq;
         let mut fx: Vec<_> = image.fx.clone();
         fx.sort_by_key(|f| (f.base, f.quote));
@@ -378,8 +377,6 @@ fn share(holders: u32, owner: Owner) -> usize {
 pub struct EngineImage {
     /// Every event up to this seq is included.
     pub seq: u64,
-    /// Cost method the books were built with (0 avg, 1 fifo, 2 lifo).
-    pub method: u8,
     /// The sequencer.
     pub sequencer: SequencerImage,
     /// All shards' books, merged.
@@ -398,7 +395,11 @@ pub struct SequencerImage {
     pub currencies: Vec<String>,
     /// (currency id, multiplier raw, used) by instrument id.
     pub inst_info: Vec<(u32, i64, bool)>,
+    /// Base currency id by account id (`u32::MAX`: not traded yet).
     pub account_base: Vec<u32>,
+    /// The cost method of every account, by account id (the configuration
+    /// the books were built with; a restore under another one is refused).
+    pub account_method: Vec<crate::ledger::Method>,
     /// Accepted trade ids, in acceptance order.
     pub trade_ids: TradeIdArena,
 }

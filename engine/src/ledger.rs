@@ -2,8 +2,9 @@
 //!
 //! A position is a signed quantity and an exact cost basis (`Σ qty × price` at
 //! the exact scale, signed like the quantity, before the multiplier). `avg`
-//! keeps the basis as one pooled lot; `fifo` and `lifo` keep every open lot
-//! and consume the oldest or newest first. A trade is a pure function of
+//! keeps the basis as one pooled lot; `fifo`, `lifo` and `hifo` keep every
+//! open lot and consume the oldest, the newest or the dearest (highest cost
+//! per unit, the oldest among equals) first. A trade is a pure function of
 //! (ledger, signed qty, price) that returns what it realized.
 //!
 //! ```
@@ -22,6 +23,8 @@
 
 use std::collections::VecDeque;
 
+use ethnum::I256;
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::num::{Notional, Price, Quantity, Rate, div_round, mul_div_round, out_of_bounds, split_qty};
@@ -37,6 +40,73 @@ pub enum Method {
     Fifo,
     /// Last in, first out.
     Lifo,
+    /// Highest cost per unit first (the oldest among equal ones), long and
+    /// short alike.
+    Hifo,
+}
+
+impl Method {
+    /// Every method, in the order of their codes.
+    pub const ALL: [Self; 4] = [Self::Avg, Self::Fifo, Self::Lifo, Self::Hifo];
+
+    /// Whether the method keeps every open lot (all but `avg`).
+    #[must_use]
+    pub const fn keeps_lots(self) -> bool {
+        !matches!(self, Self::Avg)
+    }
+
+    /// The method's one-byte code in snapshots (0 avg, 1 fifo, 2 lifo, 3 hifo).
+    #[must_use]
+    pub const fn code(self) -> u8 {
+        match self {
+            Self::Avg => 0,
+            Self::Fifo => 1,
+            Self::Lifo => 2,
+            Self::Hifo => 3,
+        }
+    }
+
+    /// The method of a snapshot code, if it is one.
+    #[must_use]
+    pub fn from_code(code: u8) -> Option<Self> {
+        Self::ALL.get(usize::from(code)).copied()
+    }
+}
+
+/// The cost method of every account: a default (`[engine] method`) and
+/// per-account choices (`[accounts.NAME] method`), resolved by name.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CostMethods {
+    /// The method of an account not listed.
+    pub default: Method,
+    /// Per-account methods.
+    pub accounts: FxHashMap<String, Method>,
+}
+
+impl From<Method> for CostMethods {
+    fn from(method: Method) -> Self {
+        Self::all(method)
+    }
+}
+
+impl CostMethods {
+    /// Every account on `method` (the `--method` what-if).
+    #[must_use]
+    pub fn all(method: Method) -> Self {
+        Self {
+            default: method,
+            accounts: FxHashMap::default(),
+        }
+    }
+
+    /// The method of the account named `name`.
+    #[must_use]
+    pub fn of(&self, name: &str) -> Method {
+        if self.accounts.is_empty() {
+            return self.default;
+        }
+        self.accounts.get(name).copied().unwrap_or(self.default)
+    }
 }
 
 impl std::str::FromStr for Method {
@@ -46,7 +116,8 @@ impl std::str::FromStr for Method {
             "avg" => Ok(Self::Avg),
             "fifo" => Ok(Self::Fifo),
             "lifo" => Ok(Self::Lifo),
-            other => Err(format!("unknown cost method {other:?} (avg, fifo or lifo)")),
+            "hifo" => Ok(Self::Hifo),
+            other => Err(format!("unknown cost method {other:?} (avg, fifo, lifo or hifo)")),
         }
     }
 }
@@ -57,6 +128,7 @@ impl std::fmt::Display for Method {
             Self::Avg => "avg",
             Self::Fifo => "fifo",
             Self::Lifo => "lifo",
+            Self::Hifo => "hifo",
         })
     }
 }
@@ -70,7 +142,7 @@ pub struct Lot {
     pub cost: i128,
 }
 
-/// The open lots of a fifo/lifo position, kept out of line: an `avg`
+/// The open lots of a position under a lot method, kept out of line: an `avg`
 /// position (whose one pooled lot is the ledger's quantity and cost) pays
 /// one pointer for them, and a book's cold record stays small.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -104,7 +176,8 @@ impl From<VecDeque<Lot>> for Lots {
     }
 }
 
-/// A position's open quantity and cost basis, with its lots for fifo/lifo.
+/// A position's open quantity and cost basis, with its lots under a lot
+/// method (fifo, lifo, hifo).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Ledger {
     qty: i64,
@@ -114,7 +187,7 @@ pub struct Ledger {
 
 impl Ledger {
     /// A ledger from its parts (a restored snapshot); `lots` must sum to
-    /// `qty` and `cost` under fifo/lifo and be empty under avg.
+    /// `qty` and `cost` under a lot method and be empty under avg.
     #[must_use]
     pub fn from_parts(qty: Quantity, cost: i128, lots: impl Into<Lots>) -> Self {
         Self {
@@ -169,7 +242,7 @@ impl Ledger {
             let closed = i64::try_from(closed).unwrap_or_else(|_| out_of_bounds());
             let removed = match method {
                 Method::Avg => take_share(self.cost, closed, self.qty.abs()),
-                Method::Fifo | Method::Lifo => self.consume(method, closed),
+                Method::Fifo | Method::Lifo | Method::Hifo => self.consume(method, closed),
             };
             let sign = self.qty.signum();
             realized = i128::from(sign * closed) * i128::from(price.raw()) - removed;
@@ -181,7 +254,7 @@ impl Ledger {
             let cost = i128::from(open) * i128::from(price.raw());
             self.qty += open;
             self.cost += cost;
-            if method != Method::Avg {
+            if method.keeps_lots() {
                 self.lots.deque().push_back(Lot { qty: open, cost });
             }
         }
@@ -194,11 +267,13 @@ impl Ledger {
         let mut removed = 0i128;
         let lots = self.lots.deque();
         while closed > 0 {
-            let lot = match method {
-                Method::Lifo => lots.back_mut(),
-                _ => lots.front_mut(),
+            let at = match method {
+                Method::Lifo => lots.len().checked_sub(1),
+                Method::Hifo => dearest(lots),
+                Method::Avg | Method::Fifo => (!lots.is_empty()).then_some(0),
             };
-            let Some(lot) = lot else { break };
+            let Some(at) = at else { break };
+            let lot = &mut lots[at];
             let size = lot.qty.abs();
             let take = closed.min(size);
             let cost = take_share(lot.cost, take, size);
@@ -207,10 +282,7 @@ impl Ledger {
             removed += cost;
             closed -= take;
             if lot.qty == 0 {
-                match method {
-                    Method::Lifo => lots.pop_back(),
-                    _ => lots.pop_front(),
-                };
+                lots.remove(at);
             }
         }
         removed
@@ -247,6 +319,30 @@ pub fn avg_cost(qty: i64, cost: i128) -> Price {
         return Price::ZERO;
     }
     Price::from_raw(i64::try_from(div_round(cost, i128::from(qty))).unwrap_or_else(|_| out_of_bounds()))
+}
+
+/// The index of the lot with the highest cost per unit, the oldest among
+/// equal ones (`None` when there is none). `a.cost / a.qty > b.cost / b.qty`
+/// is `a.cost × b.qty > b.cost × a.qty` when the quantities share a sign (as
+/// the lots of one position do) and the reverse otherwise, compared exactly
+/// in 256 bits.
+fn dearest(lots: &VecDeque<Lot>) -> Option<usize> {
+    let mut best: Option<(usize, &Lot)> = None;
+    for (i, lot) in lots.iter().enumerate() {
+        let dearer = best.is_none_or(|(_, b)| {
+            let lhs = I256::from(lot.cost) * I256::from(b.qty);
+            let rhs = I256::from(b.cost) * I256::from(lot.qty);
+            if (lot.qty > 0) == (b.qty > 0) {
+                lhs > rhs
+            } else {
+                lhs < rhs
+            }
+        });
+        if dearer {
+            best = Some((i, lot));
+        }
+    }
+    best.map(|(i, _)| i)
 }
 
 /// The share `part / whole` of `cost`, exact when the part is the whole.
@@ -329,6 +425,58 @@ mod tests {
     }
 
     #[test]
+    fn hifo_closes_the_dearest_lot_first_long_and_short() {
+        let mut long = Ledger::default();
+        for (n, price) in [(10, 20), (10, 30), (10, 25)] {
+            long.trade(Method::Hifo, q(n), p(price));
+        }
+        // A sell of 15 at 40: 10@30, then 5@25.
+        assert_eq!(long.trade(Method::Hifo, q(-15), p(40)), money(100 + 75));
+        let left: Vec<_> = long.lots().map(|l| (l.qty, l.cost)).collect();
+        assert_eq!(
+            left,
+            [(q(10).raw(), 200 * EXACT_UNIT), (q(5).raw(), 125 * EXACT_UNIT)]
+        );
+        let mut short = Ledger::default();
+        for (n, price) in [(-10, 20), (-10, 30), (-10, 25)] {
+            short.trade(Method::Hifo, q(n), p(price));
+        }
+        // A buy of 15 at 10 covers the short sold at 30 first, then 25.
+        assert_eq!(short.trade(Method::Hifo, q(15), p(10)), money(200 + 75));
+        assert_eq!((short.qty(), short.cost()), (q(-15), money(-325)));
+    }
+
+    #[test]
+    fn hifo_takes_the_oldest_of_equal_lots_and_handles_negative_prices() {
+        let mut l = Ledger::default();
+        l.trade(Method::Hifo, q(1), p(-5));
+        l.trade(Method::Hifo, q(2), p(7));
+        l.trade(Method::Hifo, q(3), p(7));
+        l.trade(Method::Hifo, q(4), p(-2));
+        assert_eq!(l.trade(Method::Hifo, q(-2), p(0)), money(-14), "the first 7-lot");
+        assert_eq!(
+            l.trade(Method::Hifo, q(-4), p(0)),
+            money(-21 + 2),
+            "the second, then -2"
+        );
+        assert_eq!(l.trade(Method::Hifo, q(-4), p(0)), money(6 + 5), "-2 before -5");
+        assert_eq!((l.qty(), l.cost()), (q(0), Notional::ZERO));
+    }
+
+    #[test]
+    fn methods_resolve_per_account_and_round_trip_their_codes() {
+        let mut m = CostMethods::all(Method::Fifo);
+        m.accounts.insert("DE1".into(), Method::Hifo);
+        assert_eq!((m.of("DE1"), m.of("X")), (Method::Hifo, Method::Fifo));
+        for method in Method::ALL {
+            assert_eq!(Method::from_code(method.code()), Some(method));
+            assert_eq!(method.to_string().parse::<Method>(), Ok(method));
+        }
+        assert_eq!(Method::from_code(4), None);
+        assert!("HIFO".parse::<Method>().is_err());
+    }
+
+    #[test]
     fn splits_scale_quantity_and_keep_cost() {
         for m in [Method::Avg, Method::Fifo] {
             let mut l = Ledger::default();
@@ -337,6 +485,75 @@ mod tests {
             assert_eq!((l.qty(), l.avg_cost(), l.cost()), (q(24), p(50), money(1200)));
             l.split(Rate::parse("0.5").unwrap_or_default());
             assert_eq!((l.qty(), l.avg_cost(), l.cost()), (q(12), p(100), money(1200)));
+        }
+    }
+}
+
+#[cfg(test)]
+mod model_tests {
+    //! The lot methods against a naive model: whole units at whole prices
+    //! (so a lot's cost per unit is its trade price), lots kept as
+    //! `(opened, qty, price)` and closed in the order a sort gives.
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::num::EXACT_UNIT;
+
+    /// Realized P&L (whole currency units) of each fill, and the open lots.
+    fn naive(method: Method, fills: &[(i64, i64)]) -> (Vec<i128>, Vec<(i64, i64)>) {
+        let mut lots: Vec<(usize, i64, i64)> = Vec::new();
+        let mut realized = Vec::new();
+        for (n, &(qty, price)) in fills.iter().enumerate() {
+            let mut left = qty;
+            let mut r = 0i128;
+            while left != 0 && lots.first().is_some_and(|l| (l.1 > 0) != (left > 0)) {
+                let pick = match method {
+                    Method::Fifo => lots.iter().enumerate().min_by_key(|(_, l)| l.0),
+                    Method::Lifo => lots.iter().enumerate().max_by_key(|(_, l)| l.0),
+                    _ => lots
+                        .iter()
+                        .enumerate()
+                        .min_by_key(|(_, l)| (std::cmp::Reverse(l.2), l.0)),
+                };
+                let Some((i, _)) = pick else { break };
+                let lot = &mut lots[i];
+                let take = left.abs().min(lot.1.abs()) * lot.1.signum();
+                r += i128::from(take) * i128::from(price - lot.2);
+                lot.1 -= take;
+                left += take;
+                if lot.1 == 0 {
+                    lots.remove(i);
+                }
+            }
+            if left != 0 {
+                lots.push((n, left, price));
+            }
+            realized.push(r);
+        }
+        lots.sort_by_key(|l| l.0);
+        (realized, lots.into_iter().map(|l| (l.1, l.2)).collect())
+    }
+
+    proptest! {
+        #[test]
+        fn lot_methods_match_the_naive_model(
+            fills in prop::collection::vec((-20i64..=20, -50i64..=200), 1..60)
+        ) {
+            let fills: Vec<_> = fills.into_iter().filter(|f| f.0 != 0).collect();
+            for method in [Method::Fifo, Method::Lifo, Method::Hifo] {
+                let (want, open) = naive(method, &fills);
+                let mut l = Ledger::default();
+                for (&(qty, price), want) in fills.iter().zip(&want) {
+                    let got = l.trade(method, Quantity::from_int(qty), Price::from_int(price));
+                    prop_assert_eq!(got.0, want * EXACT_UNIT, "{} realized", method);
+                }
+                let lots: Vec<(i64, i64)> = l
+                    .lots()
+                    .map(|lot| (lot.qty / 1_000_000_000, i64::try_from(lot.cost / i128::from(lot.qty)).unwrap_or(i64::MAX)))
+                    .collect();
+                let open: Vec<(i64, i64)> = open.into_iter().map(|(q, p)| (q, p * 1_000_000_000)).collect();
+                prop_assert_eq!(lots, open, "{} open lots", method);
+            }
         }
     }
 }

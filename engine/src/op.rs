@@ -2,6 +2,7 @@
 //! This is what travels through the shard channels.
 
 use crate::ids::{AccountId, CurrencyId, InstrumentId};
+use crate::ledger::Method;
 use crate::num::{Money, Multiplier, Price, Quantity, Rate};
 use crate::time::Date;
 
@@ -31,6 +32,8 @@ pub enum Op {
         price: Price,
         /// Fee in instrument currency.
         fee: Money,
+        /// The account's cost method (its configuration, not journaled).
+        method: Method,
     },
     /// A market price.
     Tick {
@@ -83,4 +86,17 @@ pub struct SeqOp {
     pub seq: u64,
     /// The operation.
     pub op: Op,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trade_s_cost_method_does_not_grow_an_op() {
+        // Ops travel in every shard's batches: a trade's cost method rides
+        // in the enum's padding.
+        assert_eq!(size_of::<Op>(), 48);
+        assert_eq!(size_of::<SeqOp>(), 64);
+    }
 }

@@ -15,7 +15,7 @@ use rustc_hash::FxHashMap;
 use crate::event::Event;
 use crate::fx::FxRates;
 use crate::ids::{AccountId, CurrencyId, InstrumentId, Names};
-use crate::ledger::{Ledger, Method};
+use crate::ledger::{CostMethods, Ledger};
 use crate::num::{Multiplier, Notional, Price, UNIT, split_price};
 use crate::op::Op;
 use crate::sequencer::{BaseCurrencies, SequenceError, Sequencer};
@@ -47,7 +47,6 @@ struct Pos {
 #[derive(Debug)]
 pub struct Reference {
     seq: Sequencer,
-    method: Method,
     instruments: FxHashMap<InstrumentId, Inst>,
     positions: BTreeMap<(AccountId, InstrumentId), Pos>,
     /// Realized P&L and fees (base) of positions rolled into history.
@@ -57,12 +56,12 @@ pub struct Reference {
 }
 
 impl Reference {
-    /// An empty model.
+    /// An empty model with every account's cost method from `methods` (a
+    /// [`Method`](crate::ledger::Method) for all, or per account).
     #[must_use]
-    pub fn new(method: Method, bases: BaseCurrencies) -> Self {
+    pub fn new(methods: impl Into<CostMethods>, bases: BaseCurrencies) -> Self {
         Self {
-            seq: Sequencer::new(bases),
-            method,
+            seq: Sequencer::new(bases).with_methods(methods.into()),
             instruments: FxHashMap::default(),
             positions: BTreeMap::new(),
             rolled: BTreeMap::new(),
@@ -73,11 +72,11 @@ impl Reference {
 
     /// Recomputes the state of `events` from nothing.
     pub fn replay<'a>(
-        method: Method,
+        methods: impl Into<CostMethods>,
         bases: BaseCurrencies,
         events: impl IntoIterator<Item = &'a Event>,
     ) -> Self {
-        let mut r = Self::new(method, bases);
+        let mut r = Self::new(methods, bases);
         for e in events {
             let _ = r.apply(e);
         }
@@ -123,6 +122,7 @@ impl Reference {
                 qty,
                 price,
                 fee,
+                method,
             } => {
                 let i = self.inst(instrument);
                 if !i.has_tick {
@@ -142,7 +142,7 @@ impl Reference {
                     p.fees_base = c.apply(p.fees);
                     p.baseline_base = c.apply(p.baseline);
                 }
-                let realized = mult.apply(p.ledger.trade(self.method, qty, price).0);
+                let realized = mult.apply(p.ledger.trade(method, qty, price).0);
                 let fee = fee.raw() * i128::from(UNIT);
                 p.realized += realized;
                 p.fees += fee;

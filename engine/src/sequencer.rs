@@ -11,6 +11,7 @@ use rustc_hash::FxHashMap;
 use crate::event::Event;
 use crate::ids::{AccountId, CurrencyId, InstrumentId, Interner, Names};
 use crate::lean::grow_to;
+use crate::ledger::{CostMethods, Method};
 use crate::num::{Multiplier, Rate};
 use crate::op::{Op, SeqOp};
 use crate::trade_ids::TradeIds;
@@ -44,6 +45,14 @@ pub enum SequenceError {
     /// Accepting the event would take a quantity or a price out of range.
     #[error("{0}")]
     OutOfRange(String),
+    /// A journal uses an id that no name introduced (a corrupt store).
+    #[error("journal uses {kind} id {id}, which no name before it introduced")]
+    UnknownId {
+        /// Which namespace.
+        kind: &'static str,
+        /// The id.
+        id: u32,
+    },
     /// A journal or image names ids inconsistently (a corrupt store).
     #[error("journal names {kind} id {id} {name:?}, which conflicts with what came before")]
     NameConflict {
@@ -76,13 +85,23 @@ pub struct BaseCurrencies {
 
 pub use crate::image::SequencerImage;
 
+/// The base of an account id that has not traded yet (its name was
+/// interned by an event the sequencer then refused), in `account_base`.
+const NO_BASE: CurrencyId = CurrencyId(u32::MAX);
+
 /// Assigns `seq`s and turns edge events into ops.
 #[derive(Debug)]
 pub struct Sequencer {
     names: Names,
     instruments: Vec<InstInfo>,
+    /// Each account's base currency once it has traded, by account id
+    /// ([`NO_BASE`] for an id interned by an event that was refused).
     account_base: Vec<CurrencyId>,
     bases: BaseCurrencies,
+    /// The cost method of every account id so far, resolved from
+    /// `methods` by name when first asked.
+    account_method: Vec<Method>,
+    methods: CostMethods,
     trade_ids: TradeIds,
     next_seq: u64,
     new_names: Vec<NewName>,
@@ -98,11 +117,32 @@ impl Sequencer {
             instruments: Vec::new(),
             account_base: Vec::new(),
             bases,
+            account_method: Vec::new(),
+            methods: CostMethods::default(),
             trade_ids: TradeIds::default(),
             next_seq: 1,
             new_names: Vec::new(),
             limits: crate::limits::Limits::default(),
         }
+    }
+
+    /// This sequencer with every account's cost method taken from
+    /// `methods` (default: all `avg`).
+    #[must_use]
+    pub fn with_methods(mut self, methods: CostMethods) -> Self {
+        self.methods = methods;
+        self.account_method.clear();
+        self
+    }
+
+    /// The cost method of `account`, resolved by its name on first use.
+    fn method_of(&mut self, account: AccountId) -> Method {
+        while self.account_method.len() <= account.index() {
+            let next = AccountId::from_index(self.account_method.len());
+            let method = self.methods.of(self.names.account(next));
+            self.account_method.push(method);
+        }
+        self.account_method[account.index()]
     }
 
     /// The names behind the ids handed out so far.
@@ -163,7 +203,7 @@ impl Sequencer {
                 self.ensure_instrument(instrument);
                 self.instruments[instrument.index()].used = true;
                 if self.account_base.len() <= account.index() {
-                    self.account_base.resize(account.index() + 1, CurrencyId::USD);
+                    self.account_base.resize(account.index() + 1, NO_BASE);
                 }
                 self.account_base[account.index()] = base;
             }
@@ -178,13 +218,15 @@ impl Sequencer {
     }
 
     /// Re-applies a journaled op (already accepted once) with the names it
-    /// introduced, without validating it again.
+    /// introduced, without validating it again, and returns it with what
+    /// the journal does not record (a trade's cost method, from the
+    /// configuration) filled in.
     pub fn replay(
         &mut self,
         names: &[NewName],
-        sop: &SeqOp,
+        sop: SeqOp,
         trade_id: Option<&str>,
-    ) -> Result<(), SequenceError> {
+    ) -> Result<SeqOp, SequenceError> {
         self.replay_op(names, sop, trade_id, true)
     }
 
@@ -195,25 +237,34 @@ impl Sequencer {
     pub(crate) fn replay_unbounded(
         &mut self,
         names: &[NewName],
-        sop: &SeqOp,
+        sop: SeqOp,
         trade_id: Option<&str>,
-    ) -> Result<(), SequenceError> {
+    ) -> Result<SeqOp, SequenceError> {
         self.replay_op(names, sop, trade_id, false)
     }
 
     fn replay_op(
         &mut self,
         names: &[NewName],
-        sop: &SeqOp,
+        mut sop: SeqOp,
         trade_id: Option<&str>,
         bounds: bool,
-    ) -> Result<(), SequenceError> {
+    ) -> Result<SeqOp, SequenceError> {
         self.restore_names(names)?;
+        if let Op::Trade { account, method, .. } = &mut sop.op {
+            if account.index() >= self.names.accounts.len() {
+                return Err(SequenceError::UnknownId {
+                    kind: "account",
+                    id: account.0,
+                });
+            }
+            *method = self.method_of(*account);
+        }
         if bounds {
             self.limits.apply(&sop.op);
         }
         self.commit(sop.seq, &sop.op, trade_id);
-        Ok(())
+        Ok(sop)
     }
 
     /// Re-creates names with their journaled ids.
@@ -309,7 +360,7 @@ impl Sequencer {
 
     /// The base currency of an account: fixed when it first trades.
     fn account_base_of(&mut self, account: AccountId, name: &str) -> CurrencyId {
-        if let Some(&b) = self.account_base.get(account.index()) {
+        if let Some(b) = self.fixed_base(account) {
             return b;
         }
         let code = self
@@ -320,6 +371,15 @@ impl Sequencer {
             .map_or("USD", String::as_str)
             .to_owned();
         self.currency(&code)
+    }
+
+    /// The base currency `account` was fixed to by its first trade, if it
+    /// has traded.
+    fn fixed_base(&self, account: AccountId) -> Option<CurrencyId> {
+        self.account_base
+            .get(account.index())
+            .copied()
+            .filter(|&b| b != NO_BASE)
     }
 
     /// Rebuilds the range checks' memory from a snapshot's books (their
@@ -348,14 +408,17 @@ impl Sequencer {
                 .map(|i| (i.currency.0, i.multiplier.rate().raw(), i.used))
                 .collect(),
             account_base: self.account_base.iter().map(|c| c.0).collect(),
+            account_method: self.names.accounts.iter().map(|n| self.methods.of(n)).collect(),
             trade_ids: self.trade_ids.arena(),
         }
     }
 
-    /// A sequencer holding exactly the state of `image`.
+    /// A sequencer holding exactly the state of `image`, resolving cost
+    /// methods from `methods` (which the caller checked against the
+    /// image's).
     #[must_use]
-    pub fn from_image(image: &SequencerImage, bases: BaseCurrencies) -> Self {
-        let mut s = Self::new(bases);
+    pub fn from_image(image: &SequencerImage, bases: BaseCurrencies, methods: CostMethods) -> Self {
+        let mut s = Self::new(bases).with_methods(methods);
         let mut names = Names {
             accounts: Interner::new(),
             instruments: Interner::new(),
@@ -399,8 +462,12 @@ impl<'a> translate::Ids<'a> for Sequencer {
         self.currency(code)
     }
 
-    fn account_ids(&mut self, name: &'a str) -> (AccountId, CurrencyId) {
+    fn account_ids(&mut self, name: &'a str) -> (AccountId, CurrencyId, Method) {
         let account = self.account(name);
-        (account, self.account_base_of(account, name))
+        (
+            account,
+            self.account_base_of(account, name),
+            self.method_of(account),
+        )
     }
 }

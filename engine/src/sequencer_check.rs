@@ -7,6 +7,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use super::{NameKind, SequenceError, Sequencer};
 use crate::event::Event;
 use crate::ids::{AccountId, CurrencyId, InstrumentId};
+use crate::ledger::Method;
 use crate::limits::Overlay;
 use crate::num::Rate;
 use crate::op::Op;
@@ -90,17 +91,17 @@ impl<'a> super::translate::Ids<'a> for Provisional<'a> {
         self.currency(code)
     }
 
-    fn account_ids(&mut self, name: &'a str) -> (AccountId, CurrencyId) {
+    fn account_ids(&mut self, name: &'a str) -> (AccountId, CurrencyId, Method) {
         let account = AccountId(self.id(NameKind::Account, name));
         let seq: &'a Sequencer = self.seq;
-        let base = match seq.account_base.get(account.index()) {
-            Some(&b) => b,
+        let base = match seq.fixed_base(account) {
+            Some(b) => b,
             None => {
                 let code = seq.bases.accounts.get(name).or(seq.bases.default.as_ref());
                 self.currency(code.map_or("USD", String::as_str))
             }
         };
-        (account, base)
+        (account, base, seq.methods.of(name))
     }
 }
 

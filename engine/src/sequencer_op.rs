@@ -6,6 +6,7 @@
 use super::SequenceError;
 use crate::event::Event;
 use crate::ids::{AccountId, CurrencyId, InstrumentId};
+use crate::ledger::Method;
 use crate::num::{Multiplier, Quantity};
 use crate::op::Op;
 
@@ -15,8 +16,8 @@ pub(super) trait Ids<'a> {
     fn instrument_id(&mut self, name: &'a str) -> InstrumentId;
     /// The id of a currency.
     fn currency_id(&mut self, code: &'a str) -> CurrencyId;
-    /// The id of an account and its base currency.
-    fn account_ids(&mut self, name: &'a str) -> (AccountId, CurrencyId);
+    /// The id of an account, its base currency and its cost method.
+    fn account_ids(&mut self, name: &'a str) -> (AccountId, CurrencyId, Method);
 }
 
 /// The op `event` becomes (a repeated trade id is the caller's concern).
@@ -28,7 +29,7 @@ pub(super) fn op_of<'a>(ids: &mut impl Ids<'a>, event: &'a Event) -> Result<Op, 
             multiplier: Multiplier::new(d.multiplier),
         },
         Event::Trade(t) => {
-            let (account, base) = ids.account_ids(&t.account);
+            let (account, base, method) = ids.account_ids(&t.account);
             Op::Trade {
                 account,
                 base,
@@ -36,6 +37,7 @@ pub(super) fn op_of<'a>(ids: &mut impl Ids<'a>, event: &'a Event) -> Result<Op, 
                 qty: Quantity::from_raw(t.qty.raw() * t.side.sign()),
                 price: t.price,
                 fee: t.fee,
+                method,
             }
         }
         Event::Tick(t) => Op::Tick {

@@ -1,8 +1,10 @@
 //! Property tests: the incremental, sharded engine equals a from-scratch
 //! recomputation ([`Reference`]) after every event of random streams, for
-//! each cost method, shard count and batching mode.
+//! each cost method (one for every account, and one per account), shard
+//! count and batching mode.
 
 use kupala_engine::event::{Eod, Event, Fx, InstrumentDef, Side, Split, Tick, Trade};
+use kupala_engine::ledger::CostMethods;
 use kupala_engine::num::{Money, Price, Quantity, Rate};
 use kupala_engine::pipeline::Replayer;
 use kupala_engine::reference::Reference;
@@ -149,21 +151,43 @@ fn normalise(mut s: EngineState) -> EngineState {
     s
 }
 
-fn config(method: Method, shards: usize) -> PipelineConfig {
+/// A method per account: `A` on the default (avg), the others each on
+/// another lot method.
+fn mixed() -> CostMethods {
+    let mut m = CostMethods::all(Method::Avg);
+    m.accounts.insert("B".into(), Method::Hifo);
+    m.accounts.insert("C".into(), Method::Fifo);
+    m.accounts.insert("D".into(), Method::Lifo);
+    m
+}
+
+/// Every account on one method, each in turn, then a method per account.
+fn every_method() -> Vec<CostMethods> {
+    let mut all: Vec<CostMethods> = Method::ALL.into_iter().map(CostMethods::all).collect();
+    all.push(mixed());
+    all
+}
+
+fn config(methods: impl Into<CostMethods>, shards: usize) -> PipelineConfig {
     PipelineConfig {
         shards,
-        method,
+        methods: methods.into(),
         bases: bases(),
         ..PipelineConfig::default()
     }
 }
 
-fn check_every_event(method: Method, shards: usize, events: &[Event]) -> Result<(), TestCaseError> {
-    let mut pipeline = Pipeline::start(config(method, shards), Box::new(NullSink));
+fn check_every_event(
+    methods: impl Into<CostMethods>,
+    shards: usize,
+    events: &[Event],
+) -> Result<(), TestCaseError> {
+    let methods = methods.into();
+    let mut pipeline = Pipeline::start(config(methods.clone(), shards), Box::new(NullSink));
     for (i, e) in events.iter().enumerate() {
         let _ = pipeline.submit(e);
         let got = normalise(pipeline.snapshot());
-        let want = normalise(Reference::replay(method, bases(), &events[..=i]).state());
+        let want = normalise(Reference::replay(methods.clone(), bases(), &events[..=i]).state());
         prop_assert_eq!(got, want, "after event {} ({:?})", i, e);
     }
     Ok(())
@@ -188,9 +212,19 @@ proptest! {
     }
 
     #[test]
+    fn hifo_equals_recomputation_after_every_event(events in stream(100)) {
+        check_every_event(Method::Hifo, 2, &events)?;
+    }
+
+    #[test]
+    fn a_method_per_account_equals_recomputation_after_every_event(events in stream(100)) {
+        check_every_event(mixed(), 3, &events)?;
+    }
+
+    #[test]
     fn batching_and_sharding_do_not_change_the_result(events in stream(400), shards in 1usize..5, batch in 1usize..64, coalesce in any::<bool>(), emit in any::<bool>()) {
-        for method in [Method::Avg, Method::Fifo, Method::Lifo] {
-            let cfg = PipelineConfig { batch_size: batch, coalesce, emit_positions: emit, ..config(method, shards) };
+        for method in every_method() {
+            let cfg = PipelineConfig { batch_size: batch, coalesce, emit_positions: emit, ..config(method.clone(), shards) };
             let mut pipeline = Pipeline::start(cfg, Box::new(NullSink));
             for e in &events {
                 let _ = pipeline.submit(e);
@@ -260,14 +294,14 @@ proptest! {
     #[test]
     fn image_restore_continues_identically(events in stream(300), cut in 0usize..300, from in 1usize..4, to in 1usize..4) {
         let cut = cut.min(events.len());
-        for method in [Method::Avg, Method::Fifo] {
-            let mut first = Pipeline::start(config(method, from), Box::new(NullSink));
+        for method in [CostMethods::all(Method::Avg), CostMethods::all(Method::Hifo), mixed()] {
+            let mut first = Pipeline::start(config(method.clone(), from), Box::new(NullSink));
             for e in &events[..cut] {
                 let _ = first.submit(e);
             }
             let image = first.image();
             drop(first);
-            let mut second = Pipeline::resume(config(method, to), Box::new(NullSink), Some(&image));
+            let mut second = Pipeline::resume(config(method.clone(), to), Box::new(NullSink), Some(&image));
             for e in &events[cut..] {
                 let _ = second.submit(e);
             }
@@ -295,9 +329,11 @@ proptest! {
     /// recomputation.
     #[test]
     fn the_offline_replayer_ends_where_the_live_pipeline_did(events in stream(300), shards in 1usize..4, every in 1usize..40, batch in 1usize..64) {
-        for method in [Method::Avg, Method::Fifo, Method::Lifo] {
-            let cfg = PipelineConfig { batch_size: batch, ..config(method, shards) };
+        for method in every_method() {
+            let cfg = PipelineConfig { batch_size: batch, ..config(method.clone(), shards) };
             let mut live = Pipeline::start(cfg.clone(), Box::new(NullSink));
+            // Journaled ops carry no cost method (`JournalEvent::seq_op`):
+            // the replayer's sequencer sets it from its configuration.
             let mut sequencer = Sequencer::new(bases());
             let mut replayer = Replayer::flushing_every(cfg, every);
             for e in &events {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use kupala_engine::durable::{Engine, EngineError, StoreConfig};
 use kupala_engine::journal_writer::SyncMode;
+use kupala_engine::ledger::CostMethods;
 use kupala_engine::num::{Money, Quantity, Rate};
 use kupala_engine::rebalance::Targets;
 use kupala_engine::reference::Reference;
@@ -131,6 +132,54 @@ fn recovers_from_the_journal_alone_and_from_snapshots() -> Result<(), Box<dyn st
             );
         }
     }
+    Ok(())
+}
+
+#[test]
+fn a_changed_cost_method_for_one_account_skips_the_snapshot() -> Result<(), Box<dyn std::error::Error>> {
+    let evs = stream(2000);
+    let methods = |a1: Method| {
+        let mut m = CostMethods::all(Method::Avg);
+        m.accounts.insert("A0".into(), Method::Fifo);
+        m.accounts.insert("A1".into(), a1);
+        m
+    };
+    let open = |dir: &Path, m: CostMethods| {
+        let config = PipelineConfig {
+            methods: m,
+            ..pipeline()
+        };
+        Engine::open(dir, config, store_config(0), Box::new(NullSink))
+    };
+    let dir = tempfile::tempdir()?;
+    let (mut engine, _) = open(dir.path(), methods(Method::Lifo))?;
+    for e in &evs {
+        let _ = engine.submit(e);
+    }
+    let live = comparable(engine.finish());
+    let want = |a1| comparable(Reference::replay(methods(a1), BaseCurrencies::default(), &evs).state());
+    assert_eq!(live, want(Method::Lifo));
+    assert_ne!(
+        want(Method::Lifo),
+        want(Method::Hifo),
+        "the stream tells the methods apart"
+    );
+    // The same methods: the snapshot written at the end is used.
+    let (engine, rec) = open(dir.path(), methods(Method::Lifo))?;
+    assert_eq!(rec.snapshot, Some(evs.len() as u64));
+    assert_eq!(comparable(engine.finish()), want(Method::Lifo));
+    // A1 moves to hifo: its lots were built under lifo, so the snapshot is
+    // skipped and the journal replayed under the new method.
+    let (engine, rec) = open(dir.path(), methods(Method::Hifo))?;
+    assert_eq!((rec.snapshot, rec.replayed), (None, evs.len() as u64));
+    assert!(
+        rec.warnings
+            .iter()
+            .any(|w| w.contains("another cost method for account \"A1\"")),
+        "{:?}",
+        rec.warnings
+    );
+    assert_eq!(comparable(engine.finish()), want(Method::Hifo));
     Ok(())
 }
 

@@ -229,12 +229,57 @@ fn method_fifo_changes_realized() {
         let v = stdout_json(&kupala(&["calc", "--events", &path, "--method", method], None));
         field(&v, "positions", 0, "realized_pnl").clone()
     };
-    // avg 15 → (25 - 15) × 10 = 100; fifo takes the lot at 10 → 150; lifo the lot at 20 → 50
+    // avg 15 → (25 - 15) × 10 = 100; fifo takes the lot at 10 → 150;
+    // lifo the lot at 20 → 50; hifo the dearest lot, at 20 → 50
     assert_eq!(realized("avg"), "100");
     assert_eq!(realized("fifo"), "150");
     assert_eq!(realized("lifo"), "50");
-    let o = kupala(&["calc", "--events", &path, "--method", "hifo"], None);
+    assert_eq!(realized("hifo"), "50");
+    let o = kupala(&["calc", "--events", &path, "--method", "wac"], None);
     assert!(!o.status.success(), "an unknown method was accepted");
+}
+
+#[test]
+fn each_account_uses_its_configured_method_unless_method_overrides_all() {
+    let mut lines = Vec::new();
+    for account in ["FR", "DE", "CRYPTO"] {
+        // Lots at 20, 10, 30, then a sale of 15 at 40.
+        lines.push(trade(account, "X", "buy", "10", "20"));
+        lines.push(trade(account, "X", "buy", "10", "10"));
+        lines.push(trade(account, "X", "buy", "10", "30"));
+        lines.push(trade(account, "X", "sell", "15", "40"));
+    }
+    let (dir, path) = file(&lines.join("\n"));
+    let config = dir.path().join("kupala.toml");
+    let toml = "[engine]\nmethod = \"avg\"\n[accounts.DE]\nmethod = \"fifo\"\n\
+                [accounts.CRYPTO]\nmethod = \"hifo\"\nbase_currency = \"USD\"\n";
+    assert!(std::fs::write(&config, toml).is_ok());
+    let config = config.to_string_lossy().into_owned();
+    let realized = |extra: &[&str]| {
+        let mut args = vec!["calc", "--events", &path, "--config", &config];
+        args.extend_from_slice(extra);
+        let v = stdout_json(&kupala(&args, None));
+        let by_account: std::collections::BTreeMap<String, String> = v["positions"]
+            .as_array()
+            .map(|ps| {
+                ps.iter()
+                    .map(|p| (p["account"].to_string(), p["realized_pnl"].to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        by_account
+    };
+    let got = realized(&[]);
+    // FR avg: (40 − 20) × 15 = 300. DE fifo: 10 × (40 − 20) + 5 × (40 − 10)
+    // = 350. CRYPTO hifo: 10 × (40 − 30) + 5 × (40 − 20) = 200.
+    assert_eq!(got.get("\"FR\"").map(String::as_str), Some("\"300\""));
+    assert_eq!(got.get("\"DE\"").map(String::as_str), Some("\"350\""));
+    assert_eq!(got.get("\"CRYPTO\"").map(String::as_str), Some("\"200\""));
+    // The what-if: --method puts every account on one method. LIFO takes
+    // 10 × (40 − 30) + 5 × (40 − 10) = 250 everywhere.
+    let lifo = realized(&["--method", "lifo"]);
+    assert!(lifo.values().all(|r| r == "\"250\""), "{lifo:?}");
+    assert_eq!(lifo.len(), 3);
 }
 
 #[test]

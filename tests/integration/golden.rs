@@ -146,7 +146,7 @@ fn check_case(dir: &Path, case: &str, method: Method, shards: usize) -> Vec<Stri
     };
     let config = kupala_engine::PipelineConfig {
         shards,
-        method,
+        methods: method.into(),
         ..Default::default()
     };
     let report = match calc_text(&events, config, false) {

@@ -134,7 +134,7 @@ fn calc(text: &str, config: PipelineConfig) -> StateView {
 fn base(method: Method) -> PipelineConfig {
     PipelineConfig {
         shards: 1,
-        method,
+        methods: method.into(),
         bases: bases(),
         ..Default::default()
     }
@@ -229,7 +229,7 @@ fn random_500_same_for_every_shard_count_and_mode() {
     for method in [Method::Avg, Method::Fifo, Method::Lifo] {
         let cfg = |shards| PipelineConfig {
             shards,
-            method,
+            methods: method.into(),
             ..Default::default()
         };
         let one = calc(&text, cfg(1));

@@ -67,7 +67,7 @@ pub fn instrument(id: &str, currency: &str, multiplier: &str) -> String {
 pub fn config(method: Method) -> PipelineConfig {
     PipelineConfig {
         shards: 1,
-        method,
+        methods: method.into(),
         ..Default::default()
     }
 }

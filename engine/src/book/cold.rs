@@ -127,13 +127,14 @@ mod tests {
                 qty: Quantity::from_int(qty),
                 price: Price::from_int(100),
                 fee: crate::num::Money::ZERO,
+                method: Method::Avg,
             },
         }
     }
 
     #[test]
     fn only_a_cross_currency_position_stores_base_amounts() {
-        let mut book = Book::new(Method::Avg, false);
+        let mut book = Book::new(false);
         let eur = CurrencyId(1);
         book.apply(&SeqOp {
             seq: 1,

@@ -32,7 +32,7 @@ use crate::fx::{Conversion, FxRates};
 use crate::ids::{CurrencyId, InstrumentId};
 use crate::interest::{Interest, InterestView};
 use crate::lean::{Chunked, grow_to};
-use crate::ledger::{Ledger, Method};
+use crate::ledger::Ledger;
 use crate::num::{Multiplier, Quantity, add, sub};
 use crate::op::{Op, SeqOp};
 use crate::partition::Owner;
@@ -94,7 +94,6 @@ pub(crate) struct Group {
 /// The books one shard owns. Single-threaded; a shard worker drives it.
 #[derive(Debug)]
 pub struct Book {
-    pub(crate) method: Method,
     pub(crate) emit_positions: bool,
     /// Whose position states a flush emits (see `interest`), and this
     /// shard's copy of it.
@@ -134,12 +133,12 @@ pub struct Book {
 }
 
 impl Book {
-    /// Empty books using `method`; `emit_positions` says whether flushes
-    /// produce per-position deltas (account totals are always produced).
+    /// Empty books; `emit_positions` says whether flushes produce
+    /// per-position deltas (account totals are always produced). Each
+    /// trade carries its account's cost method.
     #[must_use]
-    pub fn new(method: Method, emit_positions: bool) -> Self {
+    pub fn new(emit_positions: bool) -> Self {
         Self {
-            method,
             emit_positions,
             interest: None,
             wanted: InterestView::default(),
@@ -191,12 +190,6 @@ impl Book {
         self
     }
 
-    /// The cost method.
-    #[must_use]
-    pub const fn method(&self) -> Method {
-        self.method
-    }
-
     /// The last `seq` applied.
     #[must_use]
     pub const fn seq(&self) -> u64 {
@@ -232,6 +225,7 @@ impl Book {
                 qty,
                 price,
                 fee,
+                method,
             } => self.trade(
                 seq,
                 TradeOp {
@@ -241,6 +235,7 @@ impl Book {
                     qty,
                     price,
                     fee: fee.raw(),
+                    method,
                 },
             ),
             Op::Tick { instrument, price } => {

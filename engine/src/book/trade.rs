@@ -6,7 +6,7 @@ use super::holders::{GroupId, Holder, HolderIdx, SlotId};
 use super::{Amounts, Book, CrossId, Group, Position};
 use crate::ids::{AccountId, CurrencyId, InstrumentId};
 use crate::lean::push_lean;
-use crate::ledger::Lots;
+use crate::ledger::{Lots, Method};
 use crate::num::{Price, Quantity, UNIT, add, out_of_bounds, sub};
 
 impl Book {
@@ -24,10 +24,9 @@ impl Book {
         let mult = self.instruments[t.instrument.index()].multiplier;
         let slot = self.slot(t.account, t.base, t.instrument);
         self.price_if_possible(slot);
-        let method = self.method;
         let conv = self.convs[self.hot(slot).group.index()];
         let mut ledger = self.take_ledger(slot);
-        let realized = mult.apply(ledger.trade(method, t.qty, t.price).0);
+        let realized = mult.apply(ledger.trade(t.method, t.qty, t.price).0);
         self.put_ledger(slot, ledger);
         let fee = t
             .fee
@@ -166,4 +165,5 @@ pub(super) struct TradeOp {
     pub(super) qty: Quantity,
     pub(super) price: Price,
     pub(super) fee: i128,
+    pub(super) method: Method,
 }

@@ -84,6 +84,7 @@ pub(crate) fn step<T: Table>(t: &mut T, op: &Op, check: bool) -> Result<(), Stri
             qty,
             price,
             fee,
+            method: _,
         } => trade(t, (account, instrument), base, qty, price, fee, check),
         Op::Tick { instrument, price } => tick(t, instrument, price, check),
         Op::Fx { base, quote, rate } => fx(t, base, quote, rate, check),

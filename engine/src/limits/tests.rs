@@ -21,6 +21,7 @@ fn op(account: u32, instrument: u32, qty: i64, price: i64) -> Op {
         qty: Quantity::from_int(qty),
         price: Price::from_int(price),
         fee: Money::ZERO,
+        method: crate::ledger::Method::Avg,
     }
 }
 
@@ -186,4 +187,26 @@ fn a_held_quantity_keeps_every_i64_in_twelve_byte_entries() {
         assert_eq!(Held::new(q).get(), q, "{q}");
     }
     assert_eq!(size_of::<(InstrumentId, Held)>(), 12);
+}
+
+#[test]
+fn an_account_whose_first_trade_was_refused_still_gets_its_configured_base() {
+    let mut bases = BaseCurrencies::default();
+    bases.accounts.insert("E".into(), "EUR".into());
+    let mut s = Sequencer::new(bases);
+    assert!(s.sequence(&trade("Z", "X1", "3000000000", "5000000000")).is_ok());
+    assert!(s.sequence(&trade("Z", "X2", "3000000000", "5000000000")).is_ok());
+    // Refused, but "E" is interned (id 1) before the bounds refuse it.
+    assert!(s.sequence(&trade("E", "X3", "3000000000", "5000000000")).is_err());
+    // "U" (id 2) trades: the sequencer records bases up to its id.
+    assert!(s.sequence(&trade("U", "Y", "1", "1")).is_ok_and(|o| o.is_some()));
+    let op = s.sequence(&trade("E", "Y", "1", "1"));
+    let Ok(Some(crate::op::SeqOp {
+        op: Op::Trade { base, .. },
+        ..
+    })) = op
+    else {
+        panic!("accepted: {op:?}");
+    };
+    assert_eq!(s.names().currency(base), "EUR");
 }

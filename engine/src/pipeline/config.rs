@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::interest::Interest;
-use crate::ledger::Method;
+use crate::ledger::{CostMethods, Method};
 use crate::sequencer::BaseCurrencies;
 
 /// How the pipeline is built.
@@ -12,8 +12,8 @@ use crate::sequencer::BaseCurrencies;
 pub struct PipelineConfig {
     /// Number of shards (worker threads); at least 1.
     pub shards: usize,
-    /// Cost method.
-    pub method: Method,
+    /// The cost method of every account.
+    pub methods: CostMethods,
     /// Account base currencies.
     pub bases: BaseCurrencies,
     /// Capacity of each shard's channel, in batches.
@@ -36,7 +36,7 @@ impl Default for PipelineConfig {
     fn default() -> Self {
         Self {
             shards: default_shards(true),
-            method: Method::Avg,
+            methods: CostMethods::all(Method::Avg),
             bases: BaseCurrencies::default(),
             queue_batches: 64,
             batch_size: 1024,
@@ -76,15 +76,5 @@ pub fn default_shards(coalesce: bool) -> usize {
         cores.saturating_sub(1).max(1)
     } else {
         cores
-    }
-}
-
-/// The image code of a cost method.
-#[must_use]
-pub const fn method_code(m: Method) -> u8 {
-    match m {
-        Method::Avg => 0,
-        Method::Fifo => 1,
-        Method::Lifo => 2,
     }
 }

@@ -7,7 +7,7 @@ use crossbeam_channel::{Receiver, bounded};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::{Downstream, Pipeline, method_code};
+use super::{Downstream, Pipeline};
 use crate::ids::AccountId;
 use crate::image::{EngineImage, PortfolioImage};
 use crate::journal_writer::JournalMsg;
@@ -77,7 +77,6 @@ impl Pipeline {
         let cut = self.cut(CutKind::Image);
         EngineImage {
             seq: self.seq.last_seq(),
-            method: method_code(self.config.method),
             sequencer,
             books: cut.books.unwrap_or_default(),
             portfolios: cut.state.portfolios.iter().map(PortfolioImage::of).collect(),

@@ -33,7 +33,7 @@ use crate::shard_depths::ShardDepths;
 use crate::state::EngineState;
 use crate::store::journal::{JournalBatch, JournalEvent};
 use crate::worker::{FlushRule, ShardWorker};
-pub use config::{PipelineConfig, PipelineStats, default_shards, method_code};
+pub use config::{PipelineConfig, PipelineStats, default_shards};
 pub use replayer::Replayer;
 pub use restore::Restored;
 
@@ -348,7 +348,7 @@ impl Pipeline {
         sop: SeqOp,
         trade_id: Option<&str>,
     ) -> Result<(), SequenceError> {
-        self.seq.replay(names, &sop, trade_id)?;
+        let sop = self.seq.replay(names, sop, trade_id)?;
         self.route_replayed(names, sop);
         Ok(())
     }

@@ -53,7 +53,7 @@ impl Replayer {
         sop: SeqOp,
         trade_id: Option<&str>,
     ) -> Result<(), SequenceError> {
-        self.pipeline.seq.replay_unbounded(names, &sop, trade_id)?;
+        let sop = self.pipeline.seq.replay_unbounded(names, sop, trade_id)?;
         self.pipeline.route_replayed(names, sop);
         Ok(())
     }

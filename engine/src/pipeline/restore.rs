@@ -30,11 +30,11 @@ impl Restored {
     pub fn empty(config: &PipelineConfig) -> Self {
         let shards = config.shards.max(1);
         let books = (0..shards)
-            .map(|shard| Book::new(config.method, config.emit_positions).owning(Owner { shard, shards }))
+            .map(|shard| Book::new(config.emit_positions).owning(Owner { shard, shards }))
             .collect();
         Self {
             books,
-            seq: Sequencer::new(config.bases.clone()),
+            seq: Sequencer::new(config.bases.clone()).with_methods(config.methods.clone()),
         }
     }
 
@@ -50,14 +50,7 @@ impl Restored {
         let shards = config.shards.max(1);
         let owners = (0..shards).map(|shard| Owner { shard, shards });
         let book = move |owner: Owner, batches: Batches| {
-            let Ok(book) = Book::from_image(
-                &img.books,
-                &batches,
-                owner,
-                img.seq,
-                config.method,
-                config.emit_positions,
-            );
+            let Ok(book) = Book::from_image(&img.books, &batches, owner, img.seq, config.emit_positions);
             book.with_portfolios(
                 img.portfolios
                     .iter()
@@ -77,7 +70,7 @@ impl Restored {
                     s.spawn(move || book(o, Batches(rx)))
                 })
                 .collect();
-            let mut seq = Sequencer::from_image(&img.sequencer, config.bases.clone());
+            let mut seq = Sequencer::from_image(&img.sequencer, config.bases.clone(), config.methods.clone());
             let limits = seq.rebuild_limits(&img.books, &Tee::new(positions, to), &img.portfolios);
             let books = handles
                 .into_iter()

@@ -8,6 +8,7 @@ use rkyv::{Archive, Deserialize, Serialize};
 
 use crate::event::{Eod, Event, Fx, InstrumentDef, Side, Split, Tick, Trade};
 use crate::ids::{AccountId, CurrencyId, InstrumentId, Names};
+use crate::ledger::Method;
 use crate::num::{Money, Multiplier, Price, Quantity, Rate};
 use crate::op::{Op, SeqOp};
 use crate::sequencer::NewName;
@@ -244,6 +245,7 @@ impl From<Op> for JOp {
                 qty,
                 price,
                 fee,
+                method: _,
             } => Self::Trade {
                 account: account.0,
                 base: base.0,
@@ -296,6 +298,9 @@ impl From<JOp> for Op {
                 qty: Quantity::from_raw(qty),
                 price: Price::from_raw(price),
                 fee: Money::from_raw(fee),
+                // The journal does not record it: the account's
+                // configuration does, and `Sequencer::replay` sets it.
+                method: Method::Avg,
             },
             JOp::Tick { instrument, price } => Self::Tick {
                 instrument: InstrumentId(instrument),

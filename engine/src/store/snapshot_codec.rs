@@ -12,9 +12,12 @@
 //! arena, as it is in memory.
 //!
 //! Layouts (each value `[3][CRC-32 of the rest][payload]`):
-//! - head: seq, method, the sequencer (next seq, the three name lists,
-//!   instrument info, account bases, trade-id arena), the instruments, the
-//!   FX rates, the account totals, then the chunk and position counts;
+//! - head: seq, the cost methods' byte, the sequencer (next seq, the three
+//!   name lists, instrument info, account bases, trade-id arena, then, when
+//!   the byte is [`PER_ACCOUNT`], one method code per account), the
+//!   instruments, the FX rates, the account totals, then the chunk and
+//!   position counts. The byte is otherwise the one method of every
+//!   account (as every snapshot before per-account methods wrote it);
 //! - chunk: a position count, then each position's fields in
 //!   [`PositionImage`] order.
 //!
@@ -29,6 +32,9 @@ use crate::store::varint::{self, Reader, Writer};
 const FORMAT: u8 = 3;
 /// Positions per chunk: values of a few MB, enough chunks to share out.
 pub const CHUNK_POSITIONS: usize = 32_768;
+
+/// The cost methods' byte saying one code per account follows.
+pub const PER_ACCOUNT: u8 = 0x80;
 
 const PRICED: u8 = 1;
 const LISTED: u8 = 2;
@@ -213,8 +219,17 @@ impl Writer {
 
 fn write_head(w: &mut Writer, image: &EngineImage, chunks: usize) {
     w.uint(u128::from(image.seq));
-    w.0.push(image.method);
+    let methods = &image.sequencer.account_method;
+    let uniform = methods.first().filter(|&&m| methods.iter().all(|&x| x == m));
+    w.0.push(match (methods.is_empty(), uniform) {
+        (true, _) => crate::ledger::Method::Avg.code(),
+        (false, Some(m)) => m.code(),
+        (false, None) => PER_ACCOUNT,
+    });
     write_sequencer(w, &image.sequencer);
+    if uniform.is_none() && !methods.is_empty() {
+        methods.iter().for_each(|m| w.0.push(m.code()));
+    }
     let books = &image.books;
     w.uint(books.instruments.len() as u128);
     for i in &books.instruments {

@@ -5,6 +5,7 @@ use super::{Head, LISTED, PRICED};
 use crate::image::{
     BookImage, EngineImage, FxImage, InstImage, LotImage, PortfolioImage, PositionImage, SequencerImage,
 };
+use crate::ledger::Method;
 use crate::store::frame::FrameError;
 use crate::store::varint::Reader;
 use crate::trade_ids::TradeIdArena;
@@ -39,8 +40,9 @@ impl Reader<'_> {
 
 pub(super) fn read_head(r: &mut Reader<'_>) -> Result<Head, FrameError> {
     let seq = r.int("seq")?;
-    let method = r.byte()?;
-    let sequencer = read_sequencer(r)?;
+    let methods = r.byte()?;
+    let mut sequencer = read_sequencer(r)?;
+    sequencer.account_method = read_methods(r, methods, sequencer.accounts.len())?;
     let n = r.count("instrument count", 7)?;
     let mut instruments = Vec::with_capacity(n);
     for _ in 0..n {
@@ -91,7 +93,6 @@ pub(super) fn read_head(r: &mut Reader<'_>) -> Result<Head, FrameError> {
     let positions = r.int("position count")?;
     let image = EngineImage {
         seq,
-        method,
         sequencer,
         books: BookImage {
             instruments,
@@ -105,6 +106,24 @@ pub(super) fn read_head(r: &mut Reader<'_>) -> Result<Head, FrameError> {
         chunks,
         positions,
     })
+}
+
+/// Every account's cost method: one code each after the sequencer when the
+/// head's byte says so, else the byte's one method for all.
+fn read_methods(r: &mut Reader<'_>, byte: u8, accounts: usize) -> Result<Vec<Method>, FrameError> {
+    let code = |r: &mut Reader<'_>, c: u8| {
+        Method::from_code(c).ok_or_else(|| r.bad(&format!("unknown cost method {c}")))
+    };
+    if byte != super::PER_ACCOUNT {
+        let m = code(r, byte)?;
+        return Ok(vec![m; accounts]);
+    }
+    (0..accounts)
+        .map(|_| {
+            let c = r.byte()?;
+            code(r, c)
+        })
+        .collect()
 }
 
 fn read_sequencer(r: &mut Reader<'_>) -> Result<SequencerImage, FrameError> {
@@ -132,6 +151,7 @@ fn read_sequencer(r: &mut Reader<'_>) -> Result<SequencerImage, FrameError> {
         currencies,
         inst_info,
         account_base,
+        account_method: Vec::new(),
         trade_ids,
     })
 }

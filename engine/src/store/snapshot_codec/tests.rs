@@ -1,5 +1,6 @@
 use super::*;
 use crate::image::{BookImage, FxImage, InstImage, LotImage, PortfolioImage};
+use crate::ledger::Method;
 use crate::trade_ids::TradeIds;
 
 fn position(i: u32) -> PositionImage {
@@ -42,7 +43,6 @@ fn image(positions: u32) -> EngineImage {
     let trade_ids = ["t-1", "t-2", "ünï-3"].into_iter().collect::<TradeIds>().arena();
     EngineImage {
         seq: 9_000_000_000,
-        method: 2,
         sequencer: SequencerImage {
             next_seq: 9_000_000_001,
             accounts: vec!["A1".into(), "ACC-Ω".into()],
@@ -50,6 +50,7 @@ fn image(positions: u32) -> EngineImage {
             currencies: vec!["USD".into(), "JPY".into()],
             inst_info: vec![(0, 1_000_000_000, true), (1, 100_000_000_000, false)],
             account_base: vec![0, 1],
+            account_method: vec![Method::Lifo; 2],
             trade_ids,
         },
         books: BookImage {
@@ -105,6 +106,42 @@ fn an_image_round_trips_across_chunks_and_threads() -> Result<(), FrameError> {
     assert!(enc.chunks.is_empty());
     assert_eq!(back, empty);
     Ok(())
+}
+
+#[test]
+fn cost_methods_are_one_byte_when_uniform_and_one_per_account_otherwise() -> Result<(), FrameError> {
+    let uniform = image(3);
+    let (enc, back) = round_trip(&uniform, 1)?;
+    assert_eq!(back.sequencer.account_method, [Method::Lifo, Method::Lifo]);
+    // The layout of every snapshot before per-account methods: the seq,
+    // then the one method's code.
+    let seq_len = 5;
+    assert_eq!(enc.head[varint::HEADER + seq_len], Method::Lifo.code());
+    let mut mixed = image(3);
+    mixed.sequencer.account_method = vec![Method::Avg, Method::Hifo];
+    let (enc, back) = round_trip(&mixed, 1)?;
+    assert_eq!(back, mixed);
+    assert_eq!(enc.head[varint::HEADER + seq_len], PER_ACCOUNT);
+    let mut none = image(0);
+    none.sequencer.accounts.clear();
+    none.sequencer.account_base.clear();
+    none.sequencer.account_method.clear();
+    assert_eq!(round_trip(&none, 1)?.1, none);
+    Ok(())
+}
+
+#[test]
+fn an_unknown_cost_method_code_is_refused() {
+    let enc = encode(&image(1), 1);
+    let mut head = enc.head;
+    head[varint::HEADER + 5] = 9;
+    let body = head[varint::HEADER..].to_vec();
+    head[1..varint::HEADER].copy_from_slice(&crc32fast::hash(&body).to_le_bytes());
+    let err = decode_head(&head).map(|_| ());
+    assert!(
+        err.is_err_and(|e| e.to_string().contains("unknown cost method 9")),
+        "refused by name"
+    );
 }
 
 #[test]
