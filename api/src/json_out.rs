@@ -32,13 +32,14 @@ fn int(out: &mut String, v: impl itoa::Integer) {
     out.push_str(itoa::Buffer::new().format(v));
 }
 
-/// The five base-currency figures, `null` each while unpriced.
+/// The six base-currency figures, `null` each while unpriced.
 fn base_fields(out: &mut String, base: Option<&BaseValues>) {
-    const KEYS: [&str; 5] = [
+    const KEYS: [&str; 6] = [
         r#","market_value_base":"#,
         r#","realized_pnl_base":"#,
         r#","unrealized_pnl_base":"#,
         r#","fees_base":"#,
+        r#","income_base":"#,
         r#","net_pnl_base":"#,
     ];
     match base {
@@ -48,6 +49,7 @@ fn base_fields(out: &mut String, base: Option<&BaseValues>) {
                 b.realized_pnl,
                 b.unrealized_pnl,
                 b.fees,
+                b.income,
                 b.net_pnl,
             ];
             for (key, v) in KEYS.iter().zip(values) {
@@ -82,6 +84,7 @@ pub fn position(out: &mut String, p: &PositionState, names: &Names, closed: bool
     field_money(out, r#","realized_pnl":"#, p.realized_pnl);
     field_money(out, r#","unrealized_pnl":"#, p.unrealized_pnl);
     field_money(out, r#","fees":"#, p.fees);
+    field_money(out, r#","income":"#, p.income);
     field_money(out, r#","net_pnl":"#, p.net_pnl);
     field_money(out, r#","day_pnl":"#, p.day_pnl);
     base_fields(out, p.base.as_ref());
@@ -109,6 +112,7 @@ pub fn portfolio(out: &mut String, p: &PortfolioState, names: &Names) {
     field_money(out, r#","realized_pnl":"#, p.realized_pnl);
     field_money(out, r#","unrealized_pnl":"#, p.unrealized_pnl);
     field_money(out, r#","fees":"#, p.fees);
+    field_money(out, r#","income":"#, p.income);
     field_money(out, r#","net_pnl":"#, p.net_pnl);
     field_money(out, r#","day_pnl":"#, p.day_pnl);
     out.push_str(r#","journal_seq":"#);

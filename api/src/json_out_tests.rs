@@ -28,15 +28,24 @@ fn notional() -> impl Strategy<Value = Notional> {
 
 fn base() -> impl Strategy<Value = Option<BaseValues>> {
     proptest::option::of(
-        (notional(), notional(), notional(), notional(), notional()).prop_map(
-            |(market_value, realized_pnl, unrealized_pnl, fees, net_pnl)| BaseValues {
-                market_value,
-                realized_pnl,
-                unrealized_pnl,
-                fees,
-                net_pnl,
-            },
-        ),
+        (
+            notional(),
+            notional(),
+            notional(),
+            notional(),
+            notional(),
+            notional(),
+        )
+            .prop_map(
+                |(market_value, realized_pnl, unrealized_pnl, fees, income, net_pnl)| BaseValues {
+                    market_value,
+                    realized_pnl,
+                    unrealized_pnl,
+                    fees,
+                    income,
+                    net_pnl,
+                },
+            ),
     )
 }
 
@@ -44,7 +53,7 @@ prop_compose! {
     fn position_state()(
         ids in (0u32..3, 0u32..3, 0u32..3),
         qty in any::<i64>(), avg in any::<i64>(), mark in any::<i64>(),
-        amounts in proptest::array::uniform6(notional()),
+        amounts in proptest::array::uniform7(notional()),
         base in base(),
         seq in any::<u64>(),
     ) -> PositionState {
@@ -60,6 +69,7 @@ prop_compose! {
             realized_pnl: amounts[1],
             unrealized_pnl: amounts[2],
             fees: amounts[3],
+            income: amounts[6],
             net_pnl: amounts[4],
             day_pnl: amounts[5],
             base,
@@ -72,7 +82,7 @@ prop_compose! {
     fn portfolio_state()(
         ids in (0u32..3, 0u32..3),
         unpriced in any::<i64>(),
-        amounts in proptest::array::uniform6(notional()),
+        amounts in proptest::array::uniform7(notional()),
         seq in any::<u64>(),
     ) -> PortfolioState {
         PortfolioState {
@@ -83,6 +93,7 @@ prop_compose! {
             realized_pnl: amounts[1],
             unrealized_pnl: amounts[2],
             fees: amounts[3],
+            income: amounts[6],
             net_pnl: amounts[4],
             day_pnl: amounts[5],
             seq,

@@ -18,7 +18,7 @@ use kupala_engine::histogram::LatencyHistogram;
 use crate::protocol::{CloseReason, ErrorCode};
 
 /// Event types, as `kupala_events_in_total`'s `type` label.
-pub(crate) const EVENT_KINDS: [&str; 6] = ["instrument", "trade", "tick", "fx", "eod", "split"];
+pub(crate) const EVENT_KINDS: [&str; 7] = ["instrument", "trade", "tick", "fx", "eod", "split", "dividend"];
 
 /// Why submitted events were refused (`kupala_events_rejected_total`'s
 /// `reason` label).

@@ -127,6 +127,18 @@ pub struct Split {
     pub ratio: Rate,
 }
 
+/// A cash dividend: `amount` per unit, in the instrument's currency, paid
+/// to every holder on the quantity held at that moment (a short pays it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Dividend {
+    /// When it is paid (the quantity held then receives it).
+    pub ts: Timestamp,
+    /// The instrument paying it.
+    pub instrument: String,
+    /// Cash per unit held (> 0), in the instrument's currency.
+    pub amount: Price,
+}
+
 /// Every input event kupala accepts.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
@@ -143,6 +155,8 @@ pub enum Event {
     Eod(Eod),
     /// A split.
     Split(Split),
+    /// A cash dividend.
+    Dividend(Dividend),
 }
 
 impl Event {
@@ -156,6 +170,7 @@ impl Event {
             Self::Fx(_) => "fx",
             Self::Eod(_) => "eod",
             Self::Split(_) => "split",
+            Self::Dividend(_) => "dividend",
         }
     }
 
@@ -167,6 +182,7 @@ impl Event {
             Self::Trade(t) => Some(&t.instrument),
             Self::Tick(t) => Some(&t.instrument),
             Self::Split(s) => Some(&s.instrument),
+            Self::Dividend(d) => Some(&d.instrument),
             Self::Fx(_) | Self::Eod(_) => None,
         }
     }
@@ -273,6 +289,10 @@ impl Event {
                 }
                 Ok(())
             }
+            Self::Dividend(d) => {
+                named("instrument", &d.instrument)?;
+                positive("amount", d.amount.raw())
+            }
         }
     }
 }
@@ -328,7 +348,7 @@ impl EventError {
         };
         let text = text.replace("unknown variant", "unknown event type").replace(
             "missing field `type`",
-            "missing field `type` (instrument, trade, tick, fx, eod or split)",
+            "missing field `type` (instrument, trade, tick, fx, eod, split or dividend)",
         );
         if e.is_syntax() || e.is_eof() {
             Self::Json(format!("malformed JSON: {text}"))

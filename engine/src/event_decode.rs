@@ -7,7 +7,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
-use super::{Eod, Event, EventError, Fx, InstrumentDef, Side, Split, Tick, Trade};
+use super::{Dividend, Eod, Event, EventError, Fx, InstrumentDef, Side, Split, Tick, Trade};
 use crate::num::{DecimalError, Money, Price, Quantity, Rate};
 use crate::time::{Date, Timestamp};
 
@@ -93,6 +93,8 @@ pub(crate) struct RawEvent<'a> {
     date: F<'a>,
     #[serde(default, borrow)]
     ratio: F<'a>,
+    #[serde(default, borrow)]
+    amount: F<'a>,
 }
 
 fn req<'s>(field: &'static str, v: &'s F<'_>) -> Result<&'s str, EventError> {
@@ -136,6 +138,7 @@ impl RawEvent<'_> {
             ("rate", self.rate.is_some()),
             ("date", self.date.is_some()),
             ("ratio", self.ratio.is_some()),
+            ("amount", self.amount.is_some()),
         ]
         .into_iter()
         .filter_map(|(name, here)| here.then_some(name))
@@ -144,7 +147,10 @@ impl RawEvent<'_> {
     /// Builds the typed event, refusing fields that do not belong to its type.
     pub(crate) fn into_event(self) -> Result<Event, EventError> {
         let kind = self.kind.as_ref().map(|s| s.0.as_ref()).ok_or_else(|| {
-            EventError::field("type", "missing (instrument, trade, tick, fx, eod or split)")
+            EventError::field(
+                "type",
+                "missing (instrument, trade, tick, fx, eod, split or dividend)",
+            )
         })?;
         let allowed: &[&str] = match kind {
             "instrument" => &["id", "currency", "multiplier"],
@@ -163,10 +169,13 @@ impl RawEvent<'_> {
             "fx" => &["ts", "pair", "rate"],
             "eod" => &["date"],
             "split" => &["ts", "instrument", "ratio"],
+            "dividend" => &["ts", "instrument", "amount"],
             other => {
                 return Err(EventError::field(
                     "type",
-                    format!("unknown event type {other:?} (instrument, trade, tick, fx, eod or split)"),
+                    format!(
+                        "unknown event type {other:?} (instrument, trade, tick, fx, eod, split or dividend)"
+                    ),
                 ));
             }
         };
@@ -226,10 +235,15 @@ impl RawEvent<'_> {
             "eod" => Event::Eod(Eod {
                 date: Date::parse(req("date", &self.date)?).map_err(|e| EventError::field("date", e))?,
             }),
-            _ => Event::Split(Split {
+            "split" => Event::Split(Split {
                 ts: ts(&self.ts)?,
                 instrument: req("instrument", &self.instrument)?.to_owned(),
                 ratio: dec("ratio", &self.ratio, Rate::parse)?,
+            }),
+            _ => Event::Dividend(Dividend {
+                ts: ts(&self.ts)?,
+                instrument: req("instrument", &self.instrument)?.to_owned(),
+                amount: dec("amount", &self.amount, Price::parse)?,
             }),
         })
     }

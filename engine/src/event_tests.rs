@@ -18,6 +18,7 @@ fn decodes_every_example_of_the_event_reference() {
         r#"{"type":"fx","ts":"2026-11-30T14:30:00Z","pair":"EUR/USD","rate":"1.0850"}"#,
         r#"{"type":"eod","date":"2026-11-30"}"#,
         r#"{"type":"split","ts":"2026-11-30T00:00:00Z","instrument":"AAPL","ratio":"4"}"#,
+        r#"{"type":"dividend","ts":"2026-11-30T00:00:00Z","instrument":"AAPL","amount":"0.24"}"#,
     ];
     for line in lines {
         let e = Event::from_json(line);

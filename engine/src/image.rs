@@ -60,6 +60,8 @@ pub struct PositionImage {
     pub fees_base: i128,
     pub baseline: i128,
     pub baseline_base: i128,
+    pub income: i128,
+    pub income_base: i128,
     pub mv_base: i128,
     pub unreal_base: i128,
     pub priced: bool,
@@ -121,6 +123,7 @@ pub struct PortfolioImage {
     pub realized_pnl: i128,
     pub unrealized_pnl: i128,
     pub fees: i128,
+    pub income: i128,
     pub day_pnl: i128,
     pub seq: u64,
 }
@@ -137,6 +140,7 @@ impl PortfolioImage {
             realized_pnl: p.realized_pnl.0,
             unrealized_pnl: p.unrealized_pnl.0,
             fees: p.fees.0,
+            income: p.income.0,
             day_pnl: p.day_pnl.0,
             seq: p.seq,
         }
@@ -151,7 +155,8 @@ impl PortfolioImage {
         p.realized_pnl.0 = self.realized_pnl;
         p.unrealized_pnl.0 = self.unrealized_pnl;
         p.fees.0 = self.fees;
-        p.net_pnl.0 = self.realized_pnl + self.unrealized_pnl - self.fees;
+        p.income.0 = self.income;
+        p.net_pnl.0 = self.realized_pnl + self.unrealized_pnl + self.income - self.fees;
         p.day_pnl.0 = self.day_pnl;
         p.seq = self.seq;
         p
@@ -321,6 +326,13 @@ impl Book {
                 baseline: p.baseline_base,
             },
         );
+        self.set_income(
+            slot,
+            crate::book::Income {
+                local: p.income,
+                base: p.income_base,
+            },
+        );
     }
 
     /// A position's image from its cold record, its holder `h` and its
@@ -330,6 +342,7 @@ impl Book {
         let seq = self.seq_with(p, inst_seq, h.group);
         let base = self.base_value(slot);
         let amounts = self.base_amounts(slot);
+        let income = self.income_of(slot);
         PositionImage {
             account: h.account.0,
             instrument: p.instrument.0,
@@ -350,6 +363,8 @@ impl Book {
             fees_base: amounts.fees,
             baseline: p.baseline,
             baseline_base: amounts.baseline,
+            income: income.local,
+            income_base: income.base,
             mv_base: base.market_value,
             unreal_base: base.unrealized,
             priced: p.priced,

@@ -56,6 +56,13 @@ pub enum Op {
         /// The date that ends.
         date: Date,
     },
+    /// A cash dividend of `amount` per unit held.
+    Dividend {
+        /// The instrument.
+        instrument: InstrumentId,
+        /// Cash per unit, in the instrument's currency.
+        amount: Price,
+    },
     /// A split of `ratio` new units per old one.
     Split {
         /// The instrument.
@@ -73,7 +80,8 @@ impl Op {
             Self::Instrument { instrument, .. }
             | Self::Trade { instrument, .. }
             | Self::Tick { instrument, .. }
-            | Self::Split { instrument, .. } => Some(instrument),
+            | Self::Split { instrument, .. }
+            | Self::Dividend { instrument, .. } => Some(instrument),
             Self::Fx { .. } | Self::Eod { .. } => None,
         }
     }

@@ -39,8 +39,31 @@ struct Pos {
     /// `None` until the first usable rate; then the sum of conversions.
     realized_base: Option<i128>,
     fees_base: i128,
+    income: i128,
+    income_base: i128,
     baseline: i128,
     baseline_base: i128,
+}
+
+/// What the positions an EOD rolled into history leave in their account's
+/// totals, in base.
+#[derive(Clone, Copy, Debug)]
+struct Rolled {
+    base: CurrencyId,
+    realized: i128,
+    fees: i128,
+    income: i128,
+}
+
+impl Pos {
+    /// Prices an unpriced position at its first rate: what it realized,
+    /// paid, received and its day baseline so far convert at that rate.
+    fn price_at(&mut self, c: crate::fx::Conversion) {
+        self.realized_base = Some(c.apply(self.realized));
+        self.fees_base = c.apply(self.fees);
+        self.income_base = c.apply(self.income);
+        self.baseline_base = c.apply(self.baseline);
+    }
 }
 
 /// The from-scratch model. Feed it events, then read [`Reference::state`].
@@ -49,8 +72,8 @@ pub struct Reference {
     seq: Sequencer,
     instruments: FxHashMap<InstrumentId, Inst>,
     positions: BTreeMap<(AccountId, InstrumentId), Pos>,
-    /// Realized P&L and fees (base) of positions rolled into history.
-    rolled: BTreeMap<AccountId, (CurrencyId, i128, i128)>,
+    /// Realized P&L, fees and income (base) of positions rolled into history.
+    rolled: BTreeMap<AccountId, Rolled>,
     closed: Vec<ClosedPosition>,
     fx: FxRates,
 }
@@ -138,9 +161,7 @@ impl Reference {
                         ..Pos::default()
                     });
                 if let (None, Some(c)) = (p.realized_base, conv) {
-                    p.realized_base = Some(c.apply(p.realized));
-                    p.fees_base = c.apply(p.fees);
-                    p.baseline_base = c.apply(p.baseline);
+                    p.price_at(c);
                 }
                 let realized = mult.apply(p.ledger.trade(method, qty, price).0);
                 let fee = fee.raw() * i128::from(UNIT);
@@ -168,6 +189,17 @@ impl Reference {
                     p.ledger.split(ratio);
                 }
             }
+            Op::Dividend { instrument, amount } => {
+                let i = self.inst(instrument);
+                let (ccy, mult) = (i.currency, i.multiplier);
+                for (_, p) in self.positions.iter_mut().filter(|(k, _)| k.1 == instrument) {
+                    let cash = mult.apply(i128::from(p.ledger.qty().raw()) * i128::from(amount.raw()));
+                    p.income += cash;
+                    if let (Some(_), Some(c)) = (p.realized_base, self.fx.conversion(ccy, p.base)) {
+                        p.income_base += c.apply(cash);
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -180,9 +212,7 @@ impl Reference {
                 .get(&inst)
                 .map_or(CurrencyId::USD, |i| i.currency);
             if let (None, Some(c)) = (p.realized_base, self.fx.conversion(ccy, p.base)) {
-                p.realized_base = Some(c.apply(p.realized));
-                p.fees_base = c.apply(p.fees);
-                p.baseline_base = c.apply(p.baseline);
+                p.price_at(c);
             }
         }
     }
@@ -198,9 +228,15 @@ impl Reference {
             if let Some(b) = state.base {
                 p.baseline_base = b.net_pnl.0;
                 if p.ledger.qty().raw() == 0 {
-                    let r = self.rolled.entry(key.0).or_insert((p.base, 0, 0));
-                    r.1 += b.realized_pnl.0;
-                    r.2 += b.fees.0;
+                    let r = self.rolled.entry(key.0).or_insert(Rolled {
+                        base: p.base,
+                        realized: 0,
+                        fees: 0,
+                        income: 0,
+                    });
+                    r.realized += b.realized_pnl.0;
+                    r.fees += b.fees.0;
+                    r.income += b.income.0;
                     self.positions.remove(&key);
                     let mut position = state;
                     position.day_pnl = Notional::ZERO;
@@ -218,7 +254,7 @@ impl Reference {
         let value = i128::from(i.mark) * i128::from(q.raw());
         let mv = i.multiplier.apply(value);
         let unreal = i.multiplier.apply(value - p.ledger.cost().0);
-        let net = p.realized + unreal - p.fees;
+        let net = p.realized + unreal + p.income - p.fees;
         let base = match (p.realized_base, self.fx.conversion(i.currency, p.base)) {
             (Some(rb), Some(c)) => {
                 let ub = c.apply(unreal);
@@ -227,7 +263,8 @@ impl Reference {
                     realized_pnl: Notional(rb),
                     unrealized_pnl: Notional(ub),
                     fees: Notional(p.fees_base),
-                    net_pnl: Notional(rb + ub - p.fees_base),
+                    income: Notional(p.income_base),
+                    net_pnl: Notional(rb + ub + p.income_base - p.fees_base),
                 })
             }
             _ => None,
@@ -244,6 +281,7 @@ impl Reference {
             realized_pnl: Notional(p.realized),
             unrealized_pnl: Notional(unreal),
             fees: Notional(p.fees),
+            income: Notional(p.income),
             net_pnl: Notional(net),
             day_pnl: Notional(net - p.baseline),
             base,
@@ -257,11 +295,12 @@ impl Reference {
     pub fn state(&self) -> EngineState {
         let positions: Vec<_> = self.positions.keys().map(|&k| self.position(k)).collect();
         let mut totals: BTreeMap<AccountId, PortfolioState> = BTreeMap::new();
-        for (&a, &(base, realized, fees)) in &self.rolled {
-            let t = totals.entry(a).or_insert_with(|| PortfolioState::new(a, base));
-            t.realized_pnl.0 += realized;
-            t.fees.0 += fees;
-            t.net_pnl.0 += realized - fees;
+        for (&a, r) in &self.rolled {
+            let t = totals.entry(a).or_insert_with(|| PortfolioState::new(a, r.base));
+            t.realized_pnl.0 += r.realized;
+            t.fees.0 += r.fees;
+            t.income.0 += r.income;
+            t.net_pnl.0 += r.realized + r.income - r.fees;
         }
         for (p, raw) in positions.iter().zip(self.positions.values()) {
             let t = totals
@@ -274,6 +313,7 @@ impl Reference {
                     t.realized_pnl += b.realized_pnl;
                     t.unrealized_pnl += b.unrealized_pnl;
                     t.fees += b.fees;
+                    t.income += b.income;
                     t.net_pnl += b.net_pnl;
                     t.day_pnl += Notional(b.net_pnl.0 - raw.baseline_base);
                 }

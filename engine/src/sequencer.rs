@@ -207,7 +207,7 @@ impl Sequencer {
                 }
                 self.account_base[account.index()] = base;
             }
-            Op::Tick { instrument, .. } | Op::Split { instrument, .. } => {
+            Op::Tick { instrument, .. } | Op::Split { instrument, .. } | Op::Dividend { instrument, .. } => {
                 // A price alone does not fix an instrument's currency: only
                 // a trade (a position) does.
                 self.ensure_instrument(instrument);

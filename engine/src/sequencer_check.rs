@@ -23,6 +23,7 @@ pub(super) fn out_of_range(event: &Event, why: &str) -> SequenceError {
         ),
         Event::Tick(t) => format!("tick of {:?}", t.instrument),
         Event::Split(s) => format!("split of {:?}", s.instrument),
+        Event::Dividend(d) => format!("dividend of {:?}", d.instrument),
         Event::Fx(f) => format!("fx {:?}", f.pair),
         Event::Instrument(d) => format!("instrument {:?}", d.id),
         Event::Eod(_) => "eod".to_owned(),
@@ -152,6 +153,7 @@ impl Sequencer {
                 Event::Trade(t) => used.push(&t.instrument),
                 Event::Tick(t) => used.push(&t.instrument),
                 Event::Split(s) => used.push(&s.instrument),
+                Event::Dividend(d) => used.push(&d.instrument),
                 _ => {}
             }
             if let Some(op) = ids.op(e) {

@@ -59,5 +59,9 @@ pub(super) fn op_of<'a>(ids: &mut impl Ids<'a>, event: &'a Event) -> Result<Op, 
             instrument: ids.instrument_id(&s.instrument),
             ratio: s.ratio,
         },
+        Event::Dividend(d) => Op::Dividend {
+            instrument: ids.instrument_id(&d.instrument),
+            amount: d.amount,
+        },
     })
 }

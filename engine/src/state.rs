@@ -19,7 +19,9 @@ pub struct BaseValues {
     pub unrealized_pnl: Notional,
     /// Fees in base currency (each at the rate when charged).
     pub fees: Notional,
-    /// `realized + unrealized - fees` in base currency.
+    /// Dividend income in base currency (each at the rate when paid).
+    pub income: Notional,
+    /// `realized + unrealized + income - fees` in base currency.
     pub net_pnl: Notional,
 }
 
@@ -48,7 +50,9 @@ pub struct PositionState {
     pub unrealized_pnl: Notional,
     /// Fees paid.
     pub fees: Notional,
-    /// `realized + unrealized - fees`.
+    /// Dividends received (paid, when short).
+    pub income: Notional,
+    /// `realized + unrealized + income - fees`.
     pub net_pnl: Notional,
     /// Net P&L change since the last EOD (instrument currency).
     pub day_pnl: Notional,
@@ -75,7 +79,9 @@ pub struct PortfolioState {
     pub unrealized_pnl: Notional,
     /// Cumulative fees.
     pub fees: Notional,
-    /// `realized + unrealized - fees`.
+    /// Cumulative dividend income.
+    pub income: Notional,
+    /// `realized + unrealized + income - fees`.
     pub net_pnl: Notional,
     /// Net P&L change since the last EOD.
     pub day_pnl: Notional,
@@ -95,6 +101,7 @@ impl PortfolioState {
             realized_pnl: Notional::ZERO,
             unrealized_pnl: Notional::ZERO,
             fees: Notional::ZERO,
+            income: Notional::ZERO,
             net_pnl: Notional::ZERO,
             day_pnl: Notional::ZERO,
             seq: 0,

@@ -31,7 +31,9 @@ pub struct PositionView {
     pub unrealized_pnl: Money,
     /// Fees.
     pub fees: Money,
-    /// Net P&L.
+    /// Dividend income (paid, when short).
+    pub income: Money,
+    /// Net P&L: realized + unrealized + income − fees.
     pub net_pnl: Money,
     /// Net P&L since the last EOD (instrument currency).
     pub day_pnl: Money,
@@ -43,6 +45,8 @@ pub struct PositionView {
     pub unrealized_pnl_base: Option<Money>,
     /// Fees in base currency.
     pub fees_base: Option<Money>,
+    /// Dividend income in base currency (each at the rate when paid).
+    pub income_base: Option<Money>,
     /// Net P&L in base currency.
     pub net_pnl_base: Option<Money>,
     /// True while no FX rate to the account's base currency exists.
@@ -66,7 +70,9 @@ pub struct PortfolioView {
     pub unrealized_pnl: Money,
     /// Fees.
     pub fees: Money,
-    /// Net P&L.
+    /// Dividend income.
+    pub income: Money,
+    /// Net P&L: realized + unrealized + income − fees.
     pub net_pnl: Money,
     /// Net P&L since the last EOD.
     pub day_pnl: Money,
@@ -123,12 +129,14 @@ impl PositionView {
             realized_pnl: m(p.realized_pnl),
             unrealized_pnl: m(p.unrealized_pnl),
             fees: m(p.fees),
+            income: m(p.income),
             net_pnl: m(p.net_pnl),
             day_pnl: m(p.day_pnl),
             market_value_base: b.map(|b| m(b.market_value)),
             realized_pnl_base: b.map(|b| m(b.realized_pnl)),
             unrealized_pnl_base: b.map(|b| m(b.unrealized_pnl)),
             fees_base: b.map(|b| m(b.fees)),
+            income_base: b.map(|b| m(b.income)),
             net_pnl_base: b.map(|b| m(b.net_pnl)),
             unpriced: b.is_none(),
         }
@@ -147,6 +155,7 @@ impl PortfolioView {
             realized_pnl: m(p.realized_pnl),
             unrealized_pnl: m(p.unrealized_pnl),
             fees: m(p.fees),
+            income: m(p.income),
             net_pnl: m(p.net_pnl),
             day_pnl: m(p.day_pnl),
         }

@@ -3,7 +3,7 @@
 //! each cost method (one for every account, and one per account), shard
 //! count and batching mode.
 
-use kupala_engine::event::{Eod, Event, Fx, InstrumentDef, Side, Split, Tick, Trade};
+use kupala_engine::event::{Dividend, Eod, Event, Fx, InstrumentDef, Side, Split, Tick, Trade};
 use kupala_engine::ledger::CostMethods;
 use kupala_engine::num::{Money, Price, Quantity, Rate};
 use kupala_engine::pipeline::Replayer;
@@ -92,6 +92,13 @@ fn event() -> impl Strategy<Value = Vec<Event>> {
             ratio: Rate::parse(["2", "0.5", "4", "3"][r]).unwrap_or(Rate::from_int(2)),
         })
     });
+    let dividend = (0..5usize, 1i64..300).prop_map(|(i, cents)| {
+        Event::Dividend(Dividend {
+            ts: ts(),
+            instrument: INSTRUMENTS[i].0.into(),
+            amount: Price::from_raw(cents * 10_000_000),
+        })
+    });
     // A round trip on account D (buy then sell the same quantity) leaves a
     // flat position for the next EOD to roll into history.
     let round_trip = (0..5usize, 1i64..60, 8_000i64..12_000, 8_000i64..12_000).prop_map(|(i, q, p1, p2)| {
@@ -117,6 +124,7 @@ fn event() -> impl Strategy<Value = Vec<Event>> {
         3 => one(fx.boxed()),
         1 => one(eod.boxed()),
         1 => one(split.boxed()),
+        1 => one(dividend.boxed()),
         2 => round_trip.boxed(),
     ]
 }
@@ -241,11 +249,13 @@ proptest! {
 }
 
 /// The generated streams do reach the cases that matter: flips, splits, FX
-/// moves, unpriced positions turning priced, and EOD rollovers.
+/// moves, unpriced positions turning priced, EOD rollovers, and dividends
+/// paid to long, short and unpriced positions.
 #[test]
 fn generated_streams_cover_flips_splits_fx_and_rollovers() {
     let mut runner = TestRunner::deterministic();
     let (mut flips, mut splits, mut fx, mut priced_later, mut rolled) = (0, 0, 0, 0, 0);
+    let (mut paid_long, mut paid_short, mut paid_unpriced) = (0, 0, 0);
     for _ in 0..64 {
         let Ok(tree) = stream(100).new_tree(&mut runner) else {
             panic!("strategy failed");
@@ -273,6 +283,14 @@ fn generated_streams_cover_flips_splits_fx_and_rollovers() {
                     if b.base.is_none() && a.base.is_some() {
                         priced_later += 1;
                     }
+                    if matches!(e, Event::Dividend(_)) && a.income != b.income {
+                        if b.qty.raw() > 0 {
+                            paid_long += 1;
+                        } else {
+                            paid_short += 1;
+                        }
+                        paid_unpriced += usize::from(a.base.is_none());
+                    }
                 }
             }
             rolled += after.closed.len() - before.closed.len();
@@ -284,6 +302,14 @@ fn generated_streams_cover_flips_splits_fx_and_rollovers() {
     assert!(fx > 50, "fx {fx}");
     assert!(priced_later > 5, "unpriced→priced {priced_later}");
     assert!(rolled > 5, "rollovers {rolled}");
+    assert!(
+        paid_long > 10 && paid_short > 10,
+        "dividends paid {paid_long} long, {paid_short} short"
+    );
+    assert!(
+        paid_unpriced > 0,
+        "dividends to unpriced positions {paid_unpriced}"
+    );
 }
 
 proptest! {

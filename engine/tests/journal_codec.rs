@@ -85,6 +85,14 @@ fn every_op() -> JournalBatch {
             ev(
                 16,
                 6,
+                JOp::Dividend {
+                    instrument: 7,
+                    amount: 240_000_000,
+                },
+            ),
+            ev(
+                17,
+                6,
                 JOp::Trade {
                     account: u32::MAX,
                     base: u32::MAX,
@@ -95,7 +103,7 @@ fn every_op() -> JournalBatch {
                 },
             ),
             ev(
-                17,
+                18,
                 7,
                 JOp::Trade {
                     account: 0,

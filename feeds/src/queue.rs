@@ -127,7 +127,9 @@ impl State {
             },
             Event::Eod(_) => self.barrier = at + 1,
             Event::Fx(_) => {}
-            Event::Trade(_) | Event::Split(_) | Event::Instrument(_) => {
+            // A dividend does not depend on the mark, but the price drops
+            // by it when it goes ex: a tick on each side stays.
+            Event::Trade(_) | Event::Split(_) | Event::Dividend(_) | Event::Instrument(_) => {
                 if let Some(index) = event.instrument().and_then(|i| self.open_ticks.get_mut(i)) {
                     *index = SEALED;
                 }

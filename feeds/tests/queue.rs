@@ -16,7 +16,7 @@ const INSTRUMENTS: [&str; 3] = ["A", "B", "C"];
 /// An event whose identity `n` can be read back ([`id_of`]).
 fn event(kind: u8, instrument: usize, n: u64) -> Event {
     let x = INSTRUMENTS[instrument % INSTRUMENTS.len()];
-    let json = match kind % 6 {
+    let json = match kind % 7 {
         0..=2 => {
             format!(r#"{{"type":"tick","ts":"2026-11-30T14:30:00Z","instrument":"{x}","price":"{n}"}}"#)
         }
@@ -24,6 +24,9 @@ fn event(kind: u8, instrument: usize, n: u64) -> Event {
             r#"{{"type":"trade","id":"{n}","ts":"2026-11-30T14:30:00Z","account":"P","instrument":"{x}","side":"buy","qty":"1","price":"1"}}"#
         ),
         4 => format!(r#"{{"type":"fx","ts":"2026-11-30T14:30:00Z","pair":"EUR/USD","rate":"{n}"}}"#),
+        6 => {
+            format!(r#"{{"type":"dividend","ts":"2026-11-30T14:30:00Z","instrument":"{x}","amount":"{n}"}}"#)
+        }
         _ if n.is_multiple_of(2) => {
             format!(r#"{{"type":"split","ts":"2026-11-30T00:00:00Z","instrument":"{x}","ratio":"{n}"}}"#)
         }
@@ -41,6 +44,7 @@ fn id_of(e: &Event) -> u64 {
         Event::Tick(t) => t.price.raw(),
         Event::Fx(f) => f.rate.raw(),
         Event::Split(s) => s.ratio.raw(),
+        Event::Dividend(d) => d.amount.raw(),
         Event::Eod(d) => return u64::try_from(d.date.0).unwrap_or(0),
         Event::Trade(t) => return t.id.as_deref().and_then(|s| s.parse().ok()).unwrap_or(0),
         Event::Instrument(_) => 0,
@@ -125,7 +129,7 @@ proptest! {
     /// pops, with a small capacity and no wait (a full queue refuses).
     #[test]
     fn any_interleaving_keeps_the_contract(
-        scripts in proptest::collection::vec(proptest::collection::vec((0u8..6, 0usize..3), 0..40), 3),
+        scripts in proptest::collection::vec(proptest::collection::vec((0u8..7, 0usize..3), 0..40), 3),
         ops in proptest::collection::vec(op(), 0..200),
         capacity in 1usize..8,
     ) {

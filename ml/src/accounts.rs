@@ -60,9 +60,9 @@ pub fn load(store: &Store) -> Result<(Vec<AccountHistory>, Closes), StoreError> 
             }
             let Some(base) = r.base else { continue };
             let key = (r.account, r.instrument);
-            let net = base[4];
+            let net = base.net_pnl;
             *pnl.entry(r.account).or_default() += net - baseline.get(&key).copied().unwrap_or(0);
-            *gross.entry(r.account).or_default() += money_f64(base[0]).abs();
+            *gross.entry(r.account).or_default() += money_f64(base.market_value).abs();
             next.insert(key, net);
         }
         let closed: HashSet<(u32, u32)> = store

@@ -92,7 +92,7 @@ impl Gate {
 fn counts(k: &KindCounts) -> Value {
     json!({
         "instrument": k.instrument, "trade": k.trade, "tick": k.tick,
-        "fx": k.fx, "eod": k.eod, "split": k.split,
+        "fx": k.fx, "eod": k.eod, "split": k.split, "dividend": k.dividend,
     })
 }
 
@@ -121,6 +121,7 @@ fn kinds(k: &KindCounts) -> Vec<(&'static str, u64)> {
         ("fx", k.fx),
         ("eod", k.eod),
         ("split", k.split),
+        ("dividend", k.dividend),
     ]
 }
 

@@ -5,7 +5,7 @@ use kupala_engine::{Event, Method};
 
 use crate::support::{calc_text, check, config, fx, instrument, pos, split, tick, trade, trade_id_fee};
 
-const TYPES: &str = "(instrument, trade, tick, fx, eod or split)";
+const TYPES: &str = "(instrument, trade, tick, fx, eod, split or dividend)";
 const STRING: &str = r#"expected a JSON string (decimals are strings, e.g. "189.50")"#;
 
 /// A trade of account A on X whose fields after `instrument` are `rest`.
@@ -120,6 +120,21 @@ fn table() -> Vec<(&'static str, String, Option<String>, String)> {
             "ratio 0",
             format!(r#"{{"type":"split",{ts},"instrument":"X","ratio":"0"}}"#),
             "ratio: must be > 0".into(),
+        ),
+        decode(
+            "dividend 0",
+            format!(r#"{{"type":"dividend",{ts},"instrument":"X","amount":"0"}}"#),
+            "amount: must be > 0".into(),
+        ),
+        decode(
+            "dividend with a ratio",
+            format!(r#"{{"type":"dividend",{ts},"instrument":"X","amount":"1","ratio":"2"}}"#),
+            "ratio: is not a field of a dividend event".into(),
+        ),
+        decode(
+            "dividend without an amount",
+            format!(r#"{{"type":"dividend",{ts},"instrument":"X"}}"#),
+            "amount: required field is missing".into(),
         ),
         (
             "redefined after trading",

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::support::{fx, instrument, tick, trade, trade_fee};
 
-const POSITION_FIELDS: [&str; 18] = [
+const POSITION_FIELDS: [&str; 20] = [
     "account",
     "instrument",
     "currency",
@@ -20,16 +20,18 @@ const POSITION_FIELDS: [&str; 18] = [
     "realized_pnl",
     "unrealized_pnl",
     "fees",
+    "income",
     "net_pnl",
     "day_pnl",
     "market_value_base",
     "realized_pnl_base",
     "unrealized_pnl_base",
     "fees_base",
+    "income_base",
     "net_pnl_base",
     "unpriced",
 ];
-const PORTFOLIO_FIELDS: [&str; 9] = [
+const PORTFOLIO_FIELDS: [&str; 10] = [
     "account",
     "base_currency",
     "unpriced",
@@ -37,6 +39,7 @@ const PORTFOLIO_FIELDS: [&str; 9] = [
     "realized_pnl",
     "unrealized_pnl",
     "fees",
+    "income",
     "net_pnl",
     "day_pnl",
 ];
@@ -303,10 +306,11 @@ fn the_demo_file_runs_and_adds_up() {
         panic!("no positions")
     };
     assert!(positions.len() >= 5, "{v}");
-    // net = realized + unrealized - fees, each rounded to 1e-9: allow 3 units
+    // net = realized + unrealized + income - fees, each rounded to 1e-9:
+    // allow 4 units
     let adds_up = |o: &Value, sfx: &str| {
         let f = |n: &str| num(&o[format!("{n}{sfx}")]);
-        (f("realized_pnl") + f("unrealized_pnl") - f("fees") - f("net_pnl")).abs() <= 3
+        (f("realized_pnl") + f("unrealized_pnl") + f("income") - f("fees") - f("net_pnl")).abs() <= 4
     };
     for p in positions {
         assert!(adds_up(p, ""), "{p}");

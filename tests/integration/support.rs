@@ -58,6 +58,11 @@ pub fn split(instrument: &str, ratio: &str) -> String {
     format!(r#"{{"type":"split","ts":"{TS}","instrument":"{instrument}","ratio":"{ratio}"}}"#)
 }
 
+/// A cash dividend per unit held.
+pub fn dividend(instrument: &str, amount: &str) -> String {
+    format!(r#"{{"type":"dividend","ts":"{TS}","instrument":"{instrument}","amount":"{amount}"}}"#)
+}
+
 /// An instrument definition.
 pub fn instrument(id: &str, currency: &str, multiplier: &str) -> String {
     format!(r#"{{"type":"instrument","id":"{id}","currency":"{currency}","multiplier":"{multiplier}"}}"#)

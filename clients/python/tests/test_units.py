@@ -221,6 +221,9 @@ def test_events_encode_decimals_as_strings_and_refuse_floats():
         "fee": "1",
     }
     assert encode_events([events.eod(dt.date(2026, 11, 30))]) == [{"type": "eod", "date": "2026-11-30"}]
+    assert encode_events([events.dividend("AAPL", Decimal("0.24"), "2026-11-30T00:00:00Z")]) == [
+        {"type": "dividend", "ts": "2026-11-30T00:00:00Z", "instrument": "AAPL", "amount": "0.24"}
+    ]
     with pytest.raises(TypeError, match="float"):
         encode_events([events.tick("X", 1.1, "2026-11-30T14:30:00Z")])
     with pytest.raises(ValueError, match="naive"):

@@ -198,7 +198,8 @@ impl Book {
         let v = Valuation::at(inst.mark, h.qty, h.cost, inst.multiplier);
         let b = self.base_value(slot);
         let amounts = self.base_amounts(slot);
-        let net = sub(add(p.realized, v.unrealized), p.fees);
+        let income = self.income_of(slot);
+        let net = sub(add(add(p.realized, v.unrealized), income.local), p.fees);
         PositionState {
             account: h.account,
             instrument: p.instrument,
@@ -211,6 +212,7 @@ impl Book {
             realized_pnl: Notional(p.realized),
             unrealized_pnl: Notional(v.unrealized),
             fees: Notional(p.fees),
+            income: Notional(income.local),
             net_pnl: Notional(net),
             day_pnl: Notional(sub(net, p.baseline)),
             base: p.priced.then(|| BaseValues {
@@ -218,7 +220,11 @@ impl Book {
                 realized_pnl: Notional(amounts.realized),
                 unrealized_pnl: Notional(b.unrealized),
                 fees: Notional(amounts.fees),
-                net_pnl: Notional(sub(add(amounts.realized, b.unrealized), amounts.fees)),
+                income: Notional(income.base),
+                net_pnl: Notional(sub(
+                    add(add(amounts.realized, b.unrealized), income.base),
+                    amounts.fees,
+                )),
             }),
             seq: self.position_seq(slot),
         }

@@ -161,9 +161,13 @@ pub(crate) struct Totals {
     pub(crate) unpriced: i64,
     pub(crate) realized: i128,
     pub(crate) fees: i128,
+    /// Dividend income.
+    pub(crate) income: i128,
     /// The last flush's seq that changed them.
     pub(crate) seq: u64,
 }
+
+const _: () = assert!(size_of::<Totals>() == 128, "two cache lines an account");
 
 const _: () = assert!(
     std::mem::offset_of!(Totals, unpriced) + 8 <= 64,
@@ -181,8 +185,12 @@ impl Totals {
             realized_pnl: Notional(self.realized),
             unrealized_pnl: Notional(self.unrealized),
             fees: Notional(self.fees),
+            income: Notional(self.income),
             // Summed from the totals (each within the sequencer's bound).
-            net_pnl: Notional(sub(add(self.realized, self.unrealized), self.fees)),
+            net_pnl: Notional(sub(
+                add(add(self.realized, self.unrealized), self.income),
+                self.fees,
+            )),
             day_pnl: Notional(self.day),
             seq: self.seq,
         }
@@ -195,6 +203,7 @@ impl Totals {
             realized: p.realized_pnl.0,
             unrealized: p.unrealized_pnl.0,
             fees: p.fees.0,
+            income: p.income.0,
             day: p.day_pnl.0,
             unpriced: p.unpriced,
             seq: p.seq,

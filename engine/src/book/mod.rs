@@ -17,11 +17,13 @@
 mod cold;
 mod flush;
 pub(crate) mod holders;
+mod income;
 mod sweeps;
 mod trade;
 
 pub(crate) use cold::{Amounts, CrossId, Position};
 pub use flush::{EodCapture, Segment, ShardOutput};
+pub(crate) use income::Income;
 
 use std::sync::Arc;
 
@@ -104,6 +106,8 @@ pub struct Book {
     /// The base-currency amounts of the positions held in another currency
     /// than their account's base (see `cold`).
     pub(crate) cross: Chunked<Amounts>,
+    /// The dividend income of the positions ever paid one (see `income`).
+    pub(crate) income: FxHashMap<SlotId, Income>,
     pub(crate) by_key: AccountIndex<SlotId>,
     pub(crate) fx: FxRates,
     pub(crate) groups: Vec<Group>,
@@ -145,6 +149,7 @@ impl Book {
             instruments: Vec::new(),
             positions: Chunked::default(),
             cross: Chunked::default(),
+            income: FxHashMap::default(),
             by_key: AccountIndex::default(),
             fx: FxRates::default(),
             groups: Vec::new(),
@@ -248,6 +253,7 @@ impl Book {
             Op::Fx { base, quote, rate } => self.fx(seq, base, quote, rate),
             Op::Eod { date } => self.eod(seq, date),
             Op::Split { instrument, ratio } => self.split(seq, instrument, ratio),
+            Op::Dividend { instrument, amount } => self.dividend(seq, instrument, amount),
         }
     }
 
@@ -355,9 +361,13 @@ impl Book {
         let h = self.hot(slot);
         let v = Valuation::at(inst.mark, h.qty, h.cost, inst.multiplier);
         let b = self.base_amounts(slot);
+        let income = self.income_of(slot);
         (
-            sub(add(p.realized, v.unrealized), p.fees),
-            sub(add(b.realized, self.base_value(slot).unrealized), b.fees),
+            sub(add(add(p.realized, v.unrealized), income.local), p.fees),
+            sub(
+                add(add(b.realized, self.base_value(slot).unrealized), income.base),
+                b.fees,
+            ),
         )
     }
 }

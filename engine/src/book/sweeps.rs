@@ -113,6 +113,7 @@ impl Book {
         (p.realized, p.fees, p.baseline) = (0, 0, 0);
         p.listed = false;
         self.set_base_amounts(slot, Amounts::default());
+        self.income.remove(&slot);
         self.set_holding(slot, 0, 0);
     }
 }

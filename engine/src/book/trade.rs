@@ -148,12 +148,14 @@ impl Book {
             baseline: c.apply(p.baseline),
         };
         self.set_base_amounts(slot, base);
+        let income = self.price_income(slot, c);
         let (r, f, b) = (base.realized, base.fees, base.baseline);
         let tot = self.totals.of(account);
         tot.unpriced -= 1;
         tot.realized = add(tot.realized, r);
         tot.fees = add(tot.fees, f);
-        tot.day = add(tot.day, sub(sub(r, f), b));
+        tot.income = add(tot.income, income);
+        tot.day = add(tot.day, sub(add(sub(r, f), income), b));
     }
 }
 

@@ -1,6 +1,6 @@
 //! Rebuilding the range bounds from a snapshot: quantities and marks as
 //! they are, each instrument's peak from its mark and its lots' cost per
-//! unit, and what realized P&L and fees already reached (positions and
+//! unit, and what realized P&L, fees and income already reached (positions and
 //! account totals, closed history included) as a fixed part of the bound.
 
 use ethnum::U256;
@@ -64,7 +64,8 @@ impl Limits {
             let v = p
                 .realized_pnl
                 .unsigned_abs()
-                .saturating_add(p.fees.unsigned_abs());
+                .saturating_add(p.fees.unsigned_abs())
+                .saturating_add(p.income.unsigned_abs());
             fixed = fixed.saturating_add(U256::from(v));
         }
         positions.each(&mut |p| {
@@ -91,7 +92,11 @@ impl Limits {
                 l.last_base = Some(base);
                 self.groups.insert((currency, base));
             }
-            let own = p.realized.unsigned_abs().saturating_add(p.fees.unsigned_abs());
+            let own = p
+                .realized
+                .unsigned_abs()
+                .saturating_add(p.fees.unsigned_abs())
+                .saturating_add(p.income.unsigned_abs());
             if own != 0 {
                 let mut cur = self.cur(currency);
                 cur.flows = cur.flows.saturating_add(U256::from(own).saturating_mul(unit));
@@ -100,7 +105,8 @@ impl Limits {
             let based = p
                 .realized_base
                 .unsigned_abs()
-                .saturating_add(p.fees_base.unsigned_abs());
+                .saturating_add(p.fees_base.unsigned_abs())
+                .saturating_add(p.income_base.unsigned_abs());
             fixed = fixed.saturating_add(U256::from(based));
         })?;
         let n = self.inst.len();

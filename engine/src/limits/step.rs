@@ -89,6 +89,7 @@ pub(crate) fn step<T: Table>(t: &mut T, op: &Op, check: bool) -> Result<(), Stri
         Op::Tick { instrument, price } => tick(t, instrument, price, check),
         Op::Fx { base, quote, rate } => fx(t, base, quote, rate, check),
         Op::Split { instrument, ratio } => split(t, instrument, ratio, check),
+        Op::Dividend { instrument, amount } => dividend(t, instrument, amount, check),
         Op::Instrument {
             instrument,
             currency,
@@ -232,6 +233,28 @@ fn fx<T: Table>(
     for (c, _, new) in changed {
         t.set_cur(c, new);
     }
+    t.set_total(total.unwrap_or(U256::MAX));
+    Ok(())
+}
+
+/// A dividend pays at most `Σ|qty| × |amount| × multiplier` in all: a flow,
+/// like what a close realizes.
+fn dividend<T: Table>(t: &mut T, i: InstrumentId, amount: Price, check: bool) -> Result<(), String> {
+    let l = t.inst(i);
+    if l.abs_sum == 0 {
+        return Ok(());
+    }
+    let paid = U256::from(l.abs_sum.unsigned_abs())
+        .saturating_mul(U256::from(amount.raw().unsigned_abs()))
+        .saturating_mul(U256::from(l.mult.unsigned_abs()));
+    let old_cur = t.cur(l.currency);
+    let mut cur = old_cur;
+    cur.flows = cur.flows.saturating_add(paid);
+    let total = moved(t.total(), &old_cur, &cur);
+    if check && let Some(why) = beyond(total) {
+        return Err(why);
+    }
+    t.set_cur(l.currency, cur);
     t.set_total(total.unwrap_or(U256::MAX));
     Ok(())
 }

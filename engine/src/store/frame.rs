@@ -42,21 +42,38 @@ pub fn encode<T>(value: &T) -> Result<Vec<u8>, FrameError>
 where
     T: for<'a> Serialize<HighSerializer<AlignedVec, ArenaHandle<'a>, RkyvError>>,
 {
+    encode_as(FRAME_V1, value)
+}
+
+/// The format byte of a framed value (`None` when too short to be one): a
+/// record whose layout changed is framed with a new byte, and a reader
+/// picks the layout by it.
+#[must_use]
+pub fn format_of(bytes: &[u8]) -> Option<u8> {
+    (bytes.len() >= HEADER).then(|| bytes[0])
+}
+
+/// Archives `value` and frames it with format byte `format`.
+pub fn encode_as<T>(format: u8, value: &T) -> Result<Vec<u8>, FrameError>
+where
+    T: for<'a> Serialize<HighSerializer<AlignedVec, ArenaHandle<'a>, RkyvError>>,
+{
     let payload = rkyv::to_bytes::<RkyvError>(value).map_err(|e| FrameError::Archive(e.to_string()))?;
     let mut out = Vec::with_capacity(HEADER + payload.len());
-    out.push(FRAME_V1);
+    out.push(format);
     out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
     out.extend_from_slice(&payload);
     Ok(out)
 }
 
-/// Checks the frame and returns the payload, copied to an aligned buffer
-/// (bytes read back from the store carry no alignment guarantee).
-pub fn payload(bytes: &[u8]) -> Result<AlignedVec<16>, FrameError> {
+/// Checks the frame (format byte `format`) and returns the payload, copied
+/// to an aligned buffer (bytes read back from the store carry no alignment
+/// guarantee).
+pub fn payload_as(bytes: &[u8], format: u8) -> Result<AlignedVec<16>, FrameError> {
     if bytes.len() < HEADER {
         return Err(FrameError::Short(bytes.len()));
     }
-    if bytes[0] != FRAME_V1 {
+    if bytes[0] != format {
         return Err(FrameError::Format(bytes[0]));
     }
     let stored = u32::from_le_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
@@ -76,7 +93,16 @@ where
     T: Archive,
     T::Archived: for<'a> CheckBytes<HighValidator<'a, RkyvError>> + Deserialize<T, Strategy<Pool, RkyvError>>,
 {
-    let aligned = payload(bytes)?;
+    decode_as(bytes, FRAME_V1)
+}
+
+/// [`decode`] of a value framed with format byte `format`.
+pub fn decode_as<T>(bytes: &[u8], format: u8) -> Result<T, FrameError>
+where
+    T: Archive,
+    T::Archived: for<'a> CheckBytes<HighValidator<'a, RkyvError>> + Deserialize<T, Strategy<Pool, RkyvError>>,
+{
+    let aligned = payload_as(bytes, format)?;
     rkyv::from_bytes::<T, RkyvError>(&aligned).map_err(|e| FrameError::Archive(e.to_string()))
 }
 

@@ -6,7 +6,7 @@
 
 use rkyv::{Archive, Deserialize, Serialize};
 
-use crate::event::{Eod, Event, Fx, InstrumentDef, Side, Split, Tick, Trade};
+use crate::event::{Dividend, Eod, Event, Fx, InstrumentDef, Side, Split, Tick, Trade};
 use crate::ids::{AccountId, CurrencyId, InstrumentId, Names};
 use crate::ledger::Method;
 use crate::num::{Money, Multiplier, Price, Quantity, Rate};
@@ -79,6 +79,13 @@ mod jop {
             /// Ratio, raw.
             ratio: i64,
         },
+        /// [`Op::Dividend`].
+        Dividend {
+            /// Instrument id.
+            instrument: u32,
+            /// Cash per unit, raw.
+            amount: i64,
+        },
     }
 }
 
@@ -137,6 +144,7 @@ pub fn event_ts(event: &Event) -> i64 {
         Event::Tick(t) => t.ts.0,
         Event::Fx(f) => f.ts.0,
         Event::Split(s) => s.ts.0,
+        Event::Dividend(d) => d.ts.0,
         Event::Eod(e) => (i64::from(e.date.0) + 1) * 86_400_000_000_000 - 1,
         Event::Instrument(_) => 0,
     }
@@ -222,6 +230,11 @@ impl JournalEvent {
                 instrument: inst(instrument),
                 ratio: Rate::from_raw(ratio),
             }),
+            JOp::Dividend { instrument, amount } => Event::Dividend(Dividend {
+                ts,
+                instrument: inst(instrument),
+                amount: Price::from_raw(amount),
+            }),
         }
     }
 }
@@ -267,6 +280,10 @@ impl From<Op> for JOp {
             Op::Split { instrument, ratio } => Self::Split {
                 instrument: instrument.0,
                 ratio: ratio.raw(),
+            },
+            Op::Dividend { instrument, amount } => Self::Dividend {
+                instrument: instrument.0,
+                amount: amount.raw(),
             },
         }
     }
@@ -315,6 +332,10 @@ impl From<JOp> for Op {
             JOp::Split { instrument, ratio } => Self::Split {
                 instrument: InstrumentId(instrument),
                 ratio: Rate::from_raw(ratio),
+            },
+            JOp::Dividend { instrument, amount } => Self::Dividend {
+                instrument: InstrumentId(instrument),
+                amount: Price::from_raw(amount),
             },
         }
     }

@@ -27,6 +27,7 @@ const TAG_TICK: u8 = 2;
 const TAG_FX: u8 = 3;
 const TAG_EOD: u8 = 4;
 const TAG_SPLIT: u8 = 5;
+const TAG_DIVIDEND: u8 = 6;
 const HAS_ID: u8 = 1 << 3;
 const HAS_STRATEGY: u8 = 1 << 4;
 
@@ -135,6 +136,11 @@ impl Writer {
                 self.uint(u128::from(instrument));
                 self.decimal(i128::from(ratio));
             }
+            JOp::Dividend { instrument, amount } => {
+                self.0.push(TAG_DIVIDEND | flags);
+                self.uint(u128::from(instrument));
+                self.decimal(i128::from(amount));
+            }
         }
         self.uint(zigzag(i128::from(ts_delta)));
         if let Some(id) = &e.trade_id {
@@ -231,6 +237,10 @@ impl Reader<'_> {
             TAG_SPLIT => JOp::Split {
                 instrument: self.int("instrument id")?,
                 ratio: self.decimal("ratio")?,
+            },
+            TAG_DIVIDEND => JOp::Dividend {
+                instrument: self.int("instrument id")?,
+                amount: self.decimal("amount")?,
             },
             t => return Err(bad(&format!("unknown event tag {t}"))),
         };

@@ -13,6 +13,7 @@ mod fixtures;
 mod frame;
 pub mod journal;
 pub mod journal_codec;
+mod position_record;
 pub mod records;
 pub mod snapshot_codec;
 mod snapshots;

@@ -1,100 +1,15 @@
 //! Reading and writing the store's records: journal batches (with tail
 //! repair), snapshots, EOD and closed positions, names and source cursors.
 
-use rkyv::{Archive, Deserialize, Serialize};
-
 use super::journal::JournalBatch;
 use super::journal_codec;
 use super::{Store, StoreError, decode, encode};
-use crate::ids::{AccountId, CurrencyId, InstrumentId, Names};
-use crate::num::{Notional, Price, Quantity};
+use crate::ids::Names;
 use crate::sequencer::{NameKind, NewName};
-use crate::state::{BaseValues, PositionState};
+use crate::state::PositionState;
+
+pub use super::position_record::{BaseRecord, PositionRecord};
 use crate::time::Date;
-
-/// A position as stored in `eod_positions` and `closed_positions`.
-#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-#[allow(missing_docs, reason = "fields mirror state::PositionState")]
-pub struct PositionRecord {
-    pub date: i32,
-    pub account: u32,
-    pub instrument: u32,
-    pub currency: u32,
-    pub base_currency: u32,
-    pub qty: i64,
-    pub avg_cost: i64,
-    pub mark: i64,
-    pub market_value: i128,
-    pub realized_pnl: i128,
-    pub unrealized_pnl: i128,
-    pub fees: i128,
-    pub net_pnl: i128,
-    pub day_pnl: i128,
-    /// market value, realized, unrealized, fees, net, in base.
-    pub base: Option<[i128; 5]>,
-    pub seq: u64,
-}
-
-impl PositionRecord {
-    /// From a position state at an EOD date.
-    #[must_use]
-    pub fn new(date: Date, p: &PositionState) -> Self {
-        Self {
-            date: date.0,
-            account: p.account.0,
-            instrument: p.instrument.0,
-            currency: p.currency.0,
-            base_currency: p.base_currency.0,
-            qty: p.qty.raw(),
-            avg_cost: p.avg_cost.raw(),
-            mark: p.mark.raw(),
-            market_value: p.market_value.0,
-            realized_pnl: p.realized_pnl.0,
-            unrealized_pnl: p.unrealized_pnl.0,
-            fees: p.fees.0,
-            net_pnl: p.net_pnl.0,
-            day_pnl: p.day_pnl.0,
-            base: p.base.map(|b| {
-                [
-                    b.market_value.0,
-                    b.realized_pnl.0,
-                    b.unrealized_pnl.0,
-                    b.fees.0,
-                    b.net_pnl.0,
-                ]
-            }),
-            seq: p.seq,
-        }
-    }
-
-    /// Back to a position state.
-    #[must_use]
-    pub fn state(&self) -> PositionState {
-        PositionState {
-            account: AccountId(self.account),
-            instrument: InstrumentId(self.instrument),
-            currency: CurrencyId(self.currency),
-            base_currency: CurrencyId(self.base_currency),
-            qty: Quantity::from_raw(self.qty),
-            avg_cost: Price::from_raw(self.avg_cost),
-            mark: Price::from_raw(self.mark),
-            market_value: Notional(self.market_value),
-            realized_pnl: Notional(self.realized_pnl),
-            unrealized_pnl: Notional(self.unrealized_pnl),
-            fees: Notional(self.fees),
-            net_pnl: Notional(self.net_pnl),
-            day_pnl: Notional(self.day_pnl),
-            base: self.base.map(|b| BaseValues {
-                market_value: Notional(b[0]),
-                realized_pnl: Notional(b[1]),
-                unrealized_pnl: Notional(b[2]),
-                fees: Notional(b[3]),
-                net_pnl: Notional(b[4]),
-            }),
-            seq: self.seq,
-        }
-    }
-}
 
 /// A date as a key prefix that sorts in date order.
 #[must_use]
@@ -261,7 +176,7 @@ impl Store {
         let mut w = self.db().batch();
         for p in positions {
             let rec = PositionRecord::new(date, p);
-            let value = encode(&rec).map_err(|e| corrupt("eod_positions", date, e))?;
+            let value = rec.encode().map_err(|e| corrupt("eod_positions", date, e))?;
             w.insert(
                 &self.eod_positions,
                 position_key(date, rec.account, rec.instrument),
@@ -283,7 +198,7 @@ impl Store {
             let rec = PositionRecord::new(date, p);
             let mut key = position_key(date, rec.account, rec.instrument);
             key.extend_from_slice(&rec.seq.to_be_bytes());
-            let value = encode(&rec).map_err(|e| corrupt("closed_positions", date, e))?;
+            let value = rec.encode().map_err(|e| corrupt("closed_positions", date, e))?;
             w.insert(&self.closed_positions, key, value);
         }
         w.commit()?;
@@ -299,7 +214,7 @@ impl Store {
         let mut out = Vec::new();
         for g in ks.prefix(prefix) {
             let (k, v) = g.into_inner()?;
-            out.push(decode(&v).map_err(|e| corrupt(name, format!("{k:?}"), e))?);
+            out.push(PositionRecord::decode(&v).map_err(|e| corrupt(name, format!("{k:?}"), e))?);
         }
         Ok(out)
     }

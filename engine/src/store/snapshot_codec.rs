@@ -16,10 +16,14 @@
 //!   name lists, instrument info, account bases, trade-id arena, then, when
 //!   the byte is [`PER_ACCOUNT`], one method code per account), the
 //!   instruments, the FX rates, the account totals, then the chunk and
-//!   position counts. The byte is otherwise the one method of every
-//!   account (as every snapshot before per-account methods wrote it);
+//!   position counts, then optional sections (a tag byte each; a snapshot
+//!   written before a section existed simply ends before it): tag 1, the
+//!   account totals' dividend income (a count, then index and amount).
+//!   The methods' byte is otherwise the one method of every account (as
+//!   every snapshot before per-account methods wrote it);
 //! - chunk: a position count, then each position's fields in
-//!   [`PositionImage`] order.
+//!   [`PositionImage`] order (its income, after its flags, only when the
+//!   flags say it has any).
 //!
 //! Decoding checks the checksum first, then refuses anything truncated,
 //! overlong or out of range with a clear error; it never panics.
@@ -38,6 +42,10 @@ pub const PER_ACCOUNT: u8 = 0x80;
 
 const PRICED: u8 = 1;
 const LISTED: u8 = 2;
+/// The position's dividend income (local, base) follows its flags.
+const INCOME: u8 = 4;
+/// The head's optional section of account income totals.
+const SECTION_INCOME: u8 = 1;
 
 /// A snapshot as stored: the head and the chunks, in order.
 #[derive(Debug)]
@@ -265,6 +273,22 @@ fn write_head(w: &mut Writer, image: &EngineImage, chunks: usize) {
     }
     w.uint(chunks as u128);
     w.uint(books.positions.len() as u128);
+    // Sections a snapshot written before them lacks (its head ends here).
+    let incomes: Vec<(usize, i128)> = image
+        .portfolios
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.income != 0)
+        .map(|(i, p)| (i, p.income))
+        .collect();
+    if !incomes.is_empty() {
+        w.0.push(SECTION_INCOME);
+        w.uint(incomes.len() as u128);
+        for (i, income) in incomes {
+            w.uint(i as u128);
+            w.amount(income);
+        }
+    }
 }
 
 fn write_sequencer(w: &mut Writer, s: &SequencerImage) {
@@ -308,7 +332,16 @@ fn write_position(w: &mut Writer, p: &PositionImage) {
     ] {
         w.amount(v);
     }
-    w.0.push(if p.priced { PRICED } else { 0 } | if p.listed { LISTED } else { 0 });
+    let income = p.income != 0 || p.income_base != 0;
+    w.0.push(
+        if p.priced { PRICED } else { 0 }
+            | if p.listed { LISTED } else { 0 }
+            | if income { INCOME } else { 0 },
+    );
+    if income {
+        w.amount(p.income);
+        w.amount(p.income_base);
+    }
     w.uint(u128::from(p.seq));
 }
 

@@ -148,6 +148,8 @@ mod tests {
                 fees_base: 0,
                 baseline: 0,
                 baseline_base: 0,
+                income: 0,
+                income_base: 0,
                 mv_base: 0,
                 unreal_base: 0,
                 priced: true,

@@ -19,6 +19,8 @@ pub struct KindCounts {
     pub eod: u64,
     /// `split` events.
     pub split: u64,
+    /// `dividend` events.
+    pub dividend: u64,
 }
 
 impl KindCounts {
@@ -30,6 +32,7 @@ impl KindCounts {
             Event::Fx(_) => &mut self.fx,
             Event::Eod(_) => &mut self.eod,
             Event::Split(_) => &mut self.split,
+            Event::Dividend(_) => &mut self.dividend,
         };
         *n += 1;
     }
@@ -37,7 +40,7 @@ impl KindCounts {
     /// The sum over all types.
     #[must_use]
     pub const fn total(&self) -> u64 {
-        self.instrument + self.trade + self.tick + self.fx + self.eod + self.split
+        self.instrument + self.trade + self.tick + self.fx + self.eod + self.split + self.dividend
     }
 }
 

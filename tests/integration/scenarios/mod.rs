@@ -4,8 +4,9 @@
 use kupala_engine::Method;
 
 mod currency;
+mod income;
 mod lifecycle;
 mod trades;
 
 /// Every cost method.
-const METHODS: [Method; 3] = [Method::Avg, Method::Fifo, Method::Lifo];
+const METHODS: [Method; 4] = Method::ALL;

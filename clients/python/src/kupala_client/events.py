@@ -1,7 +1,7 @@
 """Events to submit, and their encoding.
 
 The builders (:func:`instrument`, :func:`trade`, :func:`tick`, :func:`fx`,
-:func:`eod`, :func:`split`) return plain dicts in the server's JSON Lines
+:func:`eod`, :func:`split`, :func:`dividend`) return plain dicts in the server's JSON Lines
 event shape. :meth:`Client.submit` also takes such dicts written by hand.
 
 Numbers are sent as decimal strings. ``Decimal``, ``int`` and ``str`` are
@@ -115,3 +115,8 @@ def eod(date: _dt.date | str) -> dict[str, Any]:
 def split(instrument: str, ratio: Decimal | int | str, ts: _dt.datetime | str) -> dict[str, Any]:
     """A split of ``instrument`` by ``ratio`` (see the event schema)."""
     return {"type": "split", "ts": ts, "instrument": instrument, "ratio": ratio}
+
+
+def dividend(instrument: str, amount: Decimal | int | str, ts: _dt.datetime | str) -> dict[str, Any]:
+    """A cash dividend of ``amount`` per unit held of ``instrument``."""
+    return {"type": "dividend", "ts": ts, "instrument": instrument, "amount": amount}

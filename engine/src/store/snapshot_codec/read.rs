@@ -1,7 +1,7 @@
 //! Reading a snapshot's head and positions (the layouts are in the parent
 //! module's documentation).
 
-use super::{Head, LISTED, PRICED};
+use super::{Head, INCOME, LISTED, PRICED, SECTION_INCOME};
 use crate::image::{
     BookImage, EngineImage, FxImage, InstImage, LotImage, PortfolioImage, PositionImage, SequencerImage,
 };
@@ -85,12 +85,19 @@ pub(super) fn read_head(r: &mut Reader<'_>) -> Result<Head, FrameError> {
             realized_pnl: r.amount("realized")?,
             unrealized_pnl: r.amount("unrealized")?,
             fees: r.amount("fees")?,
+            income: 0,
             day_pnl: r.amount("day")?,
             seq: r.int("portfolio seq")?,
         });
     }
     let chunks = r.int("chunk count")?;
     let positions = r.int("position count")?;
+    while !r.is_done() {
+        match r.byte()? {
+            SECTION_INCOME => read_incomes(r, &mut portfolios)?,
+            tag => return Err(r.bad(&format!("unknown head section {tag}"))),
+        }
+    }
     let image = EngineImage {
         seq,
         sequencer,
@@ -124,6 +131,20 @@ fn read_methods(r: &mut Reader<'_>, byte: u8, accounts: usize) -> Result<Vec<Met
             code(r, c)
         })
         .collect()
+}
+
+/// The account totals' dividend income: a count, then index and amount.
+fn read_incomes(r: &mut Reader<'_>, portfolios: &mut [PortfolioImage]) -> Result<(), FrameError> {
+    let n = r.count("income count", 2)?;
+    for _ in 0..n {
+        let i: usize = r.int("portfolio index")?;
+        let income = r.amount("income")?;
+        let p = portfolios
+            .get_mut(i)
+            .ok_or_else(|| r.bad(&format!("income of portfolio {i}, beyond the portfolios")))?;
+        p.income = income;
+    }
+    Ok(())
 }
 
 fn read_sequencer(r: &mut Reader<'_>) -> Result<SequencerImage, FrameError> {
@@ -186,9 +207,14 @@ pub(super) fn read_position(r: &mut Reader<'_>) -> Result<PositionImage, FrameEr
         unreal_base,
     ] = amounts;
     let flags = r.byte()?;
-    if flags > (PRICED | LISTED) {
+    if flags > (PRICED | LISTED | INCOME) {
         return Err(r.bad(&format!("unknown position flags {flags}")));
     }
+    let (income, income_base) = if flags & INCOME != 0 {
+        (r.amount("income")?, r.amount("income in base")?)
+    } else {
+        (0, 0)
+    };
     Ok(PositionImage {
         account,
         instrument,
@@ -202,6 +228,8 @@ pub(super) fn read_position(r: &mut Reader<'_>) -> Result<PositionImage, FrameEr
         fees_base,
         baseline,
         baseline_base,
+        income,
+        income_base,
         mv_base,
         unreal_base,
         priced: flags & PRICED != 0,

@@ -31,6 +31,12 @@ fn position(i: u32) -> PositionImage {
         fees_base: i128::from(i % 5),
         baseline: big,
         baseline_base: -big,
+        income: if i.is_multiple_of(5) {
+            0
+        } else {
+            -i128::from(i) * 7
+        },
+        income_base: if i.is_multiple_of(10) { 0 } else { i128::MAX / 8 },
         mv_base: 12_345_000_000_000_000_000,
         unreal_base: -1,
         priced: !i.is_multiple_of(3),
@@ -79,6 +85,7 @@ fn image(positions: u32) -> EngineImage {
             realized_pnl: 3,
             unrealized_pnl: -4,
             fees: 5,
+            income: -6,
             day_pnl: i128::MAX / 4,
             seq: 8,
         }],
@@ -127,6 +134,22 @@ fn cost_methods_are_one_byte_when_uniform_and_one_per_account_otherwise() -> Res
     none.sequencer.account_base.clear();
     none.sequencer.account_method.clear();
     assert_eq!(round_trip(&none, 1)?.1, none);
+    Ok(())
+}
+
+#[test]
+fn a_head_without_the_income_section_reads_as_no_income() -> Result<(), FrameError> {
+    // A head as written before dividend income: no section after the counts.
+    let mut old = image(2);
+    old.portfolios[0].income = 0;
+    let enc = encode(&old, 1);
+    let with = encode(&image(2), 1);
+    assert!(
+        with.head.len() > enc.head.len(),
+        "the section costs bytes only when used"
+    );
+    assert_eq!(decode_head(&enc.head)?.image.portfolios[0].income, 0);
+    assert_eq!(decode_head(&with.head)?.image.portfolios[0].income, -6);
     Ok(())
 }
 
