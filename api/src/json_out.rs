@@ -32,15 +32,18 @@ fn int(out: &mut String, v: impl itoa::Integer) {
     out.push_str(itoa::Buffer::new().format(v));
 }
 
-/// The six base-currency figures, `null` each while unpriced.
+/// The nine base-currency figures, `null` each while unpriced.
 fn base_fields(out: &mut String, base: Option<&BaseValues>) {
-    const KEYS: [&str; 6] = [
+    const KEYS: [&str; 9] = [
         r#","market_value_base":"#,
         r#","realized_pnl_base":"#,
         r#","unrealized_pnl_base":"#,
         r#","fees_base":"#,
         r#","income_base":"#,
         r#","net_pnl_base":"#,
+        r#","cost_base":"#,
+        r#","fx_pnl_base":"#,
+        r#","total_pnl_base":"#,
     ];
     match base {
         Some(b) => {
@@ -51,6 +54,9 @@ fn base_fields(out: &mut String, base: Option<&BaseValues>) {
                 b.fees,
                 b.income,
                 b.net_pnl,
+                b.cost,
+                b.fx_pnl,
+                b.total_pnl(),
             ];
             for (key, v) in KEYS.iter().zip(values) {
                 field_money(out, key, v);
@@ -115,6 +121,8 @@ pub fn portfolio(out: &mut String, p: &PortfolioState, names: &Names) {
     field_money(out, r#","income":"#, p.income);
     field_money(out, r#","net_pnl":"#, p.net_pnl);
     field_money(out, r#","day_pnl":"#, p.day_pnl);
+    field_money(out, r#","fx_pnl":"#, p.fx_pnl);
+    field_money(out, r#","total_pnl":"#, p.total_pnl());
     out.push_str(r#","journal_seq":"#);
     int(out, p.seq);
     out.push('}');

@@ -26,24 +26,36 @@ fn notional() -> impl Strategy<Value = Notional> {
     ]
 }
 
+/// A net or currency-effect figure within the engine's bound (`±i128::MAX
+/// / 4`), so their sum, the total P&L, is one too.
+fn bounded() -> impl Strategy<Value = Notional> {
+    prop_oneof![
+        (-(i128::MAX / 4)..=i128::MAX / 4).prop_map(Notional),
+        any::<i64>().prop_map(|v| Notional(i128::from(v))),
+        Just(Notional(0)),
+    ]
+}
+
 fn base() -> impl Strategy<Value = Option<BaseValues>> {
     proptest::option::of(
         (
+            proptest::array::uniform5(notional()),
+            bounded(),
             notional(),
-            notional(),
-            notional(),
-            notional(),
-            notional(),
-            notional(),
+            bounded(),
         )
             .prop_map(
-                |(market_value, realized_pnl, unrealized_pnl, fees, income, net_pnl)| BaseValues {
-                    market_value,
-                    realized_pnl,
-                    unrealized_pnl,
-                    fees,
-                    income,
-                    net_pnl,
+                |([market_value, realized_pnl, unrealized_pnl, fees, income], net_pnl, cost, fx_pnl)| {
+                    BaseValues {
+                        market_value,
+                        realized_pnl,
+                        unrealized_pnl,
+                        fees,
+                        income,
+                        net_pnl,
+                        cost,
+                        fx_pnl,
+                    }
                 },
             ),
     )
@@ -83,6 +95,7 @@ prop_compose! {
         ids in (0u32..3, 0u32..3),
         unpriced in any::<i64>(),
         amounts in proptest::array::uniform7(notional()),
+        net_fx in (bounded(), bounded()),
         seq in any::<u64>(),
     ) -> PortfolioState {
         PortfolioState {
@@ -94,7 +107,8 @@ prop_compose! {
             unrealized_pnl: amounts[2],
             fees: amounts[3],
             income: amounts[6],
-            net_pnl: amounts[4],
+            fx_pnl: net_fx.1,
+            net_pnl: net_fx.0,
             day_pnl: amounts[5],
             seq,
         }

@@ -418,6 +418,19 @@ fn restore_newest(
                 continue;
             }
         };
+        if !image.books.fx_costs && store.first_journal_seq().ok().flatten() == Some(1) {
+            warnings.push(format!(
+                "snapshot {seq} predates the FX attribution (its positions have no base costs); \
+                 rebuilt from the journal instead"
+            ));
+            continue;
+        }
+        if !image.books.fx_costs {
+            warnings.push(format!(
+                "snapshot {seq} predates the FX attribution and the journal before it was pruned: \
+                 the currency effect of positions held in another currency counts from this restart"
+            ));
+        }
         if let Some(account) = method_changed(&image.sequencer, config) {
             warnings.push(format!(
                 "snapshot {seq} was taken with another cost method for account {account:?}; not used"

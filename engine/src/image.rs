@@ -42,6 +42,8 @@ pub struct LotImage {
     pub qty: i64,
     /// Signed exact cost.
     pub cost: i128,
+    /// Its cost in base at the rate it was opened at (cross-currency only).
+    pub cost_base: i128,
 }
 
 /// A position slot, every field the book keeps.
@@ -62,6 +64,8 @@ pub struct PositionImage {
     pub baseline_base: i128,
     pub income: i128,
     pub income_base: i128,
+    pub cost_base: i128,
+    pub fx_realized: i128,
     pub mv_base: i128,
     pub unreal_base: i128,
     pub priced: bool,
@@ -110,6 +114,10 @@ pub struct BookImage {
     pub positions: Vec<PositionImage>,
     /// FX rates (the same in every shard).
     pub fx: Vec<FxImage>,
+    /// The positions carry their base costs (`book/fx_cost.rs`): false for
+    /// a snapshot written before the FX attribution, whose cross-currency
+    /// positions then take their base cost at the rate of the restore.
+    pub fx_costs: bool,
 }
 
 /// An account's totals.
@@ -124,6 +132,7 @@ pub struct PortfolioImage {
     pub unrealized_pnl: i128,
     pub fees: i128,
     pub income: i128,
+    pub fx_pnl: i128,
     pub day_pnl: i128,
     pub seq: u64,
 }
@@ -141,6 +150,7 @@ impl PortfolioImage {
             unrealized_pnl: p.unrealized_pnl.0,
             fees: p.fees.0,
             income: p.income.0,
+            fx_pnl: p.fx_pnl.0,
             day_pnl: p.day_pnl.0,
             seq: p.seq,
         }
@@ -156,6 +166,7 @@ impl PortfolioImage {
         p.unrealized_pnl.0 = self.unrealized_pnl;
         p.fees.0 = self.fees;
         p.income.0 = self.income;
+        p.fx_pnl.0 = self.fx_pnl;
         p.net_pnl.0 = self.realized_pnl + self.unrealized_pnl + self.income - self.fees;
         p.day_pnl.0 = self.day_pnl;
         p.seq = self.seq;
@@ -187,6 +198,7 @@ impl BookImage {
         if self.fx.is_empty() {
             self.fx = other.fx;
         }
+        self.fx_costs &= other.fx_costs;
     }
 }
 
@@ -237,6 +249,7 @@ impl Book {
             instruments,
             positions,
             fx,
+            fx_costs: true,
         }
     }
 
@@ -277,7 +290,7 @@ impl Book {
         }
         positions.each(&mut |p| {
             if owner.owns(AccountId(p.account)) {
-                book.restore_position(p);
+                book.restore_position(p, image.fx_costs);
             }
         })?;
         Ok(book)
@@ -294,7 +307,7 @@ impl Book {
         self
     }
 
-    fn restore_position(&mut self, p: &PositionImage) {
+    fn restore_position(&mut self, p: &PositionImage, fx_costs: bool) {
         let slot = self.new_position(
             AccountId(p.account),
             InstrumentId(p.instrument),
@@ -306,6 +319,7 @@ impl Book {
             .map(|l| Lot {
                 qty: l.qty,
                 cost: l.cost,
+                cost_base: l.cost_base,
             })
             .collect();
         let c = &mut self.positions[slot.index()];
@@ -333,6 +347,11 @@ impl Book {
                 base: p.income_base,
             },
         );
+        if fx_costs {
+            self.restore_fx(slot, p.cost_base, p.fx_realized);
+        } else {
+            self.rebase_restored(slot);
+        }
     }
 
     /// A position's image from its cold record, its holder `h` and its
@@ -343,6 +362,7 @@ impl Book {
         let base = self.base_value(slot);
         let amounts = self.base_amounts(slot);
         let income = self.income_of(slot);
+        let (cost_base, fx_realized) = self.fx_parts(slot);
         PositionImage {
             account: h.account.0,
             instrument: p.instrument.0,
@@ -355,6 +375,7 @@ impl Book {
                 .map(|l| LotImage {
                     qty: l.qty,
                     cost: l.cost,
+                    cost_base: l.cost_base,
                 })
                 .collect(),
             realized: p.realized,
@@ -365,6 +386,8 @@ impl Book {
             baseline_base: amounts.baseline,
             income: income.local,
             income_base: income.base,
+            cost_base,
+            fx_realized,
             mv_base: base.market_value,
             unreal_base: base.unrealized,
             priced: p.priced,

@@ -133,13 +133,46 @@ impl std::fmt::Display for Method {
     }
 }
 
-/// One open lot: a signed quantity and its exact signed cost.
+/// One open lot: a signed quantity, its exact signed cost, and that cost
+/// in the account's base currency at the rate it was opened at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Lot {
     /// Signed quantity, raw at 10^-9.
     pub qty: i64,
     /// Signed `qty × price`, raw at 10^-18.
     pub cost: i128,
+    /// The cost times the multiplier in base currency, at the rate of the
+    /// trade that opened it (0 for a position in its base currency, whose
+    /// base cost is its cost).
+    pub cost_base: i128,
+}
+
+/// What a fill closed: the realized P&L, and what the FX attribution of a
+/// position in another currency than its account's base needs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Fill {
+    /// Realized P&L at the exact scale, before the multiplier:
+    /// `closed_value − closed cost`.
+    pub realized: Notional,
+    /// The closed quantity valued at the fill price (signed like the
+    /// position it closed), before the multiplier.
+    pub closed_value: i128,
+    /// The base cost the close removed.
+    pub closed_base: i128,
+}
+
+/// A ledger as its parts, as a book keeps them: quantity and cost in the
+/// hot record, the base cost and the lots in the cold one.
+#[derive(Debug, Default)]
+pub struct LedgerParts {
+    /// Signed open quantity, raw.
+    pub qty: i64,
+    /// Exact signed cost, before the multiplier.
+    pub cost: i128,
+    /// The open cost in base currency (see [`Lot::cost_base`]).
+    pub cost_base: i128,
+    /// The open lots.
+    pub lots: Lots,
 }
 
 /// The open lots of a position under a lot method, kept out of line: an `avg`
@@ -182,26 +215,40 @@ impl From<VecDeque<Lot>> for Lots {
 pub struct Ledger {
     qty: i64,
     cost: i128,
+    cost_base: i128,
     lots: Lots,
 }
 
 impl Ledger {
-    /// A ledger from its parts (a restored snapshot); `lots` must sum to
-    /// `qty` and `cost` under a lot method and be empty under avg.
+    /// A ledger from its parts (a restored snapshot); the lots must sum
+    /// to the quantity, cost and base cost under a lot method and be empty
+    /// under avg.
     #[must_use]
-    pub fn from_parts(qty: Quantity, cost: i128, lots: impl Into<Lots>) -> Self {
+    pub fn from_parts(parts: LedgerParts) -> Self {
         Self {
-            qty: qty.raw(),
-            cost,
-            lots: lots.into(),
+            qty: parts.qty,
+            cost: parts.cost,
+            cost_base: parts.cost_base,
+            lots: parts.lots,
         }
     }
 
-    /// The ledger as its parts: quantity (raw), cost and lots. A book keeps
-    /// quantity and cost in its hot record and the lots in its cold one.
+    /// The ledger as its parts.
     #[must_use]
-    pub fn into_parts(self) -> (i64, i128, Lots) {
-        (self.qty, self.cost, self.lots)
+    pub fn into_parts(self) -> LedgerParts {
+        LedgerParts {
+            qty: self.qty,
+            cost: self.cost,
+            cost_base: self.cost_base,
+            lots: self.lots,
+        }
+    }
+
+    /// The open cost in base currency, at the rates the lots were opened
+    /// at (0 while the trades carried no conversion).
+    #[must_use]
+    pub const fn cost_base(&self) -> i128 {
+        self.cost_base
     }
 
     /// The signed open quantity.
@@ -233,38 +280,77 @@ impl Ledger {
     /// Reducing realizes against the method's cost; crossing zero realizes the
     /// whole old position and opens the remainder at `price`.
     pub fn trade(&mut self, method: Method, qty: Quantity, price: Price) -> Notional {
+        self.fill(method, qty, price, &|_| 0).realized
+    }
+
+    /// [`Ledger::trade`], keeping the base cost: what it opens costs
+    /// `to_base(cost)` in base currency (the cost times the multiplier at
+    /// the rate of the moment), and what it closes removes its share.
+    pub fn fill(
+        &mut self,
+        method: Method,
+        qty: Quantity,
+        price: Price,
+        to_base: &dyn Fn(i128) -> i128,
+    ) -> Fill {
         let t = qty.raw();
-        let mut realized = 0i128;
+        let mut fill = Fill::default();
         let mut open = t;
         if self.qty != 0 && (self.qty > 0) != (t > 0) {
             let closed = t.unsigned_abs().min(self.qty.unsigned_abs());
             // At most |self.qty|, an i64.
             let closed = i64::try_from(closed).unwrap_or_else(|_| out_of_bounds());
-            let removed = match method {
-                Method::Avg => take_share(self.cost, closed, self.qty.abs()),
+            let (removed, removed_base) = match method {
+                Method::Avg => (
+                    take_share(self.cost, closed, self.qty.abs()),
+                    take_share(self.cost_base, closed, self.qty.abs()),
+                ),
                 Method::Fifo | Method::Lifo | Method::Hifo => self.consume(method, closed),
             };
             let sign = self.qty.signum();
-            realized = i128::from(sign * closed) * i128::from(price.raw()) - removed;
+            fill.closed_value = i128::from(sign * closed) * i128::from(price.raw());
+            fill.realized = Notional(fill.closed_value - removed);
+            fill.closed_base = removed_base;
             self.qty -= sign * closed;
             self.cost -= removed;
+            self.cost_base -= removed_base;
             open = t + sign * closed;
         }
         if open != 0 {
             let cost = i128::from(open) * i128::from(price.raw());
+            let cost_base = to_base(cost);
             self.qty += open;
             self.cost += cost;
+            self.cost_base += cost_base;
             if method.keeps_lots() {
-                self.lots.deque().push_back(Lot { qty: open, cost });
+                self.lots.deque().push_back(Lot {
+                    qty: open,
+                    cost,
+                    cost_base,
+                });
             }
         }
-        Notional(realized)
+        fill
+    }
+
+    /// Sets every base cost from `to_base` (a position priced at its first
+    /// rate: what it opened before converts at that rate).
+    pub fn rebase(&mut self, to_base: &dyn Fn(i128) -> i128) {
+        if self.lots.is_empty() {
+            self.cost_base = to_base(self.cost);
+            return;
+        }
+        let lots = self.lots.deque();
+        for lot in lots.iter_mut() {
+            lot.cost_base = to_base(lot.cost);
+        }
+        self.cost_base = lots.iter().map(|l| l.cost_base).sum();
     }
 
     /// Removes `closed` units (unsigned) from the lots in method order and
-    /// returns their exact cost.
-    fn consume(&mut self, method: Method, mut closed: i64) -> i128 {
-        let mut removed = 0i128;
+    /// returns their exact cost and base cost.
+    fn consume(&mut self, method: Method, mut closed: i64) -> (i128, i128) {
+        let (mut removed, mut removed_base) = (0i128, 0i128);
         let lots = self.lots.deque();
         while closed > 0 {
             let at = match method {
@@ -277,15 +363,18 @@ impl Ledger {
             let size = lot.qty.abs();
             let take = closed.min(size);
             let cost = take_share(lot.cost, take, size);
+            let cost_base = take_share(lot.cost_base, take, size);
             lot.qty -= lot.qty.signum() * take;
             lot.cost -= cost;
+            lot.cost_base -= cost_base;
             removed += cost;
+            removed_base += cost_base;
             closed -= take;
             if lot.qty == 0 {
                 lots.remove(at);
             }
         }
-        removed
+        (removed, removed_base)
     }
 
     /// Applies a split of `ratio` new units per old unit: quantities scale,
@@ -304,9 +393,10 @@ impl Ledger {
             lots.retain(|l| l.qty != 0);
             self.qty = lots.iter().map(|l| l.qty).sum();
             self.cost = lots.iter().map(|l| l.cost).sum();
+            self.cost_base = lots.iter().map(|l| l.cost_base).sum();
         }
         if self.qty == 0 {
-            self.cost = 0;
+            (self.cost, self.cost_base) = (0, 0);
         }
     }
 }

@@ -41,6 +41,8 @@ struct Pos {
     fees_base: i128,
     income: i128,
     income_base: i128,
+    /// The currency effect realized by closes (cross-currency positions).
+    fx_realized: i128,
     baseline: i128,
     baseline_base: i128,
 }
@@ -53,12 +55,16 @@ struct Rolled {
     realized: i128,
     fees: i128,
     income: i128,
+    fx: i128,
 }
 
 impl Pos {
     /// Prices an unpriced position at its first rate: what it realized,
     /// paid, received and its day baseline so far convert at that rate.
-    fn price_at(&mut self, c: crate::fx::Conversion) {
+    fn price_at(&mut self, c: crate::fx::Conversion, mult: Multiplier, cross: bool) {
+        if cross {
+            self.ledger.rebase(&|x| c.apply(mult.apply(x)));
+        }
         self.realized_base = Some(c.apply(self.realized));
         self.fees_base = c.apply(self.fees);
         self.income_base = c.apply(self.income);
@@ -161,15 +167,24 @@ impl Reference {
                         ..Pos::default()
                     });
                 if let (None, Some(c)) = (p.realized_base, conv) {
-                    p.price_at(c);
+                    p.price_at(c, mult, ccy != base);
                 }
-                let realized = mult.apply(p.ledger.trade(method, qty, price).0);
+                let cross = ccy != base && p.realized_base.is_some();
+                let fill = match conv.filter(|_| cross) {
+                    Some(c) => p.ledger.fill(method, qty, price, &|x| c.apply(mult.apply(x))),
+                    None => p.ledger.fill(method, qty, price, &|_| 0),
+                };
+                let realized = mult.apply(fill.realized.0);
                 let fee = fee.raw() * i128::from(UNIT);
                 p.realized += realized;
                 p.fees += fee;
                 if let (Some(rb), Some(c)) = (p.realized_base.as_mut(), conv) {
-                    *rb += c.apply(realized);
+                    let dr = c.apply(realized);
+                    *rb += dr;
                     p.fees_base += c.apply(fee);
+                    if cross && fill.closed_value != 0 {
+                        p.fx_realized += c.apply(mult.apply(fill.closed_value)) - dr - fill.closed_base;
+                    }
                 }
             }
             Op::Tick { instrument, price } => {
@@ -211,8 +226,12 @@ impl Reference {
                 .instruments
                 .get(&inst)
                 .map_or(CurrencyId::USD, |i| i.currency);
+            let mult = self
+                .instruments
+                .get(&inst)
+                .map_or(Multiplier::ONE, |i| i.multiplier);
             if let (None, Some(c)) = (p.realized_base, self.fx.conversion(ccy, p.base)) {
-                p.price_at(c);
+                p.price_at(c, mult, ccy != p.base);
             }
         }
     }
@@ -233,10 +252,12 @@ impl Reference {
                         realized: 0,
                         fees: 0,
                         income: 0,
+                        fx: 0,
                     });
                     r.realized += b.realized_pnl.0;
                     r.fees += b.fees.0;
                     r.income += b.income.0;
+                    r.fx += b.fx_pnl.0;
                     self.positions.remove(&key);
                     let mut position = state;
                     position.day_pnl = Notional::ZERO;
@@ -255,6 +276,7 @@ impl Reference {
         let mv = i.multiplier.apply(value);
         let unreal = i.multiplier.apply(value - p.ledger.cost().0);
         let net = p.realized + unreal + p.income - p.fees;
+        let cross = i.currency != p.base;
         let base = match (p.realized_base, self.fx.conversion(i.currency, p.base)) {
             (Some(rb), Some(c)) => {
                 let ub = c.apply(unreal);
@@ -265,6 +287,16 @@ impl Reference {
                     fees: Notional(p.fees_base),
                     income: Notional(p.income_base),
                     net_pnl: Notional(rb + ub + p.income_base - p.fees_base),
+                    cost: Notional(if cross {
+                        p.ledger.cost_base()
+                    } else {
+                        i.multiplier.apply(p.ledger.cost().0)
+                    }),
+                    fx_pnl: Notional(if cross {
+                        c.apply(i.multiplier.apply(p.ledger.cost().0)) - p.ledger.cost_base() + p.fx_realized
+                    } else {
+                        0
+                    }),
                 })
             }
             _ => None,
@@ -300,6 +332,7 @@ impl Reference {
             t.realized_pnl.0 += r.realized;
             t.fees.0 += r.fees;
             t.income.0 += r.income;
+            t.fx_pnl.0 += r.fx;
             t.net_pnl.0 += r.realized + r.income - r.fees;
         }
         for (p, raw) in positions.iter().zip(self.positions.values()) {
@@ -314,6 +347,7 @@ impl Reference {
                     t.unrealized_pnl += b.unrealized_pnl;
                     t.fees += b.fees;
                     t.income += b.income;
+                    t.fx_pnl += b.fx_pnl;
                     t.net_pnl += b.net_pnl;
                     t.day_pnl += Notional(b.net_pnl.0 - raw.baseline_base);
                 }

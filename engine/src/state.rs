@@ -23,6 +23,23 @@ pub struct BaseValues {
     pub income: Notional,
     /// `realized + unrealized + income - fees` in base currency.
     pub net_pnl: Notional,
+    /// The open cost in base currency, at the rates the lots were opened
+    /// at (for a position in its base currency, its cost).
+    pub cost: Notional,
+    /// The currency effect on the capital invested: the open cost at the
+    /// rate now less `cost`, plus what closes realized of it (0 for a
+    /// position in its base currency).
+    pub fx_pnl: Notional,
+}
+
+impl BaseValues {
+    /// `realized + unrealized + fx + income - fees` in base currency:
+    /// the market value in base plus the base proceeds of every close,
+    /// less every base cost paid, plus income, less fees.
+    #[must_use]
+    pub fn total_pnl(&self) -> Notional {
+        self.net_pnl + self.fx_pnl
+    }
 }
 
 /// One position (account × instrument) as of a `seq`.
@@ -81,6 +98,9 @@ pub struct PortfolioState {
     pub fees: Notional,
     /// Cumulative dividend income.
     pub income: Notional,
+    /// The currency effect on the capital invested in other currencies
+    /// (see [`BaseValues::fx_pnl`]), summed.
+    pub fx_pnl: Notional,
     /// `realized + unrealized + income - fees`.
     pub net_pnl: Notional,
     /// Net P&L change since the last EOD.
@@ -90,6 +110,13 @@ pub struct PortfolioState {
 }
 
 impl PortfolioState {
+    /// `realized + unrealized + fx + income - fees`: net P&L with the
+    /// currency effect on the capital invested.
+    #[must_use]
+    pub fn total_pnl(&self) -> Notional {
+        self.net_pnl + self.fx_pnl
+    }
+
     /// An empty portfolio.
     #[must_use]
     pub fn new(account: AccountId, base_currency: CurrencyId) -> Self {
@@ -102,6 +129,7 @@ impl PortfolioState {
             unrealized_pnl: Notional::ZERO,
             fees: Notional::ZERO,
             income: Notional::ZERO,
+            fx_pnl: Notional::ZERO,
             net_pnl: Notional::ZERO,
             day_pnl: Notional::ZERO,
             seq: 0,

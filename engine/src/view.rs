@@ -49,6 +49,12 @@ pub struct PositionView {
     pub income_base: Option<Money>,
     /// Net P&L in base currency.
     pub net_pnl_base: Option<Money>,
+    /// The open cost in base currency at the rates its lots were opened at.
+    pub cost_base: Option<Money>,
+    /// The currency effect on the capital invested (0 in the base currency).
+    pub fx_pnl_base: Option<Money>,
+    /// `net_pnl_base + fx_pnl_base`.
+    pub total_pnl_base: Option<Money>,
     /// True while no FX rate to the account's base currency exists.
     pub unpriced: bool,
 }
@@ -76,6 +82,10 @@ pub struct PortfolioView {
     pub net_pnl: Money,
     /// Net P&L since the last EOD.
     pub day_pnl: Money,
+    /// The currency effect on the capital invested in other currencies.
+    pub fx_pnl: Money,
+    /// `net_pnl + fx_pnl`.
+    pub total_pnl: Money,
 }
 
 /// Each interned id's place in the order of the names.
@@ -138,6 +148,9 @@ impl PositionView {
             fees_base: b.map(|b| m(b.fees)),
             income_base: b.map(|b| m(b.income)),
             net_pnl_base: b.map(|b| m(b.net_pnl)),
+            cost_base: b.map(|b| m(b.cost)),
+            fx_pnl_base: b.map(|b| m(b.fx_pnl)),
+            total_pnl_base: b.map(|b| m(b.total_pnl())),
             unpriced: b.is_none(),
         }
     }
@@ -158,6 +171,8 @@ impl PortfolioView {
             income: m(p.income),
             net_pnl: m(p.net_pnl),
             day_pnl: m(p.day_pnl),
+            fx_pnl: m(p.fx_pnl),
+            total_pnl: m(p.total_pnl()),
         }
     }
 }

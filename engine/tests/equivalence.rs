@@ -256,6 +256,7 @@ fn generated_streams_cover_flips_splits_fx_and_rollovers() {
     let mut runner = TestRunner::deterministic();
     let (mut flips, mut splits, mut fx, mut priced_later, mut rolled) = (0, 0, 0, 0, 0);
     let (mut paid_long, mut paid_short, mut paid_unpriced) = (0, 0, 0);
+    let mut fx_effects = 0;
     for _ in 0..64 {
         let Ok(tree) = stream(100).new_tree(&mut runner) else {
             panic!("strategy failed");
@@ -294,6 +295,11 @@ fn generated_streams_cover_flips_splits_fx_and_rollovers() {
                 }
             }
             rolled += after.closed.len() - before.closed.len();
+            fx_effects += after
+                .positions
+                .iter()
+                .filter(|p| p.base.is_some_and(|b| b.fx_pnl.0 != 0))
+                .count();
         }
         assert!(events.len() > 5);
     }
@@ -310,6 +316,7 @@ fn generated_streams_cover_flips_splits_fx_and_rollovers() {
         paid_unpriced > 0,
         "dividends to unpriced positions {paid_unpriced}"
     );
+    assert!(fx_effects > 100, "positions with a currency effect {fx_effects}");
 }
 
 proptest! {
@@ -383,6 +390,83 @@ proptest! {
             let (got, want) = (sort(replayer.finish()), sort(live.finish()));
             prop_assert_eq!(&got, &want);
             prop_assert_eq!(normalise(got), normalise(Reference::replay(method, bases(), &events).state()));
+        }
+    }
+}
+
+/// One position held in EUR by a USD account, through random trades
+/// (flips included), ticks and EUR/USD moves.
+fn eur_stream() -> impl Strategy<Value = Vec<Event>> {
+    let step = prop_oneof![
+        3 => (any::<bool>(), 1i64..40, 90i64..110).prop_map(|(buy, q, p)| Event::Trade(Trade {
+            id: None,
+            ts: ts(),
+            account: "U".into(),
+            instrument: "E".into(),
+            side: if buy { Side::Buy } else { Side::Sell },
+            qty: Quantity::from_int(q),
+            price: Price::from_raw(p * 1_000_000_000 + 250_000_000),
+            fee: Money::ZERO,
+            strategy: None,
+        })),
+        2 => (90i64..110).prop_map(|p| Event::Tick(Tick { ts: ts(), instrument: "E".into(), price: Price::from_int(p) })),
+        2 => (950i64..1250).prop_map(|r| Event::Fx(Fx { ts: ts(), pair: "EUR/USD".into(), rate: Rate::from_raw(r * 1_000_000 + 7) })),
+    ];
+    proptest::collection::vec(step, 1..80).prop_map(|steps| {
+        let mut all = vec![
+            Event::Instrument(InstrumentDef {
+                id: "E".into(),
+                currency: "EUR".into(),
+                multiplier: Rate::from_int(1),
+            }),
+            Event::Fx(Fx {
+                ts: ts(),
+                pair: "EUR/USD".into(),
+                rate: Rate::parse("1.08").unwrap_or(Rate::from_int(1)),
+            }),
+        ];
+        all.extend(steps);
+        all
+    })
+}
+
+proptest! {
+    #![proptest_config(Config { cases: 128, ..Config::default() })]
+
+    /// `total_pnl_base` is the market value in base less the base cash of
+    /// every trade at the rate of its moment (what opens pays its cost in
+    /// base, what closes receives its proceeds), whatever the method: the
+    /// price and currency effects add up to the whole. Computed here from
+    /// the events alone, exactly (at 10^-27), against the engine's figure
+    /// (10^-18, each conversion rounded once).
+    #[test]
+    fn total_pnl_base_is_market_value_plus_base_cash_flows(events in eur_stream()) {
+        for method in Method::ALL {
+            let mut pipeline = Pipeline::start(config(method, 2), Box::new(NullSink));
+            let (mut rate, mut qty, mut cash, mut trades) = (0i128, 0i128, 0i128, 0i128);
+            for e in &events {
+                let _ = pipeline.submit(e);
+                match e {
+                    Event::Fx(f) => rate = i128::from(f.rate.raw()),
+                    Event::Trade(t) => {
+                        let signed = i128::from(t.qty.raw() * t.side.sign());
+                        cash -= signed * i128::from(t.price.raw()) * rate;
+                        qty += signed;
+                        trades += 1;
+                    }
+                    _ => {}
+                }
+            }
+            let state = pipeline.finish();
+            let Some(p) = state.positions.iter().find(|p| p.base.is_some()) else {
+                prop_assert!(qty == 0 && trades == 0, "no position after {} trades", trades);
+                continue;
+            };
+            let Some(b) = p.base else { continue };
+            let exact = i128::from(p.mark.raw()) * qty * rate + cash;
+            let got = b.total_pnl().0 * 1_000_000_000;
+            let tolerance = 1_000_000_000 * (3 * trades + 4);
+            prop_assert!((got - exact).abs() <= tolerance, "{}: total {} vs cash flows {} (×10^-27)", method, got, exact);
         }
     }
 }

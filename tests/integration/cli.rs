@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::support::{fx, instrument, tick, trade, trade_fee};
 
-const POSITION_FIELDS: [&str; 20] = [
+const POSITION_FIELDS: [&str; 23] = [
     "account",
     "instrument",
     "currency",
@@ -29,9 +29,12 @@ const POSITION_FIELDS: [&str; 20] = [
     "fees_base",
     "income_base",
     "net_pnl_base",
+    "cost_base",
+    "fx_pnl_base",
+    "total_pnl_base",
     "unpriced",
 ];
-const PORTFOLIO_FIELDS: [&str; 10] = [
+const PORTFOLIO_FIELDS: [&str; 12] = [
     "account",
     "base_currency",
     "unpriced",
@@ -42,6 +45,8 @@ const PORTFOLIO_FIELDS: [&str; 10] = [
     "income",
     "net_pnl",
     "day_pnl",
+    "fx_pnl",
+    "total_pnl",
 ];
 
 /// Runs `kupala` with `args`, feeding `stdin` when given.

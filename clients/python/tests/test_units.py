@@ -171,6 +171,20 @@ def test_decimals_stay_exact_and_extra_fields_are_kept():
     assert unpriced.unpriced and unpriced.market_value_base is None and unpriced.net_pnl_base is None
 
 
+def test_income_and_the_fx_attribution_parse_and_default_for_older_servers():
+    row = pos("U", "SAP", "10", 7, income="24", income_base="26.4", cost_base="1100", fx_pnl_base="100", total_pnl_base="220")
+    p = snapshot(7, [row]).data[0]
+    assert (p.income, p.cost_base, p.fx_pnl_base, p.total_pnl_base) == (
+        Decimal("24"),
+        Decimal("1100"),
+        Decimal("100"),
+        Decimal("220"),
+    )
+    assert p.extra == {}
+    older = snapshot(8, [pos("U", "SAP", "10", 8)]).data[0]
+    assert older.income == 0 and older.fx_pnl_base is None
+
+
 def test_a_money_field_as_a_json_number_or_garbage_is_refused():
     with pytest.raises(ProtocolError):
         delta(1, pos("A1", "X", 1.5, 1))  # a JSON number, not a decimal string

@@ -55,6 +55,16 @@ pub(crate) struct Amounts {
     pub(crate) baseline: i128,
 }
 
+/// What a cross-currency position keeps in base currency beside its local
+/// amounts: those amounts converted, and the FX attribution's open base
+/// cost (at the rates its lots were opened at) and realized currency P&L.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Cross {
+    pub(crate) amounts: Amounts,
+    pub(crate) cost_base: i128,
+    pub(crate) fx_realized: i128,
+}
+
 /// The entry of a cross-currency position's base amounts in `Book::cross`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct CrossId(NonZeroU32);
@@ -92,7 +102,7 @@ impl Book {
     pub(crate) fn base_amounts(&self, slot: SlotId) -> Amounts {
         let p = &self.positions[slot.index()];
         match p.cross {
-            Some(c) => self.cross[c.index()],
+            Some(c) => self.cross[c.index()].amounts,
             None => p.local(),
         }
     }
@@ -103,7 +113,7 @@ impl Book {
     pub(crate) fn set_base_amounts(&mut self, slot: SlotId, amounts: Amounts) {
         let p = &self.positions[slot.index()];
         match p.cross {
-            Some(c) => self.cross[c.index()] = amounts,
+            Some(c) => self.cross[c.index()].amounts = amounts,
             None => debug_assert_eq!(amounts, p.local(), "same-currency base amounts are local"),
         }
     }

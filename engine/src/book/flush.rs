@@ -1,6 +1,7 @@
 //! Repricing and output of a shard's books: what [`Book::flush`] sends to the
 //! aggregator, and the position states a snapshot reads.
 
+use super::fx_cost::fx_open;
 use super::holders::{GroupId, SlotId, Valuation, reprice_holders};
 use super::{Inst, Position};
 use crate::book::Book;
@@ -184,7 +185,22 @@ impl Book {
             let (mark, mult) = (inst.applied, inst.multiplier);
             let before = Valuation::in_base(mark, h.qty, h.cost, mult, from);
             let after = Valuation::in_base(mark, h.qty, h.cost, mult, to);
-            self.totals.shift(h.account, before, after);
+            let account = h.account;
+            let fx = match p.cross {
+                Some(c) if p.priced => {
+                    let cost_base = self.cross[c.index()].cost_base;
+                    sub(
+                        fx_open(to, mult, h.cost, cost_base),
+                        fx_open(from, mult, h.cost, cost_base),
+                    )
+                }
+                _ => 0,
+            };
+            self.totals.shift(account, before, after);
+            if fx != 0 {
+                let tot = self.totals.of(account);
+                tot.fx = add(tot.fx, fx);
+            }
         }
         self.applied_convs[gi.index()] = to;
     }
@@ -225,6 +241,11 @@ impl Book {
                     add(add(amounts.realized, b.unrealized), income.base),
                     amounts.fees,
                 )),
+                cost: Notional(match p.cross {
+                    Some(c) => self.cross[c.index()].cost_base,
+                    None => inst.multiplier.apply(h.cost),
+                }),
+                fx_pnl: Notional(self.fx_pnl(slot)),
             }),
             seq: self.position_seq(slot),
         }

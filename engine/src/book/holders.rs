@@ -163,11 +163,17 @@ pub(crate) struct Totals {
     pub(crate) fees: i128,
     /// Dividend income.
     pub(crate) income: i128,
+    /// The currency effect on the capital invested in other currencies
+    /// than the base (`book/fx_cost.rs`).
+    pub(crate) fx: i128,
     /// The last flush's seq that changed them.
     pub(crate) seq: u64,
 }
 
-const _: () = assert!(size_of::<Totals>() == 128, "two cache lines an account");
+const _: () = assert!(
+    size_of::<Totals>() == 128 + 64,
+    "a tick's line, then what trades move"
+);
 
 const _: () = assert!(
     std::mem::offset_of!(Totals, unpriced) + 8 <= 64,
@@ -186,6 +192,7 @@ impl Totals {
             unrealized_pnl: Notional(self.unrealized),
             fees: Notional(self.fees),
             income: Notional(self.income),
+            fx_pnl: Notional(self.fx),
             // Summed from the totals (each within the sequencer's bound).
             net_pnl: Notional(sub(
                 add(add(self.realized, self.unrealized), self.income),
@@ -204,6 +211,7 @@ impl Totals {
             unrealized: p.unrealized_pnl.0,
             fees: p.fees.0,
             income: p.income.0,
+            fx: p.fx_pnl.0,
             day: p.day_pnl.0,
             unpriced: p.unpriced,
             seq: p.seq,

@@ -16,12 +16,13 @@
 
 mod cold;
 mod flush;
+mod fx_cost;
 pub(crate) mod holders;
 mod income;
 mod sweeps;
 mod trade;
 
-pub(crate) use cold::{Amounts, CrossId, Position};
+pub(crate) use cold::{Amounts, Cross, CrossId, Position};
 pub use flush::{EodCapture, Segment, ShardOutput};
 pub(crate) use income::Income;
 
@@ -34,8 +35,8 @@ use crate::fx::{Conversion, FxRates};
 use crate::ids::{CurrencyId, InstrumentId};
 use crate::interest::{Interest, InterestView};
 use crate::lean::{Chunked, grow_to};
-use crate::ledger::Ledger;
-use crate::num::{Multiplier, Quantity, add, sub};
+use crate::ledger::{Ledger, LedgerParts};
+use crate::num::{Multiplier, add, sub};
 use crate::op::{Op, SeqOp};
 use crate::partition::Owner;
 use crate::state::{ClosedPosition, PositionDelta};
@@ -105,7 +106,7 @@ pub struct Book {
     pub(crate) positions: Chunked<Position>,
     /// The base-currency amounts of the positions held in another currency
     /// than their account's base (see `cold`).
-    pub(crate) cross: Chunked<Amounts>,
+    pub(crate) cross: Chunked<Cross>,
     /// The dividend income of the positions ever paid one (see `income`).
     pub(crate) income: FxHashMap<SlotId, Income>,
     pub(crate) by_key: AccountIndex<SlotId>,
@@ -298,22 +299,32 @@ impl Book {
     /// [`Book::put_ledger`] stores it back.
     fn take_ledger(&mut self, slot: SlotId) -> Ledger {
         let lots = std::mem::take(&mut self.positions[slot.index()].lots);
+        let (cost_base, _) = self.fx_parts(slot);
         let h = self.hot(slot);
-        Ledger::from_parts(Quantity::from_raw(h.qty), h.cost, lots)
+        Ledger::from_parts(LedgerParts {
+            qty: h.qty,
+            cost: h.cost,
+            cost_base,
+            lots,
+        })
     }
 
     /// Stores a ledger taken by [`Book::take_ledger`] back: quantity and
-    /// cost into the hot record, the lots into the cold one.
+    /// cost into the hot record, the lots and base cost into the cold one.
     fn put_ledger(&mut self, slot: SlotId, ledger: Ledger) {
-        let (qty, cost, lots) = ledger.into_parts();
-        self.positions[slot.index()].lots = lots;
-        self.set_holding(slot, qty, cost);
+        let parts = ledger.into_parts();
+        self.positions[slot.index()].lots = parts.lots;
+        self.set_holding(slot, parts.qty, parts.cost, parts.cost_base);
     }
 
-    /// Sets a holder's quantity and cost, moving its account's totals from
-    /// its old value to its new one at the applied mark and rate (a flush
-    /// then moves it on with the rest of its instrument and group).
-    pub(crate) fn set_holding(&mut self, slot: SlotId, qty: i64, cost: i128) {
+    /// Sets a holder's quantity, cost and base cost, moving its account's
+    /// totals from its old value to its new one at the applied mark and
+    /// rate (a flush then moves it on with the rest of its instrument and
+    /// group).
+    pub(crate) fn set_holding(&mut self, slot: SlotId, qty: i64, cost: i128, cost_base: i128) {
+        let (old_base, _) = self.fx_parts(slot);
+        let cross = self.positions[slot.index()].cross.is_some();
+        self.set_cost_base(slot, cost_base);
         let p = &self.positions[slot.index()];
         let inst = &mut self.instruments[p.instrument.index()];
         let (mark, mult) = (inst.applied, inst.multiplier);
@@ -321,8 +332,21 @@ impl Book {
         let conv = self.applied_convs[h.group.index()];
         let before = Valuation::in_base(mark, h.qty, h.cost, mult, conv);
         let after = Valuation::in_base(mark, qty, cost, mult, conv);
+        let fx = if cross && p.priced {
+            sub(
+                fx_cost::fx_open(conv, mult, cost, cost_base),
+                fx_cost::fx_open(conv, mult, h.cost, old_base),
+            )
+        } else {
+            0
+        };
         (h.qty, h.cost) = (qty, cost);
-        self.totals.shift(h.account, before, after);
+        let account = h.account;
+        self.totals.shift(account, before, after);
+        if fx != 0 {
+            let tot = self.totals.of(account);
+            tot.fx = add(tot.fx, fx);
+        }
     }
 
     /// A position's value in base as its account's totals include it (at

@@ -114,6 +114,7 @@ impl Book {
         p.listed = false;
         self.set_base_amounts(slot, Amounts::default());
         self.income.remove(&slot);
-        self.set_holding(slot, 0, 0);
+        self.set_holding(slot, 0, 0, 0);
+        self.clear_fx(slot);
     }
 }

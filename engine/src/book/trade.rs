@@ -3,7 +3,7 @@
 //! the position, its conversion group and its indexes on first use.
 
 use super::holders::{GroupId, Holder, HolderIdx, SlotId};
-use super::{Amounts, Book, CrossId, Group, Position};
+use super::{Amounts, Book, Cross, CrossId, Group, Position};
 use crate::ids::{AccountId, CurrencyId, InstrumentId};
 use crate::lean::push_lean;
 use crate::ledger::{Lots, Method};
@@ -25,8 +25,13 @@ impl Book {
         let slot = self.slot(t.account, t.base, t.instrument);
         self.price_if_possible(slot);
         let conv = self.convs[self.hot(slot).group.index()];
+        let to_base = self.to_base(slot);
         let mut ledger = self.take_ledger(slot);
-        let realized = mult.apply(ledger.trade(t.method, t.qty, t.price).0);
+        let fill = match to_base {
+            Some((c, m)) => ledger.fill(t.method, t.qty, t.price, &|cost| c.apply(m.apply(cost))),
+            None => ledger.fill(t.method, t.qty, t.price, &|_| 0),
+        };
+        let realized = mult.apply(fill.realized.0);
         self.put_ledger(slot, ledger);
         let fee = t
             .fee
@@ -50,6 +55,9 @@ impl Book {
             tot.realized = add(tot.realized, dr);
             tot.fees = add(tot.fees, df);
             tot.day = add(tot.day, sub(dr, df));
+            if to_base.is_some() && fill.closed_value != 0 {
+                self.realize_fx(slot, super::fx_cost::fx_closed(c, mult, &fill, dr));
+            }
         }
         self.touch_pos(slot, seq);
     }
@@ -86,7 +94,7 @@ impl Book {
         );
         push_lean(&mut inst.slots, slot);
         let cross = (currency != base).then(|| {
-            self.cross.push(Amounts::default());
+            self.cross.push(Cross::default());
             CrossId::from_index(self.cross.len() - 1)
         });
         self.positions.push(Position {
@@ -149,6 +157,7 @@ impl Book {
         };
         self.set_base_amounts(slot, base);
         let income = self.price_income(slot, c);
+        self.price_fx(slot, c);
         let (r, f, b) = (base.realized, base.fees, base.baseline);
         let tot = self.totals.of(account);
         tot.unpriced -= 1;

@@ -65,7 +65,8 @@ impl Limits {
                 .realized_pnl
                 .unsigned_abs()
                 .saturating_add(p.fees.unsigned_abs())
-                .saturating_add(p.income.unsigned_abs());
+                .saturating_add(p.income.unsigned_abs())
+                .saturating_add(p.fx_pnl.unsigned_abs());
             fixed = fixed.saturating_add(U256::from(v));
         }
         positions.each(&mut |p| {
@@ -106,7 +107,9 @@ impl Limits {
                 .realized_base
                 .unsigned_abs()
                 .saturating_add(p.fees_base.unsigned_abs())
-                .saturating_add(p.income_base.unsigned_abs());
+                .saturating_add(p.income_base.unsigned_abs())
+                .saturating_add(p.fx_realized.unsigned_abs())
+                .saturating_add(p.cost_base.unsigned_abs());
             fixed = fixed.saturating_add(U256::from(based));
         })?;
         let n = self.inst.len();

@@ -148,6 +148,11 @@ fn trade<T: Table>(
         let realized = (U256::from(closed) * U256::from(l.peak) * U256::from(l.k()) + l.slack)
             .saturating_mul(U256::from(l.mult.unsigned_abs()));
         flow = flow.saturating_add(realized);
+        if l.currency != base {
+            // The currency effect the close realizes: its value and the
+            // base cost it removes, each within the same bound.
+            flow = flow.saturating_add(realized.saturating_mul(U256::from(2u8)));
+        }
     }
     let c = l.currency;
     let old_cur = t.cur(c);

@@ -4,7 +4,8 @@
 //! existed still read (the field then reads as zero).
 //!
 //! - format 1: the fields up to `day_pnl`, and five base amounts;
-//! - format 2: adds dividend income (`income`, and a sixth base amount).
+//! - format 2: adds dividend income (`income`) and, in base, income, the
+//!   open base cost and the currency effect (`docs/pnl.md`).
 
 use rkyv::{Archive, Deserialize, Serialize};
 
@@ -53,6 +54,8 @@ pub struct BaseRecord {
     pub fees: i128,
     pub income: i128,
     pub net_pnl: i128,
+    pub cost: i128,
+    pub fx_pnl: i128,
 }
 
 /// The layout of format 1 (before dividend income), read only.
@@ -102,6 +105,10 @@ impl From<PositionRecordV1> for PositionRecord {
                 fees: b[3],
                 income: 0,
                 net_pnl: b[4],
+                // Unknown before format 2: the cost as if in base, no
+                // currency effect.
+                cost: 0,
+                fx_pnl: 0,
             }),
             seq: r.seq,
         }
@@ -135,6 +142,8 @@ impl PositionRecord {
                 fees: b.fees.0,
                 income: b.income.0,
                 net_pnl: b.net_pnl.0,
+                cost: b.cost.0,
+                fx_pnl: b.fx_pnl.0,
             }),
             seq: p.seq,
         }
@@ -165,6 +174,8 @@ impl PositionRecord {
                 fees: Notional(b.fees),
                 income: Notional(b.income),
                 net_pnl: Notional(b.net_pnl),
+                cost: Notional(b.cost),
+                fx_pnl: Notional(b.fx_pnl),
             }),
             seq: self.seq,
         }

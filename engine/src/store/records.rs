@@ -75,6 +75,19 @@ impl Store {
         Ok(())
     }
 
+    /// The first seq the journal holds (`None` when it is empty).
+    pub fn first_journal_seq(&self) -> Result<Option<u64>, StoreError> {
+        match self.journal.iter().next() {
+            None => Ok(None),
+            Some(g) => {
+                let k = g.key()?;
+                seq_of(&k)
+                    .map(Some)
+                    .ok_or_else(|| corrupt("journal", format!("{k:?}"), "key is not a seq"))
+            }
+        }
+    }
+
     /// Every journal batch key (first seq), in order.
     pub fn journal_keys(&self) -> Result<Vec<u64>, StoreError> {
         let mut keys = Vec::new();

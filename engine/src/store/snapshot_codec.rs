@@ -18,17 +18,20 @@
 //!   instruments, the FX rates, the account totals, then the chunk and
 //!   position counts, then optional sections (a tag byte each; a snapshot
 //!   written before a section existed simply ends before it): tag 1, the
-//!   account totals' dividend income (a count, then index and amount).
+//!   account totals' dividend income, tag 2, their currency effect (each a
+//!   count, then index and amount), tag 3 (no payload), the positions
+//!   carry base costs.
 //!   The methods' byte is otherwise the one method of every account (as
 //!   every snapshot before per-account methods wrote it);
 //! - chunk: a position count, then each position's fields in
-//!   [`PositionImage`] order (its income, after its flags, only when the
-//!   flags say it has any).
+//!   [`PositionImage`] order (after its flags, its income, then its base
+//!   cost, realized currency effect and lots' base costs, each only when
+//!   the flags say it has any).
 //!
 //! Decoding checks the checksum first, then refuses anything truncated,
 //! overlong or out of range with a clear error; it never panics.
 
-use crate::image::{EngineImage, PositionImage, Positions, SequencerImage};
+use crate::image::{EngineImage, PortfolioImage, PositionImage, Positions, SequencerImage};
 use crate::store::frame::FrameError;
 use crate::store::varint::{self, Reader, Writer};
 
@@ -44,8 +47,16 @@ const PRICED: u8 = 1;
 const LISTED: u8 = 2;
 /// The position's dividend income (local, base) follows its flags.
 const INCOME: u8 = 4;
+/// The position's base cost, realized currency P&L and each lot's base
+/// cost follow (after its income, if any).
+const FX: u8 = 8;
 /// The head's optional section of account income totals.
 const SECTION_INCOME: u8 = 1;
+/// The head's optional section of account currency-effect totals.
+const SECTION_FX: u8 = 2;
+/// The head's mark that positions carry base costs (always written since
+/// the FX attribution; an older snapshot lacks it).
+const SECTION_FX_COSTS: u8 = 3;
 
 /// A snapshot as stored: the head and the chunks, in order.
 #[derive(Debug)]
@@ -274,20 +285,31 @@ fn write_head(w: &mut Writer, image: &EngineImage, chunks: usize) {
     w.uint(chunks as u128);
     w.uint(books.positions.len() as u128);
     // Sections a snapshot written before them lacks (its head ends here).
-    let incomes: Vec<(usize, i128)> = image
+    write_section(w, SECTION_INCOME, image, |p| p.income);
+    write_section(w, SECTION_FX, image, |p| p.fx_pnl);
+    if image.books.fx_costs {
+        w.0.push(SECTION_FX_COSTS);
+    }
+}
+
+/// An optional head section: the accounts whose `field` is not zero, by
+/// index, with its value (nothing at all when every one is zero).
+fn write_section(w: &mut Writer, tag: u8, image: &EngineImage, field: fn(&PortfolioImage) -> i128) {
+    let values: Vec<(usize, i128)> = image
         .portfolios
         .iter()
         .enumerate()
-        .filter(|(_, p)| p.income != 0)
-        .map(|(i, p)| (i, p.income))
+        .filter(|(_, p)| field(p) != 0)
+        .map(|(i, p)| (i, field(p)))
         .collect();
-    if !incomes.is_empty() {
-        w.0.push(SECTION_INCOME);
-        w.uint(incomes.len() as u128);
-        for (i, income) in incomes {
-            w.uint(i as u128);
-            w.amount(income);
-        }
+    if values.is_empty() {
+        return;
+    }
+    w.0.push(tag);
+    w.uint(values.len() as u128);
+    for (i, v) in values {
+        w.uint(i as u128);
+        w.amount(v);
     }
 }
 
@@ -333,14 +355,21 @@ fn write_position(w: &mut Writer, p: &PositionImage) {
         w.amount(v);
     }
     let income = p.income != 0 || p.income_base != 0;
+    let fx = p.cost_base != 0 || p.fx_realized != 0 || p.lots.iter().any(|l| l.cost_base != 0);
     w.0.push(
         if p.priced { PRICED } else { 0 }
             | if p.listed { LISTED } else { 0 }
-            | if income { INCOME } else { 0 },
+            | if income { INCOME } else { 0 }
+            | if fx { FX } else { 0 },
     );
     if income {
         w.amount(p.income);
         w.amount(p.income_base);
+    }
+    if fx {
+        w.amount(p.cost_base);
+        w.amount(p.fx_realized);
+        p.lots.iter().for_each(|l| w.amount(l.cost_base));
     }
     w.uint(u128::from(p.seq));
 }

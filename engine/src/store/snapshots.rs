@@ -150,6 +150,8 @@ mod tests {
                 baseline_base: 0,
                 income: 0,
                 income_base: 0,
+                cost_base: 0,
+                fx_realized: 0,
                 mv_base: 0,
                 unreal_base: 0,
                 priced: true,

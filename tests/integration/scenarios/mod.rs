@@ -4,6 +4,7 @@
 use kupala_engine::Method;
 
 mod currency;
+mod fx_attribution;
 mod income;
 mod lifecycle;
 mod trades;

@@ -99,6 +99,11 @@ class Position(Row):
         "unrealized_pnl_base",
         "fees_base",
         "net_pnl_base",
+        "income",
+        "income_base",
+        "cost_base",
+        "fx_pnl_base",
+        "total_pnl_base",
     )
     NULLABLE: ClassVar[tuple[str, ...]] = (
         "mark",
@@ -107,8 +112,14 @@ class Position(Row):
         "unrealized_pnl_base",
         "fees_base",
         "net_pnl_base",
+        "income_base",
+        "cost_base",
+        "fx_pnl_base",
+        "total_pnl_base",
     )
-    OPTIONAL: ClassVar[tuple[str, ...]] = ("closed",)
+    #: ``closed`` appears in deltas only; the others are absent from a
+    #: server older than dividends and the FX attribution.
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("closed", "income")
 
     account: str
     instrument: str
@@ -132,6 +143,15 @@ class Position(Row):
     #: True in a delta when an EOD moved the flat position to the closed
     #: history: the view removes it.
     closed: bool = False
+    #: Dividends received (paid, when short), in the instrument's currency.
+    income: Decimal = Decimal(0)
+    income_base: Decimal | None = None
+    #: The open cost in base at the rates its lots were opened at.
+    cost_base: Decimal | None = None
+    #: The currency effect on the capital invested (docs/pnl.md).
+    fx_pnl_base: Decimal | None = None
+    #: ``net_pnl_base + fx_pnl_base``.
+    total_pnl_base: Decimal | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -150,7 +170,12 @@ class Portfolio(Row):
         "fees",
         "net_pnl",
         "day_pnl",
+        "income",
+        "fx_pnl",
+        "total_pnl",
     )
+    #: Absent from a server older than dividends and the FX attribution.
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("income", "fx_pnl", "total_pnl")
 
     account: str
     base_currency: str
@@ -163,6 +188,12 @@ class Portfolio(Row):
     net_pnl: Decimal
     day_pnl: Decimal
     journal_seq: int
+    #: Cumulative dividend income.
+    income: Decimal = Decimal(0)
+    #: The currency effect on the capital invested in other currencies.
+    fx_pnl: Decimal = Decimal(0)
+    #: ``net_pnl + fx_pnl``.
+    total_pnl: Decimal = Decimal(0)
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property

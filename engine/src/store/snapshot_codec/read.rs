@@ -1,7 +1,7 @@
 //! Reading a snapshot's head and positions (the layouts are in the parent
 //! module's documentation).
 
-use super::{Head, INCOME, LISTED, PRICED, SECTION_INCOME};
+use super::{FX, Head, INCOME, LISTED, PRICED, SECTION_FX, SECTION_FX_COSTS, SECTION_INCOME};
 use crate::image::{
     BookImage, EngineImage, FxImage, InstImage, LotImage, PortfolioImage, PositionImage, SequencerImage,
 };
@@ -86,15 +86,19 @@ pub(super) fn read_head(r: &mut Reader<'_>) -> Result<Head, FrameError> {
             unrealized_pnl: r.amount("unrealized")?,
             fees: r.amount("fees")?,
             income: 0,
+            fx_pnl: 0,
             day_pnl: r.amount("day")?,
             seq: r.int("portfolio seq")?,
         });
     }
     let chunks = r.int("chunk count")?;
     let positions = r.int("position count")?;
+    let mut fx_costs = false;
     while !r.is_done() {
         match r.byte()? {
-            SECTION_INCOME => read_incomes(r, &mut portfolios)?,
+            SECTION_FX_COSTS => fx_costs = true,
+            SECTION_INCOME => read_section(r, &mut portfolios, |p, v| p.income = v)?,
+            SECTION_FX => read_section(r, &mut portfolios, |p, v| p.fx_pnl = v)?,
             tag => return Err(r.bad(&format!("unknown head section {tag}"))),
         }
     }
@@ -105,6 +109,7 @@ pub(super) fn read_head(r: &mut Reader<'_>) -> Result<Head, FrameError> {
             instruments,
             positions: Vec::new(),
             fx,
+            fx_costs,
         },
         portfolios,
     };
@@ -133,16 +138,21 @@ fn read_methods(r: &mut Reader<'_>, byte: u8, accounts: usize) -> Result<Vec<Met
         .collect()
 }
 
-/// The account totals' dividend income: a count, then index and amount.
-fn read_incomes(r: &mut Reader<'_>, portfolios: &mut [PortfolioImage]) -> Result<(), FrameError> {
-    let n = r.count("income count", 2)?;
+/// An optional head section: a count, then index and amount, each set by
+/// `set` on its portfolio.
+fn read_section(
+    r: &mut Reader<'_>,
+    portfolios: &mut [PortfolioImage],
+    set: fn(&mut PortfolioImage, i128),
+) -> Result<(), FrameError> {
+    let n = r.count("section count", 2)?;
     for _ in 0..n {
         let i: usize = r.int("portfolio index")?;
-        let income = r.amount("income")?;
+        let v = r.amount("amount")?;
         let p = portfolios
             .get_mut(i)
-            .ok_or_else(|| r.bad(&format!("income of portfolio {i}, beyond the portfolios")))?;
-        p.income = income;
+            .ok_or_else(|| r.bad(&format!("section entry of portfolio {i}, beyond the portfolios")))?;
+        set(p, v);
     }
     Ok(())
 }
@@ -190,6 +200,7 @@ pub(super) fn read_position(r: &mut Reader<'_>) -> Result<PositionImage, FrameEr
         lots.push(LotImage {
             qty: r.decimal("lot quantity")?,
             cost: r.amount("lot cost")?,
+            cost_base: 0,
         });
     }
     let mut amounts = [0i128; 8];
@@ -207,11 +218,20 @@ pub(super) fn read_position(r: &mut Reader<'_>) -> Result<PositionImage, FrameEr
         unreal_base,
     ] = amounts;
     let flags = r.byte()?;
-    if flags > (PRICED | LISTED | INCOME) {
+    if flags > (PRICED | LISTED | INCOME | FX) {
         return Err(r.bad(&format!("unknown position flags {flags}")));
     }
     let (income, income_base) = if flags & INCOME != 0 {
         (r.amount("income")?, r.amount("income in base")?)
+    } else {
+        (0, 0)
+    };
+    let (cost_base, fx_realized) = if flags & FX != 0 {
+        let parts = (r.amount("base cost")?, r.amount("realized currency effect")?);
+        for lot in &mut lots {
+            lot.cost_base = r.amount("lot base cost")?;
+        }
+        parts
     } else {
         (0, 0)
     };
@@ -230,6 +250,8 @@ pub(super) fn read_position(r: &mut Reader<'_>) -> Result<PositionImage, FrameEr
         baseline_base,
         income,
         income_base,
+        cost_base,
+        fx_realized,
         mv_base,
         unreal_base,
         priced: flags & PRICED != 0,

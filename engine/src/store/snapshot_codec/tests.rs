@@ -19,6 +19,11 @@ fn position(i: u32) -> PositionImage {
             .map(|k| LotImage {
                 qty: i64::from(k) - 1,
                 cost: i128::MIN / 8 + i128::from(k),
+                cost_base: if i.is_multiple_of(5) {
+                    0
+                } else {
+                    i128::from(k) * 3 - 1
+                },
             })
             .collect(),
         realized: i128::from(i) * 1_000_000_000_000,
@@ -37,6 +42,12 @@ fn position(i: u32) -> PositionImage {
             -i128::from(i) * 7
         },
         income_base: if i.is_multiple_of(10) { 0 } else { i128::MAX / 8 },
+        cost_base: if i.is_multiple_of(7) {
+            0
+        } else {
+            i128::MIN / 9 + i128::from(i)
+        },
+        fx_realized: if i.is_multiple_of(3) { 0 } else { -i128::from(i) },
         mv_base: 12_345_000_000_000_000_000,
         unreal_base: -1,
         priced: !i.is_multiple_of(3),
@@ -76,6 +87,7 @@ fn image(positions: u32) -> EngineImage {
                 quote: 1,
                 rate: 149_500_000_000,
             }],
+            fx_costs: true,
         },
         portfolios: vec![PortfolioImage {
             account: 1,
@@ -86,6 +98,7 @@ fn image(positions: u32) -> EngineImage {
             unrealized_pnl: -4,
             fees: 5,
             income: -6,
+            fx_pnl: 11,
             day_pnl: i128::MAX / 4,
             seq: 8,
         }],
@@ -150,6 +163,12 @@ fn a_head_without_the_income_section_reads_as_no_income() -> Result<(), FrameErr
     );
     assert_eq!(decode_head(&enc.head)?.image.portfolios[0].income, 0);
     assert_eq!(decode_head(&with.head)?.image.portfolios[0].income, -6);
+    // Without the mark of base costs (a snapshot before the FX attribution).
+    let mut older = image(2);
+    older.books.fx_costs = false;
+    let enc = encode(&older, 1);
+    assert!(!decode_head(&enc.head)?.image.books.fx_costs);
+    assert!(decode_head(&with.head)?.image.books.fx_costs);
     Ok(())
 }
 
