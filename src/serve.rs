@@ -254,6 +254,7 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
         config: config.server.server_config(),
         feeds: Some(live.gate()),
         analysis: ml.as_ref().map(|m| Arc::clone(&m.analysis)),
+        as_of: kupala_api::as_of::AsOfReader::new(config.pipeline(), config.server.as_of_max_events),
     });
     let (stop_server, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(server::run(listener, ctx, async move {

@@ -28,6 +28,9 @@ mod store_failures;
 #[path = "serve/answers.rs"]
 mod answers;
 
+#[path = "serve/as_of.rs"]
+mod as_of;
+
 #[path = "serve/ranges.rs"]
 mod ranges;
 

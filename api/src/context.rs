@@ -45,6 +45,8 @@ pub struct ServerConfig {
     pub allowed_origins: Vec<String>,
     /// How long shutdown waits for connections to drain.
     pub drain_timeout: Duration,
+    /// Journal events an `as_of` query may replay after its snapshot.
+    pub as_of_max_events: u64,
     /// The largest durable lag (events accepted, not yet fsynced) at
     /// which `/health/ready` still answers 200.
     pub ready_max_durable_lag: u64,
@@ -65,6 +67,7 @@ impl Default for ServerConfig {
             allowed_origins: Vec::new(),
             drain_timeout: Duration::from_secs(5),
             ready_max_durable_lag: DEFAULT_MAX_DURABLE_LAG,
+            as_of_max_events: 5_000_000,
         }
     }
 }
@@ -89,6 +92,8 @@ pub struct Context {
     pub feeds: Option<Arc<dyn FeedGate>>,
     /// The ML sidecar (`None`: `[ml] enabled = false`).
     pub analysis: Option<Arc<crate::analysis::Analysis>>,
+    /// Answers `as_of` queries from the store.
+    pub as_of: crate::as_of::AsOfReader,
 }
 
 impl Context {

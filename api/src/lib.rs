@@ -31,6 +31,7 @@
 
 pub mod analysis;
 mod analysis_jobs;
+pub mod as_of;
 pub mod auth;
 mod client_id;
 mod connection;

@@ -18,6 +18,8 @@ use kupala_engine::Event;
 use kupala_engine::num::Money;
 use kupala_engine::time::Date;
 
+use crate::as_of::{AsOfQuery, AsOfWhat};
+
 use crate::protocol_decode::{
     self as decode, AuthFields, CancelFields, QueryFields, SubmitFields, SubscribeFields, TargetFields, echo,
 };
@@ -144,6 +146,8 @@ pub enum Query {
     /// The live feeds: refresher symbols (with `stale`), TCP endpoint and
     /// feed queue counters.
     Feeds,
+    /// Positions or portfolios as of an earlier seq or time.
+    AsOf(crate::as_of::AsOfQuery),
 }
 
 /// A decoded client operation.
@@ -271,11 +275,13 @@ fn query(f: QueryFields) -> Result<Query, String> {
         account,
         date,
         job,
+        as_of,
     } = f;
     let given = [
         ("account", account.is_some()),
         ("date", date.is_some()),
         ("job", job.is_some()),
+        ("as_of", as_of.is_some()),
     ];
     let takes = |allowed: &[&str]| match given.iter().find(|(f, given)| *given && !allowed.contains(f)) {
         Some((f, _)) => Err(format!("unknown field `{f}`")),
@@ -283,6 +289,22 @@ fn query(f: QueryFields) -> Result<Query, String> {
     };
     let accounts = || account.as_deref().map_or(AccountSel::All, AccountSel::parse);
     let dated = ["account", "date"];
+    let as_of_what = match what.as_str() {
+        "positions" => Some(AsOfWhat::Positions),
+        "portfolio" => Some(AsOfWhat::Portfolio),
+        _ => None,
+    };
+    if let (Some(at), Some(kind)) = (as_of, as_of_what)
+        && date.is_none()
+    {
+        return takes(&["account", "as_of"]).map(|()| {
+            Query::AsOf(AsOfQuery {
+                what: kind,
+                accounts: accounts(),
+                at,
+            })
+        });
+    }
     match what.as_str() {
         "positions" | "portfolio" if date.is_some() => Err(format!("query {what} takes no `date`")),
         "positions" => takes(&["account"]).map(|()| Query::Positions(accounts())),

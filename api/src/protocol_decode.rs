@@ -290,6 +290,9 @@ pub(crate) struct QueryFields {
     /// `Some` when given: an analysis job id, or `None` for `null`.
     #[serde(default, deserialize_with = "field::job")]
     pub(crate) job: Option<Option<u64>>,
+    /// An earlier point: a journal seq or a timestamp.
+    #[serde(default, deserialize_with = "field::as_of")]
+    pub(crate) as_of: Option<kupala_engine::as_of::AsOf>,
 }
 
 /// `cancel`'s fields.
@@ -308,8 +311,9 @@ mod field {
     use serde_json::Number;
     use serde_json::value::RawValue;
 
+    use kupala_engine::as_of::AsOf;
     use kupala_engine::num::Money;
-    use kupala_engine::time::Date;
+    use kupala_engine::time::{Date, Timestamp};
 
     use super::{MAX_INTERVAL_MS, MAX_NAME_LEN};
 
@@ -380,6 +384,22 @@ mod field {
         match Option::<Number>::deserialize(d).map_err(|_| bad())? {
             None => Ok(Some(None)),
             Some(n) => n.as_u64().map(|j| Some(Some(j))).ok_or_else(bad),
+        }
+    }
+
+    pub(super) fn as_of<'de, D: Deserializer<'de>>(d: D) -> Result<Option<AsOf>, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Point {
+            Seq(u64),
+            Ts(String),
+        }
+        let bad = || D::Error::custom("as_of must be a journal seq (an integer >= 0) or a timestamp");
+        match Point::deserialize(d).map_err(|_| bad())? {
+            Point::Seq(seq) => Ok(Some(AsOf::Seq(seq))),
+            Point::Ts(ts) => Timestamp::parse(&ts)
+                .map(|t| Some(AsOf::Ts(t)))
+                .map_err(|e| D::Error::custom(format!("as_of: {e}"))),
         }
     }
 

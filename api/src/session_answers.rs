@@ -18,6 +18,7 @@ use serde_json::Value;
 use kupala_engine::state::EngineState;
 
 use super::Session;
+use crate::as_of::AsOfQuery;
 use crate::auth::{Grant, Role};
 use crate::feed_gate;
 use crate::hub::Hub;
@@ -206,6 +207,7 @@ impl Session {
     pub(super) fn query(&mut self, id: Option<&Value>, grant: &Arc<Grant>, q: Query) {
         let sel = match &q {
             Query::Positions(s) | Query::Portfolio(s) => s,
+            Query::AsOf(a) => &a.accounts,
             Query::Eod { accounts, .. }
             | Query::Closed { accounts, .. }
             | Query::Proposals { accounts, .. } => accounts,
@@ -225,6 +227,9 @@ impl Session {
             return;
         }
         let gate = self.read_gate();
+        if let Query::AsOf(a) = q {
+            return self.query_as_of(id, grant, gate, a);
+        }
         if !matches!(q, Query::Positions(_) | Query::Portfolio(_)) {
             let (store, grant) = (Arc::clone(&self.ctx.store), Arc::clone(grant));
             let names = self.ctx.hub.names().cloned();
@@ -264,6 +269,22 @@ impl Session {
                 }
             };
             answer.send(text);
+        });
+    }
+
+    /// Answers an as-of query on the blocking pool, unless one is running.
+    fn query_as_of(&mut self, id: Option<&Value>, grant: &Arc<Grant>, gate: Option<ReadGate>, q: AsOfQuery) {
+        let Some(permit) = self.ctx.as_of.try_begin() else {
+            return self.error(
+                id,
+                ErrorCode::Busy,
+                "another as_of query is running; retry when it is answered",
+            );
+        };
+        let (ctx, grant) = (Arc::clone(&self.ctx), Arc::clone(grant));
+        self.blocking(id, gate, move |qid| {
+            let _running = permit;
+            ctx.as_of.answer(&ctx.store, &grant, &q, qid)
         });
     }
 

@@ -12,9 +12,10 @@ use crate::aggregator::DeltaSink;
 use crate::event::Event;
 use crate::image::EngineImage;
 use crate::journal_writer::{SyncMode, Watermarks};
-use crate::pipeline::{Pipeline, PipelineConfig, Restored};
+use crate::pipeline::{Pipeline, PipelineConfig};
 use crate::rebalance::{Rebalancer, Targets};
 use crate::sequencer::SequenceError;
+use crate::snapshot_pick::restore_newest;
 use crate::state::{ClosedPosition, EngineState, PortfolioState, PositionDelta, PositionState};
 use crate::store::{SideWrite, Store, StoreError};
 use crate::time::Date;
@@ -217,7 +218,7 @@ impl Engine {
             acknowledged: crate::store::acked::read_acked(dir)?,
             ..Recovery::default()
         };
-        let (restored, snapshot) = restore_newest(&store, &pipeline, &mut recovery.warnings);
+        let (restored, snapshot) = restore_newest(&store, &pipeline, u64::MAX, &mut recovery.warnings);
         recovery.snapshot = snapshot;
         if let Some(seq) = snapshot {
             store.stats().snapshot_recovered(seq);
@@ -392,68 +393,6 @@ impl Drop for Engine {
         self.stop_snapshots();
         self.pipeline.shutdown();
     }
-}
-
-/// The books and sequencer of the newest snapshot that reads and restores
-/// whole (taken with the configured cost method), and its seq; an older
-/// one, with a warning, for each that does not; empty (the journal alone)
-/// if none does.
-fn restore_newest(
-    store: &Store,
-    config: &PipelineConfig,
-    warnings: &mut Vec<String>,
-) -> (Restored, Option<u64>) {
-    let (seqs, damage) = store.readable_snapshot_seqs();
-    if let Some(e) = damage {
-        warnings.push(match seqs.first() {
-            Some(oldest) => format!("snapshots before seq {oldest} unreadable, not used: {e}"),
-            None => format!("snapshots unreadable, recovering from the journal alone: {e}"),
-        });
-    }
-    for seq in seqs.into_iter().rev() {
-        let (image, chunks) = match store.snapshot_parts(seq) {
-            Ok(parts) => parts,
-            Err(e) => {
-                warnings.push(format!("snapshot {seq} unreadable, trying an older one: {e}"));
-                continue;
-            }
-        };
-        if !image.books.fx_costs && store.first_journal_seq().ok().flatten() == Some(1) {
-            warnings.push(format!(
-                "snapshot {seq} predates the FX attribution (its positions have no base costs); \
-                 rebuilt from the journal instead"
-            ));
-            continue;
-        }
-        if !image.books.fx_costs {
-            warnings.push(format!(
-                "snapshot {seq} predates the FX attribution and the journal before it was pruned: \
-                 the currency effect of positions held in another currency counts from this restart"
-            ));
-        }
-        if let Some(account) = method_changed(&image.sequencer, config) {
-            warnings.push(format!(
-                "snapshot {seq} was taken with another cost method for account {account:?}; not used"
-            ));
-            continue;
-        }
-        match Restored::from(config, &image, &chunks) {
-            Ok(restored) => return (restored, Some(seq)),
-            Err(e) => warnings.push(format!("snapshot {seq} unreadable, trying an older one: {e}")),
-        }
-    }
-    (Restored::empty(config), None)
-}
-
-/// The first account of `image` whose cost method `config` changes: its
-/// lots (or their absence under `avg`) were built under the old one.
-fn method_changed<'a>(image: &'a crate::image::SequencerImage, config: &PipelineConfig) -> Option<&'a str> {
-    image
-        .accounts
-        .iter()
-        .zip(&image.account_method)
-        .find(|(name, m)| config.methods.of(name) != **m)
-        .map(|(name, _)| name.as_str())
 }
 
 /// What recovery may do when the journal ends below the acknowledged mark.

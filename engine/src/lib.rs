@@ -11,6 +11,7 @@
 
 mod account_index;
 mod aggregator;
+pub mod as_of;
 pub mod book;
 pub mod clock;
 pub mod durable;
@@ -35,6 +36,7 @@ pub mod router;
 pub mod schedule;
 pub mod sequencer;
 pub mod shard_depths;
+mod snapshot_pick;
 pub mod state;
 pub mod store;
 pub mod time;

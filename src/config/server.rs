@@ -49,6 +49,8 @@ pub struct ServerSection {
     /// The largest durable lag (events accepted, not yet fsynced) at which
     /// `/health/ready` still answers 200.
     pub ready_max_durable_lag: u64,
+    /// Journal events an `as_of` query may replay after its snapshot.
+    pub as_of_max_events: u64,
 }
 
 /// `[auth]`.
@@ -98,6 +100,7 @@ impl ServerSection {
             ("ingest_queue", self.ingest_queue),
             ("slow_client_secs", usize::from(self.slow_client_secs > 0)),
             ("auth_timeout_secs", usize::from(self.auth_timeout_secs > 0)),
+            ("as_of_max_events", usize::from(self.as_of_max_events > 0)),
         ] {
             if v == 0 {
                 problems.push(format!("server.{key} must be > 0"));
@@ -124,6 +127,7 @@ impl ServerSection {
             allowed_origins: self.allowed_origins.clone(),
             drain_timeout: Duration::from_secs(self.drain_secs),
             ready_max_durable_lag: self.ready_max_durable_lag,
+            as_of_max_events: self.as_of_max_events,
         }
     }
 }

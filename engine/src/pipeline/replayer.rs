@@ -46,6 +46,21 @@ impl Replayer {
         }
     }
 
+    /// Like [`Replayer::start`], from the books and sequencer of a restored
+    /// snapshot (an as-of query: the snapshot, then the journal after it).
+    #[must_use]
+    pub fn from_restored(mut config: PipelineConfig, restored: Restored) -> Self {
+        config.emit_positions = false;
+        Self {
+            pipeline: Pipeline::launch(
+                config,
+                Box::new(NullSink),
+                restored,
+                FlushRule::Every(MAX_UNFLUSHED),
+            ),
+        }
+    }
+
     /// Applies an op from the journal with the names it introduced.
     pub fn replay(
         &mut self,
