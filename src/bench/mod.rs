@@ -6,6 +6,7 @@
 mod ingest;
 mod ml;
 mod naive;
+mod pnl;
 pub mod reference;
 mod scenarios;
 mod ws;
@@ -40,6 +41,9 @@ pub enum Scenario {
     /// TCP ingest into the journaled engine: sustained ticks/s, and
     /// conflation at twice that offered rate.
     Ingest,
+    /// The engine with the P&L features (strategies, EUR-base accounts)
+    /// beside the same run without them.
+    Pnl,
     /// Everything above.
     All,
 }
@@ -153,6 +157,9 @@ pub fn run(opts: &BenchOptions) -> anyhow::Result<Value> {
     }
     if all || opts.scenario == Scenario::Ingest {
         report.extend(ingest::ingest(&ctx)?);
+    }
+    if all || opts.scenario == Scenario::Pnl {
+        report.insert("pnl_features".into(), pnl::pnl(&ctx)?);
     }
     if report.is_empty() {
         bail!("no scenario ran");

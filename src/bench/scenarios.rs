@@ -125,9 +125,9 @@ pub(crate) fn what(w: &Workload, ticks: u64, shards: usize, sync: &str) -> Value
 }
 
 /// One max-throughput or paced run of ticks through a journaled engine.
-struct Run {
-    elapsed: Duration,
-    latency: Value,
+pub(crate) struct Run {
+    pub(crate) elapsed: Duration,
+    pub(crate) latency: Value,
 }
 
 fn engine_run(
@@ -138,16 +138,38 @@ fn engine_run(
     pace: Option<f64>,
     tag: &str,
 ) -> anyhow::Result<Run> {
+    let book = Book {
+        pipeline: ctx.pipeline(coalesce),
+        opening: w.opening_trades(),
+    };
+    engine_run_on(ctx, &book, ticks, pace, tag)
+}
+
+/// What a run starts from: the engine's configuration and the events that
+/// open its book.
+pub(crate) struct Book {
+    pub(crate) pipeline: PipelineConfig,
+    pub(crate) opening: Vec<Event>,
+}
+
+/// [`engine_run`] from `book`.
+pub(crate) fn engine_run_on(
+    ctx: &Context,
+    book: &Book,
+    ticks: &[Event],
+    pace: Option<f64>,
+    tag: &str,
+) -> anyhow::Result<Run> {
     let dir = ctx.dir.join(format!("engine-{tag}"));
     let sink = LatencySink::new();
     let (mut engine, _) = Engine::open(
         &dir,
-        ctx.pipeline(coalesce),
+        book.pipeline.clone(),
         Context::store(SyncMode::Periodic(Duration::from_millis(5))),
         Box::new(sink.clone()),
     )?;
-    for e in w.opening_trades() {
-        engine.submit(&e)?;
+    for e in &book.opening {
+        engine.submit(e)?;
     }
     engine.sync(Duration::from_secs(120)).context("journal sync")?;
     let _ = engine.state();

@@ -47,8 +47,23 @@ fn the_smallest_run_reports_every_scenario_consistently() -> Result<(), Box<dyn 
         "ws_at_100k",
         "ingest",
         "ingest_2x",
+        "pnl_features",
     ] {
         assert_eq!(report[key]["name"], key, "scenario {key} present and named");
+    }
+    let pnl = &report["pnl_features"];
+    for mode in ["every_tick", "coalesced"] {
+        let (plain, featured, ratio) = (
+            num(pnl, &format!("{mode}_plain_ticks_per_sec")),
+            num(pnl, &format!("{mode}_features_ticks_per_sec")),
+            num(pnl, &format!("{mode}_ratio")),
+        );
+        assert!(plain > 0.0 && featured > 0.0, "{mode}: {pnl}");
+        assert!(
+            (ratio - featured / plain).abs() <= 0.001 + 1e-9 * ratio,
+            "{mode}: ratio {ratio}"
+        );
+        check_latency(mode, &pnl[format!("{mode}_features_latency_us")]);
     }
     for key in ["engine", "engine_coalesced", "engine_at_100k", "engine_at_1000k"] {
         let s = &report[key];

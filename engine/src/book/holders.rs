@@ -304,8 +304,12 @@ pub(crate) fn reprice_holders(
     if from == to {
         return;
     }
-    if multiplier == Multiplier::ONE && convs.iter().all(|c| *c == Some(Conversion::IDENTITY)) {
-        reprice_plain(holders, from, to, totals);
+    if multiplier == Multiplier::ONE {
+        if convs.iter().all(|c| *c == Some(Conversion::IDENTITY)) {
+            reprice_plain(holders, from, to, totals);
+        } else {
+            reprice_mixed(holders, from, to, convs, totals);
+        }
         return;
     }
     for h in holders {
@@ -315,6 +319,36 @@ pub(crate) fn reprice_holders(
         let before = Valuation::at(from, h.qty, h.cost, multiplier).converted(conv);
         let after = Valuation::at(to, h.qty, h.cost, multiplier).converted(conv);
         totals.shift(h.account, before, after);
+    }
+}
+
+/// The tick loop for multiplier 1 when some of the shard's positions are
+/// in another currency than their account's base: a holder in its base
+/// currency moves by `(to − from) × qty` as in [`reprice_plain`], only the
+/// others pay for two converted valuations.
+fn reprice_mixed(
+    holders: &[Holder],
+    from: i64,
+    to: i64,
+    convs: &[Option<Conversion>],
+    totals: &mut AccountTotals,
+) {
+    let step = i128::from(to) - i128::from(from);
+    for h in holders {
+        if h.qty == 0 {
+            continue;
+        }
+        let Some(conv) = convs[h.group.index()] else {
+            continue;
+        };
+        if conv == Conversion::IDENTITY {
+            let d = step * i128::from(h.qty);
+            totals.revalue(h.account, d, d);
+        } else {
+            let before = Valuation::at(from, h.qty, h.cost, Multiplier::ONE).converted(conv);
+            let after = Valuation::at(to, h.qty, h.cost, Multiplier::ONE).converted(conv);
+            totals.shift(h.account, before, after);
+        }
     }
 }
 
