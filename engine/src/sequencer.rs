@@ -18,6 +18,8 @@ use crate::trade_ids::TradeIds;
 
 #[path = "sequencer_check.rs"]
 mod check;
+#[path = "sequencer_image.rs"]
+mod image;
 #[path = "sequencer_op.rs"]
 mod translate;
 use check::out_of_range;
@@ -391,65 +393,6 @@ impl Sequencer {
         portfolios: &[crate::image::PortfolioImage],
     ) -> Result<(), P::Error> {
         self.limits.rebuild(books, positions, portfolios)
-    }
-
-    /// The state as plain data.
-    #[must_use]
-    pub fn image(&self) -> SequencerImage {
-        let names = |i: &Interner| i.iter().map(str::to_owned).collect();
-        SequencerImage {
-            next_seq: self.next_seq,
-            accounts: names(&self.names.accounts),
-            instruments: names(&self.names.instruments),
-            currencies: names(&self.names.currencies),
-            inst_info: self
-                .instruments
-                .iter()
-                .map(|i| (i.currency.0, i.multiplier.rate().raw(), i.used))
-                .collect(),
-            account_base: self.account_base.iter().map(|c| c.0).collect(),
-            account_method: self.names.accounts.iter().map(|n| self.methods.of(n)).collect(),
-            trade_ids: self.trade_ids.arena(),
-        }
-    }
-
-    /// A sequencer holding exactly the state of `image`, resolving cost
-    /// methods from `methods` (which the caller checked against the
-    /// image's).
-    #[must_use]
-    pub fn from_image(image: &SequencerImage, bases: BaseCurrencies, methods: CostMethods) -> Self {
-        let mut s = Self::new(bases).with_methods(methods);
-        let mut names = Names {
-            accounts: Interner::new(),
-            instruments: Interner::new(),
-            currencies: Interner::new(),
-        };
-        image.accounts.iter().for_each(|n| _ = names.accounts.intern(n));
-        image
-            .instruments
-            .iter()
-            .for_each(|n| _ = names.instruments.intern(n));
-        image
-            .currencies
-            .iter()
-            .for_each(|n| _ = names.currencies.intern(n));
-        if names.currencies.is_empty() {
-            names.currencies.intern("USD");
-        }
-        s.names = names;
-        s.instruments = image
-            .inst_info
-            .iter()
-            .map(|&(c, m, used)| InstInfo {
-                currency: CurrencyId(c),
-                multiplier: Multiplier::new(Rate::from_raw(m)),
-                used,
-            })
-            .collect();
-        s.account_base = image.account_base.iter().map(|&c| CurrencyId(c)).collect();
-        s.trade_ids = TradeIds::from_arena(&image.trade_ids);
-        s.next_seq = image.next_seq.max(1);
-        s
     }
 }
 
