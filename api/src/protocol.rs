@@ -147,7 +147,7 @@ pub enum Query {
     /// feed queue counters.
     Feeds,
     /// Positions or portfolios as of an earlier seq or time.
-    AsOf(crate::as_of::AsOfQuery),
+    AsOf(AsOfQuery),
 }
 
 /// A decoded client operation.

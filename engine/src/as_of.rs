@@ -90,10 +90,12 @@ pub enum AsOfError {
 /// `max_replay` journal events after the nearest snapshot.
 pub fn state_as_of(
     store: &Store,
-    config: PipelineConfig,
+    mut config: PipelineConfig,
     at: AsOf,
     max_replay: u64,
 ) -> Result<AsOfState, AsOfError> {
+    // Nothing reads per-position deltas of an offline replay.
+    config.emit_positions = false;
     let keys = store.journal_keys()?;
     let last = match keys.last() {
         Some(&k) => store.journal_batch(k)?.last_seq().unwrap_or(k),

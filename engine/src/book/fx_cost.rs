@@ -63,15 +63,21 @@ impl Book {
         if p.cross.is_none() || !p.priced {
             return;
         }
-        let mult = self.instruments[p.instrument.index()].multiplier;
-        let Some(c) = self.convs[self.hot(slot).group.index()] else {
-            return;
-        };
+        if let Some(c) = self.convs[self.hot(slot).group.index()] {
+            self.rebase_at(slot, c);
+        }
+    }
+
+    /// Sets a position's base costs (its lots' and their sum) to its costs
+    /// converted at `c`; returns its cost and new base cost.
+    fn rebase_at(&mut self, slot: SlotId, c: Conversion) -> (i128, i128) {
+        let mult = self.instruments[self.positions[slot.index()].instrument.index()].multiplier;
         let mut ledger = self.take_ledger(slot);
         ledger.rebase(&|cost| c.apply(mult.apply(cost)));
         let parts = ledger.into_parts();
         self.positions[slot.index()].lots = parts.lots;
         self.set_cost_base(slot, parts.cost_base);
+        (parts.cost, parts.cost_base)
     }
 
     /// Sets a cross-currency position's base cost (nothing for another).
@@ -115,15 +121,11 @@ impl Book {
         if self.positions[slot.index()].cross.is_none() {
             return;
         }
+        let (cost, cost_base) = self.rebase_at(slot, c);
         let mult = self.instruments[self.positions[slot.index()].instrument.index()].multiplier;
-        let mut ledger = self.take_ledger(slot);
-        ledger.rebase(&|cost| c.apply(mult.apply(cost)));
-        let parts = ledger.into_parts();
-        self.positions[slot.index()].lots = parts.lots;
-        self.set_cost_base(slot, parts.cost_base);
         let h = self.hot(slot);
         let (account, applied) = (h.account, self.applied_convs[h.group.index()]);
-        let fx = fx_open(applied, mult, parts.cost, parts.cost_base);
+        let fx = fx_open(applied, mult, cost, cost_base);
         let tot = self.totals.of(account);
         tot.fx = add(tot.fx, fx);
     }

@@ -41,23 +41,21 @@ impl Replayer {
         // deltas on the way would go to a sink that drops them.
         config.emit_positions = false;
         let restored = Restored::empty(&config);
-        Self {
-            pipeline: Pipeline::launch(config, Box::new(NullSink), restored, FlushRule::Every(ops.max(1))),
-        }
+        Self::launch(config, restored, ops)
     }
 
     /// Like [`Replayer::start`], from the books and sequencer of a restored
-    /// snapshot (an as-of query: the snapshot, then the journal after it).
+    /// snapshot (an as-of query: the snapshot, then the journal after it),
+    /// restored with `config` (whose `emit_positions` should be off).
     #[must_use]
     pub fn from_restored(mut config: PipelineConfig, restored: Restored) -> Self {
         config.emit_positions = false;
+        Self::launch(config, restored, MAX_UNFLUSHED)
+    }
+
+    fn launch(config: PipelineConfig, restored: Restored, ops: usize) -> Self {
         Self {
-            pipeline: Pipeline::launch(
-                config,
-                Box::new(NullSink),
-                restored,
-                FlushRule::Every(MAX_UNFLUSHED),
-            ),
+            pipeline: Pipeline::launch(config, Box::new(NullSink), restored, FlushRule::Every(ops.max(1))),
         }
     }
 
