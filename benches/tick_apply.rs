@@ -24,8 +24,8 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use kupala::bench::reference::RefBook;
-use kupala_engine::ids::{AccountId, CurrencyId, InstrumentId};
-use kupala_engine::num::{Money, Price, Quantity};
+use kupala_engine::ids::{AccountId, BookId, CurrencyId, InstrumentId};
+use kupala_engine::num::{Fee, Price, Quantity};
 use kupala_engine::op::{Op, SeqOp};
 use kupala_engine::{Book, MAX_OUTPUT_ENTRIES, Method, ShardOutput};
 use kupala_feeds::workload::Workload;
@@ -49,11 +49,12 @@ fn holders_book(n: u32, emit: bool) -> Book {
     for a in 0..n {
         let op = Op::Trade {
             account: AccountId(a),
+            book: BookId(a),
             base: CurrencyId::USD,
             instrument: InstrumentId(0),
             qty: Quantity::from_int(i64::from(10 + a % 990)),
             price: Price::from_int(100),
-            fee: Money::ZERO,
+            fee: Fee::ZERO,
             method: Method::Avg,
         };
         book.apply(&SeqOp {

@@ -103,6 +103,8 @@ pub struct EngineConfig {
     pub method: Method,
     /// Default base currency.
     pub base_currency: String,
+    /// The currency of the firm's totals.
+    pub reporting_currency: String,
     /// Events per batch.
     pub batch_size: usize,
     /// Shard queue capacity in batches.
@@ -175,6 +177,12 @@ impl Config {
             problems.push(format!(
                 "engine.base_currency {:?} is not a currency code",
                 self.engine.base_currency
+            ));
+        }
+        if !code_ok(&self.engine.reporting_currency) {
+            problems.push(format!(
+                "engine.reporting_currency {:?} is not a currency code",
+                self.engine.reporting_currency
             ));
         }
         for (name, a) in &self.accounts {
@@ -250,6 +258,7 @@ impl Config {
             conflate_ticks: e.conflate_ticks,
             emit_positions: defaults.emit_positions,
             interest: defaults.interest,
+            reporting_currency: Some(e.reporting_currency.clone()),
         }
     }
 }

@@ -200,7 +200,7 @@ pub fn replay(dir: &Path, config: PipelineConfig, opts: &ReplayOptions) -> anyho
                 break 'outer;
             }
             pacer.wait(ev.ts, &mut pipeline);
-            pipeline.replay(names, ev.seq_op(), ev.trade_id.as_deref())?;
+            pipeline.replay(names, ev.seq_op(), ev.tags())?;
             names = &[];
         }
         // Per batch, not per event: the bar reads the clock on each call.
@@ -345,8 +345,14 @@ pub fn eod(dir: &Path, date: Date) -> anyhow::Result<Value> {
     let store = open_existing(dir)?;
     let names = store.names()?;
     let views = |recs: Vec<PositionRecord>, names: &Names| -> Vec<PositionView> {
+        // The records name their strategies: their books are numbered in
+        // a copy of the names.
+        let mut books = names.clone();
         recs.iter()
-            .map(|r| PositionView::new(&r.state(), names))
+            .map(|r| {
+                let state = r.state(&mut books);
+                PositionView::new(&state, &books)
+            })
             .collect()
     };
     let positions = views(store.eod(date)?, &names);

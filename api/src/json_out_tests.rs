@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::render::{PortfolioOut, PositionOut};
-use kupala_engine::ids::{AccountId, CurrencyId, InstrumentId};
+use kupala_engine::ids::{AccountId, BookId, CurrencyId, InstrumentId};
 use kupala_engine::num::{Price, Quantity};
 use proptest::prelude::*;
 
@@ -71,6 +71,7 @@ prop_compose! {
     ) -> PositionState {
         PositionState {
             account: AccountId(ids.0),
+            book: BookId(ids.0),
             instrument: InstrumentId(ids.1),
             currency: CurrencyId(ids.2),
             base_currency: CurrencyId::USD,

@@ -67,9 +67,15 @@ pub(crate) fn stored(
     };
     let visible = |sel: &AccountSel, account: &str| selected(sel, grant, account);
     let positions = |sel: &AccountSel, recs: Vec<PositionRecord>| -> Vec<render::PositionOut> {
+        // The records name their strategies: their books are numbered in
+        // a copy of the names.
+        let mut books = names.clone();
         recs.iter()
             .filter(|r| visible(sel, names.account(AccountId(r.account))))
-            .map(|r| render::PositionOut::new(&r.state(), &names, false))
+            .map(|r| {
+                let state = r.state(&mut books);
+                render::PositionOut::new(&state, &books, false)
+            })
             .collect()
     };
     match q {

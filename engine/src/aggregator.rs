@@ -5,10 +5,13 @@
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::book::ShardOutput;
+use crate::book::{FirmSums, ShardOutput};
+use crate::ids::CurrencyId;
 use crate::image::BookImage;
 use crate::messages::{AggMsg, BarrierPart, Cut, Report};
-use crate::state::{ClosedPosition, EngineState, PortfolioState, PositionDelta, PositionState};
+use crate::state::{
+    BookState, ClosedPosition, EngineState, FirmState, PortfolioState, PositionDelta, PositionState,
+};
 use crate::time::Date;
 use rustc_hash::FxHashMap;
 
@@ -34,6 +37,14 @@ pub trait DeltaSink: Send + 'static {
         let _ = t_in;
         self.publish(seq, positions, portfolios);
     }
+
+    /// Books whose totals one shard flush changed (after the `publish` of
+    /// that flush).
+    fn books(&mut self, _seq: u64, _books: &[BookState]) {}
+
+    /// The firm's totals changed (after the `publish` that changed them):
+    /// every shard's latest part summed.
+    fn firm(&mut self, _firm: &FirmState) {}
 
     /// Whether `publish` wants the changed account totals. A sink that
     /// returns false (batch runs, benchmarks) saves the aggregator a copy of
@@ -88,10 +99,20 @@ pub(crate) struct Aggregator {
     returns: Vec<Sender<ShardOutput>>,
     /// EOD parts by seq: (shards reported, date, positions).
     eods: FxHashMap<u64, (usize, Date, Vec<PositionState>)>,
+    /// The firm's reporting currency, each shard's latest part of the
+    /// firm, and the parts of the cut in progress.
+    reporting: CurrencyId,
+    firm: Vec<FirmSums>,
+    cut_firm: FirmSums,
 }
 
 impl Aggregator {
-    pub(crate) fn new(shards: usize, sink: Box<dyn DeltaSink>, returns: Vec<Sender<ShardOutput>>) -> Self {
+    pub(crate) fn new(
+        shards: usize,
+        sink: Box<dyn DeltaSink>,
+        returns: Vec<Sender<ShardOutput>>,
+        reporting: CurrencyId,
+    ) -> Self {
         Self {
             sink,
             shards,
@@ -104,6 +125,9 @@ impl Aggregator {
             complete: 0,
             returns,
             eods: FxHashMap::default(),
+            reporting,
+            firm: vec![FirmSums::default(); shards],
+            cut_firm: FirmSums::default(),
         }
     }
 
@@ -117,10 +141,14 @@ impl Aggregator {
                     seq,
                     mut positions,
                     mut portfolios,
+                    mut books,
+                    firm,
                     mut closed,
                     image,
                     reply,
                 }) => {
+                    self.parts.books.append(&mut books);
+                    self.cut_firm.add(&firm);
                     if let Some(image) = image {
                         self.image.get_or_insert_with(BookImage::default).merge(image);
                     }
@@ -145,7 +173,7 @@ impl Aggregator {
             through,
         } = report;
         if !out.is_empty() {
-            self.publish(&out);
+            self.publish(shard, &out);
         }
         if let Some(back) = self.returns.get(shard) {
             out.clear();
@@ -164,23 +192,33 @@ impl Aggregator {
     /// Publishes an output's EOD parts and closed positions, then each of
     /// its flushes in order (an EOD is always the last op of an output's
     /// only segment, see `worker`).
-    fn publish(&mut self, out: &ShardOutput) {
+    fn publish(&mut self, shard: usize, out: &ShardOutput) {
         for e in &out.eod {
             self.eod_part(e.date, e.seq, &e.states);
         }
         if !out.closed.is_empty() {
             self.sink.closed(&out.closed);
         }
-        let (mut a0, mut p0) = (0, 0);
+        let (mut a0, mut b0, mut p0) = (0, 0, 0);
         for seg in &out.segments {
             let portfolios = &out.portfolios[a0..seg.portfolios];
+            let books = &out.books[b0..seg.books];
             let positions = &out.positions[p0..seg.positions];
-            (a0, p0) = (seg.portfolios, seg.positions);
-            if seg.changed == 0 && positions.is_empty() && out.segments.len() > 1 {
+            (a0, b0, p0) = (seg.portfolios, seg.books, seg.positions);
+            if seg.changed == 0 && positions.is_empty() && seg.firm.is_none() && out.segments.len() > 1 {
                 continue;
             }
             self.sink
                 .publish_stamped(seg.seq, out.t_in, positions, portfolios);
+            if !books.is_empty() {
+                self.sink.books(seg.seq, books);
+            }
+            if let Some(f) = seg.firm {
+                self.firm[shard] = f;
+                let mut sum = FirmSums::default();
+                self.firm.iter().for_each(|p| sum.add(p));
+                self.sink.firm(&sum.state(self.reporting, seg.seq));
+            }
         }
     }
 
@@ -193,17 +231,20 @@ impl Aggregator {
         if entry.0 == self.shards
             && let Some((_, date, mut all)) = self.eods.remove(&seq)
         {
-            all.sort_by_key(|p| (p.account, p.instrument));
+            all.sort_by_key(|p| (p.account, p.book, p.instrument));
             self.sink.eod(date, seq, &all);
         }
     }
 
     fn complete_barrier(&mut self) {
         let mut state = std::mem::take(&mut self.parts);
-        state.positions.sort_by_key(|p| (p.account, p.instrument));
-        state
-            .closed
-            .sort_by_key(|c| (c.date, c.position.seq, c.position.account, c.position.instrument));
+        state.positions.sort_by_key(|p| (p.account, p.book, p.instrument));
+        state.books.sort_by_key(|b| (b.totals.account, b.book));
+        state.firm = std::mem::take(&mut self.cut_firm).state(self.reporting, state.seq);
+        state.closed.sort_by_key(|c| {
+            let p = &c.position;
+            (c.date, p.seq, p.account, p.book, p.instrument)
+        });
         state.portfolios.sort_by_key(|p| p.account);
         let books = self.image.take();
         if let Some(reply) = self.reply.take() {

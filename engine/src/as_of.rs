@@ -139,7 +139,7 @@ pub fn state_as_of(
             if ev.seq > target {
                 break 'batches;
             }
-            replayer.replay(names, ev.seq_op(), ev.trade_id.as_deref())?;
+            replayer.replay(names, ev.seq_op(), ev.tags())?;
             names = &[];
             replayed += 1;
         }

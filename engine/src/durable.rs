@@ -135,6 +135,19 @@ struct StoreSink {
     store: Arc<Store>,
     inner: Box<dyn DeltaSink>,
     rebalancer: Rebalancer,
+    /// The engine's names (set once the pipeline exists, before any op):
+    /// a record names its strategy.
+    names: Arc<std::sync::OnceLock<crate::SharedNames>>,
+}
+
+impl StoreSink {
+    /// The engine's names as of now.
+    fn names(&self) -> crate::ids::Names {
+        self.names
+            .get()
+            .and_then(|n| n.read().ok().map(|n| n.clone()))
+            .unwrap_or_default()
+    }
 }
 
 impl StoreSink {
@@ -169,7 +182,7 @@ impl DeltaSink for StoreSink {
     }
 
     fn eod(&mut self, date: Date, seq: u64, positions: &[PositionState]) {
-        if let Err(e) = self.store.put_eod(date, positions) {
+        if let Err(e) = self.store.put_eod(date, positions, &self.names()) {
             self.store.stats().failed(SideWrite::Eod);
             tracing::error!("writing EOD {date}: {e}");
         }
@@ -181,8 +194,12 @@ impl DeltaSink for StoreSink {
     }
 
     fn closed(&mut self, closed: &[ClosedPosition]) {
+        let names = self.names();
         for c in closed {
-            if let Err(e) = self.store.put_closed(c.date, std::slice::from_ref(&c.position)) {
+            if let Err(e) = self
+                .store
+                .put_closed(c.date, std::slice::from_ref(&c.position), &names)
+            {
                 self.store.stats().failed(SideWrite::Closed);
                 tracing::error!("writing closed position: {e}");
             }
@@ -223,12 +240,15 @@ impl Engine {
         if let Some(seq) = snapshot {
             store.stats().snapshot_recovered(seq);
         }
+        let names = Arc::new(std::sync::OnceLock::new());
         let sink = Box::new(StoreSink {
             store: Arc::clone(&store),
             inner: sink,
             rebalancer: Rebalancer::new(config.targets.clone()),
+            names: Arc::clone(&names),
         });
         let mut p = Pipeline::from_restored(pipeline, sink, restored);
+        let _ = names.set(p.shared_names());
         let from = snapshot.map_or(1, |s| s + 1);
         let guard = LossGuard {
             acknowledged: recovery.acknowledged.unwrap_or(0),
@@ -486,7 +506,7 @@ fn replay_tail(
         };
         let mut names = batch.names.as_slice();
         for ev in batch.events.iter().filter(|e| e.seq >= next) {
-            p.replay(names, ev.seq_op(), ev.trade_id.as_deref())?;
+            p.replay(names, ev.seq_op(), ev.tags())?;
             names = &[];
             tail.replayed += 1;
         }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 mod decode;
 use decode::RawEvent;
 
-use crate::num::{Money, Price, Quantity, Rate};
+use crate::num::{Fee, Price, Quantity, Rate};
 use crate::time::{Date, Timestamp};
 
 /// Buy or sell.
@@ -65,7 +65,7 @@ pub struct Trade {
     pub price: Price,
     /// Fee in the instrument's currency (default 0).
     #[serde(skip_serializing_if = "is_zero")]
-    pub fee: Money,
+    pub fee: Fee,
     /// Optional strategy tag that portfolios can be grouped by.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub strategy: Option<String>,
@@ -75,8 +75,8 @@ pub struct Trade {
     clippy::trivially_copy_pass_by_ref,
     reason = "serde's skip_serializing_if passes a reference"
 )]
-fn is_zero(m: &Money) -> bool {
-    *m == Money::ZERO
+fn is_zero(m: &Fee) -> bool {
+    *m == Fee::ZERO
 }
 
 /// A market price for an instrument.

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
 use super::{Dividend, Eod, Event, EventError, Fx, InstrumentDef, Side, Split, Tick, Trade};
-use crate::num::{DecimalError, Money, Price, Quantity, Rate};
+use crate::num::{DecimalError, Fee, Price, Quantity, Rate};
 use crate::time::{Date, Timestamp};
 
 /// A JSON string field; any other JSON type is refused with a message that
@@ -217,8 +217,8 @@ impl RawEvent<'_> {
                 qty: dec("qty", &self.qty, Quantity::parse)?,
                 price: dec("price", &self.price, Price::parse)?,
                 fee: match &*self.fee {
-                    Some(_) => dec("fee", &self.fee, Money::parse)?,
-                    None => Money::ZERO,
+                    Some(_) => dec("fee", &self.fee, Fee::parse)?,
+                    None => Fee::ZERO,
                 },
                 strategy: owned(&self.strategy),
             }),

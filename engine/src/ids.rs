@@ -9,6 +9,8 @@ use rkyv::{Archive, Deserialize, Serialize};
 use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
+
+pub use crate::books::{BookKey, BookTable};
 use rustc_hash::FxBuildHasher;
 
 macro_rules! index_type {
@@ -44,6 +46,16 @@ index_type!(
 index_type!(
     /// A currency code such as `USD`, interned; `USD` is always index 0.
     CurrencyId
+);
+index_type!(
+    /// A trade's strategy tag, interned.
+    StrategyId
+);
+index_type!(
+    /// A book: one (account, strategy) pair, the default book of an
+    /// account (no strategy) included; numbered in order of first trade
+    /// (see `books`).
+    BookId
 );
 
 impl CurrencyId {
@@ -230,6 +242,10 @@ pub struct Names {
     pub instruments: Interner,
     /// Currency codes by [`CurrencyId`].
     pub currencies: Interner,
+    /// Strategy tags by [`StrategyId`].
+    pub strategies: Interner,
+    /// Each book's account and strategy, by [`BookId`].
+    pub books: BookTable,
 }
 
 impl Default for Names {
@@ -240,6 +256,8 @@ impl Default for Names {
             accounts: Interner::new(),
             instruments: Interner::new(),
             currencies,
+            strategies: Interner::new(),
+            books: BookTable::default(),
         }
     }
 }
@@ -271,6 +289,22 @@ impl Names {
     #[must_use]
     pub fn currency(&self, id: CurrencyId) -> &str {
         self.currencies.name(id.0)
+    }
+
+    /// The strategy's tag.
+    #[must_use]
+    pub fn strategy(&self, id: StrategyId) -> &str {
+        self.strategies.name(id.0)
+    }
+
+    /// Copies the strategies and books `from` has beyond these (the
+    /// sequencer's names to a shared copy: both only ever grow).
+    pub fn sync_books(&mut self, from: &Self) {
+        for i in self.strategies.len()..from.strategies.len() {
+            let id = u32::try_from(i).unwrap_or_else(|_| too_many_names());
+            self.strategies.intern(from.strategies.name(id));
+        }
+        self.books.sync(&from.books);
     }
 }
 

@@ -4,8 +4,8 @@
 //! instrument, so a snapshot taken with 4 shards restores into 2.
 
 use crate::book::holders::{Holder, HolderIdx, SlotId, Totals};
-use crate::book::{Amounts, Book, Inst};
-use crate::ids::{AccountId, CurrencyId, InstrumentId};
+use crate::book::{Amounts, Book, FirmSums, Inst, NewPosition};
+use crate::ids::{AccountId, BookId, CurrencyId, InstrumentId};
 use std::collections::VecDeque;
 
 use crate::ledger::Lot;
@@ -51,6 +51,7 @@ pub struct LotImage {
 #[allow(missing_docs, reason = "fields mirror book::Position one to one")]
 pub struct PositionImage {
     pub account: u32,
+    pub book: u32,
     pub instrument: u32,
     pub base: u32,
     pub qty: i64,
@@ -120,11 +121,12 @@ pub struct BookImage {
     pub fx_costs: bool,
 }
 
-/// An account's totals.
+/// A book's totals.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[allow(missing_docs, reason = "fields mirror state::PortfolioState")]
 pub struct PortfolioImage {
     pub account: u32,
+    pub book: u32,
     pub base: u32,
     pub unpriced: i64,
     pub market_value: i128,
@@ -138,11 +140,12 @@ pub struct PortfolioImage {
 }
 
 impl PortfolioImage {
-    /// From a portfolio state.
+    /// From a book's totals.
     #[must_use]
-    pub fn of(p: &PortfolioState) -> Self {
+    pub fn of(book: BookId, p: &PortfolioState) -> Self {
         Self {
             account: p.account.0,
+            book: book.0,
             base: p.base_currency.0,
             unpriced: p.unpriced,
             market_value: p.market_value.0,
@@ -253,20 +256,19 @@ impl Book {
         }
     }
 
-    /// The book of shard `owner` holding exactly its part of `image` (every
-    /// instrument and rate, the positions of its accounts, read from
-    /// `positions`), taken when every op up to `seq` was applied (the
-    /// image's seq: a restored shard has applied it, so a barrier before
-    /// any new op reports it, not 0).
+    /// The book of shard `shape.owner` holding exactly its part of `image`
+    /// (every instrument and rate, the positions of its accounts, read
+    /// from `positions`).
     pub fn from_image<P: Positions + ?Sized>(
         image: &BookImage,
         positions: &P,
-        owner: Owner,
-        seq: u64,
-        emit_positions: bool,
+        shape: Shape,
     ) -> Result<Self, P::Error> {
-        let mut book = Self::new(emit_positions).owning(owner);
-        book.seq = seq;
+        let owner = shape.owner;
+        let mut book = Self::new(shape.emit_positions)
+            .owning(owner)
+            .reporting_in(shape.reporting);
+        book.seq = shape.seq;
         let mut fx: Vec<_> = image.fx.clone();
         fx.sort_by_key(|f| (f.base, f.quote));
         for f in fx {
@@ -296,23 +298,45 @@ impl Book {
         Ok(book)
     }
 
-    /// Restores the totals of the accounts this book owns (from a
-    /// snapshot's portfolios).
+    /// Restores the totals of the books this shard owns (from a snapshot),
+    /// then the firm's part: `firm` (what the firm accumulated) for the one
+    /// shard that keeps it.
     #[must_use]
-    pub fn with_portfolios(mut self, portfolios: impl Iterator<Item = PortfolioState>) -> Self {
-        for p in portfolios {
-            self.totals.reserve(p.account, p.base_currency);
-            self.totals.by_account[p.account.index()] = Totals::of(&p);
+    pub fn with_books(
+        mut self,
+        books: impl Iterator<Item = (BookId, PortfolioState)>,
+        firm: Option<FirmSums>,
+    ) -> Self {
+        for (b, p) in books {
+            if self.totals.reserve(b, p.base_currency) {
+                self.links.link(b, p.account);
+                self.firm_join(b, p.base_currency);
+            }
+            if self.account_dirty.len() <= p.account.index() {
+                self.account_dirty.resize(p.account.index() + 1, false);
+            }
+            let t = &mut self.totals.by_book[b.index()];
+            let listed = t.listed;
+            *t = Totals::of(&p);
+            t.listed = listed;
         }
+        for b in std::mem::take(&mut self.totals.dirty) {
+            self.totals.by_book[b.index()].dirty = false;
+        }
+        self.firm_restore(firm);
         self
     }
 
     fn restore_position(&mut self, p: &PositionImage, fx_costs: bool) {
-        let slot = self.new_position(
-            AccountId(p.account),
-            InstrumentId(p.instrument),
-            CurrencyId(p.base),
-        );
+        let slot = self.new_position(NewPosition {
+            account: AccountId(p.account),
+            book: BookId(p.book),
+            instrument: InstrumentId(p.instrument),
+            base: CurrencyId(p.base),
+        });
+        if !p.listed {
+            self.totals.by_book[p.book as usize].listed -= 1;
+        }
         let lots: VecDeque<Lot> = p
             .lots
             .iter()
@@ -364,7 +388,8 @@ impl Book {
         let income = self.income_of(slot);
         let (cost_base, fx_realized) = self.fx_parts(slot);
         PositionImage {
-            account: h.account.0,
+            account: self.links.account(h.book).0,
+            book: h.book.0,
             instrument: p.instrument.0,
             base: self.groups[h.group.index()].to.0,
             qty: h.qty,
@@ -397,6 +422,20 @@ impl Book {
     }
 }
 
+/// What a shard restored from an image is.
+#[derive(Clone, Copy, Debug)]
+pub struct Shape {
+    /// Which shard of how many.
+    pub owner: Owner,
+    /// The image's seq: a restored shard has applied every op up to it, so
+    /// a barrier before any new op reports it, not 0.
+    pub seq: u64,
+    /// Whether flushes produce position deltas.
+    pub emit_positions: bool,
+    /// The firm's reporting currency.
+    pub reporting: CurrencyId,
+}
+
 /// The room to reserve for one shard's holders of an instrument that
 /// `holders` positions hold in all: all of them with one shard, an even
 /// share (and a little) with several (the rest grow as they come).
@@ -419,8 +458,24 @@ pub struct EngineImage {
     pub sequencer: SequencerImage,
     /// All shards' books, merged.
     pub books: BookImage,
-    /// Account totals.
+    /// Book totals (an account's are the sum of its books').
     pub portfolios: Vec<PortfolioImage>,
+    /// What the firm accumulated (realized P&L, fees, income and day
+    /// baseline in the reporting currency, at the rates of their moments);
+    /// `None` in a snapshot from before books.
+    pub firm: Option<FirmImage>,
+}
+
+/// The firm's accumulated amounts in a snapshot, with the reporting
+/// currency they are in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(missing_docs, reason = "fields mirror book::FirmSums")]
+pub struct FirmImage {
+    pub reporting: u32,
+    pub realized: i128,
+    pub fees: i128,
+    pub income: i128,
+    pub baseline: i128,
 }
 
 /// The sequencer's state as plain data, for snapshots.
@@ -440,4 +495,10 @@ pub struct SequencerImage {
     pub account_method: Vec<crate::ledger::Method>,
     /// Accepted trade ids, in acceptance order.
     pub trade_ids: TradeIdArena,
+    /// Strategy tags by strategy id.
+    pub strategies: Vec<String>,
+    /// Each book's account id and strategy id, by book id. Empty in a
+    /// snapshot from before books: every account then has its default
+    /// book, numbered as the account.
+    pub books: Vec<(u32, Option<u32>)>,
 }

@@ -9,10 +9,11 @@
 #![deny(missing_docs)]
 #![deny(clippy::unwrap_used)]
 
-mod account_index;
 mod aggregator;
 pub mod as_of;
 pub mod book;
+mod book_index;
+pub mod books;
 pub mod clock;
 pub mod durable;
 pub mod event;

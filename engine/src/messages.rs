@@ -5,11 +5,11 @@
 use crossbeam_channel::Sender;
 use std::sync::Arc;
 
-use crate::book::ShardOutput;
+use crate::book::{FirmSums, ShardOutput};
 use crate::ids::AccountId;
 use crate::image::BookImage;
 use crate::op::SeqOp;
-use crate::state::{ClosedPosition, EngineState, PortfolioState, PositionState};
+use crate::state::{BookState, ClosedPosition, EngineState, PortfolioState, PositionState};
 
 /// A consistent cut of the engine at one `seq`: the state, and the books'
 /// images when asked for (for a persisted snapshot).
@@ -75,6 +75,10 @@ pub(crate) struct BarrierPart {
     pub(crate) positions: Vec<PositionState>,
     /// Its accounts' totals.
     pub(crate) portfolios: Vec<PortfolioState>,
+    /// Its books' totals.
+    pub(crate) books: Vec<BookState>,
+    /// Its part of the firm's totals.
+    pub(crate) firm: FirmSums,
     /// Its closed history (for a state cut only).
     pub(crate) closed: Vec<ClosedPosition>,
     pub(crate) image: Option<BookImage>,

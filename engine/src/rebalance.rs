@@ -14,7 +14,7 @@ use rkyv::{Archive, Deserialize, Serialize};
 
 use crate::event::{Event, Side, Trade};
 use crate::ids::{AccountId, InstrumentId, Names};
-use crate::num::{EXACT_UNIT, Money, Price, Quantity, Rate, UNIT, mul_div_round};
+use crate::num::{EXACT_UNIT, Fee, Money, Price, Quantity, Rate, UNIT, mul_div_round};
 use crate::state::PositionState;
 use crate::time::{Date, Timestamp};
 
@@ -67,7 +67,7 @@ impl Proposal {
             side: if self.qty > 0 { Side::Buy } else { Side::Sell },
             qty: Quantity::from_raw(self.qty.abs()),
             price: Price::from_raw(self.price),
-            fee: Money::ZERO,
+            fee: Fee::ZERO,
             strategy: Some("rebalance".into()),
         })
     }

@@ -8,8 +8,9 @@
 
 use rustc_hash::FxHashMap;
 
+use crate::books::BookKey;
 use crate::event::Event;
-use crate::ids::{AccountId, CurrencyId, InstrumentId, Interner, Names};
+use crate::ids::{AccountId, BookId, CurrencyId, InstrumentId, Interner, Names, StrategyId};
 use crate::lean::grow_to;
 use crate::ledger::{CostMethods, Method};
 use crate::num::{Multiplier, Rate};
@@ -74,6 +75,16 @@ struct InstInfo {
     currency: CurrencyId,
     multiplier: Multiplier,
     used: bool,
+}
+
+/// What the journal keeps of a trade beside its op: its id and strategy
+/// (what a replay needs to drop repeats and find the trade's book).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TradeTags<'a> {
+    /// The trade's id.
+    pub trade_id: Option<&'a str>,
+    /// The trade's strategy.
+    pub strategy: Option<&'a str>,
 }
 
 /// Account base currencies: one default and per-account overrides.
@@ -147,6 +158,12 @@ impl Sequencer {
         self.account_method[account.index()]
     }
 
+    /// The id of the firm's reporting currency `code` (default USD),
+    /// interned if new (its name then goes with the next journal batch).
+    pub fn reporting_currency(&mut self, code: Option<&str>) -> CurrencyId {
+        self.currency(code.unwrap_or("USD"))
+    }
+
     /// The names behind the ids handed out so far.
     #[must_use]
     pub const fn names(&self) -> &Names {
@@ -172,19 +189,23 @@ impl Sequencer {
         };
         self.limits.accept(&op).map_err(|why| out_of_range(event, &why))?;
         let seq = self.next_seq;
-        let trade_id = match event {
-            Event::Trade(t) => t.id.as_deref(),
-            _ => None,
+        let (trade_id, strategy) = match event {
+            Event::Trade(t) => (t.id.as_deref(), t.strategy.as_deref()),
+            _ => (None, None),
         };
-        self.commit(seq, &op, trade_id);
+        self.commit(seq, &op, trade_id, strategy);
         Ok(Some(SeqOp { seq, op }))
     }
 
     /// Records an accepted op (its range bounds already recorded): registry,
-    /// trade id, next seq.
-    fn commit(&mut self, seq: u64, op: &Op, trade_id: Option<&str>) {
+    /// trade id, the trade's book, next seq.
+    fn commit(&mut self, seq: u64, op: &Op, trade_id: Option<&str>, strategy: Option<&str>) {
         if let Some(id) = trade_id {
             self.trade_ids.insert(id);
+        }
+        if let Op::Trade { account, book, .. } = *op {
+            let numbered = self.intern_book(account, strategy);
+            debug_assert_eq!(numbered, book, "a trade's book is numbered as it was prepared");
         }
         match *op {
             Op::Instrument {
@@ -227,9 +248,9 @@ impl Sequencer {
         &mut self,
         names: &[NewName],
         sop: SeqOp,
-        trade_id: Option<&str>,
+        tags: TradeTags<'_>,
     ) -> Result<SeqOp, SequenceError> {
-        self.replay_op(names, sop, trade_id, true)
+        self.replay_op(names, sop, tags, true)
     }
 
     /// Like [`Sequencer::replay`] but without keeping the range bounds: for
@@ -240,20 +261,26 @@ impl Sequencer {
         &mut self,
         names: &[NewName],
         sop: SeqOp,
-        trade_id: Option<&str>,
+        tags: TradeTags<'_>,
     ) -> Result<SeqOp, SequenceError> {
-        self.replay_op(names, sop, trade_id, false)
+        self.replay_op(names, sop, tags, false)
     }
 
     fn replay_op(
         &mut self,
         names: &[NewName],
         mut sop: SeqOp,
-        trade_id: Option<&str>,
+        tags: TradeTags<'_>,
         bounds: bool,
     ) -> Result<SeqOp, SequenceError> {
         self.restore_names(names)?;
-        if let Op::Trade { account, method, .. } = &mut sop.op {
+        if let Op::Trade {
+            account,
+            method,
+            book,
+            ..
+        } = &mut sop.op
+        {
             if account.index() >= self.names.accounts.len() {
                 return Err(SequenceError::UnknownId {
                     kind: "account",
@@ -261,12 +288,36 @@ impl Sequencer {
                 });
             }
             *method = self.method_of(*account);
+            *book = self.next_book(*account, tags.strategy);
         }
         if bounds {
             self.limits.apply(&sop.op);
         }
-        self.commit(sop.seq, &sop.op, trade_id);
+        self.commit(sop.seq, &sop.op, tags.trade_id, tags.strategy);
         Ok(sop)
+    }
+
+    /// The book of `account` for `strategy`: its id, or the one its first
+    /// trade's commit will give it.
+    fn next_book(&self, account: AccountId, strategy: Option<&str>) -> BookId {
+        let strategy = match strategy {
+            None => None,
+            Some(s) => match self.names.strategies.get(s) {
+                Some(id) => Some(StrategyId(id)),
+                None => return BookId::from_index(self.names.books.len()),
+            },
+        };
+        self.names
+            .books
+            .get(BookKey { account, strategy })
+            .unwrap_or_else(|| BookId::from_index(self.names.books.len()))
+    }
+
+    /// Numbers the book of `account` for `strategy` (and the strategy)
+    /// if it is new.
+    fn intern_book(&mut self, account: AccountId, strategy: Option<&str>) -> BookId {
+        let strategy = strategy.map(|s| StrategyId(self.names.strategies.intern(s)));
+        self.names.books.intern(BookKey { account, strategy }).0
     }
 
     /// Re-creates names with their journaled ids.
@@ -405,12 +456,13 @@ impl<'a> translate::Ids<'a> for Sequencer {
         self.currency(code)
     }
 
-    fn account_ids(&mut self, name: &'a str) -> (AccountId, CurrencyId, Method) {
+    fn trade_ids(&mut self, name: &'a str, strategy: Option<&'a str>) -> translate::TradeKeys {
         let account = self.account(name);
-        (
+        translate::TradeKeys {
             account,
-            self.account_base_of(account, name),
-            self.method_of(account),
-        )
+            book: self.next_book(account, strategy),
+            base: self.account_base_of(account, name),
+            method: self.method_of(account),
+        }
     }
 }

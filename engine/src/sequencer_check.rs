@@ -5,9 +5,9 @@
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::{NameKind, SequenceError, Sequencer};
+use crate::books::BookKey;
 use crate::event::Event;
-use crate::ids::{AccountId, CurrencyId, InstrumentId};
-use crate::ledger::Method;
+use crate::ids::{AccountId, BookId, CurrencyId, InstrumentId, StrategyId};
 use crate::limits::Overlay;
 use crate::num::Rate;
 use crate::op::Op;
@@ -35,7 +35,8 @@ pub(super) fn out_of_range(event: &Event, why: &str) -> SequenceError {
 /// numbered as interning would number them.
 struct Provisional<'a> {
     seq: &'a Sequencer,
-    extra: [FxHashMap<&'a str, u32>; 3],
+    extra: [FxHashMap<&'a str, u32>; 4],
+    books: FxHashMap<BookKey, BookId>,
     trade_ids: FxHashSet<&'a str>,
 }
 
@@ -44,16 +45,24 @@ impl<'a> Provisional<'a> {
         Self {
             seq,
             extra: Default::default(),
+            books: FxHashMap::default(),
             trade_ids: FxHashSet::default(),
         }
     }
 
     fn id(&mut self, kind: NameKind, name: &'a str) -> u32 {
+        let seq: &'a Sequencer = self.seq;
         let (interner, slot) = match kind {
-            NameKind::Account => (&self.seq.names.accounts, 0),
-            NameKind::Instrument => (&self.seq.names.instruments, 1),
-            NameKind::Currency => (&self.seq.names.currencies, 2),
+            NameKind::Account => (&seq.names.accounts, 0),
+            NameKind::Instrument => (&seq.names.instruments, 1),
+            NameKind::Currency => (&seq.names.currencies, 2),
         };
+        self.provisional(interner, slot, name)
+    }
+
+    /// The id `name` has in `interner`, else the next one interning would
+    /// give it after this batch's earlier new names (`slot`: the kind).
+    fn provisional(&mut self, interner: &crate::ids::Interner, slot: usize, name: &'a str) -> u32 {
         if let Some(id) = interner.get(name) {
             return id;
         }
@@ -92,9 +101,16 @@ impl<'a> super::translate::Ids<'a> for Provisional<'a> {
         self.currency(code)
     }
 
-    fn account_ids(&mut self, name: &'a str) -> (AccountId, CurrencyId, Method) {
+    fn trade_ids(&mut self, name: &'a str, strategy: Option<&'a str>) -> super::translate::TradeKeys {
         let account = AccountId(self.id(NameKind::Account, name));
         let seq: &'a Sequencer = self.seq;
+        let strategy = strategy.map(|s| StrategyId(self.provisional(&seq.names.strategies, 3, s)));
+        let key = BookKey { account, strategy };
+        let next = self.seq.names.books.len() + self.books.len();
+        let book = match self.seq.names.books.get(key) {
+            Some(b) => b,
+            None => *self.books.entry(key).or_insert_with(|| BookId::from_index(next)),
+        };
         let base = match seq.fixed_base(account) {
             Some(b) => b,
             None => {
@@ -102,7 +118,12 @@ impl<'a> super::translate::Ids<'a> for Provisional<'a> {
                 self.currency(code.map_or("USD", String::as_str))
             }
         };
-        (account, base, seq.methods.of(name))
+        super::translate::TradeKeys {
+            account,
+            book,
+            base,
+            method: seq.methods.of(name),
+        }
     }
 }
 

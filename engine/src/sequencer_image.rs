@@ -1,7 +1,8 @@
 //! The sequencer as plain data (a snapshot's part) and back.
 
 use super::{BaseCurrencies, InstInfo, Sequencer};
-use crate::ids::{CurrencyId, Interner, Names};
+use crate::books::BookKey;
+use crate::ids::{AccountId, CurrencyId, Interner, Names, StrategyId};
 use crate::image::SequencerImage;
 use crate::ledger::CostMethods;
 use crate::num::{Multiplier, Rate};
@@ -25,6 +26,13 @@ impl Sequencer {
             account_base: self.account_base.iter().map(|c| c.0).collect(),
             account_method: self.names.accounts.iter().map(|n| self.methods.of(n)).collect(),
             trade_ids: self.trade_ids.arena(),
+            strategies: names(&self.names.strategies),
+            books: self
+                .names
+                .books
+                .iter()
+                .map(|k| (k.account.0, k.strategy.map(|s| s.0)))
+                .collect(),
         }
     }
 
@@ -38,6 +46,8 @@ impl Sequencer {
             accounts: Interner::new(),
             instruments: Interner::new(),
             currencies: Interner::new(),
+            strategies: Interner::new(),
+            books: crate::books::BookTable::default(),
         };
         image.accounts.iter().for_each(|n| _ = names.accounts.intern(n));
         image
@@ -50,6 +60,31 @@ impl Sequencer {
             .for_each(|n| _ = names.currencies.intern(n));
         if names.currencies.is_empty() {
             names.currencies.intern("USD");
+        }
+        image
+            .strategies
+            .iter()
+            .for_each(|n| _ = names.strategies.intern(n));
+        let books: Vec<BookKey> = if image.books.is_empty() {
+            // Before books: each account's default book, numbered as it.
+            (0..image.accounts.len())
+                .map(|a| BookKey {
+                    account: AccountId::from_index(a),
+                    strategy: None,
+                })
+                .collect()
+        } else {
+            image
+                .books
+                .iter()
+                .map(|&(a, s)| BookKey {
+                    account: AccountId(a),
+                    strategy: s.map(StrategyId),
+                })
+                .collect()
+        };
+        for key in books {
+            names.books.intern(key);
         }
         s.names = names;
         s.instruments = image

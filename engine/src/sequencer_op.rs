@@ -5,7 +5,7 @@
 
 use super::SequenceError;
 use crate::event::Event;
-use crate::ids::{AccountId, CurrencyId, InstrumentId};
+use crate::ids::{AccountId, BookId, CurrencyId, InstrumentId};
 use crate::ledger::Method;
 use crate::num::{Multiplier, Quantity};
 use crate::op::Op;
@@ -16,8 +16,21 @@ pub(super) trait Ids<'a> {
     fn instrument_id(&mut self, name: &'a str) -> InstrumentId;
     /// The id of a currency.
     fn currency_id(&mut self, code: &'a str) -> CurrencyId;
-    /// The id of an account, its base currency and its cost method.
-    fn account_ids(&mut self, name: &'a str) -> (AccountId, CurrencyId, Method);
+    /// The ids a trade of `account` in `strategy` takes.
+    fn trade_ids(&mut self, account: &'a str, strategy: Option<&'a str>) -> TradeKeys;
+}
+
+/// What a trade's account and strategy resolve to.
+pub(super) struct TradeKeys {
+    /// The account.
+    pub(super) account: AccountId,
+    /// Its book for the trade's strategy (an id not yet handed out is the
+    /// next one: the trade's commit numbers it).
+    pub(super) book: BookId,
+    /// The account's base currency.
+    pub(super) base: CurrencyId,
+    /// The account's cost method.
+    pub(super) method: Method,
 }
 
 /// The op `event` becomes (a repeated trade id is the caller's concern).
@@ -29,15 +42,16 @@ pub(super) fn op_of<'a>(ids: &mut impl Ids<'a>, event: &'a Event) -> Result<Op, 
             multiplier: Multiplier::new(d.multiplier),
         },
         Event::Trade(t) => {
-            let (account, base, method) = ids.account_ids(&t.account);
+            let keys = ids.trade_ids(&t.account, t.strategy.as_deref());
             Op::Trade {
-                account,
-                base,
+                account: keys.account,
+                book: keys.book,
+                base: keys.base,
                 instrument: ids.instrument_id(&t.instrument),
                 qty: Quantity::from_raw(t.qty.raw() * t.side.sign()),
                 price: t.price,
                 fee: t.fee,
-                method,
+                method: keys.method,
             }
         }
         Event::Tick(t) => Op::Tick {

@@ -4,7 +4,7 @@
 //! Amounts here are exact ([`Notional`], 10^-18); `view` rounds them to money
 //! only when rendering.
 
-use crate::ids::{AccountId, CurrencyId, InstrumentId};
+use crate::ids::{AccountId, BookId, CurrencyId, InstrumentId};
 use crate::num::{Notional, Price, Quantity};
 use crate::time::Date;
 
@@ -42,11 +42,13 @@ impl BaseValues {
     }
 }
 
-/// One position (account × instrument) as of a `seq`.
+/// One position (book × instrument) as of a `seq`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PositionState {
     /// The account.
     pub account: AccountId,
+    /// Its book: the account's default one, or a strategy's.
+    pub book: BookId,
     /// The instrument.
     pub instrument: InstrumentId,
     /// The instrument's currency.
@@ -137,6 +139,52 @@ impl PortfolioState {
     }
 }
 
+/// One book's totals (account × strategy) in its account's base currency.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BookState {
+    /// The book.
+    pub book: BookId,
+    /// Its totals, as an account's (the account is the book's).
+    pub totals: PortfolioState,
+}
+
+/// The whole firm's totals in the reporting currency (see `book/firm.rs`
+/// for how books convert into it).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct FirmState {
+    /// The reporting currency.
+    pub reporting_currency: CurrencyId,
+    /// Positions left out of the sums (no rate to their base, or their
+    /// base none to the reporting currency).
+    pub unpriced: i64,
+    /// Sum of market values.
+    pub market_value: Notional,
+    /// Cumulative realized P&L.
+    pub realized_pnl: Notional,
+    /// Sum of unrealized P&L.
+    pub unrealized_pnl: Notional,
+    /// Cumulative fees.
+    pub fees: Notional,
+    /// Cumulative dividend income.
+    pub income: Notional,
+    /// The currency effect on the capital invested.
+    pub fx_pnl: Notional,
+    /// `realized + unrealized + income - fees`.
+    pub net_pnl: Notional,
+    /// Net P&L change since the last EOD.
+    pub day_pnl: Notional,
+    /// The last `seq` reflected.
+    pub seq: u64,
+}
+
+impl FirmState {
+    /// `realized + unrealized + fx + income - fees`.
+    #[must_use]
+    pub fn total_pnl(&self) -> Notional {
+        self.net_pnl + self.fx_pnl
+    }
+}
+
 /// A flat position moved out of the live book by an EOD.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClosedPosition {
@@ -160,10 +208,15 @@ pub struct PositionDelta {
 pub struct EngineState {
     /// Every event up to this `seq` is reflected.
     pub seq: u64,
-    /// Open and not-yet-rolled positions, sorted by (account, instrument id).
+    /// Open and not-yet-rolled positions, sorted by (account, book,
+    /// instrument id).
     pub positions: Vec<PositionState>,
-    /// Account totals, sorted by account id.
+    /// Book totals, sorted by (account, book id).
+    pub books: Vec<BookState>,
+    /// Account totals (each the sum of its books), sorted by account id.
     pub portfolios: Vec<PortfolioState>,
+    /// The firm's totals.
+    pub firm: FirmState,
     /// The closed-position history, in order of closing.
     pub closed: Vec<ClosedPosition>,
 }

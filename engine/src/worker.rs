@@ -165,6 +165,8 @@ impl ShardWorker {
                         seq: self.book.seq(),
                         positions,
                         portfolios: self.book.portfolios(),
+                        books: self.book.books(),
+                        firm: self.book.firm_sums(),
                         closed: if state {
                             self.book.closed().to_vec()
                         } else {

@@ -5,9 +5,10 @@
 
 use kupala_engine::event::{Dividend, Eod, Event, Fx, InstrumentDef, Side, Split, Tick, Trade};
 use kupala_engine::ledger::CostMethods;
-use kupala_engine::num::{Money, Price, Quantity, Rate};
+use kupala_engine::num::{Fee, Price, Quantity, Rate};
 use kupala_engine::pipeline::Replayer;
 use kupala_engine::reference::Reference;
+use kupala_engine::sequencer::TradeTags;
 use kupala_engine::state::EngineState;
 use kupala_engine::time::{Date, Timestamp};
 use kupala_engine::{BaseCurrencies, Method, NullSink, Pipeline, PipelineConfig, Sequencer};
@@ -23,6 +24,8 @@ const INSTRUMENTS: [(&str, &str, i64); 5] = [
     ("G", "GBP", 1),
 ];
 const ACCOUNTS: [&str; 3] = ["A", "B", "C"];
+/// A trade's strategy: its account's default book half of the time.
+const STRATEGIES: [Option<&str>; 4] = [None, Some("carry"), None, Some("mr")];
 const PAIRS: [(&str, i64); 4] = [
     ("EUR/USD", 108),
     ("USD/JPY", 15_000),
@@ -50,8 +53,9 @@ fn event() -> impl Strategy<Value = Vec<Event>> {
         8_000i64..12_000,
         0i64..300,
         0u8..14,
+        0..4usize,
     )
-        .prop_map(|(a, i, buy, q, p, fee, id)| {
+        .prop_map(|(a, i, buy, q, p, fee, id, s)| {
             Event::Trade(Trade {
                 id: (id < 10).then(|| format!("t{id}")),
                 ts: ts(),
@@ -61,8 +65,8 @@ fn event() -> impl Strategy<Value = Vec<Event>> {
                 // halves, so splits and reverse splits hit fractions
                 qty: Quantity::from_raw(q * 500_000_000),
                 price: Price::from_raw(p * 10_000_000),
-                fee: Money::from_raw(i128::from(fee) * 10_000_000),
-                strategy: None,
+                fee: Fee::from_raw(fee * 10_000_000),
+                strategy: STRATEGIES[s].map(str::to_owned),
             })
         });
     let tick = (0..5usize, 8_000i64..12_000).prop_map(|(i, p)| {
@@ -101,22 +105,23 @@ fn event() -> impl Strategy<Value = Vec<Event>> {
     });
     // A round trip on account D (buy then sell the same quantity) leaves a
     // flat position for the next EOD to roll into history.
-    let round_trip = (0..5usize, 1i64..60, 8_000i64..12_000, 8_000i64..12_000).prop_map(|(i, q, p1, p2)| {
-        let leg = |side, p: i64| {
-            Event::Trade(Trade {
-                id: None,
-                ts: ts(),
-                account: "D".into(),
-                instrument: INSTRUMENTS[i].0.into(),
-                side,
-                qty: Quantity::from_raw(q * 500_000_000),
-                price: Price::from_raw(p * 10_000_000),
-                fee: Money::ZERO,
-                strategy: None,
-            })
-        };
-        vec![leg(Side::Buy, p1), leg(Side::Sell, p2)]
-    });
+    let round_trip =
+        (0..5usize, 1i64..60, 8_000i64..12_000, 8_000i64..12_000, 0..4usize).prop_map(|(i, q, p1, p2, s)| {
+            let leg = |side, p: i64| {
+                Event::Trade(Trade {
+                    id: None,
+                    ts: ts(),
+                    account: "D".into(),
+                    instrument: INSTRUMENTS[i].0.into(),
+                    side,
+                    qty: Quantity::from_raw(q * 500_000_000),
+                    price: Price::from_raw(p * 10_000_000),
+                    fee: Fee::ZERO,
+                    strategy: STRATEGIES[s].map(str::to_owned),
+                })
+            };
+            vec![leg(Side::Buy, p1), leg(Side::Sell, p2)]
+        });
     let one = |s: BoxedStrategy<Event>| s.prop_map(|e| vec![e]).boxed();
     prop_oneof![
         10 => one(trade.boxed()),
@@ -153,9 +158,11 @@ fn normalise(mut s: EngineState) -> EngineState {
     s.seq = 0;
     s.positions.iter_mut().for_each(|p| p.seq = 0);
     s.portfolios.iter_mut().for_each(|p| p.seq = 0);
+    s.books.iter_mut().for_each(|b| b.totals.seq = 0);
+    s.firm.seq = 0;
     s.closed.iter_mut().for_each(|c| c.position.seq = 0);
     s.closed
-        .sort_by_key(|c| (c.date, c.position.account, c.position.instrument));
+        .sort_by_key(|c| (c.date, c.position.account, c.position.book, c.position.instrument));
     s
 }
 
@@ -227,6 +234,19 @@ proptest! {
     #[test]
     fn a_method_per_account_equals_recomputation_after_every_event(events in stream(100)) {
         check_every_event(mixed(), 3, &events)?;
+    }
+
+    #[test]
+    fn a_firm_reported_in_euros_equals_recomputation_after_every_event(events in stream(100)) {
+        // The USD and JPY books convert into EUR, the EUR ones not at all.
+        let cfg = PipelineConfig { reporting_currency: Some("EUR".into()), ..config(mixed(), 2) };
+        let mut pipeline = Pipeline::start(cfg, Box::new(NullSink));
+        for (i, e) in events.iter().enumerate() {
+            let _ = pipeline.submit(e);
+            let got = normalise(pipeline.snapshot());
+            let want = normalise(Reference::reporting_in(mixed(), bases(), Some("EUR")).replayed(&events[..=i]).state());
+            prop_assert_eq!(got, want, "after event {} ({:?})", i, e);
+        }
     }
 
     #[test]
@@ -373,11 +393,14 @@ proptest! {
                 let _ = live.submit(e);
                 if let Ok(Some(sop)) = sequencer.sequence(e) {
                     let names = sequencer.take_new_names();
-                    let id = match e {
-                        Event::Trade(t) => t.id.as_deref(),
-                        _ => None,
+                    let tags = match e {
+                        Event::Trade(t) => TradeTags {
+                            trade_id: t.id.as_deref(),
+                            strategy: t.strategy.as_deref(),
+                        },
+                        _ => TradeTags::default(),
                     };
-                    replayer.replay(&names, sop, id).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    replayer.replay(&names, sop, tags).map_err(|e| TestCaseError::fail(e.to_string()))?;
                 }
             }
             // A portfolio's seq is that of the flush that last moved it, so
@@ -385,6 +408,8 @@ proptest! {
             let sort = |mut s: EngineState| {
                 s.closed.sort_by_key(|c| (c.date, c.position.account, c.position.instrument));
                 s.portfolios.iter_mut().for_each(|p| p.seq = 0);
+                s.books.iter_mut().for_each(|b| b.totals.seq = 0);
+                s.firm.seq = 0;
                 s
             };
             let (got, want) = (sort(replayer.finish()), sort(live.finish()));
@@ -406,7 +431,7 @@ fn eur_stream() -> impl Strategy<Value = Vec<Event>> {
             side: if buy { Side::Buy } else { Side::Sell },
             qty: Quantity::from_int(q),
             price: Price::from_raw(p * 1_000_000_000 + 250_000_000),
-            fee: Money::ZERO,
+            fee: Fee::ZERO,
             strategy: None,
         })),
         2 => (90i64..110).prop_map(|p| Event::Tick(Tick { ts: ts(), instrument: "E".into(), price: Price::from_int(p) })),

@@ -45,6 +45,8 @@ fn comparable(mut s: EngineState) -> EngineState {
     s.seq = 0;
     s.positions.iter_mut().for_each(|p| p.seq = 0);
     s.portfolios.iter_mut().for_each(|p| p.seq = 0);
+    s.books.iter_mut().for_each(|b| b.totals.seq = 0);
+    s.firm.seq = 0;
     s.closed.clear();
     s
 }

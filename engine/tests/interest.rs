@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use kupala_engine::event::{Eod, Event, Side, Tick, Trade};
 use kupala_engine::ids::{AccountId, InstrumentId};
 use kupala_engine::interest::Interest;
-use kupala_engine::num::{Money, Price, Quantity};
+use kupala_engine::num::{Fee, Price, Quantity};
 use kupala_engine::state::{PortfolioState, PositionDelta, PositionState};
 use kupala_engine::time::{Date, Timestamp};
 use kupala_engine::{DeltaSink, Pipeline, PipelineConfig};
@@ -60,7 +60,7 @@ fn trade(k: usize, account: &str, instrument: &str, side: Side, qty: i64, price:
         side,
         qty: Quantity::from_int(qty),
         price: Price::from_int(price),
-        fee: Money::ZERO,
+        fee: Fee::ZERO,
         strategy: None,
     })
 }

@@ -99,7 +99,7 @@ fn every_op() -> JournalBatch {
                     instrument: u32::MAX,
                     qty: i64::MAX,
                     price: 1,
-                    fee: i128::MIN,
+                    fee: i64::MIN,
                 },
             ),
             ev(
@@ -111,7 +111,7 @@ fn every_op() -> JournalBatch {
                     instrument: 0,
                     qty: 0,
                     price: 0,
-                    fee: i128::MAX,
+                    fee: i64::MAX,
                 },
             ),
         ],
@@ -186,7 +186,7 @@ fn bytes_with_a_valid_checksum_but_no_valid_batch_are_refused() {
 
 proptest! {
     #[test]
-    fn ticks_and_trades_round_trip(rows in proptest::collection::vec((any::<u32>(), any::<i64>(), any::<i64>(), any::<i128>(), any::<bool>()), 0..50)) {
+    fn ticks_and_trades_round_trip(rows in proptest::collection::vec((any::<u32>(), any::<i64>(), any::<i64>(), any::<i64>(), any::<bool>()), 0..50)) {
         let events = rows
             .iter()
             .enumerate()

@@ -101,7 +101,7 @@ fn full_replay(dir: &Path, batch_size: usize) -> Result<EngineState, Box<dyn std
         let batch = store.journal_batch(key)?;
         let mut names = batch.names.as_slice();
         for ev in &batch.events {
-            p.replay(names, ev.seq_op(), ev.trade_id.as_deref())?;
+            p.replay(names, ev.seq_op(), ev.tags())?;
             names = &[];
         }
     }

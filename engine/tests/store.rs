@@ -86,6 +86,8 @@ fn comparable(mut s: EngineState) -> EngineState {
     s.seq = 0;
     s.positions.iter_mut().for_each(|p| p.seq = 0);
     s.portfolios.iter_mut().for_each(|p| p.seq = 0);
+    s.books.iter_mut().for_each(|b| b.totals.seq = 0);
+    s.firm.seq = 0;
     s.closed.clear();
     s
 }
@@ -339,14 +341,15 @@ fn eod_records_and_day_pnl_survive_a_restart() -> Result<(), Box<dyn std::error:
     assert_eq!(store.eod_dates()?, vec![date]);
     let eod = store.eod(date)?;
     assert_eq!(eod.len(), 2, "X and the flat Y as of the EOD");
-    assert_eq!(eod[0].state().day_pnl.to_money(), Money::from_int(40));
+    let mut names = store.names()?;
+    assert_eq!(eod[0].state(&mut names).day_pnl.to_money(), Money::from_int(40));
     let closed = store.closed(Some(date))?;
     assert_eq!(
-        (closed.len(), closed[0].state().realized_pnl.to_money()),
+        (closed.len(), closed[0].state(&mut names).realized_pnl.to_money()),
         (1, Money::from_int(10))
     );
-    let names = store.names()?;
-    assert_eq!(names.instrument(closed[0].state().instrument), "Y");
+    let instrument = closed[0].state(&mut names).instrument;
+    assert_eq!(names.instrument(instrument), "Y");
     Ok(())
 }
 

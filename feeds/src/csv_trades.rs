@@ -17,7 +17,7 @@ use std::io::BufRead;
 
 use kupala_engine::Event;
 use kupala_engine::event::{Side, Trade};
-use kupala_engine::num::Money;
+use kupala_engine::num::Fee;
 
 use crate::FeedError;
 use crate::csv::Record;
@@ -68,10 +68,10 @@ impl TradeDecoder {
         }
     }
 
-    fn fee(&self, rec: Record<'_>) -> Result<Money, String> {
+    fn fee(&self, rec: Record<'_>) -> Result<Fee, String> {
         match &self.fee {
-            Some(col) if !col.text(rec).is_empty() => col.money(rec),
-            _ => Ok(Money::ZERO),
+            Some(col) if !col.text(rec).is_empty() => col.fee(rec),
+            _ => Ok(Fee::ZERO),
         }
     }
 }

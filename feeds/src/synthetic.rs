@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use kupala_engine::Event;
 use kupala_engine::event::{Fx, InstrumentDef, Side, Tick, Trade};
-use kupala_engine::num::{Money, Price, Quantity, Rate, UNIT};
+use kupala_engine::num::{Fee, Price, Quantity, Rate, UNIT};
 use kupala_engine::time::Timestamp;
 
 use crate::workload::Zipf;
@@ -363,7 +363,7 @@ fn trade_event(
         side: if signed < 0 { Side::Sell } else { Side::Buy },
         qty: Quantity::from_int(signed.unsigned_abs().try_into().unwrap_or(i64::MAX)),
         price,
-        fee: Money::from_raw(fee_cents as i128 * i128::from(UNIT / 100)),
+        fee: Fee::from_raw(fee_cents as i64 * (UNIT / 100)),
         strategy: None,
     })
 }

@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use std::io::BufRead;
 
 use kupala_engine::Event;
-use kupala_engine::num::{Money, Price, Quantity};
+use kupala_engine::num::{Fee, Price, Quantity};
 use kupala_engine::time::Timestamp;
 
 use crate::csv::{CsvReader, Record};
@@ -157,9 +157,9 @@ impl Column {
         values::quantity(self.text(rec)).map_err(|e| self.err(e))
     }
 
-    /// The cell as an exact amount of money.
-    pub fn money(&self, rec: Record<'_>) -> Result<Money, String> {
-        values::money(self.text(rec)).map_err(|e| self.err(e))
+    /// The cell as an exact fee.
+    pub fn fee(&self, rec: Record<'_>) -> Result<Fee, String> {
+        values::fee(self.text(rec)).map_err(|e| self.err(e))
     }
 
     /// The cell as a timestamp or a date (naive times at `utc_offset` seconds).

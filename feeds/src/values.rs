@@ -6,7 +6,7 @@
 //! Quantities and fees are never rounded: more than 9 decimals is an error.
 
 use kupala_engine::Event;
-use kupala_engine::num::{DecimalError, Money, Price, Quantity, SCALE_DIGITS, parse_raw};
+use kupala_engine::num::{DecimalError, Fee, Price, Quantity, SCALE_DIGITS, parse_raw};
 
 /// A price, exact to 9 decimals, rounded half away from zero beyond.
 pub fn price(s: &str) -> Result<Price, String> {
@@ -24,9 +24,9 @@ pub fn quantity(s: &str) -> Result<Quantity, String> {
     Quantity::parse(s).map_err(|e| e.to_string())
 }
 
-/// An amount of money, exactly (more than 9 decimals is an error).
-pub fn money(s: &str) -> Result<Money, String> {
-    Money::parse(s).map_err(|e| e.to_string())
+/// A fee, exactly (more than 9 decimals is an error).
+pub fn fee(s: &str) -> Result<Fee, String> {
+    Fee::parse(s).map_err(|e| e.to_string())
 }
 
 /// `s` (known to have more than 9 decimals) cut to 9 decimals, then moved
@@ -85,6 +85,7 @@ mod tests {
         assert!(p("null").is_err());
         assert!(p("99999999999").is_err_and(|e| e.contains("out of range")));
         assert!(quantity("1.0000000001").is_err_and(|e| e.contains("more than 9")));
-        assert!(money("0.0000000001").is_err());
+        assert!(fee("0.0000000001").is_err());
+        assert!(fee("9223372037").is_err(), "a fee beyond the range of prices");
     }
 }

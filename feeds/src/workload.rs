@@ -21,7 +21,7 @@ use std::path::Path;
 
 use kupala_engine::Event;
 use kupala_engine::event::{Side, Tick, Trade};
-use kupala_engine::num::{Money, Price, Quantity};
+use kupala_engine::num::{Fee, Price, Quantity};
 use kupala_engine::time::Timestamp;
 
 /// Decimal places of generated prices.
@@ -344,7 +344,7 @@ impl Workload {
             side,
             qty: Quantity::from_int(qty),
             price: price_of(price),
-            fee: Money::from_int(1),
+            fee: Fee::from_int(1),
             strategy: None,
         })
     }

@@ -122,7 +122,7 @@ impl Book {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::{AccountId, CurrencyId};
+    use crate::ids::{AccountId, BookId, CurrencyId};
     use crate::ledger::Method;
     use crate::num::{Multiplier, Price, Quantity};
     use crate::op::{Op, SeqOp};
@@ -132,11 +132,12 @@ mod tests {
             seq,
             op: Op::Trade {
                 account: AccountId(0),
+                book: BookId(0),
                 base: CurrencyId::USD,
                 instrument: InstrumentId(instrument),
                 qty: Quantity::from_int(qty),
                 price: Price::from_int(100),
-                fee: crate::num::Money::ZERO,
+                fee: crate::num::Fee::ZERO,
                 method: Method::Avg,
             },
         }
@@ -157,8 +158,8 @@ mod tests {
         book.apply(&trade(2, 0, 5));
         book.apply(&trade(3, 1, 5));
         book.apply(&trade(4, 0, 7));
-        let usd_slot = book.by_key.get(AccountId(0), InstrumentId(0));
-        let eur_slot = book.by_key.get(AccountId(0), InstrumentId(1));
+        let usd_slot = book.by_key.get(BookId(0), InstrumentId(0));
+        let eur_slot = book.by_key.get(BookId(0), InstrumentId(1));
         let (Some(usd_slot), Some(eur_slot)) = (usd_slot, eur_slot) else {
             panic!("both positions exist");
         };

@@ -1,16 +1,18 @@
 //! Repricing and output of a shard's books: what [`Book::flush`] sends to the
 //! aggregator, and the position states a snapshot reads.
 
+use super::firm::FirmSums;
 use super::fx_cost::fx_open;
-use super::holders::{GroupId, SlotId, Valuation, reprice_holders};
+use super::holders::{GroupId, SlotId, Totals, Valuation, reprice_holders};
+use super::links::BookLinks;
 use super::{Inst, Position};
 use crate::book::Book;
-use crate::ids::AccountId;
+use crate::ids::{AccountId, BookId};
 use crate::interest::InterestView;
 use crate::lean::Chunked;
 use crate::ledger::avg_cost;
 use crate::num::{Notional, Price, Quantity, add, sub};
-use crate::state::{BaseValues, ClosedPosition, PortfolioState, PositionDelta, PositionState};
+use crate::state::{BaseValues, BookState, ClosedPosition, PortfolioState, PositionDelta, PositionState};
 use crate::time::Date;
 
 /// Every listed position as of one EOD (before the day baselines reset).
@@ -32,10 +34,14 @@ pub struct Segment {
     pub seq: u64,
     /// End (exclusive) of this flush's entries in `portfolios`.
     pub portfolios: usize,
+    /// End (exclusive) of this flush's entries in `books`.
+    pub books: usize,
     /// End (exclusive) of this flush's entries in `positions`.
     pub positions: usize,
-    /// How many accounts' totals this flush changed (reported or not).
+    /// How many books' totals this flush changed (reported or not).
     pub changed: usize,
+    /// The shard's part of the firm's totals, when this flush changed it.
+    pub firm: Option<FirmSums>,
 }
 
 /// What one or more flushes of a shard produce, in order. Its buffers are
@@ -48,6 +54,8 @@ pub struct ShardOutput {
     /// The new totals of the accounts that changed, flush after flush
     /// (empty when the book does not report totals).
     pub portfolios: Vec<PortfolioState>,
+    /// The new totals of the books that changed, likewise.
+    pub books: Vec<BookState>,
     /// New states of the positions that changed (empty unless enabled).
     pub positions: Vec<PositionDelta>,
     /// Each EOD applied.
@@ -63,7 +71,7 @@ impl ShardOutput {
     /// True when the flushes produced nothing to send.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.segments.iter().all(|s| s.changed == 0)
+        self.segments.iter().all(|s| s.changed == 0 && s.firm.is_none())
             && self.positions.is_empty()
             && self.eod.is_empty()
             && self.closed.is_empty()
@@ -79,6 +87,7 @@ impl ShardOutput {
     pub fn clear(&mut self) {
         self.segments.clear();
         self.portfolios.clear();
+        self.books.clear();
         self.positions.clear();
         self.eod.clear();
         self.closed.clear();
@@ -98,25 +107,52 @@ impl Book {
     /// its buffers.
     pub fn flush_into(&mut self, out: &mut ShardOutput) {
         self.reprice_dirty();
+        self.settle_firm();
         let (totals, seq) = (&mut self.totals, self.seq);
         let changed = totals.dirty.len();
-        for a in totals.dirty.drain(..) {
-            let t = &mut totals.by_account[a.index()];
+        for &b in &totals.dirty {
+            let t = &mut totals.by_book[b.index()];
             t.dirty = false;
             t.seq = t.seq.max(seq);
             if self.emit_totals {
-                out.portfolios.push(t.state(a));
+                let account = self.links.account(b);
+                out.books.push(BookState {
+                    book: b,
+                    totals: t.state(account),
+                });
+                if !self.account_dirty[account.index()] {
+                    self.account_dirty[account.index()] = true;
+                    self.dirty_accounts.push(account);
+                }
             }
         }
+        totals.dirty.clear();
+        for &a in &self.dirty_accounts {
+            self.account_dirty[a.index()] = false;
+            out.portfolios.push(self.account_state(a));
+        }
+        self.dirty_accounts.clear();
+        let firm = std::mem::take(&mut self.firm.changed).then_some(self.firm.sums);
         out.positions.append(&mut self.out_positions);
         out.eod.append(&mut self.out_eod);
         out.closed.append(&mut self.out_closed);
         out.segments.push(Segment {
             seq: self.seq,
             portfolios: out.portfolios.len(),
+            books: out.books.len(),
             positions: out.positions.len(),
             changed,
+            firm,
         });
+    }
+
+    /// An account's totals: the sum of its books' in this shard.
+    pub(crate) fn account_state(&self, account: AccountId) -> PortfolioState {
+        let mut sum = Totals::default();
+        for b in self.links.books_of(account) {
+            sum.add(&self.totals.by_book[b.index()]);
+        }
+        sum.state(account)
     }
 
     /// Moves the holders of dirty instruments to their current marks (one
@@ -144,7 +180,7 @@ impl Book {
             );
             inst.applied = inst.mark;
             if self.emit_positions {
-                mark_wanted(&mut self.positions, inst, &self.wanted, &mut touched);
+                mark_wanted(&mut self.positions, inst, &self.links, &self.wanted, &mut touched);
             }
         }
         self.dirty_inst = ids;
@@ -160,7 +196,7 @@ impl Book {
             self.price_if_possible(slot);
             if self.emit_positions
                 && self.positions[slot.index()].listed
-                && self.wanted.wants(self.hot(slot).account)
+                && self.wanted.wants(self.account_of(slot))
             {
                 let state = self.position_state(slot);
                 self.out_positions.push(PositionDelta { state, closed: false });
@@ -185,7 +221,7 @@ impl Book {
             let (mark, mult) = (inst.applied, inst.multiplier);
             let before = Valuation::in_base(mark, h.qty, h.cost, mult, from);
             let after = Valuation::in_base(mark, h.qty, h.cost, mult, to);
-            let account = h.account;
+            let book = h.book;
             let fx = match p.cross {
                 Some(c) if p.priced => {
                     let cost_base = self.cross[c.index()].cost_base;
@@ -196,9 +232,9 @@ impl Book {
                 }
                 _ => 0,
             };
-            self.totals.shift(account, before, after);
+            self.totals.shift(book, before, after);
             if fx != 0 {
-                let tot = self.totals.of(account);
+                let tot = self.totals.of(book);
                 tot.fx = add(tot.fx, fx);
             }
         }
@@ -217,7 +253,8 @@ impl Book {
         let income = self.income_of(slot);
         let net = sub(add(add(p.realized, v.unrealized), income.local), p.fees);
         PositionState {
-            account: h.account,
+            account: self.links.account(h.book),
+            book: h.book,
             instrument: p.instrument,
             currency: inst.currency,
             base_currency: self.groups[h.group.index()].to,
@@ -258,22 +295,54 @@ impl Book {
     }
 
     /// The listed positions of `accounts` (those this shard owns), in
-    /// account then instrument order. Flush first.
+    /// account, then book, then instrument order. Flush first.
     #[must_use]
     pub fn positions_of(&self, accounts: &[AccountId]) -> Vec<PositionState> {
         accounts
             .iter()
-            .flat_map(|&a| self.by_key.of_account(a))
+            .flat_map(|&a| self.books_in_order(a))
+            .flat_map(|b| self.by_key.of_book(b))
             .filter(|slot| self.positions[slot.index()].listed)
             .map(|slot| self.position_state(slot))
             .collect()
     }
 
-    /// The totals of every account this shard owns, by account id. Flush
-    /// first.
+    /// `account`'s books here, by book id.
+    fn books_in_order(&self, account: AccountId) -> Vec<BookId> {
+        let mut books: Vec<BookId> = self.links.books_of(account).collect();
+        books.sort_unstable();
+        books
+    }
+
+    /// The totals of every account this shard owns (each the sum of its
+    /// books'), by account id. Flush first.
     #[must_use]
     pub fn portfolios(&self) -> Vec<PortfolioState> {
-        self.totals.states()
+        (0..self.links.account_slots())
+            .map(AccountId::from_index)
+            .filter(|&a| self.links.books_of(a).next().is_some())
+            .map(|a| self.account_state(a))
+            .collect()
+    }
+
+    /// The totals of every book this shard owns, by book id. Flush first.
+    #[must_use]
+    pub fn books(&self) -> Vec<BookState> {
+        (0..self.totals.by_book.len())
+            .filter(|&i| self.totals.by_book[i].known)
+            .map(|i| {
+                let book = BookId::from_index(i);
+                BookState {
+                    book,
+                    totals: self.totals.by_book[i].state(self.links.account(book)),
+                }
+            })
+            .collect()
+    }
+
+    /// The account a position belongs to.
+    pub(crate) fn account_of(&self, slot: SlotId) -> AccountId {
+        self.links.account(self.hot(slot).book)
     }
 
     /// The closed-position history this shard rolled, oldest first.
@@ -299,12 +368,13 @@ impl Book {
 fn mark_wanted(
     positions: &mut Chunked<Position>,
     inst: &Inst,
+    links: &BookLinks,
     wanted: &InterestView,
     touched: &mut Vec<SlotId>,
 ) {
     for (h, &slot) in inst.holders.iter().zip(&inst.slots) {
         let p = &mut positions[slot.index()];
-        if p.listed && !p.dirty && wanted.wants(h.account) {
+        if p.listed && !p.dirty && wanted.wants(links.account(h.book)) {
             p.dirty = true;
             touched.push(slot);
         }

@@ -95,8 +95,8 @@ impl Book {
         };
         let x = &mut self.cross[c.index()];
         x.fx_realized = add(x.fx_realized, fx);
-        let account = self.hot(slot).account;
-        let tot = self.totals.of(account);
+        let book = self.hot(slot).book;
+        let tot = self.totals.of(book);
         tot.fx = add(tot.fx, fx);
     }
 
@@ -124,9 +124,9 @@ impl Book {
         let (cost, cost_base) = self.rebase_at(slot, c);
         let mult = self.instruments[self.positions[slot.index()].instrument.index()].multiplier;
         let h = self.hot(slot);
-        let (account, applied) = (h.account, self.applied_convs[h.group.index()]);
+        let (book, applied) = (h.book, self.applied_convs[h.group.index()]);
         let fx = fx_open(applied, mult, cost, cost_base);
-        let tot = self.totals.of(account);
+        let tot = self.totals.of(book);
         tot.fx = add(tot.fx, fx);
     }
 

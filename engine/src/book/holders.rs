@@ -2,12 +2,12 @@
 //!
 //! Each instrument keeps its holders contiguous, one 32-byte [`Holder`] per
 //! position (two to a cache line): the quantity and cost basis copied from
-//! the position's ledger, its account and its conversion group. A tick is
+//! the position's ledger, its book and its conversion group. A tick is
 //! one pass over that array. Everything else of a position (lots,
 //! realized, fees, day baselines, flags) is in its cold record
 //! (`book::Position`), which only trades, splits, EODs and snapshots touch.
 //!
-//! A holder does not store the base values its account's totals include:
+//! A holder does not store the base values its book's totals include:
 //! they are a pure function of its quantity and cost, its instrument's
 //! *applied* mark and its group's *applied* conversion (those of the last
 //! flush). Each change moves the totals by the difference of two
@@ -17,7 +17,7 @@
 //! differences telescope to exactly what storing the values gave.
 
 use crate::fx::Conversion;
-use crate::ids::{AccountId, CurrencyId};
+use crate::ids::{AccountId, BookId, CurrencyId};
 use crate::num::{Multiplier, Notional, add, sub};
 use crate::state::PortfolioState;
 
@@ -81,8 +81,8 @@ pub(crate) struct Holder {
     pub(crate) cost: i128,
     /// Signed quantity, raw (10^-9).
     pub(crate) qty: i64,
-    /// The account whose totals it moves.
-    pub(crate) account: AccountId,
+    /// The book whose totals it moves.
+    pub(crate) book: BookId,
     /// Its conversion group.
     pub(crate) group: GroupId,
 }
@@ -141,10 +141,11 @@ impl Valuation {
     };
 }
 
-/// One account's totals in base currency, kept by the shard that owns the
-/// account (accounts are partitioned over shards) and moved in place by
-/// every change: nothing is re-summed and nothing is shipped to be added
-/// elsewhere.
+/// One book's totals in its account's base currency, kept by the shard
+/// that owns the account (accounts are partitioned over shards) and moved
+/// in place by every change: nothing is re-summed and nothing is shipped
+/// to be added elsewhere. The last fields are what the book adds to the
+/// firm's totals (`book/firm.rs`).
 #[derive(Clone, Copy, Debug, Default)]
 #[repr(C, align(64))]
 pub(crate) struct Totals {
@@ -152,10 +153,13 @@ pub(crate) struct Totals {
     pub(crate) market_value: i128,
     pub(crate) unrealized: i128,
     pub(crate) day: i128,
-    /// Changed since the last flush (and listed in `AccountTotals::dirty`).
+    /// Changed since the last flush (and listed in `BookTotals::dirty`).
     pub(crate) dirty: bool,
-    /// The account has (had) a position here: its totals are reported.
+    /// The book has (had) a position here: its totals are reported.
     pub(crate) known: bool,
+    /// Its base has a rate to the firm's reporting currency: its figures
+    /// are in the firm's sums.
+    pub(crate) in_firm: bool,
     pub(crate) base: CurrencyId,
     /// Positions with no rate to base (left out of the sums).
     pub(crate) unpriced: i64,
@@ -166,8 +170,18 @@ pub(crate) struct Totals {
     /// The currency effect on the capital invested in other currencies
     /// than the base (`book/fx_cost.rs`).
     pub(crate) fx: i128,
+    /// Market value, unrealized and currency P&L as the firm's sums
+    /// include them (converted at the last settled rate).
+    pub(crate) firm_mv: i128,
+    pub(crate) firm_unrealized: i128,
+    pub(crate) firm_fx: i128,
     /// The last flush's seq that changed them.
     pub(crate) seq: u64,
+    /// Listed positions (the firm counts them unpriced while the base has
+    /// no rate to the reporting currency).
+    pub(crate) listed: i32,
+    /// What the firm's `unpriced` includes of this book.
+    pub(crate) firm_unpriced: i32,
 }
 
 const _: () = assert!(
@@ -181,7 +195,8 @@ const _: () = assert!(
 );
 
 impl Totals {
-    /// As the engine reports them.
+    /// As the engine reports them, for `account` (the book's account, or
+    /// the account whose books these totals sum).
     pub(crate) fn state(&self, account: AccountId) -> PortfolioState {
         PortfolioState {
             account,
@@ -217,39 +232,57 @@ impl Totals {
             seq: p.seq,
             base: p.base_currency,
             known: true,
-            dirty: false,
+            ..Self::default()
         }
+    }
+
+    /// Adds another book's totals (an account's are the sum of its
+    /// books'; each sum is within the sequencer's bound).
+    pub(crate) fn add(&mut self, o: &Self) {
+        self.market_value = add(self.market_value, o.market_value);
+        self.unrealized = add(self.unrealized, o.unrealized);
+        self.day = add(self.day, o.day);
+        self.unpriced += o.unpriced;
+        self.realized = add(self.realized, o.realized);
+        self.fees = add(self.fees, o.fees);
+        self.income = add(self.income, o.income);
+        self.fx = add(self.fx, o.fx);
+        self.seq = self.seq.max(o.seq);
+        self.base = o.base;
+        self.known |= o.known;
     }
 }
 
-/// The owned accounts' totals, dense by account index, and the list of
-/// those changed since the last flush.
+/// The owned books' totals, dense by book index, and the list of those
+/// changed since the last flush.
 #[derive(Debug, Default)]
-pub(crate) struct AccountTotals {
-    pub(crate) by_account: Vec<Totals>,
-    pub(crate) dirty: Vec<AccountId>,
+pub(crate) struct BookTotals {
+    pub(crate) by_book: Vec<Totals>,
+    pub(crate) dirty: Vec<BookId>,
 }
 
-impl AccountTotals {
-    /// Makes room for `account` (called when a position is created, so the
-    /// tick loop indexes without growing).
-    pub(crate) fn reserve(&mut self, account: AccountId, base: CurrencyId) {
-        let i = account.index();
-        if self.by_account.len() <= i {
-            self.by_account.resize_with(i + 1, Totals::default);
+impl BookTotals {
+    /// Makes room for `book` (called when a position is created, so the
+    /// tick loop indexes without growing); true when the book is new here.
+    pub(crate) fn reserve(&mut self, book: BookId, base: CurrencyId) -> bool {
+        let i = book.index();
+        if self.by_book.len() <= i {
+            self.by_book.resize_with(i + 1, Totals::default);
         }
-        let t = &mut self.by_account[i];
+        let t = &mut self.by_book[i];
+        let new = !t.known;
         (t.base, t.known) = (base, true);
+        new
     }
 
-    /// The totals of `account` (which must have been reserved), marked as
+    /// The totals of `book` (which must have been reserved), marked as
     /// changed for the next flush.
     #[inline(always)]
-    pub(crate) fn of(&mut self, account: AccountId) -> &mut Totals {
-        let t = &mut self.by_account[account.index()];
+    pub(crate) fn of(&mut self, book: BookId) -> &mut Totals {
+        let t = &mut self.by_book[book.index()];
         if !t.dirty {
             t.dirty = true;
-            self.dirty.push(account);
+            self.dirty.push(book);
         }
         t
     }
@@ -257,39 +290,28 @@ impl AccountTotals {
     /// Adds a repricing's change of market value and unrealized P&L (which
     /// moves day P&L by the same amount).
     #[inline(always)]
-    pub(crate) fn revalue(&mut self, account: AccountId, d_mv: i128, d_unreal: i128) {
-        let t = self.of(account);
+    pub(crate) fn revalue(&mut self, book: BookId, d_mv: i128, d_unreal: i128) {
+        let t = self.of(book);
         t.market_value = add(t.market_value, d_mv);
         t.unrealized = add(t.unrealized, d_unreal);
         t.day = add(t.day, d_unreal);
     }
 
-    /// Moves `account` from one valuation of a holding to another (a
+    /// Moves `book` from one valuation of a holding to another (a
     /// repricing, a rate, or a trade at the applied mark); nothing when
-    /// they are equal, so an unchanged account stays clean.
+    /// they are equal, so an unchanged book stays clean.
     #[inline(always)]
-    pub(crate) fn shift(&mut self, account: AccountId, before: Valuation, after: Valuation) {
+    pub(crate) fn shift(&mut self, book: BookId, before: Valuation, after: Valuation) {
         let d_mv = sub(after.market_value, before.market_value);
         let d_unreal = sub(after.unrealized, before.unrealized);
         if d_mv != 0 || d_unreal != 0 {
-            self.revalue(account, d_mv, d_unreal);
+            self.revalue(book, d_mv, d_unreal);
         }
-    }
-
-    /// Every known account's totals, by account id.
-    pub(crate) fn states(&self) -> Vec<PortfolioState> {
-        (0..self.by_account.len())
-            .filter(|&i| self.by_account[i].known)
-            .map(|i| {
-                let a = AccountId::from_index(i);
-                self.by_account[i].state(a)
-            })
-            .collect()
     }
 }
 
 /// Moves a run of holders from the applied mark `from` to `to` and records
-/// each change in its account's pending totals: the tick loop. `convs` is
+/// each change in its book's pending totals: the tick loop. `convs` is
 /// the shard's applied conversions by group (`None`: no rate yet, the
 /// position is unpriced and left out of the totals).
 #[inline]
@@ -299,7 +321,7 @@ pub(crate) fn reprice_holders(
     to: i64,
     multiplier: Multiplier,
     convs: &[Option<Conversion>],
-    totals: &mut AccountTotals,
+    totals: &mut BookTotals,
 ) {
     if from == to {
         return;
@@ -318,7 +340,7 @@ pub(crate) fn reprice_holders(
         };
         let before = Valuation::at(from, h.qty, h.cost, multiplier).converted(conv);
         let after = Valuation::at(to, h.qty, h.cost, multiplier).converted(conv);
-        totals.shift(h.account, before, after);
+        totals.shift(h.book, before, after);
     }
 }
 
@@ -331,7 +353,7 @@ fn reprice_mixed(
     from: i64,
     to: i64,
     convs: &[Option<Conversion>],
-    totals: &mut AccountTotals,
+    totals: &mut BookTotals,
 ) {
     let step = i128::from(to) - i128::from(from);
     for h in holders {
@@ -343,11 +365,11 @@ fn reprice_mixed(
         };
         if conv == Conversion::IDENTITY {
             let d = step * i128::from(h.qty);
-            totals.revalue(h.account, d, d);
+            totals.revalue(h.book, d, d);
         } else {
             let before = Valuation::at(from, h.qty, h.cost, Multiplier::ONE).converted(conv);
             let after = Valuation::at(to, h.qty, h.cost, Multiplier::ONE).converted(conv);
-            totals.shift(h.account, before, after);
+            totals.shift(h.book, before, after);
         }
     }
 }
@@ -356,7 +378,7 @@ fn reprice_mixed(
 /// currency and the multiplier is 1 (the common book): both figures move
 /// by `(to − from) × qty`, exactly the difference of the two valuations of
 /// [`Valuation::at`] (the cost cancels).
-fn reprice_plain(holders: &[Holder], from: i64, to: i64, totals: &mut AccountTotals) {
+fn reprice_plain(holders: &[Holder], from: i64, to: i64, totals: &mut BookTotals) {
     let step = i128::from(to) - i128::from(from);
     for h in holders {
         // |mark × qty| is within the sequencer's bound T ≤ i128::MAX / 4
@@ -365,6 +387,6 @@ fn reprice_plain(holders: &[Holder], from: i64, to: i64, totals: &mut AccountTot
             continue;
         }
         let d = step * i128::from(h.qty);
-        totals.revalue(h.account, d, d);
+        totals.revalue(h.book, d, d);
     }
 }

@@ -41,7 +41,7 @@ impl Book {
             .collect();
         for (slot, cash) in paid {
             let h = self.hot(slot);
-            let (account, group) = (h.account, h.group);
+            let (book, group) = (h.book, h.group);
             let conv = self.convs[group.index()];
             let priced = self.positions[slot.index()].priced;
             let income = self.income.entry(slot).or_default();
@@ -49,9 +49,7 @@ impl Book {
             if priced && let Some(c) = conv {
                 let b = c.apply(cash);
                 income.base = add(income.base, b);
-                let tot = self.totals.of(account);
-                tot.income = add(tot.income, b);
-                tot.day = add(tot.day, b);
+                self.book_flow(book, 0, 0, b);
             }
             self.touch_pos(slot, seq);
         }

@@ -5,8 +5,10 @@
 //!   the positions holding it, in one pass over one array;
 //! - (currency, base) → positions ("conversion groups"): an FX tick reprices
 //!   only the positions whose conversion rate changed;
-//! - the owned accounts' totals move in place by each change, never by
-//!   re-summing (accounts are partitioned over shards, see `partition`).
+//! - the owned books' totals move in place by each change, never by
+//!   re-summing (accounts, with their books, are partitioned over shards,
+//!   see `partition`); an account's totals are the sum of its books'
+//!   (`links`), the firm's are kept in part by each shard (`firm`).
 //!
 //! Events only *mark* positions dirty; [`Book::flush`] reprices each dirty
 //! position once. Realized P&L and fees are converted at the moment they
@@ -15,23 +17,28 @@
 //! flushing per batch coalesces them.
 
 mod cold;
+mod firm;
 mod flush;
 mod fx_cost;
 pub(crate) mod holders;
 mod income;
+mod links;
 mod sweeps;
 mod trade;
 
 pub(crate) use cold::{Amounts, Cross, CrossId, Position};
+pub use firm::FirmSums;
 pub use flush::{EodCapture, Segment, ShardOutput};
 pub(crate) use income::Income;
+pub(crate) use trade::NewPosition;
 
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use crate::account_index::AccountIndex;
+use crate::book_index::BookIndex;
 use crate::fx::{Conversion, FxRates};
+use crate::ids::AccountId;
 use crate::ids::{CurrencyId, InstrumentId};
 use crate::interest::{Interest, InterestView};
 use crate::lean::{Chunked, grow_to};
@@ -40,7 +47,9 @@ use crate::num::{Multiplier, add, sub};
 use crate::op::{Op, SeqOp};
 use crate::partition::Owner;
 use crate::state::{ClosedPosition, PositionDelta};
-use holders::{AccountTotals, GroupId, Holder, SlotId, Valuation};
+use firm::Firm;
+use holders::{BookTotals, GroupId, Holder, SlotId, Valuation};
+use links::BookLinks;
 use trade::TradeOp;
 
 /// An instrument as a shard knows it, with its holders (hot) and the slot
@@ -109,7 +118,7 @@ pub struct Book {
     pub(crate) cross: Chunked<Cross>,
     /// The dividend income of the positions ever paid one (see `income`).
     pub(crate) income: FxHashMap<SlotId, Income>,
-    pub(crate) by_key: AccountIndex<SlotId>,
+    pub(crate) by_key: BookIndex<SlotId>,
     pub(crate) fx: FxRates,
     pub(crate) groups: Vec<Group>,
     /// Each group's conversion at the latest rate (`None` until a rate
@@ -125,8 +134,16 @@ pub struct Book {
     pub(crate) dirty_pos: Vec<SlotId>,
     /// The accounts whose positions and totals this book holds.
     pub(crate) owner: Owner,
-    /// The owned accounts' totals, moved in place.
-    pub(crate) totals: AccountTotals,
+    /// The owned books' totals, moved in place.
+    pub(crate) totals: BookTotals,
+    /// Each owned book's account, and each account's books.
+    pub(crate) links: BookLinks,
+    /// This shard's part of the firm's totals.
+    pub(crate) firm: Firm,
+    /// The accounts a flush already reports (by account id), and their
+    /// list: reused buffers.
+    pub(crate) account_dirty: Vec<bool>,
+    pub(crate) dirty_accounts: Vec<AccountId>,
     /// Whether flushes report the changed totals (a sink may not want them).
     pub(crate) emit_totals: bool,
     pub(crate) out_positions: Vec<PositionDelta>,
@@ -151,7 +168,7 @@ impl Book {
             positions: Chunked::default(),
             cross: Chunked::default(),
             income: FxHashMap::default(),
-            by_key: AccountIndex::default(),
+            by_key: BookIndex::default(),
             fx: FxRates::default(),
             groups: Vec::new(),
             convs: Vec::new(),
@@ -162,7 +179,11 @@ impl Book {
             dirty_groups: Vec::new(),
             dirty_pos: Vec::new(),
             owner: Owner::ALL,
-            totals: AccountTotals::default(),
+            totals: BookTotals::default(),
+            links: BookLinks::default(),
+            firm: Firm::default(),
+            account_dirty: Vec::new(),
+            dirty_accounts: Vec::new(),
             emit_totals: true,
             out_positions: Vec::new(),
             out_eod: Vec::new(),
@@ -226,6 +247,7 @@ impl Book {
             }
             Op::Trade {
                 account,
+                book,
                 base,
                 instrument,
                 qty,
@@ -236,11 +258,12 @@ impl Book {
                 seq,
                 TradeOp {
                     account,
+                    book,
                     base,
                     instrument,
                     qty,
                     price,
-                    fee: fee.raw(),
+                    fee: i128::from(fee.raw()),
                     method,
                 },
             ),
@@ -317,7 +340,7 @@ impl Book {
         self.set_holding(slot, parts.qty, parts.cost, parts.cost_base);
     }
 
-    /// Sets a holder's quantity, cost and base cost, moving its account's
+    /// Sets a holder's quantity, cost and base cost, moving its book's
     /// totals from its old value to its new one at the applied mark and
     /// rate (a flush then moves it on with the rest of its instrument and
     /// group).
@@ -341,15 +364,15 @@ impl Book {
             0
         };
         (h.qty, h.cost) = (qty, cost);
-        let account = h.account;
-        self.totals.shift(account, before, after);
+        let book = h.book;
+        self.totals.shift(book, before, after);
         if fx != 0 {
-            let tot = self.totals.of(account);
+            let tot = self.totals.of(book);
             tot.fx = add(tot.fx, fx);
         }
     }
 
-    /// A position's value in base as its account's totals include it (at
+    /// A position's value in base as its book's totals include it (at
     /// the applied mark and rate; after a flush, the current ones).
     pub(crate) fn base_value(&self, slot: SlotId) -> Valuation {
         let p = &self.positions[slot.index()];

@@ -39,6 +39,7 @@ impl Book {
                 self.dirty_groups.push(GroupId::from_index(gi));
             }
         }
+        self.firm_rates();
     }
 
     pub(super) fn split(&mut self, seq: u64, instrument: InstrumentId, ratio: Rate) {
@@ -69,7 +70,7 @@ impl Book {
         let listed: Vec<SlotId> = self.listed().collect();
         for slot in listed {
             let (net, net_base) = self.net(slot);
-            let account = self.hot(slot).account;
+            let book = self.hot(slot).book;
             let before = self.base_amounts(slot);
             let p = &mut self.positions[slot.index()];
             p.baseline = net;
@@ -82,7 +83,7 @@ impl Book {
                         ..before
                     },
                 );
-                let tot = self.totals.of(account);
+                let tot = self.totals.of(book);
                 tot.day = sub(tot.day, day);
             }
             self.touch_pos(slot, seq);
@@ -90,6 +91,7 @@ impl Book {
                 self.roll_closed(slot, date);
             }
         }
+        self.firm_eod();
     }
 
     /// Moves a flat, priced position into the closed history and frees its
@@ -112,6 +114,8 @@ impl Book {
         p.lots = Lots::default();
         (p.realized, p.fees, p.baseline) = (0, 0, 0);
         p.listed = false;
+        let book = self.hot(slot).book;
+        self.totals.of(book).listed -= 1;
         self.set_base_amounts(slot, Amounts::default());
         self.income.remove(&slot);
         self.set_holding(slot, 0, 0, 0);

@@ -4,7 +4,7 @@
 
 use super::holders::{GroupId, Holder, HolderIdx, SlotId};
 use super::{Amounts, Book, Cross, CrossId, Group, Position};
-use crate::ids::{AccountId, CurrencyId, InstrumentId};
+use crate::ids::{AccountId, BookId, CurrencyId, InstrumentId};
 use crate::lean::push_lean;
 use crate::ledger::{Lots, Method};
 use crate::num::{Price, Quantity, UNIT, add, out_of_bounds, sub};
@@ -22,7 +22,7 @@ impl Book {
             return;
         }
         let mult = self.instruments[t.instrument.index()].multiplier;
-        let slot = self.slot(t.account, t.base, t.instrument);
+        let slot = self.slot(t.account, t.book, t.base, t.instrument);
         self.price_if_possible(slot);
         let conv = self.convs[self.hot(slot).group.index()];
         let to_base = self.to_base(slot);
@@ -41,20 +41,20 @@ impl Book {
         // base amounts are its local ones.
         let mut b = self.base_amounts(slot);
         let p = &mut self.positions[slot.index()];
+        let relisted = !p.listed;
         p.listed = true;
         p.realized = add(p.realized, realized);
         p.fees = add(p.fees, fee);
-        if p.priced
-            && let Some(c) = conv
-        {
+        let priced = p.priced;
+        if relisted {
+            self.totals.of(t.book).listed += 1;
+        }
+        if priced && let Some(c) = conv {
             let (dr, df) = (c.apply(realized), c.apply(fee));
             b.realized = add(b.realized, dr);
             b.fees = add(b.fees, df);
             self.set_base_amounts(slot, b);
-            let tot = self.totals.of(t.account);
-            tot.realized = add(tot.realized, dr);
-            tot.fees = add(tot.fees, df);
-            tot.day = add(tot.day, sub(dr, df));
+            self.book_flow(t.book, dr, df, 0);
             if to_base.is_some() && fill.closed_value != 0 {
                 self.realize_fx(slot, super::fx_cost::fx_closed(c, mult, &fill, dr));
             }
@@ -62,23 +62,36 @@ impl Book {
         self.touch_pos(slot, seq);
     }
 
-    /// The slot of (account, instrument), created on first use.
-    fn slot(&mut self, account: AccountId, base: CurrencyId, instrument: InstrumentId) -> SlotId {
-        if let Some(slot) = self.by_key.get(account, instrument) {
+    /// The slot of (book, instrument), created on first use.
+    fn slot(
+        &mut self,
+        account: AccountId,
+        book: BookId,
+        base: CurrencyId,
+        instrument: InstrumentId,
+    ) -> SlotId {
+        if let Some(slot) = self.by_key.get(book, instrument) {
             return slot;
         }
-        let slot = self.new_position(account, instrument, base);
-        self.totals.of(account).unpriced += 1;
+        let slot = self.new_position(NewPosition {
+            account,
+            book,
+            instrument,
+            base,
+        });
+        self.totals.of(book).unpriced += 1;
         slot
     }
 
-    /// Adds an empty, listed, unpriced position to every index.
-    pub(crate) fn new_position(
-        &mut self,
-        account: AccountId,
-        instrument: InstrumentId,
-        base: CurrencyId,
-    ) -> SlotId {
+    /// Adds an empty, listed, unpriced position to every index (and its
+    /// book, if new here, to the account's books and the firm).
+    pub(crate) fn new_position(&mut self, key: NewPosition) -> SlotId {
+        let NewPosition {
+            account,
+            book,
+            instrument,
+            base,
+        } = key;
         let currency = self.inst_mut(instrument).currency;
         let group = self.group_index(currency, base);
         let slot = SlotId::from_index(self.positions.len());
@@ -87,7 +100,7 @@ impl Book {
         push_lean(
             &mut inst.holders,
             Holder {
-                account,
+                book,
                 group,
                 ..Holder::default()
             },
@@ -110,9 +123,16 @@ impl Book {
             dirty: false,
             seq: 0,
         });
-        self.by_key.set(account, instrument, slot);
+        self.by_key.set(book, instrument, slot);
         push_lean(&mut self.groups[group.index()].positions, slot);
-        self.totals.reserve(account, base);
+        if self.totals.reserve(book, base) {
+            self.links.link(book, account);
+            if self.account_dirty.len() <= account.index() {
+                self.account_dirty.resize(account.index() + 1, false);
+            }
+            self.firm_join(book, base);
+        }
+        self.totals.of(book).listed += 1;
         slot
     }
 
@@ -144,7 +164,7 @@ impl Book {
             return;
         }
         let h = self.hot(slot);
-        let (account, group) = (h.account, h.group);
+        let (book, group) = (h.book, h.group);
         let Some(c) = self.convs[group.index()] else {
             return;
         };
@@ -158,19 +178,25 @@ impl Book {
         self.set_base_amounts(slot, base);
         let income = self.price_income(slot, c);
         self.price_fx(slot, c);
-        let (r, f, b) = (base.realized, base.fees, base.baseline);
-        let tot = self.totals.of(account);
+        let tot = self.totals.of(book);
         tot.unpriced -= 1;
-        tot.realized = add(tot.realized, r);
-        tot.fees = add(tot.fees, f);
-        tot.income = add(tot.income, income);
-        tot.day = add(tot.day, sub(add(sub(r, f), income), b));
+        tot.day = sub(tot.day, base.baseline);
+        self.book_flow(book, base.realized, base.fees, income);
     }
+}
+
+/// Where a new position goes.
+pub(crate) struct NewPosition {
+    pub(crate) account: AccountId,
+    pub(crate) book: BookId,
+    pub(crate) instrument: InstrumentId,
+    pub(crate) base: CurrencyId,
 }
 
 /// The fields of one trade op, as a book applies it.
 pub(super) struct TradeOp {
     pub(super) account: AccountId,
+    pub(super) book: BookId,
     pub(super) base: CurrencyId,
     pub(super) instrument: InstrumentId,
     pub(super) qty: Quantity,

@@ -37,9 +37,9 @@ pub(crate) use overlay::Overlay;
 use ethnum::U256;
 use rustc_hash::FxHashSet;
 
-use crate::account_index::AccountIndex;
+use crate::book_index::BookIndex;
 use crate::fx::FxRates;
-use crate::ids::{AccountId, CurrencyId, InstrumentId};
+use crate::ids::{BookId, CurrencyId, InstrumentId};
 use crate::lean::grow_to;
 use crate::num::{Multiplier, Rate, UNIT, out_of_bounds, split_qty};
 use crate::op::Op;
@@ -125,8 +125,8 @@ impl CurLimit {
 /// Read and write access to the checks' state: [`Limits`] itself, or an
 /// [`Overlay`] that checks a batch without changing it.
 pub(crate) trait Table {
-    fn held(&self, key: (AccountId, InstrumentId)) -> i128;
-    fn set_held(&mut self, key: (AccountId, InstrumentId), qty: i128);
+    fn held(&self, key: (BookId, InstrumentId)) -> i128;
+    fn set_held(&mut self, key: (BookId, InstrumentId), qty: i128);
     fn inst(&self, i: InstrumentId) -> InstLimit;
     fn set_inst(&mut self, i: InstrumentId, l: InstLimit);
     fn cur(&self, c: CurrencyId) -> CurLimit;
@@ -186,7 +186,7 @@ impl Held {
 pub(crate) struct Limits {
     /// Each position's quantity, raw: within a `Quantity`, since a trade or
     /// split that would leave it is refused.
-    held: AccountIndex<Held>,
+    held: BookIndex<Held>,
     inst: Vec<InstLimit>,
     cur: Vec<CurLimit>,
     groups: FxHashSet<(CurrencyId, CurrencyId)>,
@@ -214,11 +214,11 @@ impl Limits {
 }
 
 impl Table for Limits {
-    fn held(&self, key: (AccountId, InstrumentId)) -> i128 {
+    fn held(&self, key: (BookId, InstrumentId)) -> i128 {
         self.held.get(key.0, key.1).map_or(0, |h| i128::from(h.get()))
     }
 
-    fn set_held(&mut self, key: (AccountId, InstrumentId), qty: i128) {
+    fn set_held(&mut self, key: (BookId, InstrumentId), qty: i128) {
         self.held.set(
             key.0,
             key.1,

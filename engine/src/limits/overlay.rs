@@ -8,7 +8,7 @@ use rustc_hash::FxHashMap;
 
 use super::{CurLimit, InstLimit, Limits, Table, step};
 use crate::fx::FxRates;
-use crate::ids::{AccountId, CurrencyId, InstrumentId};
+use crate::ids::{BookId, CurrencyId, InstrumentId};
 use crate::num::{Rate, split_qty};
 use crate::op::Op;
 
@@ -16,7 +16,7 @@ use crate::op::Op;
 #[derive(Debug)]
 pub(crate) struct Overlay<'a> {
     base: &'a Limits,
-    held: FxHashMap<(AccountId, InstrumentId), i128>,
+    held: FxHashMap<(BookId, InstrumentId), i128>,
     inst: FxHashMap<InstrumentId, InstLimit>,
     cur: FxHashMap<CurrencyId, CurLimit>,
     groups: Vec<(CurrencyId, CurrencyId)>,
@@ -45,14 +45,14 @@ impl<'a> Overlay<'a> {
 }
 
 impl Table for Overlay<'_> {
-    fn held(&self, key: (AccountId, InstrumentId)) -> i128 {
+    fn held(&self, key: (BookId, InstrumentId)) -> i128 {
         self.held
             .get(&key)
             .copied()
             .unwrap_or_else(|| self.base.held(key))
     }
 
-    fn set_held(&mut self, key: (AccountId, InstrumentId), qty: i128) {
+    fn set_held(&mut self, key: (BookId, InstrumentId), qty: i128) {
         self.held.insert(key, qty);
     }
 
@@ -103,8 +103,7 @@ impl Table for Overlay<'_> {
     }
 
     fn split_held(&mut self, i: InstrumentId, ratio: Rate) -> i128 {
-        let mut keys: Vec<(AccountId, InstrumentId)> =
-            self.base.held.accounts_of(i).map(|a| (a, i)).collect();
+        let mut keys: Vec<(BookId, InstrumentId)> = self.base.held.books_of(i).map(|a| (a, i)).collect();
         keys.extend(
             self.held
                 .keys()

@@ -6,7 +6,7 @@
 use ethnum::U256;
 
 use super::{Held, InstLimit, Limits, Table};
-use crate::ids::{AccountId, CurrencyId, InstrumentId};
+use crate::ids::{BookId, CurrencyId, InstrumentId};
 use crate::image::{BookImage, PortfolioImage, Positions};
 use crate::num::out_of_bounds;
 
@@ -70,7 +70,7 @@ impl Limits {
             fixed = fixed.saturating_add(U256::from(v));
         }
         positions.each(&mut |p| {
-            let key = (AccountId(p.account), InstrumentId(p.instrument));
+            let key = (BookId(p.book), InstrumentId(p.instrument));
             self.held.update(key.0, key.1, |held| {
                 let qty = held
                     .map_or(0, Held::get)

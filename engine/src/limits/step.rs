@@ -4,8 +4,8 @@
 use ethnum::U256;
 
 use super::{CurLimit, InstLimit, RANGE, Table, mult_raw};
-use crate::ids::{AccountId, CurrencyId, InstrumentId};
-use crate::num::{Money, Price, Quantity, Rate, UNIT, split_price, split_qty};
+use crate::ids::{BookId, CurrencyId, InstrumentId};
+use crate::num::{Fee, Money, Price, Quantity, Rate, UNIT, split_price, split_qty};
 use crate::op::Op;
 
 const MAX_QTY: i128 = i64::MAX as i128;
@@ -78,14 +78,14 @@ fn commit<T: Table>(t: &mut T, i: InstrumentId, l: InstLimit, cur: CurLimit, tot
 pub(crate) fn step<T: Table>(t: &mut T, op: &Op, check: bool) -> Result<(), String> {
     match *op {
         Op::Trade {
-            account,
+            book,
             base,
             instrument,
             qty,
             price,
             fee,
-            method: _,
-        } => trade(t, (account, instrument), base, qty, price, fee, check),
+            ..
+        } => trade(t, (book, instrument), base, qty, price, fee, check),
         Op::Tick { instrument, price } => tick(t, instrument, price, check),
         Op::Fx { base, quote, rate } => fx(t, base, quote, rate, check),
         Op::Split { instrument, ratio } => split(t, instrument, ratio, check),
@@ -113,11 +113,11 @@ fn raise_peak(l: &mut InstLimit, price: i64) {
 
 fn trade<T: Table>(
     t: &mut T,
-    key: (AccountId, InstrumentId),
+    key: (BookId, InstrumentId),
     base: CurrencyId,
     qty: Quantity,
     price: Price,
-    fee: Money,
+    fee: Fee,
     check: bool,
 ) -> Result<(), String> {
     let old = t.held(key);

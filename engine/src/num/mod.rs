@@ -263,9 +263,14 @@ fixed_type!(
     Rate, i64
 );
 fixed_type!(
-    /// An amount of money at the global scale (i128 raw, 10^-9): fees in,
-    /// every P&L figure out.
+    /// An amount of money at the global scale (i128 raw, 10^-9): every
+    /// P&L figure out.
     Money, i128
+);
+fixed_type!(
+    /// A trade's fee (i64 raw, 10^-9: up to ≈ 9.2 × 10^9 units, the range
+    /// of prices and quantities), in the instrument's currency.
+    Fee, i64
 );
 
 impl Quantity {

@@ -30,6 +30,8 @@ pub struct PipelineConfig {
     pub emit_positions: bool,
     /// Whose position deltas to produce (default: every account's).
     pub interest: Arc<Interest>,
+    /// The currency of the firm's totals (`None`: USD).
+    pub reporting_currency: Option<String>,
 }
 
 impl Default for PipelineConfig {
@@ -45,6 +47,7 @@ impl Default for PipelineConfig {
             conflate_ticks: true,
             emit_positions: true,
             interest: Arc::new(Interest::default()),
+            reporting_currency: None,
         }
     }
 }

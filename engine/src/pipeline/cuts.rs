@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::{Downstream, Pipeline};
 use crate::ids::AccountId;
-use crate::image::{EngineImage, PortfolioImage};
+use crate::image::{EngineImage, FirmImage, PortfolioImage};
 use crate::journal_writer::JournalMsg;
 use crate::messages::{Cut, CutKind};
 use crate::state::{EngineState, PortfolioState};
@@ -79,7 +79,19 @@ impl Pipeline {
             seq: self.seq.last_seq(),
             sequencer,
             books: cut.books.unwrap_or_default(),
-            portfolios: cut.state.portfolios.iter().map(PortfolioImage::of).collect(),
+            portfolios: cut
+                .state
+                .books
+                .iter()
+                .map(|b| PortfolioImage::of(b.book, &b.totals))
+                .collect(),
+            firm: Some(FirmImage {
+                reporting: cut.state.firm.reporting_currency.0,
+                realized: cut.state.firm.realized_pnl.0,
+                fees: cut.state.firm.fees.0,
+                income: cut.state.firm.income.0,
+                baseline: cut.state.firm.net_pnl.0 - cut.state.firm.day_pnl.0,
+            }),
         }
     }
 }

@@ -28,7 +28,7 @@ use crate::messages::AggMsg;
 pub use crate::messages::Cut;
 use crate::op::SeqOp;
 use crate::router::{Router, RouterStats};
-use crate::sequencer::{NewName, SequenceError, Sequencer};
+use crate::sequencer::{NewName, SequenceError, Sequencer, TradeTags};
 use crate::shard_depths::ShardDepths;
 use crate::state::EngineState;
 use crate::store::journal::{JournalBatch, JournalEvent};
@@ -78,6 +78,9 @@ pub struct Pipeline {
     seq: Sequencer,
     down: Downstream,
     names: SharedNames,
+    /// How many books `names` has (the sequencer numbers them without a
+    /// journaled name).
+    mirrored_books: usize,
     stamp: bool,
     workers: Vec<JoinHandle<()>>,
     aggregator: Option<JoinHandle<()>>,
@@ -123,7 +126,11 @@ impl Pipeline {
     ) -> Self {
         config.shards = config.shards.max(1);
         let shards = config.shards;
-        let Restored { books, seq } = restored;
+        let Restored {
+            books,
+            seq,
+            reporting,
+        } = restored;
         let (agg_tx, agg_rx) = bounded::<AggMsg>(config.queue_batches.max(1) * shards);
         let mut senders = Vec::with_capacity(shards);
         let mut workers = Vec::with_capacity(shards);
@@ -159,10 +166,11 @@ impl Pipeline {
         drop(agg_tx);
         let aggregator = std::thread::Builder::new()
             .name("kupala-aggregator".into())
-            .spawn(move || Aggregator::new(shards, sink, returns).run(&agg_rx))
+            .spawn(move || Aggregator::new(shards, sink, returns, reporting).run(&agg_rx))
             .ok();
         let names = Arc::new(RwLock::new(seq.names().clone()));
         Self {
+            mirrored_books: seq.names().books.len(),
             seq,
             names,
             stamp: false,
@@ -328,15 +336,18 @@ impl Pipeline {
 
     /// Makes new names visible to other threads, then tells the interest
     /// (a wanted account gets its id before its first op reaches a shard).
-    fn mirror(&self, names: &[NewName]) {
-        if names.is_empty() {
+    fn mirror(&mut self, names: &[NewName]) {
+        let books = self.seq.names().books.len();
+        if names.is_empty() && books == self.mirrored_books {
             return;
         }
         if let Ok(mut shared) = self.names.write() {
             for n in names {
                 shared.restore(n);
             }
+            shared.sync_books(self.seq.names());
         }
+        self.mirrored_books = books;
         self.config.interest.added(names);
     }
 
@@ -346,9 +357,9 @@ impl Pipeline {
         &mut self,
         names: &[NewName],
         sop: SeqOp,
-        trade_id: Option<&str>,
+        tags: TradeTags<'_>,
     ) -> Result<(), SequenceError> {
-        let sop = self.seq.replay(names, sop, trade_id)?;
+        let sop = self.seq.replay(names, sop, tags)?;
         self.route_replayed(names, sop);
         Ok(())
     }

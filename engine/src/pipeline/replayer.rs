@@ -15,7 +15,7 @@ use super::{Pipeline, PipelineConfig, Restored};
 use crate::aggregator::NullSink;
 use crate::ids::Names;
 use crate::op::SeqOp;
-use crate::sequencer::{NewName, SequenceError};
+use crate::sequencer::{NewName, SequenceError, TradeTags};
 use crate::state::EngineState;
 use crate::worker::{FlushRule, MAX_UNFLUSHED};
 
@@ -64,9 +64,9 @@ impl Replayer {
         &mut self,
         names: &[NewName],
         sop: SeqOp,
-        trade_id: Option<&str>,
+        tags: TradeTags<'_>,
     ) -> Result<(), SequenceError> {
-        let sop = self.pipeline.seq.replay_unbounded(names, sop, trade_id)?;
+        let sop = self.pipeline.seq.replay_unbounded(names, sop, tags)?;
         self.pipeline.route_replayed(names, sop);
         Ok(())
     }

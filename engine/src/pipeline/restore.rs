@@ -9,8 +9,9 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 use std::sync::Arc;
 
 use super::config::PipelineConfig;
-use crate::book::Book;
-use crate::image::{EngineImage, PortfolioImage, PositionImage, Positions};
+use crate::book::{Book, FirmSums};
+use crate::ids::{BookId, CurrencyId};
+use crate::image::{EngineImage, PositionImage, Positions, Shape};
 use crate::partition::Owner;
 use crate::sequencer::Sequencer;
 
@@ -22,6 +23,8 @@ use crate::sequencer::Sequencer;
 pub struct Restored {
     pub(super) books: Vec<Book>,
     pub(super) seq: Sequencer,
+    /// The firm's reporting currency.
+    pub(super) reporting: CurrencyId,
 }
 
 impl Restored {
@@ -29,12 +32,19 @@ impl Restored {
     #[must_use]
     pub fn empty(config: &PipelineConfig) -> Self {
         let shards = config.shards.max(1);
+        let mut seq = Sequencer::new(config.bases.clone()).with_methods(config.methods.clone());
+        let reporting = seq.reporting_currency(config.reporting_currency.as_deref());
         let books = (0..shards)
-            .map(|shard| Book::new(config.emit_positions).owning(Owner { shard, shards }))
+            .map(|shard| {
+                Book::new(config.emit_positions)
+                    .owning(Owner { shard, shards })
+                    .reporting_in(reporting)
+            })
             .collect();
         Self {
             books,
-            seq: Sequencer::new(config.bases.clone()).with_methods(config.methods.clone()),
+            seq,
+            reporting,
         }
     }
 
@@ -49,13 +59,33 @@ impl Restored {
     ) -> Result<Self, P::Error> {
         let shards = config.shards.max(1);
         let owners = (0..shards).map(|shard| Owner { shard, shards });
+        let mut seq = Sequencer::from_image(&img.sequencer, config.bases.clone(), config.methods.clone());
+        let reporting = seq.reporting_currency(config.reporting_currency.as_deref());
+        // What the firm accumulated, kept by shard 0 (the sums add up);
+        // without it (an older snapshot, or another reporting currency),
+        // the books' amounts so far convert at the restored rates.
+        let flows = img.firm.filter(|f| f.reporting == reporting.0).map(|f| FirmSums {
+            realized: f.realized,
+            fees: f.fees,
+            income: f.income,
+            baseline: f.baseline,
+            ..FirmSums::default()
+        });
         let book = move |owner: Owner, batches: Batches| {
-            let Ok(book) = Book::from_image(&img.books, &batches, owner, img.seq, config.emit_positions);
-            book.with_portfolios(
+            let shape = Shape {
+                owner,
+                seq: img.seq,
+                emit_positions: config.emit_positions,
+                reporting,
+            };
+            let Ok(book) = Book::from_image(&img.books, &batches, shape);
+            let flows = flows.map(|f| if owner.shard == 0 { f } else { FirmSums::default() });
+            book.with_books(
                 img.portfolios
                     .iter()
-                    .map(PortfolioImage::state)
-                    .filter(|p| owner.owns(p.account)),
+                    .map(|p| (BookId(p.book), p.state()))
+                    .filter(|(_, p)| owner.owns(p.account)),
+                flows,
             )
         };
         std::thread::scope(|s| {
@@ -70,13 +100,16 @@ impl Restored {
                     s.spawn(move || book(o, Batches(rx)))
                 })
                 .collect();
-            let mut seq = Sequencer::from_image(&img.sequencer, config.bases.clone(), config.methods.clone());
             let limits = seq.rebuild_limits(&img.books, &Tee::new(positions, to), &img.portfolios);
             let books = handles
                 .into_iter()
                 .map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
                 .collect();
-            limits.map(|()| Self { books, seq })
+            limits.map(|()| Self {
+                books,
+                seq,
+                reporting,
+            })
         })
     }
 }

@@ -7,11 +7,11 @@
 use rkyv::{Archive, Deserialize, Serialize};
 
 use crate::event::{Dividend, Eod, Event, Fx, InstrumentDef, Side, Split, Tick, Trade};
-use crate::ids::{AccountId, CurrencyId, InstrumentId, Names};
+use crate::ids::{AccountId, BookId, CurrencyId, InstrumentId, Names};
 use crate::ledger::Method;
-use crate::num::{Money, Multiplier, Price, Quantity, Rate};
+use crate::num::{Fee, Multiplier, Price, Quantity, Rate};
 use crate::op::{Op, SeqOp};
-use crate::sequencer::NewName;
+use crate::sequencer::{NewName, TradeTags};
 use crate::time::{Date, Timestamp};
 
 pub use jop::JOp;
@@ -49,7 +49,7 @@ mod jop {
             /// Price, raw.
             price: i64,
             /// Fee, raw.
-            fee: i128,
+            fee: i64,
         },
         /// [`Op::Tick`].
         Tick {
@@ -167,6 +167,15 @@ impl JournalEvent {
         }
     }
 
+    /// What the sequencer needs of the trade beside its op to replay it.
+    #[must_use]
+    pub fn tags(&self) -> TradeTags<'_> {
+        TradeTags {
+            trade_id: self.trade_id.as_deref(),
+            strategy: self.strategy.as_deref(),
+        }
+    }
+
     /// The sequenced op back.
     #[must_use]
     pub fn seq_op(&self) -> SeqOp {
@@ -207,7 +216,7 @@ impl JournalEvent {
                 side: if qty >= 0 { Side::Buy } else { Side::Sell },
                 qty: Quantity::from_raw(qty.abs()),
                 price: Price::from_raw(price),
-                fee: Money::from_raw(fee),
+                fee: Fee::from_raw(fee),
                 strategy: self.strategy.clone(),
             }),
             JOp::Tick { instrument, price } => Event::Tick(Tick {
@@ -258,6 +267,7 @@ impl From<Op> for JOp {
                 qty,
                 price,
                 fee,
+                book: _,
                 method: _,
             } => Self::Trade {
                 account: account.0,
@@ -314,9 +324,11 @@ impl From<JOp> for Op {
                 instrument: InstrumentId(instrument),
                 qty: Quantity::from_raw(qty),
                 price: Price::from_raw(price),
-                fee: Money::from_raw(fee),
-                // The journal does not record it: the account's
-                // configuration does, and `Sequencer::replay` sets it.
+                fee: Fee::from_raw(fee),
+                // The journal records neither: the account's configuration
+                // and the trade's strategy do, and `Sequencer::replay` sets
+                // them.
+                book: BookId::default(),
                 method: Method::Avg,
             },
             JOp::Tick { instrument, price } => Self::Tick {

@@ -114,7 +114,7 @@ impl Writer {
                 self.uint(u128::from(instrument));
                 self.decimal(i128::from(qty));
                 self.decimal(i128::from(price));
-                self.decimal(fee);
+                self.decimal(i128::from(fee));
             }
             JOp::Tick { instrument, price } => {
                 self.0.push(TAG_TICK | flags);

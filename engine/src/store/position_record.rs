@@ -5,18 +5,23 @@
 //!
 //! - format 1: the fields up to `day_pnl`, and five base amounts;
 //! - format 2: adds dividend income (`income`) and, in base, income, the
-//!   open base cost and the currency effect (`docs/pnl.md`).
+//!   open base cost and the currency effect (`docs/pnl.md`);
+//! - format 3: adds the position's strategy (its book), by name: the
+//!   store's names do not number strategies.
 
 use rkyv::{Archive, Deserialize, Serialize};
 
 use super::frame::{self, FrameError};
-use crate::ids::{AccountId, CurrencyId, InstrumentId};
+use crate::books::BookKey;
+use crate::ids::{AccountId, CurrencyId, InstrumentId, Names, StrategyId};
 use crate::num::{Notional, Price, Quantity};
 use crate::state::{BaseValues, PositionState};
 use crate::time::Date;
 
 /// The frame byte of the current layout.
-const FORMAT: u8 = 2;
+const FORMAT: u8 = 3;
+/// The frame byte of the layout before strategies.
+const FORMAT_V2: u8 = 2;
 /// The frame byte of the layout before dividend income.
 const FORMAT_V1: u8 = 1;
 
@@ -42,6 +47,55 @@ pub struct PositionRecord {
     /// The base-currency figures (`None` while unpriced).
     pub base: Option<BaseRecord>,
     pub seq: u64,
+    /// The strategy of its book (`None`: the account's default book).
+    pub strategy: Option<String>,
+}
+
+/// The layout of format 2 (before strategies), read only.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+struct PositionRecordV2 {
+    date: i32,
+    account: u32,
+    instrument: u32,
+    currency: u32,
+    base_currency: u32,
+    qty: i64,
+    avg_cost: i64,
+    mark: i64,
+    market_value: i128,
+    realized_pnl: i128,
+    unrealized_pnl: i128,
+    fees: i128,
+    income: i128,
+    net_pnl: i128,
+    day_pnl: i128,
+    base: Option<BaseRecord>,
+    seq: u64,
+}
+
+impl From<PositionRecordV2> for PositionRecord {
+    fn from(r: PositionRecordV2) -> Self {
+        Self {
+            date: r.date,
+            account: r.account,
+            instrument: r.instrument,
+            currency: r.currency,
+            base_currency: r.base_currency,
+            qty: r.qty,
+            avg_cost: r.avg_cost,
+            mark: r.mark,
+            market_value: r.market_value,
+            realized_pnl: r.realized_pnl,
+            unrealized_pnl: r.unrealized_pnl,
+            fees: r.fees,
+            income: r.income,
+            net_pnl: r.net_pnl,
+            day_pnl: r.day_pnl,
+            base: r.base,
+            seq: r.seq,
+            strategy: None,
+        }
+    }
 }
 
 /// A position's base-currency figures as stored, exact (10^-18).
@@ -111,14 +165,21 @@ impl From<PositionRecordV1> for PositionRecord {
                 fx_pnl: 0,
             }),
             seq: r.seq,
+            strategy: None,
         }
     }
 }
 
 impl PositionRecord {
-    /// From a position state at an EOD date.
+    /// From a position state at an EOD date, its strategy named from
+    /// `names`.
     #[must_use]
-    pub fn new(date: Date, p: &PositionState) -> Self {
+    pub fn new(date: Date, p: &PositionState, names: &Names) -> Self {
+        let strategy = names
+            .books
+            .key(p.book)
+            .and_then(|k| k.strategy)
+            .map(|s| names.strategy(s).to_owned());
         Self {
             date: date.0,
             account: p.account.0,
@@ -146,14 +207,23 @@ impl PositionRecord {
                 fx_pnl: b.fx_pnl.0,
             }),
             seq: p.seq,
+            strategy,
         }
     }
 
-    /// Back to a position state.
+    /// Back to a position state, its book numbered in `names` (where the
+    /// strategy and the book are added if new: a reader's own copy).
     #[must_use]
-    pub fn state(&self) -> PositionState {
+    pub fn state(&self, names: &mut Names) -> PositionState {
+        let account = AccountId(self.account);
+        let strategy = self
+            .strategy
+            .as_deref()
+            .map(|s| StrategyId(names.strategies.intern(s)));
+        let (book, _) = names.books.intern(BookKey { account, strategy });
         PositionState {
-            account: AccountId(self.account),
+            account,
+            book,
             instrument: InstrumentId(self.instrument),
             currency: CurrencyId(self.currency),
             base_currency: CurrencyId(self.base_currency),
@@ -190,6 +260,7 @@ impl PositionRecord {
     pub fn decode(bytes: &[u8]) -> Result<Self, FrameError> {
         match frame::format_of(bytes) {
             Some(FORMAT_V1) => frame::decode_as::<PositionRecordV1>(bytes, FORMAT_V1).map(Self::from),
+            Some(FORMAT_V2) => frame::decode_as::<PositionRecordV2>(bytes, FORMAT_V2).map(Self::from),
             _ => frame::decode_as(bytes, FORMAT),
         }
     }
@@ -225,6 +296,7 @@ mod tests {
         let old = frame::encode_as(FORMAT_V1, &v1())?;
         let rec = PositionRecord::decode(&old)?;
         assert_eq!((rec.income, rec.net_pnl, rec.seq), (0, 21 * 10i128.pow(18), 99));
+        assert_eq!(rec.strategy, None);
         let base = rec.base.map(|b| (b.fees, b.income, b.net_pnl));
         assert_eq!(base, Some((4, 0, 5)), "net moves to its field, income is 0");
         Ok(())
@@ -235,6 +307,42 @@ mod tests {
         let mut rec = PositionRecord::from(v1());
         rec.income = 7;
         rec.base = rec.base.map(|b| BaseRecord { income: 6, ..b });
+        let v2 = PositionRecordV2 {
+            date: rec.date,
+            account: rec.account,
+            instrument: rec.instrument,
+            currency: rec.currency,
+            base_currency: rec.base_currency,
+            qty: rec.qty,
+            avg_cost: rec.avg_cost,
+            mark: rec.mark,
+            market_value: rec.market_value,
+            realized_pnl: rec.realized_pnl,
+            unrealized_pnl: rec.unrealized_pnl,
+            fees: rec.fees,
+            income: rec.income,
+            net_pnl: rec.net_pnl,
+            day_pnl: rec.day_pnl,
+            base: rec.base,
+            seq: rec.seq,
+        };
+        let old = PositionRecord::decode(&frame::encode_as(FORMAT_V2, &v2)?)?;
+        assert_eq!(old, rec, "a format 2 record reads in the default book");
+        rec.strategy = Some("carry".into());
+        let mut names = Names::default();
+        let state = rec.state(&mut names);
+        assert_eq!(
+            names
+                .books
+                .key(state.book)
+                .and_then(|k| k.strategy)
+                .map(|s| names.strategy(s)),
+            Some("carry")
+        );
+        assert_eq!(
+            PositionRecord::new(Date(rec.date), &state, &names).strategy,
+            rec.strategy
+        );
         let bytes = rec.encode()?;
         assert_eq!(frame::format_of(&bytes), Some(FORMAT));
         assert_eq!(PositionRecord::decode(&bytes)?, rec);

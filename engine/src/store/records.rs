@@ -185,16 +185,17 @@ impl Store {
     }
 
     /// Writes a day's EOD positions.
-    pub fn put_eod(&self, date: Date, positions: &[PositionState]) -> Result<(), StoreError> {
+    pub fn put_eod(&self, date: Date, positions: &[PositionState], names: &Names) -> Result<(), StoreError> {
         let mut w = self.db().batch();
         for p in positions {
-            let rec = PositionRecord::new(date, p);
+            let rec = PositionRecord::new(date, p, names);
             let value = rec.encode().map_err(|e| corrupt("eod_positions", date, e))?;
-            w.insert(
-                &self.eod_positions,
-                position_key(date, rec.account, rec.instrument),
-                value,
-            );
+            let mut key = position_key(date, rec.account, rec.instrument);
+            if let Some(s) = &rec.strategy {
+                // A strategy book's position of the same instrument.
+                key.extend_from_slice(s.as_bytes());
+            }
+            w.insert(&self.eod_positions, key, value);
         }
         let mut marker = b"eod/".to_vec();
         marker.extend_from_slice(&date_key(date));
@@ -205,12 +206,20 @@ impl Store {
     }
 
     /// Records positions an EOD closed.
-    pub fn put_closed(&self, date: Date, positions: &[PositionState]) -> Result<(), StoreError> {
+    pub fn put_closed(
+        &self,
+        date: Date,
+        positions: &[PositionState],
+        names: &Names,
+    ) -> Result<(), StoreError> {
         let mut w = self.db().batch();
         for p in positions {
-            let rec = PositionRecord::new(date, p);
+            let rec = PositionRecord::new(date, p, names);
             let mut key = position_key(date, rec.account, rec.instrument);
             key.extend_from_slice(&rec.seq.to_be_bytes());
+            if let Some(s) = &rec.strategy {
+                key.extend_from_slice(s.as_bytes());
+            }
             let value = rec.encode().map_err(|e| corrupt("closed_positions", date, e))?;
             w.insert(&self.closed_positions, key, value);
         }

@@ -20,13 +20,18 @@
 //!   written before a section existed simply ends before it): tag 1, the
 //!   account totals' dividend income, tag 2, their currency effect (each a
 //!   count, then index and amount), tag 3 (no payload), the positions
-//!   carry base costs.
+//!   carry base costs, tag 4, books (the strategy names, each book's
+//!   account and strategy + 1 or 0, and each portfolio's book: the
+//!   totals are then per book), tag 5, the firm's accumulated amounts
+//!   (reporting currency id, realized, fees, income, baseline). Without
+//!   tag 4 every account has one book, numbered as the account.
 //!   The methods' byte is otherwise the one method of every account (as
 //!   every snapshot before per-account methods wrote it);
 //! - chunk: a position count, then each position's fields in
 //!   [`PositionImage`] order (after its flags, its income, then its base
 //!   cost, realized currency effect and lots' base costs, each only when
-//!   the flags say it has any).
+//!   the flags say it has any, then its book when the flags say so: else
+//!   its account's default book).
 //!
 //! Decoding checks the checksum first, then refuses anything truncated,
 //! overlong or out of range with a clear error; it never panics.
@@ -57,6 +62,12 @@ const SECTION_FX: u8 = 2;
 /// The head's mark that positions carry base costs (always written since
 /// the FX attribution; an older snapshot lacks it).
 const SECTION_FX_COSTS: u8 = 3;
+/// The position's book follows (last).
+const BOOK: u8 = 16;
+/// The head's books: strategies, the book table, each portfolio's book.
+const SECTION_BOOKS: u8 = 4;
+/// The head's firm amounts.
+const SECTION_FIRM: u8 = 5;
 
 /// A snapshot as stored: the head and the chunks, in order.
 #[derive(Debug)]
@@ -290,6 +301,24 @@ fn write_head(w: &mut Writer, image: &EngineImage, chunks: usize) {
     if image.books.fx_costs {
         w.0.push(SECTION_FX_COSTS);
     }
+    let s = &image.sequencer;
+    if !s.books.is_empty() {
+        w.0.push(SECTION_BOOKS);
+        w.texts(&s.strategies);
+        w.uint(s.books.len() as u128);
+        for &(account, strategy) in &s.books {
+            w.uint(u128::from(account));
+            w.uint(strategy.map_or(0, |x| u128::from(x) + 1));
+        }
+        image.portfolios.iter().for_each(|p| w.uint(u128::from(p.book)));
+    }
+    if let Some(f) = &image.firm {
+        w.0.push(SECTION_FIRM);
+        w.uint(u128::from(f.reporting));
+        [f.realized, f.fees, f.income, f.baseline]
+            .into_iter()
+            .for_each(|v| w.amount(v));
+    }
 }
 
 /// An optional head section: the accounts whose `field` is not zero, by
@@ -360,7 +389,8 @@ fn write_position(w: &mut Writer, p: &PositionImage) {
         if p.priced { PRICED } else { 0 }
             | if p.listed { LISTED } else { 0 }
             | if income { INCOME } else { 0 }
-            | if fx { FX } else { 0 },
+            | if fx { FX } else { 0 }
+            | BOOK,
     );
     if income {
         w.amount(p.income);
@@ -371,6 +401,7 @@ fn write_position(w: &mut Writer, p: &PositionImage) {
         w.amount(p.fx_realized);
         p.lots.iter().for_each(|l| w.amount(l.cost_base));
     }
+    w.uint(u128::from(p.book));
     w.uint(u128::from(p.seq));
 }
 

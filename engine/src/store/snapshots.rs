@@ -137,6 +137,7 @@ mod tests {
         img.books.positions = (0..positions)
             .map(|i| PositionImage {
                 account: u32::try_from(i % 1000).unwrap_or(0),
+                book: u32::try_from(i % 1000).unwrap_or(0),
                 instrument: u32::try_from(i / 1000).unwrap_or(0),
                 base: 0,
                 qty: 5,

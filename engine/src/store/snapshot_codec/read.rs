@@ -1,9 +1,13 @@
 //! Reading a snapshot's head and positions (the layouts are in the parent
 //! module's documentation).
 
-use super::{FX, Head, INCOME, LISTED, PRICED, SECTION_FX, SECTION_FX_COSTS, SECTION_INCOME};
+use super::{
+    BOOK, FX, Head, INCOME, LISTED, PRICED, SECTION_BOOKS, SECTION_FIRM, SECTION_FX, SECTION_FX_COSTS,
+    SECTION_INCOME,
+};
 use crate::image::{
-    BookImage, EngineImage, FxImage, InstImage, LotImage, PortfolioImage, PositionImage, SequencerImage,
+    BookImage, EngineImage, FirmImage, FxImage, InstImage, LotImage, PortfolioImage, PositionImage,
+    SequencerImage,
 };
 use crate::ledger::Method;
 use crate::store::frame::FrameError;
@@ -79,6 +83,7 @@ pub(super) fn read_head(r: &mut Reader<'_>) -> Result<Head, FrameError> {
         let unpriced = i64::try_from(r.amount("unpriced")?).map_err(|_| r.bad("unpriced out of range"))?;
         portfolios.push(PortfolioImage {
             account,
+            book: account,
             base,
             unpriced,
             market_value: r.amount("market value")?,
@@ -94,9 +99,20 @@ pub(super) fn read_head(r: &mut Reader<'_>) -> Result<Head, FrameError> {
     let chunks = r.int("chunk count")?;
     let positions = r.int("position count")?;
     let mut fx_costs = false;
+    let mut firm = None;
     while !r.is_done() {
         match r.byte()? {
             SECTION_FX_COSTS => fx_costs = true,
+            SECTION_BOOKS => read_books(r, &mut sequencer, &mut portfolios)?,
+            SECTION_FIRM => {
+                firm = Some(FirmImage {
+                    reporting: r.int("currency id")?,
+                    realized: r.amount("firm realized")?,
+                    fees: r.amount("firm fees")?,
+                    income: r.amount("firm income")?,
+                    baseline: r.amount("firm baseline")?,
+                });
+            }
             SECTION_INCOME => read_section(r, &mut portfolios, |p, v| p.income = v)?,
             SECTION_FX => read_section(r, &mut portfolios, |p, v| p.fx_pnl = v)?,
             tag => return Err(r.bad(&format!("unknown head section {tag}"))),
@@ -112,12 +128,35 @@ pub(super) fn read_head(r: &mut Reader<'_>) -> Result<Head, FrameError> {
             fx_costs,
         },
         portfolios,
+        firm,
     };
     Ok(Head {
         image,
         chunks,
         positions,
     })
+}
+
+/// The books section: the strategies, the book table, each portfolio's
+/// book.
+fn read_books(
+    r: &mut Reader<'_>,
+    sequencer: &mut SequencerImage,
+    portfolios: &mut [PortfolioImage],
+) -> Result<(), FrameError> {
+    sequencer.strategies = r.texts("strategy count")?;
+    let n = r.count("book count", 2)?;
+    let mut books = Vec::with_capacity(n);
+    for _ in 0..n {
+        let account = r.int("account id")?;
+        let strategy: u32 = r.int("strategy id")?;
+        books.push((account, strategy.checked_sub(1)));
+    }
+    sequencer.books = books;
+    for p in portfolios.iter_mut() {
+        p.book = r.int("book id")?;
+    }
+    Ok(())
 }
 
 /// Every account's cost method: one code each after the sequencer when the
@@ -184,6 +223,8 @@ fn read_sequencer(r: &mut Reader<'_>) -> Result<SequencerImage, FrameError> {
         account_base,
         account_method: Vec::new(),
         trade_ids,
+        strategies: Vec::new(),
+        books: Vec::new(),
     })
 }
 
@@ -218,7 +259,7 @@ pub(super) fn read_position(r: &mut Reader<'_>) -> Result<PositionImage, FrameEr
         unreal_base,
     ] = amounts;
     let flags = r.byte()?;
-    if flags > (PRICED | LISTED | INCOME | FX) {
+    if flags > (PRICED | LISTED | INCOME | FX | BOOK) {
         return Err(r.bad(&format!("unknown position flags {flags}")));
     }
     let (income, income_base) = if flags & INCOME != 0 {
@@ -235,8 +276,14 @@ pub(super) fn read_position(r: &mut Reader<'_>) -> Result<PositionImage, FrameEr
     } else {
         (0, 0)
     };
+    let book = if flags & BOOK != 0 {
+        r.int("book id")?
+    } else {
+        account
+    };
     Ok(PositionImage {
         account,
+        book,
         instrument,
         base,
         qty,

@@ -1,5 +1,5 @@
 use super::*;
-use crate::image::{BookImage, FxImage, InstImage, LotImage, PortfolioImage};
+use crate::image::{BookImage, FirmImage, FxImage, InstImage, LotImage, PortfolioImage};
 use crate::ledger::Method;
 use crate::trade_ids::TradeIds;
 
@@ -7,6 +7,7 @@ fn position(i: u32) -> PositionImage {
     let big = i128::MAX / 4 - i128::from(i);
     PositionImage {
         account: i % 97,
+        book: i % 131,
         instrument: i % 1_013,
         base: i % 3,
         qty: if i.is_multiple_of(2) {
@@ -69,6 +70,8 @@ fn image(positions: u32) -> EngineImage {
             account_base: vec![0, 1],
             account_method: vec![Method::Lifo; 2],
             trade_ids,
+            strategies: vec!["carry".into(), "mean-révert".into()],
+            books: vec![(0, None), (1, Some(1)), (1, None), (0, Some(0))],
         },
         books: BookImage {
             instruments: vec![InstImage {
@@ -91,6 +94,7 @@ fn image(positions: u32) -> EngineImage {
         },
         portfolios: vec![PortfolioImage {
             account: 1,
+            book: 1,
             base: 1,
             unpriced: -2,
             market_value: i128::MIN / 4,
@@ -102,6 +106,13 @@ fn image(positions: u32) -> EngineImage {
             day_pnl: i128::MAX / 4,
             seq: 8,
         }],
+        firm: Some(FirmImage {
+            reporting: 1,
+            realized: i128::MIN / 4,
+            fees: 7,
+            income: 0,
+            baseline: -9,
+        }),
     }
 }
 
@@ -169,6 +180,15 @@ fn a_head_without_the_income_section_reads_as_no_income() -> Result<(), FrameErr
     let enc = encode(&older, 1);
     assert!(!decode_head(&enc.head)?.image.books.fx_costs);
     assert!(decode_head(&with.head)?.image.books.fx_costs);
+    // Without books and the firm (a snapshot before books): every
+    // portfolio is its account's default book, numbered as the account.
+    let mut before = image(2);
+    before.sequencer.books.clear();
+    before.sequencer.strategies.clear();
+    before.firm = None;
+    let read = decode_head(&encode(&before, 1).head)?.image;
+    assert_eq!((read.portfolios[0].book, read.portfolios[0].account), (1, 1));
+    assert!(read.sequencer.books.is_empty() && read.firm.is_none());
     Ok(())
 }
 
