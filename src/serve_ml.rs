@@ -27,7 +27,9 @@ use serde_json::{Map, Value};
 use kupala_api::analysis::{Analysis, Analyzer, JobId, Refusal};
 use kupala_api::protocol::ErrorCode;
 use kupala_engine::DeltaSink;
-use kupala_engine::state::{ClosedPosition, PortfolioState, PositionDelta, PositionState};
+use kupala_engine::state::{
+    BookState, ClosedPosition, FirmState, PortfolioState, PositionDelta, PositionState,
+};
 use kupala_engine::store::Store;
 use kupala_engine::time::Date;
 use kupala_ml::{AnalyzeRequest, JobEvent, JobStatus, Worker};
@@ -254,6 +256,15 @@ impl DeltaSink for EodTap {
     fn closed(&mut self, closed: &[ClosedPosition]) {
         self.inner.closed(closed);
     }
+
+    fn books(&mut self, seq: u64, books: &[BookState]) {
+        self.inner.books(seq, books);
+    }
+
+    fn firm(&mut self, firm: &FirmState) {
+        self.inner.firm(firm);
+    }
+
     fn complete(&mut self, seq: u64) {
         self.inner.complete(seq);
     }

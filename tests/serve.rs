@@ -690,3 +690,6 @@ fn the_start_banner_names_what_runs() -> Result<()> {
     child.kill9()?;
     Ok(())
 }
+
+#[path = "serve/books.rs"]
+mod books;

@@ -1,4 +1,5 @@
-//! `query` of positions or portfolio `as_of` an earlier seq or time:
+//! `query` of positions, portfolio, books or the firm `as_of` an earlier
+//! seq or time:
 //! answered from the store (the nearest snapshot, then the journal up to
 //! the point, replayed offline by the engine's `as_of`) on the blocking
 //! pool, one at a time, with at most `as_of_max_events` events replayed:
@@ -27,6 +28,10 @@ pub enum AsOfWhat {
     Positions,
     /// Account totals.
     Portfolio,
+    /// Book totals.
+    Books,
+    /// The firm's totals.
+    Firm,
 }
 
 /// A decoded as-of query.
@@ -71,6 +76,18 @@ struct Portfolios {
     portfolios: Vec<render::PortfolioOut>,
 }
 
+#[derive(Serialize)]
+struct Books {
+    seq: u64,
+    books: Vec<render::BookOut>,
+}
+
+#[derive(Serialize)]
+struct Firm {
+    seq: u64,
+    firm: render::FirmOut,
+}
+
 impl AsOfReader {
     /// A reader replaying under `config` (the live engine's cost methods
     /// and base currencies; one shard is enough offline), at most
@@ -95,8 +112,9 @@ impl AsOfReader {
     }
 
     /// Answers `q` for `grant` (blocking: the blocking pool runs it): the
-    /// `result` message's text, `{"seq": N, "positions": [...]}` or
-    /// `{"seq": N, "portfolios": [...]}`, N the seq the point resolved to.
+    /// `result` message's text, `{"seq": N, "positions": [...]}`,
+    /// `{"seq": N, "portfolios": [...]}`, `{"seq": N, "books": [...]}` or
+    /// `{"seq": N, "firm": {...}}`, N the seq the point resolved to.
     pub(crate) fn answer(
         &self,
         store: &Store,
@@ -146,6 +164,20 @@ impl AsOfReader {
                         portfolios,
                     },
                 )
+            }
+            AsOfWhat::Books => {
+                let list: Vec<_> = read
+                    .state
+                    .books
+                    .into_iter()
+                    .filter(|b| visible(b.totals.account))
+                    .collect();
+                let books = render::books(&list, names);
+                result_json(id, Books { seq: read.seq, books })
+            }
+            AsOfWhat::Firm => {
+                let firm = render::FirmOut::new(&read.state.firm, names);
+                result_json(id, Firm { seq: read.seq, firm })
             }
         })
     }

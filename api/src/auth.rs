@@ -98,6 +98,13 @@ impl Grant {
         }
     }
 
+    /// True when the grant covers every account (`"*"`): what the firm's
+    /// totals need.
+    #[must_use]
+    pub const fn sees_all(&self) -> bool {
+        matches!(self.accounts, Accounts::All)
+    }
+
     /// True when the grant covers `account`.
     #[must_use]
     pub fn allows(&self, account: &str) -> bool {

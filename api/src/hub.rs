@@ -1,5 +1,5 @@
 //! The hub: the engine's [`DeltaSink`] on the server side. It keeps the
-//! latest totals (portfolios by account) and the last tick per instrument
+//! latest totals (portfolios by account, books, the firm) and the last tick per instrument
 //! for snapshots and queries, and fans every change out to the subscribed
 //! clients' queues. Positions are not copied here: their snapshots and
 //! queries are engine cuts (`hub_interest.rs`).
@@ -20,9 +20,9 @@ use std::time::Instant;
 use rustc_hash::FxHashMap;
 
 use kupala_engine::event::Tick;
-use kupala_engine::ids::{AccountId, Names};
+use kupala_engine::ids::{AccountId, BookId, Names};
 use kupala_engine::interest::Interest;
-use kupala_engine::state::{EngineState, PortfolioState, PositionDelta, PositionState};
+use kupala_engine::state::{BookState, EngineState, FirmState, PortfolioState, PositionDelta, PositionState};
 use kupala_engine::{DeltaSink, SharedNames};
 
 use crate::auth::Grant;
@@ -38,10 +38,15 @@ use crate::watermark::Published;
 struct State {
     seq: u64,
     portfolios: FxHashMap<AccountId, PortfolioState>,
+    books: FxHashMap<BookId, BookState>,
+    firm: Option<FirmState>,
     ticks: FxHashMap<String, TickView>,
     account_names: Vec<Option<Arc<str>>>,
     position_subs: Subs,
     portfolio_subs: Subs,
+    book_subs: Subs,
+    /// The `firm` subscriptions (only grants of every account make them).
+    firm_subs: Vec<crate::fanout::SubRef>,
     tick_subs: Subs,
     clients: FxHashMap<ClientId, Arc<Outbox>>,
     /// A publish's position deltas by account: (account, index), reused.
@@ -79,6 +84,14 @@ impl DeltaSink for HubSink {
 
     fn publish_stamped(&mut self, seq: u64, t_in: u64, p: &[PositionDelta], f: &[PortfolioState]) {
         self.0.publish(seq, t_in, p, f);
+    }
+
+    fn books(&mut self, _seq: u64, books: &[BookState]) {
+        self.0.publish_books(books);
+    }
+
+    fn firm(&mut self, firm: &FirmState) {
+        self.0.publish_firm(firm);
     }
 
     fn complete(&mut self, seq: u64) {
@@ -135,7 +148,7 @@ fn publish_positions(
         }));
         for r in subs {
             let items = shared.iter().map(|s| {
-                let key = Key::Position(r.sub, account_id, s.value.instrument);
+                let key = Key::Position(r.sub, s.value.book, s.value.instrument);
                 (key, Item::Position(Arc::clone(s)))
             });
             r.outbox.push_all(items, t_in, now);
@@ -149,6 +162,9 @@ mod subscribe;
 
 #[path = "hub_interest.rs"]
 mod interest;
+
+#[path = "hub_books.rs"]
+mod books;
 
 impl Hub {
     /// An empty hub.
@@ -219,6 +235,18 @@ impl Hub {
             if st.portfolios.get(&p.account).is_none_or(|old| old.seq <= p.seq) {
                 st.portfolios.insert(p.account, p.clone());
             }
+        }
+        for b in &state.books {
+            if st
+                .books
+                .get(&b.book)
+                .is_none_or(|old| old.totals.seq <= b.totals.seq)
+            {
+                st.books.insert(b.book, b.clone());
+            }
+        }
+        if st.firm.as_ref().is_none_or(|f| f.seq <= state.firm.seq) {
+            st.firm = Some(state.firm.clone());
         }
         drop(st);
         // The view now holds a consistent state at `state.seq`.
@@ -296,9 +324,15 @@ impl Hub {
         let mut guard = self.lock();
         let st = &mut *guard;
         st.clients.remove(&client);
-        for subs in [&mut st.position_subs, &mut st.portfolio_subs, &mut st.tick_subs] {
+        for subs in [
+            &mut st.position_subs,
+            &mut st.portfolio_subs,
+            &mut st.book_subs,
+            &mut st.tick_subs,
+        ] {
             subs.remove(|r| r.client == client);
         }
+        st.firm_subs.retain(|r| r.client != client);
     }
 
     /// Current portfolios visible to `grant`.

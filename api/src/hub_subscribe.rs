@@ -84,9 +84,15 @@ impl Hub {
     pub(crate) fn unsubscribe(&self, client: ClientId, outbox: &Outbox, sub: SubId) {
         let mut guard = self.lock();
         let st = &mut *guard;
-        for subs in [&mut st.position_subs, &mut st.portfolio_subs, &mut st.tick_subs] {
+        for subs in [
+            &mut st.position_subs,
+            &mut st.portfolio_subs,
+            &mut st.book_subs,
+            &mut st.tick_subs,
+        ] {
             subs.remove(|r| r.client == client && r.sub == sub);
         }
+        st.firm_subs.retain(|r| !(r.client == client && r.sub == sub));
         outbox.close_sub(sub);
     }
 }
@@ -104,6 +110,14 @@ fn snapshot(st: &State, names: Option<&Names>, target: &Target, grant: &Grant) -
                 .cloned()
                 .collect(),
         ),
+        Target::Books(_) => Item::Books(
+            st.books
+                .values()
+                .filter(|b| shown(b.totals.account))
+                .cloned()
+                .collect(),
+        ),
+        Target::Firm => Item::FirmNow(st.firm.clone()),
         Target::Ticks(inst) => Item::Ticks(st.ticks.get(inst).cloned()),
         Target::Analysis => return None,
     })
@@ -116,8 +130,10 @@ fn selected_by(
     grant: &Grant,
 ) -> bool {
     match target {
-        Target::Positions(sel) | Target::Portfolio(sel) => selected(sel, grant, names.account(account)),
-        Target::Ticks(_) | Target::Analysis => false,
+        Target::Positions(sel) | Target::Portfolio(sel) | Target::Books(sel) => {
+            selected(sel, grant, names.account(account))
+        }
+        Target::Ticks(_) | Target::Analysis | Target::Firm => false,
     }
 }
 
@@ -139,6 +155,11 @@ fn register(
     let (subs, key) = match target {
         Target::Positions(sel) => (&mut st.position_subs, sel),
         Target::Portfolio(sel) => (&mut st.portfolio_subs, sel),
+        Target::Books(sel) => (&mut st.book_subs, sel),
+        Target::Firm => {
+            st.firm_subs.push(r);
+            return;
+        }
         Target::Analysis => return,
         Target::Ticks(inst) => {
             st.tick_subs.by_key.entry(inst.clone()).or_default().push(r);

@@ -6,9 +6,9 @@
 //! Names are copied as the JSON literals the interner rendered once; figures
 //! go through [`write_global`].
 
-use kupala_engine::ids::Names;
+use kupala_engine::ids::{BookId, Names};
 use kupala_engine::num::{Notional, div_round_billion, write_global};
-use kupala_engine::state::{BaseValues, PortfolioState, PositionState};
+use kupala_engine::state::{BaseValues, BookState, PortfolioState, PositionState};
 
 /// Writes `"text"` of a raw at the global scale.
 fn decimal(out: &mut String, raw: i128) {
@@ -76,6 +76,8 @@ fn base_fields(out: &mut String, base: Option<&BaseValues>) {
 pub fn position(out: &mut String, p: &PositionState, names: &Names, closed: bool) {
     out.push_str(r#"{"account":"#);
     out.push_str(names.accounts.quoted(p.account.0));
+    out.push_str(r#","strategy":"#);
+    strategy(out, p.book, names);
     out.push_str(r#","instrument":"#);
     out.push_str(names.instruments.quoted(p.instrument.0));
     out.push_str(r#","currency":"#);
@@ -106,8 +108,36 @@ pub fn position(out: &mut String, p: &PositionState, names: &Names, closed: bool
     out.push('}');
 }
 
+/// Appends a book's strategy tag as a JSON string, or `null` for an
+/// account's default book.
+fn strategy(out: &mut String, book: BookId, names: &Names) {
+    match names.books.key(book).and_then(|k| k.strategy) {
+        Some(s) => out.push_str(names.strategies.quoted(s.0)),
+        None => out.push_str("null"),
+    }
+}
+
 /// Appends a portfolio's JSON object (its totals and `journal_seq`).
 pub fn portfolio(out: &mut String, p: &PortfolioState, names: &Names) {
+    portfolio_fields(out, p, names);
+    out.push_str(r#","journal_seq":"#);
+    int(out, p.seq);
+    out.push('}');
+}
+
+/// Appends a book's JSON object (its totals, its strategy and
+/// `journal_seq`).
+pub fn book(out: &mut String, b: &BookState, names: &Names) {
+    portfolio_fields(out, &b.totals, names);
+    out.push_str(r#","strategy":"#);
+    strategy(out, b.book, names);
+    out.push_str(r#","journal_seq":"#);
+    int(out, b.totals.seq);
+    out.push('}');
+}
+
+/// A portfolio's object up to (not including) its `journal_seq`.
+fn portfolio_fields(out: &mut String, p: &PortfolioState, names: &Names) {
     out.push_str(r#"{"account":"#);
     out.push_str(names.accounts.quoted(p.account.0));
     out.push_str(r#","base_currency":"#);
@@ -123,9 +153,6 @@ pub fn portfolio(out: &mut String, p: &PortfolioState, names: &Names) {
     field_money(out, r#","day_pnl":"#, p.day_pnl);
     field_money(out, r#","fx_pnl":"#, p.fx_pnl);
     field_money(out, r#","total_pnl":"#, p.total_pnl());
-    out.push_str(r#","journal_seq":"#);
-    int(out, p.seq);
-    out.push('}');
 }
 
 /// A position's JSON object as a new string.
@@ -133,6 +160,14 @@ pub fn portfolio(out: &mut String, p: &PortfolioState, names: &Names) {
 pub fn position_text(p: &PositionState, names: &Names, closed: bool) -> String {
     let mut out = String::with_capacity(512);
     position(&mut out, p, names, closed);
+    out
+}
+
+/// A book's JSON object as a new string.
+#[must_use]
+pub fn book_text(b: &BookState, names: &Names) -> String {
+    let mut out = String::with_capacity(288);
+    book(&mut out, b, names);
     out
 }
 

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::render::{PortfolioOut, PositionOut};
-use kupala_engine::ids::{AccountId, BookId, CurrencyId, InstrumentId};
+use kupala_engine::ids::{AccountId, BookId, BookKey, CurrencyId, InstrumentId, StrategyId};
 use kupala_engine::num::{Price, Quantity};
 use proptest::prelude::*;
 
@@ -14,6 +14,14 @@ fn names() -> Names {
     n.instruments.intern("AAPL");
     n.instruments.intern("7203.T");
     n.currencies.intern("JPY");
+    n.strategies.intern("carry");
+    n.strategies.intern("mé\"an");
+    for (account, strategy) in [(0, None), (0, Some(0)), (1, Some(1))] {
+        n.books.intern(BookKey {
+            account: AccountId(account),
+            strategy: strategy.map(StrategyId),
+        });
+    }
     n
 }
 
@@ -64,6 +72,7 @@ fn base() -> impl Strategy<Value = Option<BaseValues>> {
 prop_compose! {
     fn position_state()(
         ids in (0u32..3, 0u32..3, 0u32..3),
+        book in 0u32..4,
         qty in any::<i64>(), avg in any::<i64>(), mark in any::<i64>(),
         amounts in proptest::array::uniform7(notional()),
         base in base(),
@@ -71,7 +80,7 @@ prop_compose! {
     ) -> PositionState {
         PositionState {
             account: AccountId(ids.0),
-            book: BookId(ids.0),
+            book: BookId(book),
             instrument: InstrumentId(ids.1),
             currency: CurrencyId(ids.2),
             base_currency: CurrencyId::USD,

@@ -28,7 +28,7 @@ use rustc_hash::FxHashMap;
 use serde_json::Value;
 use tokio::sync::{Notify, watch};
 
-use kupala_engine::ids::{AccountId, InstrumentId};
+use kupala_engine::ids::{AccountId, BookId, InstrumentId};
 
 use crate::metrics::{Metrics, add};
 use crate::protocol::{Channel, CloseReason};
@@ -41,8 +41,11 @@ pub(crate) type SubId = u64;
 pub(crate) enum Key {
     Reply(u64),
     Snapshot(SubId),
-    Position(SubId, AccountId, InstrumentId),
+    /// A position: its book (which names its account) and instrument.
+    Position(SubId, BookId, InstrumentId),
     Portfolio(SubId, AccountId),
+    Book(SubId, BookId),
+    Firm(SubId),
     Tick(SubId),
     /// An analysis result of a job.
     Analysis(SubId, u64),
@@ -55,6 +58,8 @@ impl Key {
             Self::Snapshot(s)
             | Self::Position(s, ..)
             | Self::Portfolio(s, _)
+            | Self::Book(s, _)
+            | Self::Firm(s)
             | Self::Tick(s)
             | Self::Analysis(s, _) => Some(s),
         }

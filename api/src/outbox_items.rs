@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use kupala_engine::state::{PortfolioState, PositionState};
+use kupala_engine::state::{BookState, FirmState, PortfolioState, PositionState};
 
 use super::{Key, SubId};
 use crate::tick_view::TickView;
@@ -17,12 +17,20 @@ pub(crate) enum Item {
     Positions(Vec<PositionState>),
     /// A portfolio snapshot.
     Portfolios(Vec<PortfolioState>),
+    /// A books snapshot.
+    Books(Vec<BookState>),
+    /// A firm snapshot (`None` before the engine reported one).
+    FirmNow(Option<FirmState>),
     /// A ticks snapshot (the last tick, if any).
     Ticks(Option<TickView>),
     /// A position delta (`closed` when an EOD moved it to the history).
     Position(Arc<Shared<PositionState>>),
     /// A portfolio delta.
     Portfolio(Arc<Shared<PortfolioState>>),
+    /// A book delta.
+    Book(Arc<Shared<BookState>>),
+    /// A firm delta.
+    Firm(Arc<Shared<FirmState>>),
     /// A tick.
     Tick(Arc<Shared<TickView>>),
     /// An `analysis` snapshot or delta: its `data`, already rendered for
@@ -63,7 +71,12 @@ impl Item {
     pub(super) const fn is_snapshot(&self) -> bool {
         matches!(
             self,
-            Self::Positions(_) | Self::Portfolios(_) | Self::Ticks(_) | Self::Analysis { snapshot: true, .. }
+            Self::Positions(_)
+                | Self::Portfolios(_)
+                | Self::Books(_)
+                | Self::FirmNow(_)
+                | Self::Ticks(_)
+                | Self::Analysis { snapshot: true, .. }
         )
     }
 
@@ -72,7 +85,12 @@ impl Item {
     pub(crate) const fn is_change(&self) -> bool {
         matches!(
             self,
-            Self::Position(_) | Self::Portfolio(_) | Self::Tick(_) | Self::Analysis { snapshot: false, .. }
+            Self::Position(_)
+                | Self::Portfolio(_)
+                | Self::Book(_)
+                | Self::Firm(_)
+                | Self::Tick(_)
+                | Self::Analysis { snapshot: false, .. }
         )
     }
 
@@ -81,6 +99,8 @@ impl Item {
         match self {
             Self::Position(p) => Some(p.value.seq),
             Self::Portfolio(p) => Some(p.value.seq),
+            Self::Book(b) => Some(b.value.totals.seq),
+            Self::Firm(f) => Some(f.value.seq),
             _ => None,
         }
     }
@@ -90,6 +110,8 @@ impl Item {
         match self {
             Self::Position(p) if !p.closed => Some(position_measure(&p.value)),
             Self::Portfolio(p) => Some(portfolio_measure(&p.value)),
+            Self::Book(b) => Some(portfolio_measure(&b.value.totals)),
+            Self::Firm(f) => Some((f.value.unpriced, f.value.net_pnl.to_money().raw())),
             Self::Tick(t) => Some((0, i128::from(t.value.price.raw()))),
             _ => None,
         }
@@ -100,12 +122,17 @@ impl Item {
         match self {
             Self::Positions(list) => list
                 .iter()
-                .map(|p| (Key::Position(sub, p.account, p.instrument), position_measure(p)))
+                .map(|p| (Key::Position(sub, p.book, p.instrument), position_measure(p)))
                 .collect(),
             Self::Portfolios(list) => list
                 .iter()
                 .map(|p| (Key::Portfolio(sub, p.account), portfolio_measure(p)))
                 .collect(),
+            Self::Books(list) => list
+                .iter()
+                .map(|b| (Key::Book(sub, b.book), portfolio_measure(&b.totals)))
+                .collect(),
+            Self::FirmNow(Some(f)) => vec![(Key::Firm(sub), (f.unpriced, f.net_pnl.to_money().raw()))],
             Self::Ticks(Some(t)) => vec![(Key::Tick(sub), (0, i128::from(t.price.raw())))],
             _ => Vec::new(),
         }

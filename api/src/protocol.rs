@@ -31,6 +31,10 @@ pub enum Channel {
     Positions,
     /// Portfolio (account totals) deltas.
     Portfolio,
+    /// Book (account × strategy totals) deltas.
+    Books,
+    /// The firm's totals.
+    Firm,
     /// The last price of one instrument.
     Ticks,
     /// ML analysis results (the latest, then each new one).
@@ -44,6 +48,8 @@ impl Channel {
         match self {
             Self::Positions => "positions",
             Self::Portfolio => "portfolio",
+            Self::Books => "books",
+            Self::Firm => "firm",
             Self::Ticks => "ticks",
             Self::Analysis => "analysis",
         }
@@ -76,6 +82,10 @@ pub enum Target {
     Positions(AccountSel),
     /// `portfolio` of an account selection.
     Portfolio(AccountSel),
+    /// `books` of an account selection.
+    Books(AccountSel),
+    /// The `firm` totals (a grant of every account only).
+    Firm,
     /// `ticks` of one instrument.
     Ticks(String),
     /// `analysis` results.
@@ -89,6 +99,8 @@ impl Target {
         match self {
             Self::Positions(_) => Channel::Positions,
             Self::Portfolio(_) => Channel::Portfolio,
+            Self::Books(_) => Channel::Books,
+            Self::Firm => Channel::Firm,
             Self::Ticks(_) => Channel::Ticks,
             Self::Analysis => Channel::Analysis,
         }
@@ -117,6 +129,10 @@ pub enum Query {
     Positions(AccountSel),
     /// Current account totals.
     Portfolio(AccountSel),
+    /// Current book totals.
+    Books(AccountSel),
+    /// The firm's totals now.
+    Firm,
     /// The positions recorded at an EOD (default: the latest EOD).
     Eod {
         /// Accounts.
@@ -146,7 +162,8 @@ pub enum Query {
     /// The live feeds: refresher symbols (with `stale`), TCP endpoint and
     /// feed queue counters.
     Feeds,
-    /// Positions or portfolios as of an earlier seq or time.
+    /// Positions, portfolios, books or the firm as of an earlier seq or
+    /// time.
     AsOf(AsOfQuery),
 }
 
@@ -240,19 +257,22 @@ pub fn parse_request(text: &str, max_events: usize) -> Result<Request, Failure> 
 /// What a subscription or an unsubscribe is on, from its fields.
 fn target(channel: String, account: Option<String>, instrument: Option<String>) -> Result<Target, String> {
     match (channel.as_str(), account, instrument) {
-        ("positions" | "portfolio", Some(_), Some(_)) => {
+        ("positions" | "portfolio" | "books", Some(_), Some(_)) => {
             Err(format!("channel {channel} takes `account`, not `instrument`"))
         }
         ("positions", Some(a), None) => Ok(Target::Positions(AccountSel::parse(&a))),
         ("portfolio", Some(a), None) => Ok(Target::Portfolio(AccountSel::parse(&a))),
-        ("positions" | "portfolio", None, _) => Err("missing field `account`".into()),
+        ("books", Some(a), None) => Ok(Target::Books(AccountSel::parse(&a))),
+        ("positions" | "portfolio" | "books", None, _) => Err("missing field `account`".into()),
+        ("firm", None, None) => Ok(Target::Firm),
+        ("firm", ..) => Err("channel firm takes no `account` or `instrument`".into()),
         ("ticks", None, Some(i)) => Ok(Target::Ticks(i)),
         ("ticks", Some(_), _) => Err("channel ticks takes `instrument`, not `account`".into()),
         ("ticks", None, None) => Err("missing field `instrument`".into()),
         ("analysis", None, None) => Ok(Target::Analysis),
         ("analysis", ..) => Err("channel analysis takes no `account` or `instrument`".into()),
         (other, ..) => Err(format!(
-            "unknown channel {:?} (positions, portfolio, ticks, analysis)",
+            "unknown channel {:?} (positions, portfolio, books, firm, ticks, analysis)",
             echo(other)
         )),
     }
@@ -292,12 +312,19 @@ fn query(f: QueryFields) -> Result<Query, String> {
     let as_of_what = match what.as_str() {
         "positions" => Some(AsOfWhat::Positions),
         "portfolio" => Some(AsOfWhat::Portfolio),
+        "books" => Some(AsOfWhat::Books),
+        "firm" => Some(AsOfWhat::Firm),
         _ => None,
     };
     if let (Some(at), Some(kind)) = (as_of, as_of_what)
         && date.is_none()
     {
-        return takes(&["account", "as_of"]).map(|()| {
+        let allowed: &[&str] = if kind == AsOfWhat::Firm {
+            &["as_of"]
+        } else {
+            &["account", "as_of"]
+        };
+        return takes(allowed).map(|()| {
             Query::AsOf(AsOfQuery {
                 what: kind,
                 accounts: accounts(),
@@ -306,9 +333,13 @@ fn query(f: QueryFields) -> Result<Query, String> {
         });
     }
     match what.as_str() {
-        "positions" | "portfolio" if date.is_some() => Err(format!("query {what} takes no `date`")),
+        "positions" | "portfolio" | "books" | "firm" if date.is_some() => {
+            Err(format!("query {what} takes no `date`"))
+        }
         "positions" => takes(&["account"]).map(|()| Query::Positions(accounts())),
         "portfolio" => takes(&["account"]).map(|()| Query::Portfolio(accounts())),
+        "books" => takes(&["account"]).map(|()| Query::Books(accounts())),
+        "firm" => takes(&[]).map(|()| Query::Firm),
         "eod" => takes(&dated).map(|()| Query::Eod {
             accounts: accounts(),
             date,
@@ -324,7 +355,7 @@ fn query(f: QueryFields) -> Result<Query, String> {
         "analysis" => takes(&["job"]).map(|()| Query::Analysis { job: job.flatten() }),
         "feeds" => takes(&[]).map(|()| Query::Feeds),
         other => Err(format!(
-            "unknown query {:?} (positions, portfolio, eod, closed, proposals, analysis, feeds)",
+            "unknown query {:?} (positions, portfolio, books, firm, eod, closed, proposals, analysis, feeds)",
             echo(other)
         )),
     }

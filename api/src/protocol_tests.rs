@@ -351,7 +351,7 @@ fn refuses_bad_targets_and_throttles() {
 fn refuses_bad_query_kinds_and_dates() {
     bad(
         r#"{"op":"query","what":"nope"}"#,
-        "unknown query \"nope\" (positions, portfolio, eod, closed, proposals, analysis, feeds)",
+        "unknown query \"nope\" (positions, portfolio, books, firm, eod, closed, proposals, analysis, feeds)",
     );
     bad(r#"{"op":"query","what":"eod","date":"2026-13-45"}"#, "date: ");
     bad(r#"{"op":"query","what":"closed","date":"yesterday"}"#, "date: ");

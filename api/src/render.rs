@@ -4,8 +4,8 @@
 use serde::Serialize;
 
 use kupala_engine::ids::Names;
-use kupala_engine::state::{PortfolioState, PositionState};
-use kupala_engine::view::{PortfolioView, PositionView};
+use kupala_engine::state::{BookState, FirmState, PortfolioState, PositionState};
+use kupala_engine::view::{BookView, FirmView, PortfolioView, PositionView, strategy_of};
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -62,11 +62,71 @@ impl PortfolioOut {
     }
 }
 
-/// Positions rendered and sorted by (account, instrument) names.
+/// A book as the server sends it.
+#[derive(Serialize)]
+pub struct BookOut {
+    /// The totals and the strategy.
+    #[serde(flatten)]
+    pub view: BookView,
+    /// The journal seq of the last change.
+    pub journal_seq: u64,
+}
+
+impl BookOut {
+    /// Renders a book.
+    #[must_use]
+    pub fn new(b: &BookState, names: &Names) -> Self {
+        Self {
+            view: BookView::new(b, names),
+            journal_seq: b.totals.seq,
+        }
+    }
+}
+
+/// The firm as the server sends it.
+#[derive(Serialize)]
+pub struct FirmOut {
+    /// The totals.
+    #[serde(flatten)]
+    pub view: FirmView,
+    /// The journal seq they reflect.
+    pub journal_seq: u64,
+}
+
+impl FirmOut {
+    /// Renders the firm.
+    #[must_use]
+    pub fn new(f: &FirmState, names: &Names) -> Self {
+        Self {
+            view: FirmView::new(f, names),
+            journal_seq: f.seq,
+        }
+    }
+}
+
+/// Positions rendered and sorted by (account, strategy, instrument) names,
+/// each account's default book first.
 #[must_use]
 pub fn positions(list: &[PositionState], names: &Names) -> Vec<PositionOut> {
     let mut v: Vec<PositionOut> = list.iter().map(|p| PositionOut::new(p, names, false)).collect();
-    v.sort_by(|a, b| (&a.view.account, &a.view.instrument).cmp(&(&b.view.account, &b.view.instrument)));
+    v.sort_by(|a, b| {
+        (&a.view.account, &a.view.strategy, &a.view.instrument).cmp(&(
+            &b.view.account,
+            &b.view.strategy,
+            &b.view.instrument,
+        ))
+    });
+    v
+}
+
+/// Books rendered and sorted by (account, strategy) names, each
+/// account's default book first.
+#[must_use]
+pub fn books(list: &[BookState], names: &Names) -> Vec<BookOut> {
+    let mut v: Vec<BookOut> = list.iter().map(|b| BookOut::new(b, names)).collect();
+    v.sort_by(|a, b| {
+        (&a.view.totals.account, &a.view.strategy).cmp(&(&b.view.totals.account, &b.view.strategy))
+    });
     v
 }
 
@@ -102,9 +162,13 @@ pub(crate) fn render(out: Outgoing, names: &Names) -> String {
         Item::Reply(text) => text,
         Item::Positions(list) => raw_update("snapshot", tag, &positions_array(list, names)),
         Item::Portfolios(list) => raw_update("snapshot", tag, &portfolios_array(list, names)),
+        Item::Books(list) => raw_update("snapshot", tag, &books_array(list, names)),
+        Item::FirmNow(f) => update("snapshot", tag, f.map(|f| FirmOut::new(&f, names))),
         Item::Ticks(last) => update("snapshot", tag, last.into_iter().collect::<Vec<_>>()),
         Item::Position(p) => delta(tag, &p, |v| json_out::position_text(v, names, p.closed)),
         Item::Portfolio(p) => delta(tag, &p, |v| json_out::portfolio_text(v, names)),
+        Item::Book(b) => delta(tag, &b, |v| json_out::book_text(v, names)),
+        Item::Firm(f) => delta(tag, &f, |v| firm_text(v, names)),
         Item::Tick(t) => delta(tag, &t, |v| serde_json::to_string(v).unwrap_or_default()),
         Item::Analysis { snapshot, data } => {
             raw_update(if snapshot { "snapshot" } else { "delta" }, tag, &data)
@@ -174,11 +238,18 @@ fn delta_data(out: &mut String, item: &Item, names: &Names) {
     match item {
         Item::Position(p) => shared_into(out, p, |o, v| json_out::position(o, v, names, p.closed)),
         Item::Portfolio(p) => shared_into(out, p, |o, v| json_out::portfolio(o, v, names)),
+        Item::Book(b) => shared_into(out, b, |o, v| json_out::book(o, v, names)),
+        Item::Firm(f) => shared_into(out, f, |o, v| o.push_str(&firm_text(v, names))),
         Item::Tick(t) => shared_into(out, t, |o, v| {
             o.push_str(&serde_json::to_string(v).unwrap_or_default());
         }),
         Item::Analysis { data, .. } => out.push_str(data),
-        Item::Reply(_) | Item::Positions(_) | Item::Portfolios(_) | Item::Ticks(_) => {}
+        Item::Reply(_)
+        | Item::Positions(_)
+        | Item::Portfolios(_)
+        | Item::Books(_)
+        | Item::FirmNow(_)
+        | Item::Ticks(_) => {}
     }
 }
 
@@ -200,13 +271,22 @@ fn shared_into<T>(out: &mut String, shared: &Arc<Shared<T>>, write: impl Fn(&mut
     }
 }
 
-/// A snapshot's positions as a JSON array, sorted by (account, instrument)
-/// names as [`positions`] sorts them.
+/// The firm's JSON object (one per change: serde is fast enough).
+fn firm_text(f: &FirmState, names: &Names) -> String {
+    serde_json::to_string(&FirmOut::new(f, names)).unwrap_or_default()
+}
+
+/// A snapshot's positions as a JSON array, sorted by (account, strategy,
+/// instrument) names as [`positions`] sorts them.
 fn positions_array(mut list: Vec<PositionState>, names: &Names) -> String {
-    list.sort_by(|a, b| {
-        (names.account(a.account), names.instrument(a.instrument))
-            .cmp(&(names.account(b.account), names.instrument(b.instrument)))
-    });
+    let key = |p: &PositionState| {
+        (
+            names.account(p.account),
+            strategy_of(p.book, names),
+            names.instrument(p.instrument),
+        )
+    };
+    list.sort_by(|a, b| key(a).cmp(&key(b)));
     array(&list, 512, |out, p| json_out::position(out, p, names, false))
 }
 
@@ -214,6 +294,13 @@ fn positions_array(mut list: Vec<PositionState>, names: &Names) -> String {
 fn portfolios_array(mut list: Vec<PortfolioState>, names: &Names) -> String {
     list.sort_by(|a, b| names.account(a.account).cmp(names.account(b.account)));
     array(&list, 256, |out, p| json_out::portfolio(out, p, names))
+}
+
+/// A snapshot's books as a JSON array, sorted as [`books`] sorts them.
+fn books_array(mut list: Vec<BookState>, names: &Names) -> String {
+    let key = |b: &BookState| (names.account(b.totals.account), strategy_of(b.book, names));
+    list.sort_by(|a, b| key(a).cmp(&key(b)));
+    array(&list, 288, |out, b| json_out::book(out, b, names))
 }
 
 fn array<T>(list: &[T], each: usize, write: impl Fn(&mut String, &T)) -> String {

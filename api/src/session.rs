@@ -220,12 +220,29 @@ impl Session {
         }
     }
 
+    /// True when `grant` may see the firm's totals; else answers with an
+    /// error.
+    pub(super) fn firm_allowed(&self, id: Option<&Value>, grant: &Grant) -> bool {
+        if grant.sees_all() {
+            return true;
+        }
+        self.error(
+            id,
+            ErrorCode::Forbidden,
+            "the firm's totals need a token of every account (\"*\")",
+        );
+        false
+    }
+
     fn subscribe(&mut self, id: Option<&Value>, grant: &Arc<Grant>, s: Subscribe) {
         let sel = match &s.target {
-            Target::Positions(sel) | Target::Portfolio(sel) => Some(sel),
-            Target::Ticks(_) | Target::Analysis => None,
+            Target::Positions(sel) | Target::Portfolio(sel) | Target::Books(sel) => Some(sel),
+            Target::Ticks(_) | Target::Analysis | Target::Firm => None,
         };
         if sel.is_some_and(|sel| !self.account_allowed(id, grant, sel)) {
+            return;
+        }
+        if s.target == Target::Firm && !self.firm_allowed(id, grant) {
             return;
         }
         if s.target == Target::Analysis && self.ml(id).is_none() {

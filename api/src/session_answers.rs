@@ -18,7 +18,7 @@ use serde_json::Value;
 use kupala_engine::state::EngineState;
 
 use super::Session;
-use crate::as_of::AsOfQuery;
+use crate::as_of::{AsOfQuery, AsOfWhat};
 use crate::auth::{Grant, Role};
 use crate::feed_gate;
 use crate::hub::Hub;
@@ -205,8 +205,15 @@ impl Session {
     }
 
     pub(super) fn query(&mut self, id: Option<&Value>, grant: &Arc<Grant>, q: Query) {
+        let all = AccountSel::All;
         let sel = match &q {
-            Query::Positions(s) | Query::Portfolio(s) => s,
+            Query::Positions(s) | Query::Portfolio(s) | Query::Books(s) => s,
+            Query::Firm => {
+                if !self.firm_allowed(id, grant) {
+                    return;
+                }
+                &all
+            }
             Query::AsOf(a) => &a.accounts,
             Query::Eod { accounts, .. }
             | Query::Closed { accounts, .. }
@@ -228,9 +235,13 @@ impl Session {
         }
         let gate = self.read_gate();
         if let Query::AsOf(a) = q {
+            if a.what == AsOfWhat::Firm && !self.firm_allowed(id, grant) {
+                return;
+            }
             return self.query_as_of(id, grant, gate, a);
         }
-        if !matches!(q, Query::Positions(_) | Query::Portfolio(_)) {
+        let from_view = matches!(q, Query::Portfolio(_) | Query::Books(_) | Query::Firm);
+        if !from_view && !matches!(q, Query::Positions(_)) {
             let (store, grant) = (Arc::clone(&self.ctx.store), Arc::clone(grant));
             let names = self.ctx.hub.names().cloned();
             self.blocking(id, gate, move |qid| {
@@ -325,12 +336,20 @@ impl Session {
     }
 }
 
-/// A `portfolio` query answered from the hub's view.
+/// A `portfolio`, `books` or `firm` query answered from the hub's view.
 fn live(hub: &Hub, grant: &Grant, q: &Query, id: Option<&Value>) -> String {
     let text = match q {
         Query::Portfolio(sel) => {
             let list = hub.portfolios(grant, sel);
             hub.with_names(|n| result_json(id, render::portfolios(&list, n)))
+        }
+        Query::Books(sel) => {
+            let list = hub.books(grant, sel);
+            hub.with_names(|n| result_json(id, render::books(&list, n)))
+        }
+        Query::Firm => {
+            let firm = hub.firm();
+            hub.with_names(|n| result_json(id, firm.map(|f| render::FirmOut::new(&f, n))))
         }
         _ => None,
     };

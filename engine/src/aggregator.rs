@@ -39,7 +39,8 @@ pub trait DeltaSink: Send + 'static {
     }
 
     /// Books whose totals one shard flush changed (after the `publish` of
-    /// that flush).
+    /// that flush). A sink that wraps another must forward it, like every
+    /// method here.
     fn books(&mut self, _seq: u64, _books: &[BookState]) {}
 
     /// The firm's totals changed (after the `publish` that changed them):

@@ -16,7 +16,9 @@ use crate::pipeline::{Pipeline, PipelineConfig};
 use crate::rebalance::{Rebalancer, Targets};
 use crate::sequencer::SequenceError;
 use crate::snapshot_pick::restore_newest;
-use crate::state::{ClosedPosition, EngineState, PortfolioState, PositionDelta, PositionState};
+use crate::state::{
+    BookState, ClosedPosition, EngineState, FirmState, PortfolioState, PositionDelta, PositionState,
+};
 use crate::store::{SideWrite, Store, StoreError};
 use crate::time::Date;
 
@@ -206,6 +208,15 @@ impl DeltaSink for StoreSink {
         }
         self.inner.closed(closed);
     }
+
+    fn books(&mut self, seq: u64, books: &[BookState]) {
+        self.inner.books(seq, books);
+    }
+
+    fn firm(&mut self, firm: &FirmState) {
+        self.inner.firm(firm);
+    }
+
     fn complete(&mut self, seq: u64) {
         self.inner.complete(seq);
     }

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::support::{fx, instrument, tick, trade, trade_fee};
 
-const POSITION_FIELDS: [&str; 23] = [
+const POSITION_FIELDS: [&str; 24] = [
     "account",
     "instrument",
     "currency",
@@ -33,6 +33,7 @@ const POSITION_FIELDS: [&str; 23] = [
     "fx_pnl_base",
     "total_pnl_base",
     "unpriced",
+    "strategy",
 ];
 const PORTFOLIO_FIELDS: [&str; 12] = [
     "account",
@@ -133,7 +134,7 @@ fn sample() -> String {
 fn calc_prints_the_design_fields_as_strings_sorted() {
     let (_dir, path) = file(&sample());
     let v = stdout_json(&kupala(&["calc", "--events", &path, "--shards", "2"], None));
-    assert_eq!(keys(&v), sorted(&["positions", "portfolios"]));
+    assert_eq!(keys(&v), sorted(&["positions", "books", "portfolios", "firm"]));
     let Some(positions) = v["positions"].as_array() else {
         panic!("no positions: {v}")
     };
@@ -171,6 +172,15 @@ fn calc_prints_the_design_fields_as_strings_sorted() {
     assert_eq!(field(&v, "portfolios", 1, "unpriced"), 1);
     assert_eq!(field(&v, "portfolios", 1, "net_pnl"), "9");
     assert_eq!(field(&v, "portfolios", 1, "market_value"), "50");
+    // No trade has a strategy: one default book per account, equal to it.
+    assert_eq!(v["books"].as_array().map(Vec::len), Some(2));
+    assert!(v["books"][1]["strategy"].is_null());
+    assert_eq!(v["books"][1]["net_pnl"], v["portfolios"][1]["net_pnl"]);
+    // The firm in USD: A's 250 realized and B's 9, B/SAP left out.
+    assert_eq!(v["firm"]["reporting_currency"], "USD");
+    assert_eq!(v["firm"]["net_pnl"], "259");
+    assert_eq!(v["firm"]["market_value"], "50");
+    assert_eq!(v["firm"]["unpriced"], 1);
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 use kupala_engine::Method;
 
+mod books;
 mod currency;
 mod fx_attribution;
 mod income;
