@@ -323,6 +323,7 @@ impl Book {
         for b in std::mem::take(&mut self.totals.dirty) {
             self.totals.by_book[b.index()].dirty = false;
         }
+        self.totals.dirty_converted.clear();
         self.firm_restore(firm);
         self
     }

@@ -44,6 +44,26 @@ pub(crate) fn restore_newest(
                  the currency effect of positions held in another currency counts from this restart"
             ));
         }
+        let whole_journal = store.first_journal_seq().ok().flatten() == Some(1);
+        if image.firm.is_none() && whole_journal {
+            warnings.push(format!(
+                "snapshot {seq} predates books (its positions are all in default books); \
+                 rebuilt from the journal instead"
+            ));
+            continue;
+        }
+        match reporting_changed(&image, config) {
+            Some(None) => warnings.push(format!(
+                "snapshot {seq} predates books and the journal before it was pruned: positions of \
+                 earlier strategy trades stay in their accounts' default books, and the firm's \
+                 figures so far convert at the rates of this restart"
+            )),
+            Some(Some(was)) => warnings.push(format!(
+                "snapshot {seq} reported the firm in {was}: its figures so far convert into the \
+                 new reporting currency at the rates of this restart"
+            )),
+            None => {}
+        }
         if let Some(account) = method_changed(&image.sequencer, config) {
             warnings.push(format!(
                 "snapshot {seq} was taken with another cost method for account {account:?}; not used"
@@ -70,4 +90,23 @@ pub(crate) fn method_changed<'a>(
         .zip(&image.account_method)
         .find(|(name, m)| config.methods.of(name) != **m)
         .map(|(name, _)| name.as_str())
+}
+
+/// Whether the firm of `image` cannot continue as it was: `Some(None)` for
+/// a snapshot from before books, `Some(Some(code))` for one reporting in
+/// another currency than `config` (its accumulated amounts are then
+/// converted again at the restored rates), `None` when it continues.
+fn reporting_changed<'a>(
+    image: &'a crate::image::EngineImage,
+    config: &PipelineConfig,
+) -> Option<Option<&'a str>> {
+    let Some(firm) = &image.firm else {
+        return Some(None);
+    };
+    let was = image
+        .sequencer
+        .currencies
+        .get(firm.reporting as usize)
+        .map_or("", String::as_str);
+    (was != config.reporting_currency.as_deref().unwrap_or("USD")).then_some(Some(was))
 }

@@ -166,7 +166,7 @@ impl ShardWorker {
                         positions,
                         portfolios: self.book.portfolios(),
                         books: self.book.books(),
-                        firm: self.book.firm_sums(),
+                        firm: self.book.settled_firm(),
                         closed: if state {
                             self.book.closed().to_vec()
                         } else {

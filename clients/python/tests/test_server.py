@@ -344,3 +344,37 @@ async def test_a_batch_subscription_builds_the_same_view_from_deltas_messages(se
         assert many.view.rows() == one.view.rows()
         assert many.view[("A1", "SAP")].mark == D("202.5")
         assert seen and all(isinstance(m, Deltas) and len(m.data) >= 1 for m in seen)
+
+
+async def test_books_sum_to_the_portfolio_and_the_firm_needs_every_account(server_factory, tokens):
+    server = server_factory(config=tokens).start()
+    async with Client(server.url, ADMIN) as admin, Client(server.url, READ_A1) as reader:
+        books = await admin.subscribe_books("*")
+        firm = await admin.subscribe_firm()
+        await admin.submit(
+            [
+                events.trade("A1", "AAPL", "buy", 100, "10", TS, id="k1"),
+                events.trade("A1", "AAPL", "buy", 50, "12", TS, id="k2", strategy="carry"),
+                events.trade("A2", "AAPL", "buy", 10, "11", TS, id="k3", strategy="carry"),
+                events.tick("AAPL", "13", TS),
+            ]
+        )
+        # A1: default 100 × (13 − 10) = 300, carry 50 × (13 − 12) = 50; A2 carry 20.
+        await books.wait_for(lambda v: len(v) == 3 and v[("A1", "carry")].unrealized_pnl == D("50"))
+        assert books.view[("A1",)].strategy is None
+        assert books.view[("A1",)].unrealized_pnl == D("300")
+        assert books.view.keys() == [("A1",), ("A1", "carry"), ("A2", "carry")]
+        await firm.wait_for(lambda v: v.firm is not None and v.firm.unrealized_pnl == D("370"))
+        assert firm.view.firm.reporting_currency == "USD"
+        [a1] = await admin.query("portfolio", account="A1")
+        assert a1.unrealized_pnl == D("350")
+        positions = await admin.query("positions", account="A1")
+        assert [p.key for p in positions] == [("A1", "AAPL"), ("A1", "AAPL", "carry")]
+        assert (await admin.query("firm")).market_value == D("2080")
+        frame = admin.books_frame()
+        assert list(frame["strategy"]) == [None, "carry", "carry"]
+        assert {b.account for b in await reader.query("books")} == {"A1"}
+        with pytest.raises(Forbidden):
+            await reader.query("firm")
+        with pytest.raises(Forbidden):
+            await reader.subscribe_firm()

@@ -5,8 +5,11 @@
 //! convert into the reporting currency the way a position's convert into
 //! its base. Realized P&L, fees and income convert at the rate of the
 //! moment they occur (added here as they happen); market value, unrealized
-//! and currency P&L at the current rate (each book's converted value is
-//! kept in its totals, so a flush moves the sums by differences). A book
+//! and currency P&L at the current rate. A book in the reporting currency
+//! adds them as they are: their sums move with its totals
+//! (`BookTotals::as_reported`), so the tick loop pays one add and no flush
+//! visits the book for the firm. Any other book keeps its converted values
+//! in its totals, and a flush moves the sums by differences. A book
 //! whose base has no rate to the reporting currency is left out and its
 //! listed positions counted in `unpriced`, until the first rate: what it
 //! realized, paid and received so far, and its day baseline, convert at
@@ -101,9 +104,12 @@ struct BaseRate {
 pub(crate) struct Firm {
     pub(crate) reporting: CurrencyId,
     bases: Vec<BaseRate>,
+    /// The accumulated amounts of every book and the settled values of
+    /// the books in other currencies (those in the reporting currency are
+    /// in `BookTotals::as_reported`).
     pub(crate) sums: FirmSums,
-    /// The sums changed since the last flush reported them.
-    pub(crate) changed: bool,
+    /// What the last flush reported.
+    pub(crate) sent: FirmSums,
 }
 
 impl Default for Firm {
@@ -128,7 +134,16 @@ impl Firm {
                 baseline: 0,
                 unpriced: 0,
             },
-            changed: false,
+            sent: FirmSums {
+                market_value: 0,
+                unrealized: 0,
+                realized: 0,
+                fees: 0,
+                income: 0,
+                fx: 0,
+                baseline: 0,
+                unpriced: 0,
+            },
         }
     }
 
@@ -146,6 +161,7 @@ impl Book {
     #[must_use]
     pub fn reporting_in(mut self, reporting: CurrencyId) -> Self {
         self.firm = Firm::new(reporting);
+        self.totals.reporting = reporting;
         self
     }
 
@@ -187,7 +203,6 @@ impl Book {
         s.realized = add(s.realized, c.apply(realized));
         s.fees = add(s.fees, c.apply(fees));
         s.income = add(s.income, c.apply(income));
-        self.firm.changed = true;
     }
 
     /// Follows an FX op: a base's conversion to the reporting currency
@@ -225,13 +240,12 @@ impl Book {
         s.fees = add(s.fees, c.apply(f));
         s.income = add(s.income, c.apply(inc));
         s.baseline = add(s.baseline, c.apply(baseline));
-        self.firm.changed = true;
     }
 
     /// Moves the firm's sums to the current values of every changed book
-    /// and of every book whose base's rate moved (call before the books'
-    /// dirty list is drained).
-    pub(crate) fn settle_firm(&mut self) {
+    /// and of every book whose base's rate moved (a flush, which then
+    /// forgets the changed books: `drain`; an EOD settles without).
+    pub(crate) fn settle_firm(&mut self, drain: bool) {
         for i in 0..self.firm.bases.len() {
             if !self.firm.bases[i].moved {
                 continue;
@@ -242,9 +256,12 @@ impl Book {
                 self.settle_book(book);
             }
         }
-        for k in 0..self.totals.dirty.len() {
-            let book = self.totals.dirty[k];
+        for k in 0..self.totals.dirty_converted.len() {
+            let book = self.totals.dirty_converted[k];
             self.settle_book(book);
+        }
+        if drain {
+            self.totals.dirty_converted.clear();
         }
     }
 
@@ -252,6 +269,9 @@ impl Book {
     /// current values at the current rate.
     fn settle_book(&mut self, book: BookId) {
         let t = &self.totals.by_book[book.index()];
+        if t.as_reported {
+            return;
+        }
         let conv = if t.in_firm { self.firm.conv(t.base) } else { None };
         let (mv, unreal, fx, unpriced) = match conv {
             Some(c) => (
@@ -279,15 +299,13 @@ impl Book {
         s.unrealized = add(s.unrealized, d_unreal);
         s.fx = add(s.fx, d_fx);
         s.unpriced += d_unpriced;
-        self.firm.changed = true;
     }
 
     /// At an EOD (after the positions' baselines moved): the firm's day
     /// P&L starts again from its net P&L now.
     pub(crate) fn firm_eod(&mut self) {
-        self.settle_firm();
-        self.firm.sums.baseline = self.firm.sums.net();
-        self.firm.changed = true;
+        self.settle_firm(false);
+        self.firm.sums.baseline = self.firm_sums().net();
     }
 
     /// After a restore (the books joined the firm as their positions were
@@ -306,6 +324,20 @@ impl Book {
             }
             let book = BookId::from_index(i);
             let conv = self.firm.conv(t.base);
+            if t.base == self.firm.reporting {
+                let (mv, unreal, fx, unpriced) = (t.market_value, t.unrealized, t.fx, t.unpriced);
+                let r = &mut self.totals.as_reported;
+                r.market_value = add(r.market_value, mv);
+                r.unrealized = add(r.unrealized, unreal);
+                r.fx = add(r.fx, fx);
+                r.unpriced += unpriced;
+                let t = &mut self.totals.by_book[i];
+                (t.as_reported, t.in_firm) = (true, true);
+                if flows.is_none() {
+                    self.firm_price(book, Conversion::IDENTITY);
+                }
+                continue;
+            }
             self.totals.by_book[i].in_firm = false;
             if let Some(c) = conv {
                 if flows.is_some() {
@@ -320,12 +352,36 @@ impl Book {
             let s = &mut self.firm.sums;
             (s.realized, s.fees, s.income, s.baseline) = (f.realized, f.fees, f.income, f.baseline);
         }
-        self.firm.changed = true;
+    }
+
+    /// This shard's part of the firm now, every change settled (what a
+    /// cut reports).
+    pub fn settled_firm(&mut self) -> FirmSums {
+        self.settle_firm(true);
+        self.firm_sums()
     }
 
     /// This shard's part of the firm (settled at the last flush).
     #[must_use]
     pub fn firm_sums(&self) -> FirmSums {
-        self.firm.sums
+        let r = &self.totals.as_reported;
+        let s = &self.firm.sums;
+        FirmSums {
+            market_value: add(s.market_value, r.market_value),
+            unrealized: add(s.unrealized, r.unrealized),
+            fx: add(s.fx, r.fx),
+            unpriced: s.unpriced + r.unpriced,
+            ..*s
+        }
+    }
+
+    /// This shard's part of the firm when it changed since the last call
+    /// (what a flush reports).
+    pub(crate) fn firm_change(&mut self) -> Option<FirmSums> {
+        let now = self.firm_sums();
+        (now != self.firm.sent).then(|| {
+            self.firm.sent = now;
+            now
+        })
     }
 }

@@ -107,7 +107,15 @@ impl Book {
     /// its buffers.
     pub fn flush_into(&mut self, out: &mut ShardOutput) {
         self.reprice_dirty();
-        self.settle_firm();
+        // The firm's figures are a function of the books' state: with no
+        // sink for totals they are settled only when a cut reads them.
+        let firm = if self.emit_totals {
+            self.settle_firm(true);
+            self.firm_change()
+        } else {
+            self.totals.compact_converted();
+            None
+        };
         let (totals, seq) = (&mut self.totals, self.seq);
         let changed = totals.dirty.len();
         for &b in &totals.dirty {
@@ -132,7 +140,6 @@ impl Book {
             out.portfolios.push(self.account_state(a));
         }
         self.dirty_accounts.clear();
-        let firm = std::mem::take(&mut self.firm.changed).then_some(self.firm.sums);
         out.positions.append(&mut self.out_positions);
         out.eod.append(&mut self.out_eod);
         out.closed.append(&mut self.out_closed);
@@ -234,8 +241,7 @@ impl Book {
             };
             self.totals.shift(book, before, after);
             if fx != 0 {
-                let tot = self.totals.of(book);
-                tot.fx = add(tot.fx, fx);
+                self.totals.add_fx(book, fx);
             }
         }
         self.applied_convs[gi.index()] = to;

@@ -96,8 +96,7 @@ impl Book {
         let x = &mut self.cross[c.index()];
         x.fx_realized = add(x.fx_realized, fx);
         let book = self.hot(slot).book;
-        let tot = self.totals.of(book);
-        tot.fx = add(tot.fx, fx);
+        self.totals.add_fx(book, fx);
     }
 
     /// A position's whole currency effect at the current rate (after a
@@ -126,8 +125,7 @@ impl Book {
         let h = self.hot(slot);
         let (book, applied) = (h.book, self.applied_convs[h.group.index()]);
         let fx = fx_open(applied, mult, cost, cost_base);
-        let tot = self.totals.of(book);
-        tot.fx = add(tot.fx, fx);
+        self.totals.add_fx(book, fx);
     }
 
     /// Clears a cross-currency position's realized currency P&L (a

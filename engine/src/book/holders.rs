@@ -160,6 +160,10 @@ pub(crate) struct Totals {
     /// Its base has a rate to the firm's reporting currency: its figures
     /// are in the firm's sums.
     pub(crate) in_firm: bool,
+    /// Its base is the firm's reporting currency: the firm takes its
+    /// market value, unrealized and currency P&L as they are, summed as
+    /// they move (`BookTotals::as_reported`), not settled per book.
+    pub(crate) as_reported: bool,
     pub(crate) base: CurrencyId,
     /// Positions with no rate to base (left out of the sums).
     pub(crate) unpriced: i64,
@@ -259,6 +263,24 @@ impl Totals {
 pub(crate) struct BookTotals {
     pub(crate) by_book: Vec<Totals>,
     pub(crate) dirty: Vec<BookId>,
+    /// The changed books not in the reporting currency (a part of
+    /// `dirty`): the ones a flush settles for the firm.
+    pub(crate) dirty_converted: Vec<BookId>,
+    /// The firm's reporting currency.
+    pub(crate) reporting: CurrencyId,
+    /// The sums over the books in the reporting currency, moved with them.
+    pub(crate) as_reported: ReportedSums,
+}
+
+/// What the books whose base is the reporting currency add to the firm:
+/// their sums, kept as they move, so the tick loop pays one add for the
+/// firm and no flush visits those books for it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ReportedSums {
+    pub(crate) market_value: i128,
+    pub(crate) unrealized: i128,
+    pub(crate) fx: i128,
+    pub(crate) unpriced: i64,
 }
 
 impl BookTotals {
@@ -272,6 +294,7 @@ impl BookTotals {
         let t = &mut self.by_book[i];
         let new = !t.known;
         (t.base, t.known) = (base, true);
+        t.as_reported = base == self.reporting;
         new
     }
 
@@ -283,6 +306,9 @@ impl BookTotals {
         if !t.dirty {
             t.dirty = true;
             self.dirty.push(book);
+            if !t.as_reported {
+                self.dirty_converted.push(book);
+            }
         }
         t
     }
@@ -295,6 +321,39 @@ impl BookTotals {
         t.market_value = add(t.market_value, d_mv);
         t.unrealized = add(t.unrealized, d_unreal);
         t.day = add(t.day, d_unreal);
+        if t.as_reported {
+            let s = &mut self.as_reported;
+            s.market_value = add(s.market_value, d_mv);
+            s.unrealized = add(s.unrealized, d_unreal);
+        }
+    }
+
+    /// Keeps the list of changed books to settle for the firm within twice
+    /// the books (each in it once per flush that changed it, until a cut
+    /// settles them).
+    pub(crate) fn compact_converted(&mut self) {
+        if self.dirty_converted.len() > 2 * self.by_book.len() + 1024 {
+            self.dirty_converted.sort_unstable();
+            self.dirty_converted.dedup();
+        }
+    }
+
+    /// Adds to a book's currency effect.
+    pub(crate) fn add_fx(&mut self, book: BookId, fx: i128) {
+        let t = self.of(book);
+        t.fx = add(t.fx, fx);
+        if t.as_reported {
+            self.as_reported.fx = add(self.as_reported.fx, fx);
+        }
+    }
+
+    /// Adds to a book's count of unpriced positions.
+    pub(crate) fn add_unpriced(&mut self, book: BookId, n: i64) {
+        let t = self.of(book);
+        t.unpriced += n;
+        if t.as_reported {
+            self.as_reported.unpriced += n;
+        }
     }
 
     /// Moves `book` from one valuation of a holding to another (a

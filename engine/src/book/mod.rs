@@ -367,8 +367,7 @@ impl Book {
         let book = h.book;
         self.totals.shift(book, before, after);
         if fx != 0 {
-            let tot = self.totals.of(book);
-            tot.fx = add(tot.fx, fx);
+            self.totals.add_fx(book, fx);
         }
     }
 

@@ -79,7 +79,7 @@ impl Book {
             instrument,
             base,
         });
-        self.totals.of(book).unpriced += 1;
+        self.totals.add_unpriced(book, 1);
         slot
     }
 
@@ -178,8 +178,8 @@ impl Book {
         self.set_base_amounts(slot, base);
         let income = self.price_income(slot, c);
         self.price_fx(slot, c);
+        self.totals.add_unpriced(book, -1);
         let tot = self.totals.of(book);
-        tot.unpriced -= 1;
         tot.day = sub(tot.day, base.baseline);
         self.book_flow(book, base.realized, base.fees, income);
     }

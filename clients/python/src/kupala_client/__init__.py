@@ -32,13 +32,15 @@ from .errors import (
     Unavailable,
     UnknownOp,
 )
-from .frames import portfolios_frame, positions_frame, ticks_frame, to_float
+from .frames import books_frame, firm_frame, portfolios_frame, positions_frame, ticks_frame, to_float
 from .messages import (
     Ack,
+    Book,
     Closed,
     Delta,
     Deltas,
     Error,
+    Firm,
     Portfolio,
     Position,
     PositionsReport,
@@ -49,7 +51,7 @@ from .messages import (
     Tick,
     parse_message,
 )
-from .views import Outcome, PortfolioView, PositionsView, SyncState, TicksView, View
+from .views import BooksView, FirmView, Outcome, PortfolioView, PositionsView, SyncState, TicksView, View
 
 __version__ = "0.1.0"
 
@@ -62,6 +64,8 @@ async def connect(url: str, token: str | None = None, **options: object) -> Clie
 __all__ = [
     "Ack",
     "AnalysisJob",
+    "Book",
+    "BooksView",
     "BadRequest",
     "Busy",
     "CHANNELS",
@@ -73,6 +77,8 @@ __all__ = [
     "Delta",
     "Deltas",
     "Error",
+    "Firm",
+    "FirmView",
     "Forbidden",
     "Grant",
     "InternalError",
@@ -100,8 +106,10 @@ __all__ = [
     "Unavailable",
     "UnknownOp",
     "View",
+    "books_frame",
     "connect",
     "events",
+    "firm_frame",
     "parse_message",
     "register_channel",
     "portfolios_frame",

@@ -5,12 +5,10 @@ A channel names the field a subscription targets (``account``,
 view that keeps its latest state, and how that state becomes a DataFrame.
 The parser, the views, the client and the frames all read this table.
 
-Books: `kupala serve` has no books channel yet. When it gets one, adding
-``Channel("books", "account", BookRow, BooksView, books_frame)`` (a row
-class in messages.py, a view keyed by the book's identity in views.py, a
-frame builder in frames.py) and a ``Client.subscribe_books`` shortcut is
-all the client needs; ``Client.subscribe("books", ...)`` would work from
-the table alone.
+A new channel is one more row here (a row class in messages.py, a view
+in views.py, a frame builder in frames.py) and, for convenience, a
+``Client.subscribe_...`` shortcut; ``Client.subscribe(name, ...)`` works
+from the table alone.
 """
 
 from __future__ import annotations
@@ -21,8 +19,8 @@ from typing import Any, Callable, Iterable
 import pandas as pd
 
 from . import frames
-from .messages import Portfolio, Position, Row, Tick
-from .views import PortfolioView, PositionsView, TicksView, ValueView
+from .messages import Book, Firm, Portfolio, Position, Row, Tick
+from .views import BooksView, FirmView, PortfolioView, PositionsView, TicksView, ValueView
 
 
 @dataclass(frozen=True)
@@ -49,6 +47,8 @@ def register_channel(channel: Channel) -> None:
 for _c in (
     Channel("positions", "account", Position, PositionsView, frames.positions_frame),
     Channel("portfolio", "account", Portfolio, PortfolioView, frames.portfolios_frame),
+    Channel("books", "account", Book, BooksView, frames.books_frame),
+    Channel("firm", None, Firm, FirmView, frames.firm_frame),
     Channel("ticks", "instrument", Tick, TicksView, frames.ticks_frame),
     Channel("analysis", None, None, ValueView, None),
 ):

@@ -32,10 +32,12 @@ from .errors import (
 from .events import encode_events, encode_value
 from .messages import (
     Ack,
+    Book,
     Closed,
     Delta,
     Deltas,
     Error,
+    Firm,
     Portfolio,
     Position,
     PositionsReport,
@@ -253,6 +255,10 @@ def _query_data(what: str, data: Any) -> Any:
         return [Position.from_json(r) for r in data]
     if what == "portfolio":
         return [Portfolio.from_json(r) for r in data]
+    if what == "books":
+        return [Book.from_json(r) for r in data]
+    if what == "firm":
+        return None if data is None else Firm.from_json(data)
     if what in ("eod", "closed"):
         return PositionsReport.from_json(data)
     return data
@@ -714,6 +720,15 @@ class Client:
         """Portfolio totals of ``account`` (``"*"``: every allowed account)."""
         return await self.subscribe("portfolio", account, **options)
 
+    async def subscribe_books(self, account: str = "*", **options: Any) -> Subscription:
+        """Book totals of ``account`` (``"*"``: every allowed account): one
+        per (account, strategy), the default book's strategy ``None``."""
+        return await self.subscribe("books", account, **options)
+
+    async def subscribe_firm(self, **options: Any) -> Subscription:
+        """The firm's totals (a token of every account only): ``sub.view.firm``."""
+        return await self.subscribe("firm", None, **options)
+
     async def subscribe_ticks(self, instrument: str, **options: Any) -> Subscription:
         """The last price of ``instrument``."""
         return await self.subscribe("ticks", instrument, **options)
@@ -767,8 +782,9 @@ class Client:
         job: int | None = None,
         timeout: float | None = None,
     ) -> Any:
-        """Query the server: ``positions`` and ``portfolio`` return lists of
-        :class:`Position` / :class:`Portfolio`; ``eod`` and ``closed`` a
+        """Query the server: ``positions``, ``portfolio`` and ``books``
+        return lists of :class:`Position` / :class:`Portfolio` /
+        :class:`Book`; ``firm`` a :class:`Firm` (``None`` before any); ``eod`` and ``closed`` a
         :class:`PositionsReport`; ``proposals``, ``analysis`` and ``feeds``
         the JSON data as decoded."""
         payload: dict[str, Any] = {"op": "query", "what": what}
@@ -837,6 +853,13 @@ class Client:
 
     def portfolios(self, account: str | None = None) -> list[Portfolio]:
         return self._merged("portfolio", account)
+
+    def books(self, account: str | None = None) -> list[Book]:
+        return self._merged("books", account)
+
+    def books_frame(self, account: str | None = None) -> pd.DataFrame:
+        """:meth:`books` as a DataFrame."""
+        return frames.books_frame(self.books(account))
 
     def ticks(self) -> list[Tick]:
         return self._merged("ticks", None)

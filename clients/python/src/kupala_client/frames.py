@@ -1,4 +1,4 @@
-"""pandas DataFrames of positions, portfolios and ticks.
+"""pandas DataFrames of positions, portfolios, books, the firm and ticks.
 
 Decimal columns hold :class:`decimal.Decimal` objects (``object`` dtype),
 exactly what the server sent: sums and comparisons stay exact
@@ -14,7 +14,7 @@ from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
-from .messages import Portfolio, Position, Row, Tick
+from .messages import Book, Firm, Portfolio, Position, Row, Tick
 
 
 def _columns(row_type: type[Row], leave_out: tuple[str, ...] = ()) -> tuple[str, ...]:
@@ -27,6 +27,13 @@ def _columns(row_type: type[Row], leave_out: tuple[str, ...] = ()) -> tuple[str,
 POSITION_COLUMNS: tuple[str, ...] = _columns(Position, ("closed",))
 PORTFOLIO_COLUMNS: tuple[str, ...] = _columns(Portfolio)
 TICK_COLUMNS: tuple[str, ...] = _columns(Tick)
+BOOK_COLUMNS: tuple[str, ...] = _columns(Book)
+FIRM_COLUMNS: tuple[str, ...] = _columns(Firm)
+
+
+def _sortable(value: Any) -> tuple[bool, Any]:
+    """A sort key that puts ``None`` (a default book's strategy) first."""
+    return (value is not None, value if value is not None else "")
 
 
 def _frame(
@@ -37,14 +44,14 @@ def _frame(
         if not isinstance(r, row_type):
             raise TypeError(f"expected {row_type.__name__} rows, got {type(r).__name__}")
         records.append([getattr(r, c) for c in columns])
-    records.sort(key=lambda rec: tuple(rec[columns.index(c)] for c in sort))
+    records.sort(key=lambda rec: tuple(_sortable(rec[columns.index(c)]) for c in sort))
     data: dict[str, Any] = {}
     for i, c in enumerate(columns):
         values = [rec[i] for rec in records]
         if c in row_type.DECIMALS:
             # object dtype: Decimal (or None) exactly as received
             data[c] = pd.Series(values, dtype=object)
-        elif c in ("journal_seq", "seq") or (c == "unpriced" and row_type is Portfolio):
+        elif c in ("journal_seq", "seq") or (c == "unpriced" and row_type in (Portfolio, Book, Firm)):
             data[c] = pd.Series(values, dtype="int64")
         elif c == "unpriced":
             data[c] = pd.Series(values, dtype="bool")
@@ -54,13 +61,25 @@ def _frame(
 
 
 def positions_frame(rows: Iterable[Position]) -> pd.DataFrame:
-    """Positions as a DataFrame, one row per (account, instrument), sorted."""
-    return _frame(rows, Position, POSITION_COLUMNS, ("account", "instrument"))
+    """Positions as a DataFrame, one row per (account, strategy,
+    instrument), sorted (each account's default book first)."""
+    return _frame(rows, Position, POSITION_COLUMNS, ("account", "strategy", "instrument"))
 
 
 def portfolios_frame(rows: Iterable[Portfolio]) -> pd.DataFrame:
     """Portfolios as a DataFrame, one row per account, sorted."""
     return _frame(rows, Portfolio, PORTFOLIO_COLUMNS, ("account",))
+
+
+def books_frame(rows: Iterable[Book]) -> pd.DataFrame:
+    """Books as a DataFrame, one row per (account, strategy), sorted (each
+    account's default book first)."""
+    return _frame(rows, Book, BOOK_COLUMNS, ("account", "strategy"))
+
+
+def firm_frame(rows: Iterable[Firm]) -> pd.DataFrame:
+    """The firm's totals as a one-row DataFrame (empty before the first)."""
+    return _frame(rows, Firm, FIRM_COLUMNS, ())
 
 
 def ticks_frame(rows: Iterable[Tick]) -> pd.DataFrame:
@@ -69,7 +88,7 @@ def ticks_frame(rows: Iterable[Tick]) -> pd.DataFrame:
     return _frame(rows, Tick, TICK_COLUMNS, ("instrument",))
 
 
-_KNOWN_DECIMALS = frozenset(Position.DECIMALS + Portfolio.DECIMALS + Tick.DECIMALS)
+_KNOWN_DECIMALS = frozenset(Position.DECIMALS + Portfolio.DECIMALS + Firm.DECIMALS + Tick.DECIMALS)
 
 
 def decimal_columns(df: pd.DataFrame) -> list[str]:

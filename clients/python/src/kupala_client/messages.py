@@ -118,8 +118,8 @@ class Position(Row):
         "total_pnl_base",
     )
     #: ``closed`` appears in deltas only; the others are absent from a
-    #: server older than dividends and the FX attribution.
-    OPTIONAL: ClassVar[tuple[str, ...]] = ("closed", "income")
+    #: server older than dividends, the FX attribution and books.
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("closed", "income", "strategy")
 
     account: str
     instrument: str
@@ -152,11 +152,18 @@ class Position(Row):
     fx_pnl_base: Decimal | None = None
     #: ``net_pnl_base + fx_pnl_base``.
     total_pnl_base: Decimal | None = None
+    #: The strategy of its book; ``None`` for the account's default book.
+    strategy: str | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
-    def key(self) -> tuple[str, str]:
-        return (self.account, self.instrument)
+    def key(self) -> tuple[str, ...]:
+        """``(account, instrument)`` in the account's default book,
+        ``(account, instrument, strategy)`` in a strategy's: the default
+        book's key is the one it always had, and sorts first."""
+        if self.strategy is None:
+            return (self.account, self.instrument)
+        return (self.account, self.instrument, self.strategy)
 
 
 @dataclass(frozen=True)
@@ -199,6 +206,61 @@ class Portfolio(Row):
     @property
     def key(self) -> str:
         return self.account
+
+
+@dataclass(frozen=True)
+class Book(Portfolio):
+    """One book's totals (channel ``books``): the portfolio fields of the
+    positions of one (account, strategy); an account's books add up to its
+    portfolio."""
+
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("income", "fx_pnl", "total_pnl", "strategy")
+
+    #: The strategy; ``None`` for the account's default book.
+    strategy: str | None = None
+
+    @property
+    def key(self) -> tuple[str, ...]:  # type: ignore[override]
+        """``(account,)`` for the default book, ``(account, strategy)``
+        otherwise (so the default book sorts first)."""
+        return (self.account,) if self.strategy is None else (self.account, self.strategy)
+
+
+@dataclass(frozen=True)
+class Firm(Row):
+    """The firm's totals in the reporting currency (channel ``firm``)."""
+
+    DECIMALS: ClassVar[tuple[str, ...]] = (
+        "market_value",
+        "realized_pnl",
+        "unrealized_pnl",
+        "fees",
+        "income",
+        "net_pnl",
+        "day_pnl",
+        "fx_pnl",
+        "total_pnl",
+    )
+
+    reporting_currency: str
+    #: Positions left out (no rate to their base, or their base none to the
+    #: reporting currency).
+    unpriced: int
+    market_value: Decimal
+    realized_pnl: Decimal
+    unrealized_pnl: Decimal
+    fees: Decimal
+    income: Decimal
+    net_pnl: Decimal
+    day_pnl: Decimal
+    fx_pnl: Decimal
+    total_pnl: Decimal
+    journal_seq: int
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def key(self) -> str:
+        return "firm"
 
 
 @dataclass(frozen=True)
@@ -375,6 +437,11 @@ def _rows(channel: str, data: Any, many: bool) -> Any:
     row_type = spec.row_type if spec is not None else None
     if row_type is None:
         return data
+    if channel == "firm":
+        # One object (a snapshot's may be null), not a list of rows.
+        if data is None:
+            return () if many else None
+        return (row_type.from_json(data),) if many else row_type.from_json(data)
     if many:
         if not isinstance(data, list):
             raise ProtocolError(f"{channel}: data is not a list")

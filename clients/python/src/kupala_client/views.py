@@ -1,7 +1,8 @@
 """Local latest-state views, fed by a subscription's snapshot and deltas.
 
-A view holds the latest row per key: (account, instrument) for positions,
-account for portfolios, instrument for ticks. :class:`SyncState` checks the
+A view holds the latest row per key: (account, instrument[, strategy])
+for positions, account for portfolios, (account[, strategy]) for books,
+one row for the firm, instrument for ticks. :class:`SyncState` checks the
 subscription's ``seq``: a snapshot sets it, each delta must be exactly one
 more. Anything else is a gap (a lost or repeated message): the state is
 marked out of sync, further deltas are ignored, and the client
@@ -17,7 +18,7 @@ from __future__ import annotations
 import enum
 from typing import Any, Generic, Iterator, TypeVar
 
-from .messages import Delta, Deltas, Portfolio, Position, Snapshot, Tick
+from .messages import Book, Delta, Deltas, Firm, Portfolio, Position, Snapshot, Tick
 
 R = TypeVar("R")
 
@@ -89,6 +90,22 @@ class PortfolioView(View[Portfolio]):
     """Portfolios by account."""
 
     channel = "portfolio"
+
+
+class BooksView(View[Book]):
+    """Books by ``(account,)`` (the default book) or ``(account, strategy)``."""
+
+    channel = "books"
+
+
+class FirmView(View[Firm]):
+    """The firm's totals: one row, ``view.firm``."""
+
+    channel = "firm"
+
+    @property
+    def firm(self) -> Firm | None:
+        return self._rows.get("firm")
 
 
 class TicksView(View[Tick]):
