@@ -3,7 +3,8 @@
 //! from each shard at a barrier and merged; restoring splits it again by
 //! instrument, so a snapshot taken with 4 shards restores into 2.
 
-use crate::book::holders::{Holder, HolderIdx, SlotId, Totals};
+use crate::book::holders::{Holder, HolderIdx, SlotId};
+use crate::book::totals::Totals;
 use crate::book::{Amounts, Book, FirmSums, Inst, NewPosition};
 use crate::ids::{AccountId, BookId, CurrencyId, InstrumentId};
 use std::collections::VecDeque;

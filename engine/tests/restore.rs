@@ -214,3 +214,48 @@ fn an_unreadable_snapshot_is_skipped_with_a_warning() -> Result<(), Box<dyn std:
     }
     Ok(())
 }
+
+/// A snapshot from before books (no book table, no firm amounts, every
+/// position and total of an account's default book, numbered as the
+/// account) restores into default books, and the firm's amounts so far
+/// are its books' own (all in the reporting currency): the run continues
+/// exactly as an uninterrupted one.
+#[test]
+fn an_image_from_before_books_restores_into_default_books_and_the_firm() {
+    let evs = stream(600);
+    let cut = 380;
+    let mut live = Pipeline::start(pipeline(16), Box::new(NullSink));
+    for e in &evs[..cut] {
+        let _ = live.submit(e);
+    }
+    let mut image = live.image();
+    assert!(image.firm.is_some() && !image.sequencer.books.is_empty());
+    image.sequencer.books.clear();
+    image.sequencer.strategies.clear();
+    image.firm = None;
+    for p in &mut image.books.positions {
+        p.book = p.account;
+    }
+    for p in &mut image.portfolios {
+        p.book = p.account;
+    }
+    let mut resumed = Pipeline::resume(pipeline(16), Box::new(NullSink), Some(&image));
+    for e in &evs[cut..] {
+        let _ = live.submit(e);
+        let _ = resumed.submit(e);
+    }
+    let unseq = |mut s: EngineState| {
+        s.portfolios.iter_mut().for_each(|p| p.seq = 0);
+        s.books.iter_mut().for_each(|b| b.totals.seq = 0);
+        s.firm.seq = 0;
+        s
+    };
+    let (want, got) = (unseq(live.finish()), unseq(resumed.finish()));
+    assert!(
+        want.firm.realized_pnl.0 != 0 && want.firm.fees.0 == 0,
+        "{:?}",
+        want.firm
+    );
+    assert_eq!(got.firm, want.firm);
+    assert_eq!(got, want);
+}

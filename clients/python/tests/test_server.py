@@ -212,7 +212,7 @@ async def test_errors_carry_the_server_code_and_the_connection_stays_usable(serv
         with pytest.raises(UnknownOp):
             await client.request({"op": "fly"})
         with pytest.raises(BadRequest):
-            await client.request({"op": "subscribe", "channel": "books", "account": "A1"})
+            await client.request({"op": "subscribe", "channel": "blotter", "account": "A1"})
         with pytest.raises(TypeError):  # refused locally: a float is not money
             await client.submit([events.tick("AAPL", 190.1, TS)])
         ack = await client.submit([events.tick("AAPL", "190.1", TS)])

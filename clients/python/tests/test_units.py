@@ -294,3 +294,25 @@ def test_subscribe_requests_carry_the_target_and_options():
         "op": "subscribe",
         "channel": "analysis",
     }
+
+
+def test_books_and_the_firm_parse_into_their_rows_and_keys():
+    from kupala_client import Book, Firm, parse_message
+
+    book = {
+        "account": "A1", "base_currency": "USD", "unpriced": 0, "market_value": "10",
+        "realized_pnl": "1", "unrealized_pnl": "2", "fees": "0", "income": "0",
+        "net_pnl": "3", "day_pnl": "3", "fx_pnl": "0", "total_pnl": "3", "journal_seq": 4,
+    }
+    snap = parse_message(
+        {"type": "snapshot", "id": 1, "channel": "books", "seq": 4,
+         "data": [dict(book, strategy=None), dict(book, strategy="carry")]}
+    )
+    assert [b.key for b in snap.data] == [("A1",), ("A1", "carry")]
+    assert isinstance(snap.data[1], Book) and snap.data[1].net_pnl == Decimal("3")
+    empty = parse_message({"type": "snapshot", "id": 2, "channel": "firm", "seq": 0, "data": None})
+    assert empty.data == ()
+    firm = dict(book, reporting_currency="EUR")
+    del firm["account"], firm["base_currency"]
+    delta = parse_message({"type": "delta", "id": 2, "channel": "firm", "seq": 1, "data": firm})
+    assert isinstance(delta.data, Firm) and delta.data.reporting_currency == "EUR"

@@ -3,8 +3,9 @@
 
 use super::firm::FirmSums;
 use super::fx_cost::fx_open;
-use super::holders::{GroupId, SlotId, Totals, Valuation, reprice_holders};
+use super::holders::{GroupId, SlotId, Valuation, reprice_holders};
 use super::links::BookLinks;
+use super::totals::Totals;
 use super::{Inst, Position};
 use crate::book::Book;
 use crate::ids::{AccountId, BookId};
