@@ -120,30 +120,12 @@ impl Default for Firm {
 
 impl Firm {
     /// No books yet, reporting in `reporting`.
-    pub(crate) const fn new(reporting: CurrencyId) -> Self {
+    pub(crate) fn new(reporting: CurrencyId) -> Self {
         Self {
             reporting,
             bases: Vec::new(),
-            sums: FirmSums {
-                market_value: 0,
-                unrealized: 0,
-                realized: 0,
-                fees: 0,
-                income: 0,
-                fx: 0,
-                baseline: 0,
-                unpriced: 0,
-            },
-            sent: FirmSums {
-                market_value: 0,
-                unrealized: 0,
-                realized: 0,
-                fees: 0,
-                income: 0,
-                fx: 0,
-                baseline: 0,
-                unpriced: 0,
-            },
+            sums: FirmSums::default(),
+            sent: FirmSums::default(),
         }
     }
 
