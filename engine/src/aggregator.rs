@@ -201,12 +201,14 @@ impl Aggregator {
             self.sink.closed(&out.closed);
         }
         let (mut a0, mut b0, mut p0) = (0, 0, 0);
+        let mut firms = out.firm.iter();
         for seg in &out.segments {
             let portfolios = &out.portfolios[a0..seg.portfolios];
             let books = &out.books[b0..seg.books];
             let positions = &out.positions[p0..seg.positions];
             (a0, b0, p0) = (seg.portfolios, seg.books, seg.positions);
-            if seg.changed == 0 && positions.is_empty() && seg.firm.is_none() && out.segments.len() > 1 {
+            let firm = if seg.firm { firms.next() } else { None };
+            if seg.changed == 0 && positions.is_empty() && firm.is_none() && out.segments.len() > 1 {
                 continue;
             }
             self.sink
@@ -214,7 +216,7 @@ impl Aggregator {
             if !books.is_empty() {
                 self.sink.books(seg.seq, books);
             }
-            if let Some(f) = seg.firm {
+            if let Some(&f) = firm {
                 self.firm[shard] = f;
                 let mut sum = FirmSums::default();
                 self.firm.iter().for_each(|p| sum.add(p));

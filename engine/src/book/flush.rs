@@ -41,8 +41,9 @@ pub struct Segment {
     pub positions: usize,
     /// How many books' totals this flush changed (reported or not).
     pub changed: usize,
-    /// The shard's part of the firm's totals, when this flush changed it.
-    pub firm: Option<FirmSums>,
+    /// This flush changed the shard's part of the firm: it is the next
+    /// entry of `ShardOutput::firm` (kept apart, so a segment stays small).
+    pub firm: bool,
 }
 
 /// What one or more flushes of a shard produce, in order. Its buffers are
@@ -57,6 +58,8 @@ pub struct ShardOutput {
     pub portfolios: Vec<PortfolioState>,
     /// The new totals of the books that changed, likewise.
     pub books: Vec<BookState>,
+    /// The shard's part of the firm after each flush that changed it.
+    pub firm: Vec<FirmSums>,
     /// New states of the positions that changed (empty unless enabled).
     pub positions: Vec<PositionDelta>,
     /// Each EOD applied.
@@ -72,7 +75,7 @@ impl ShardOutput {
     /// True when the flushes produced nothing to send.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.segments.iter().all(|s| s.changed == 0 && s.firm.is_none())
+        self.segments.iter().all(|s| s.changed == 0 && !s.firm)
             && self.positions.is_empty()
             && self.eod.is_empty()
             && self.closed.is_empty()
@@ -89,6 +92,7 @@ impl ShardOutput {
         self.segments.clear();
         self.portfolios.clear();
         self.books.clear();
+        self.firm.clear();
         self.positions.clear();
         self.eod.clear();
         self.closed.clear();
@@ -125,14 +129,18 @@ impl Book {
             t.seq = t.seq.max(seq);
             if self.emit_totals {
                 let account = self.links.account(b);
-                out.books.push(BookState {
-                    book: b,
-                    totals: t.state(account),
-                });
-                if !self.account_dirty[account.index()] {
+                let state = t.state(account);
+                if self.links.only_book(account, b) {
+                    // The account's totals are this book's: no sum.
+                    out.portfolios.push(state.clone());
+                } else if !self.account_dirty[account.index()] {
                     self.account_dirty[account.index()] = true;
                     self.dirty_accounts.push(account);
                 }
+                out.books.push(BookState {
+                    book: b,
+                    totals: state,
+                });
             }
         }
         totals.dirty.clear();
@@ -141,6 +149,7 @@ impl Book {
             out.portfolios.push(self.account_state(a));
         }
         self.dirty_accounts.clear();
+        out.firm.extend(firm);
         out.positions.append(&mut self.out_positions);
         out.eod.append(&mut self.out_eod);
         out.closed.append(&mut self.out_closed);
@@ -150,7 +159,7 @@ impl Book {
             books: out.books.len(),
             positions: out.positions.len(),
             changed,
-            firm,
+            firm: firm.is_some(),
         });
     }
 

@@ -55,6 +55,12 @@ impl BookLinks {
         })
     }
 
+    /// True when `book` is the only book of `account` here.
+    #[inline]
+    pub(crate) fn only_book(&self, account: AccountId, book: BookId) -> bool {
+        self.first.get(account.index()) == Some(&book.0) && self.next[book.index()] == NONE
+    }
+
     /// How many accounts ids are sized (some without a book here).
     pub(crate) fn account_slots(&self) -> usize {
         self.first.len()
@@ -79,6 +85,8 @@ mod tests {
         assert_eq!(l.books_of(AccountId(1)).count(), 0);
         assert_eq!(l.books_of(AccountId(9)).count(), 0);
         assert_eq!(l.account(BookId(5)), AccountId(2));
+        assert!(l.only_book(AccountId(0), BookId(3)));
+        assert!(!l.only_book(AccountId(2), BookId(5)) && !l.only_book(AccountId(2), BookId(0)));
         assert_eq!(l.account_slots(), 3);
     }
 }
