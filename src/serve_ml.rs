@@ -28,7 +28,7 @@ use kupala_api::analysis::{Analysis, Analyzer, JobId, Refusal};
 use kupala_api::protocol::ErrorCode;
 use kupala_engine::DeltaSink;
 use kupala_engine::state::{
-    BookState, ClosedPosition, FirmState, PortfolioState, PositionDelta, PositionState,
+    BookChanges, ClosedPosition, FirmState, PortfolioState, PositionDelta, PositionState,
 };
 use kupala_engine::store::Store;
 use kupala_engine::time::Date;
@@ -257,7 +257,7 @@ impl DeltaSink for EodTap {
         self.inner.closed(closed);
     }
 
-    fn books(&mut self, seq: u64, books: &[BookState]) {
+    fn books(&mut self, seq: u64, books: BookChanges<'_>) {
         self.inner.books(seq, books);
     }
 

@@ -22,7 +22,9 @@ use rustc_hash::FxHashMap;
 use kupala_engine::event::Tick;
 use kupala_engine::ids::{AccountId, BookId, Names};
 use kupala_engine::interest::Interest;
-use kupala_engine::state::{BookState, EngineState, FirmState, PortfolioState, PositionDelta, PositionState};
+use kupala_engine::state::{
+    BookChanges, BookState, EngineState, FirmState, PortfolioState, PositionDelta, PositionState,
+};
 use kupala_engine::{DeltaSink, SharedNames};
 
 use crate::auth::Grant;
@@ -38,7 +40,10 @@ use crate::watermark::Published;
 struct State {
     seq: u64,
     portfolios: FxHashMap<AccountId, PortfolioState>,
+    /// Books of accounts with several books; an account's only book is
+    /// its portfolio (`sole_books`, book → account).
     books: FxHashMap<BookId, BookState>,
+    sole_books: FxHashMap<BookId, AccountId>,
     firm: Option<FirmState>,
     ticks: FxHashMap<String, TickView>,
     account_names: Vec<Option<Arc<str>>>,
@@ -86,7 +91,7 @@ impl DeltaSink for HubSink {
         self.0.publish(seq, t_in, p, f);
     }
 
-    fn books(&mut self, _seq: u64, books: &[BookState]) {
+    fn books(&mut self, _seq: u64, books: BookChanges<'_>) {
         self.0.publish_books(books);
     }
 

@@ -8,20 +8,25 @@ use std::time::Instant;
 
 use kupala_engine::state::{BookState, FirmState};
 
-use super::{Hub, account_name};
+use super::{Hub, State, account_name};
 use crate::auth::Grant;
 use crate::fanout::selected;
 use crate::outbox::{Item, Key, Shared};
 use crate::protocol::AccountSel;
+use kupala_engine::SharedNames;
+use kupala_engine::ids::BookId;
+use kupala_engine::state::{BookChanges, PortfolioState};
 
 impl Hub {
-    /// Keeps and fans out the books one flush changed.
-    pub(super) fn publish_books(&self, books: &[BookState]) {
+    /// Keeps and fans out the books one flush changed. An account's only
+    /// book comes as its portfolio (already in the view): the hub notes
+    /// which book it is and builds the book's state only for a subscriber.
+    pub(super) fn publish_books(&self, books: BookChanges<'_>) {
         let names = self.names.get();
         let now = Instant::now();
         let mut guard = self.lock();
         let st = &mut *guard;
-        for b in books {
+        for b in books.listed {
             if st
                 .books
                 .get(&b.book)
@@ -29,17 +34,17 @@ impl Hub {
             {
                 continue;
             }
+            st.sole_books.remove(&b.book);
             st.books.insert(b.book, b.clone());
-            if st.book_subs.is_empty() {
+            fan_out(st, names, b.book, &b.totals, now);
+        }
+        for s in books.sole {
+            let Some(p) = books.portfolios.get(s.portfolio as usize) else {
                 continue;
-            }
-            let account = account_name(names, &mut st.account_names, b.totals.account);
-            let mut shared = None;
-            for r in st.book_subs.matching(&account) {
-                let s = shared.get_or_insert_with(|| Shared::new(b.clone(), false));
-                r.outbox
-                    .push(Key::Book(r.sub, b.book), Item::Book(Arc::clone(s)), 0, now);
-            }
+            };
+            st.books.remove(&s.book);
+            st.sole_books.insert(s.book, p.account);
+            fan_out(st, names, s.book, p, now);
         }
     }
 
@@ -68,10 +73,8 @@ impl Hub {
         let Some(names) = self.names.get().and_then(|n| n.read().ok()) else {
             return Vec::new();
         };
-        st.books
-            .values()
+        book_states(&st)
             .filter(|b| selected(sel, grant, names.account(b.totals.account)))
-            .cloned()
             .collect()
     }
 
@@ -80,4 +83,39 @@ impl Hub {
     pub fn firm(&self) -> Option<FirmState> {
         self.lock().firm.clone()
     }
+}
+
+/// Pushes a book's new totals to the `books` subscriptions of its account
+/// (its state built only when one is there).
+fn fan_out(st: &mut State, names: Option<&SharedNames>, book: BookId, totals: &PortfolioState, now: Instant) {
+    if st.book_subs.is_empty() {
+        return;
+    }
+    let account = account_name(names, &mut st.account_names, totals.account);
+    let mut shared = None;
+    for r in st.book_subs.matching(&account) {
+        let s = shared.get_or_insert_with(|| {
+            Shared::new(
+                BookState {
+                    book,
+                    totals: totals.clone(),
+                },
+                false,
+            )
+        });
+        r.outbox
+            .push(Key::Book(r.sub, book), Item::Book(Arc::clone(s)), 0, now);
+    }
+}
+
+/// Every book the view holds: those kept in full, and each account's only
+/// book, built from its portfolio.
+pub(super) fn book_states(st: &State) -> impl Iterator<Item = BookState> + '_ {
+    let sole = st.sole_books.iter().filter_map(|(&book, account)| {
+        st.portfolios.get(account).map(|p| BookState {
+            book,
+            totals: p.clone(),
+        })
+    });
+    st.books.values().cloned().chain(sole)
 }

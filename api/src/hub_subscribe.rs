@@ -111,10 +111,8 @@ fn snapshot(st: &State, names: Option<&Names>, target: &Target, grant: &Grant) -
                 .collect(),
         ),
         Target::Books(_) => Item::Books(
-            st.books
-                .values()
+            super::books::book_states(st)
                 .filter(|b| shown(b.totals.account))
-                .cloned()
                 .collect(),
         ),
         Target::Firm => Item::FirmNow(st.firm.clone()),

@@ -10,7 +10,7 @@ use crate::ids::CurrencyId;
 use crate::image::BookImage;
 use crate::messages::{AggMsg, BarrierPart, Cut, Report};
 use crate::state::{
-    BookState, ClosedPosition, EngineState, FirmState, PortfolioState, PositionDelta, PositionState,
+    BookChanges, ClosedPosition, EngineState, FirmState, PortfolioState, PositionDelta, PositionState,
 };
 use crate::time::Date;
 use rustc_hash::FxHashMap;
@@ -41,7 +41,7 @@ pub trait DeltaSink: Send + 'static {
     /// Books whose totals one shard flush changed (after the `publish` of
     /// that flush). A sink that wraps another must forward it, like every
     /// method here.
-    fn books(&mut self, _seq: u64, _books: &[BookState]) {}
+    fn books(&mut self, _seq: u64, _books: BookChanges<'_>) {}
 
     /// The firm's totals changed (after the `publish` that changed them):
     /// every shard's latest part summed.
@@ -200,13 +200,17 @@ impl Aggregator {
         if !out.closed.is_empty() {
             self.sink.closed(&out.closed);
         }
-        let (mut a0, mut b0, mut p0) = (0, 0, 0);
+        let (mut a0, mut b0, mut s0, mut p0) = (0, 0, 0, 0);
         let mut firms = out.firm.iter();
         for seg in &out.segments {
             let portfolios = &out.portfolios[a0..seg.portfolios];
-            let books = &out.books[b0..seg.books];
+            let books = BookChanges {
+                listed: &out.books[b0..seg.books],
+                sole: &out.sole[s0..seg.sole],
+                portfolios: &out.portfolios,
+            };
             let positions = &out.positions[p0..seg.positions];
-            (a0, b0, p0) = (seg.portfolios, seg.books, seg.positions);
+            (a0, b0, s0, p0) = (seg.portfolios, seg.books, seg.sole, seg.positions);
             let firm = if seg.firm { firms.next() } else { None };
             if seg.changed == 0 && positions.is_empty() && firm.is_none() && out.segments.len() > 1 {
                 continue;

@@ -17,7 +17,7 @@ use crate::rebalance::{Rebalancer, Targets};
 use crate::sequencer::SequenceError;
 use crate::snapshot_pick::restore_newest;
 use crate::state::{
-    BookState, ClosedPosition, EngineState, FirmState, PortfolioState, PositionDelta, PositionState,
+    BookChanges, ClosedPosition, EngineState, FirmState, PortfolioState, PositionDelta, PositionState,
 };
 use crate::store::{SideWrite, Store, StoreError};
 use crate::time::Date;
@@ -209,7 +209,7 @@ impl DeltaSink for StoreSink {
         self.inner.closed(closed);
     }
 
-    fn books(&mut self, seq: u64, books: &[BookState]) {
+    fn books(&mut self, seq: u64, books: BookChanges<'_>) {
         self.inner.books(seq, books);
     }
 

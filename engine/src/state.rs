@@ -148,6 +148,48 @@ pub struct BookState {
     pub totals: PortfolioState,
 }
 
+/// An account whose only book is `book`: the book's totals are the
+/// account's portfolio, `portfolios[portfolio]` of the same output, sent
+/// once (see [`BookChanges`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SoleBook {
+    /// The book.
+    pub book: BookId,
+    /// Its totals' index in the output's portfolios.
+    pub portfolio: u32,
+}
+
+/// The books one flush changed: those of accounts with several books in
+/// full, and each account's only book as its portfolio (an account that
+/// never tags a strategy has one book, whose totals are its own).
+#[derive(Clone, Copy, Debug)]
+pub struct BookChanges<'a> {
+    /// Books sent in full.
+    pub listed: &'a [BookState],
+    /// Accounts' only books.
+    pub sole: &'a [SoleBook],
+    /// What `sole` indexes.
+    pub portfolios: &'a [PortfolioState],
+}
+
+impl BookChanges<'_> {
+    /// True when no book changed.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.listed.is_empty() && self.sole.is_empty()
+    }
+
+    /// Every changed book with its totals (the listed ones first).
+    pub fn iter(&self) -> impl Iterator<Item = (BookId, &PortfolioState)> + '_ {
+        let listed = self.listed.iter().map(|b| (b.book, &b.totals));
+        let sole = self
+            .sole
+            .iter()
+            .filter_map(|s| self.portfolios.get(s.portfolio as usize).map(|p| (s.book, p)));
+        listed.chain(sole)
+    }
+}
+
 /// The whole firm's totals in the reporting currency (see `book/firm.rs`
 /// for how books convert into it).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]

@@ -13,7 +13,9 @@ use crate::interest::InterestView;
 use crate::lean::Chunked;
 use crate::ledger::avg_cost;
 use crate::num::{Notional, Price, Quantity, add, sub};
-use crate::state::{BaseValues, BookState, ClosedPosition, PortfolioState, PositionDelta, PositionState};
+use crate::state::{
+    BaseValues, BookState, ClosedPosition, PortfolioState, PositionDelta, PositionState, SoleBook,
+};
 use crate::time::Date;
 
 /// Every listed position as of one EOD (before the day baselines reset).
@@ -37,6 +39,8 @@ pub struct Segment {
     pub portfolios: usize,
     /// End (exclusive) of this flush's entries in `books`.
     pub books: usize,
+    /// End (exclusive) of this flush's entries in `sole`.
+    pub sole: usize,
     /// End (exclusive) of this flush's entries in `positions`.
     pub positions: usize,
     /// How many books' totals this flush changed (reported or not).
@@ -56,8 +60,12 @@ pub struct ShardOutput {
     /// The new totals of the accounts that changed, flush after flush
     /// (empty when the book does not report totals).
     pub portfolios: Vec<PortfolioState>,
-    /// The new totals of the books that changed, likewise.
+    /// The new totals of the books that changed, likewise (of accounts
+    /// with several books: an account's only book is in `sole`).
     pub books: Vec<BookState>,
+    /// The changed books that are their account's only one, as their
+    /// account's portfolio entry.
+    pub sole: Vec<SoleBook>,
     /// The shard's part of the firm after each flush that changed it.
     pub firm: Vec<FirmSums>,
     /// New states of the positions that changed (empty unless enabled).
@@ -92,6 +100,7 @@ impl ShardOutput {
         self.segments.clear();
         self.portfolios.clear();
         self.books.clear();
+        self.sole.clear();
         self.firm.clear();
         self.positions.clear();
         self.eod.clear();
@@ -131,9 +140,14 @@ impl Book {
                 let account = self.links.account(b);
                 let state = t.state(account);
                 if self.links.only_book(account, b) {
-                    // The account's totals are this book's: no sum.
-                    out.portfolios.push(state.clone());
-                } else if !self.account_dirty[account.index()] {
+                    // The account's totals are this book's: sent once.
+                    let portfolio =
+                        u32::try_from(out.portfolios.len()).unwrap_or_else(|_| crate::num::out_of_bounds());
+                    out.sole.push(SoleBook { book: b, portfolio });
+                    out.portfolios.push(state);
+                    continue;
+                }
+                if !self.account_dirty[account.index()] {
                     self.account_dirty[account.index()] = true;
                     self.dirty_accounts.push(account);
                 }
@@ -157,6 +171,7 @@ impl Book {
             seq: self.seq,
             portfolios: out.portfolios.len(),
             books: out.books.len(),
+            sole: out.sole.len(),
             positions: out.positions.len(),
             changed,
             firm: firm.is_some(),
