@@ -65,4 +65,16 @@ fn refuses_bad_input_with_a_clear_message() {
         err(r#"{"type":"tick","ts":"yesterday","instrument":"X","price":"1"}"#)
             .starts_with("ts: \"yesterday\" is not an RFC 3339")
     );
+    // A fee is held in 64 bits at 10^-9, as prices are.
+    let fee = |fee: &str| {
+        format!(
+            r#"{{"type":"trade","ts":"2026-11-30T14:30:00Z","account":"A1","instrument":"X","side":"buy","qty":"1","price":"1","fee":"{fee}"}}"#
+        )
+    };
+    assert!(Event::from_json(&fee("9223372036.854775807")).is_ok());
+    let beyond = err(&fee("9223372036.854775808"));
+    assert!(
+        beyond.starts_with("fee: ") && beyond.contains("out of range"),
+        "{beyond}"
+    );
 }
