@@ -61,6 +61,7 @@
   // Column → how it is shown and whether it is coloured by sign.
   const POSITION_FIELDS = [
     ['account', String, false],
+    ['strategy', (v) => (v === null || v === undefined ? '' : String(v)), false],
     ['instrument', String, false],
     ['currency', String, false],
     ['qty', grouped, true],
@@ -366,8 +367,12 @@
   let flushTimer = null;
   const tbody = () => $('#positions tbody');
 
+  // A position is one book's holding: "account|instrument" in the
+  // account's default book, "account|instrument|strategy" in a
+  // strategy's (so the default book's row sorts first).
   function keyOf(p) {
-    return p.account + '|' + p.instrument;
+    const key = p.account + '|' + p.instrument;
+    return p.strategy === null || p.strategy === undefined ? key : key + '|' + p.strategy;
   }
 
   function queue(pending, key, item) {
@@ -408,7 +413,8 @@
     }
     row.view = p;
     for (const [field, show, signed] of POSITION_FIELDS) {
-      setCell(row.cells[field], p[field], show, signed, flash && field !== 'account' && field !== 'instrument');
+      const label = field === 'account' || field === 'strategy' || field === 'instrument';
+      setCell(row.cells[field], p[field], show, signed, flash && !label);
     }
     row.tr.classList.toggle('flat', sign(p.qty) === 0);
     row.tr.classList.toggle('short', sign(p.qty) < 0);
@@ -425,7 +431,7 @@
     for (const [field, , signed] of POSITION_FIELDS) {
       const td = document.createElement('td');
       td.dataset.field = field;
-      if (field !== 'account' && field !== 'instrument' && field !== 'currency') td.className = 'num';
+      if (!['account', 'strategy', 'instrument', 'currency'].includes(field)) td.className = 'num';
       if (signed) td.classList.add('signed');
       tr.appendChild(td);
       cells[field] = td;
