@@ -2,9 +2,10 @@
 //! byte, for any figures and for names that need escaping.
 
 use super::*;
-use crate::render::{PortfolioOut, PositionOut};
+use crate::render::{BookOut, PortfolioOut, PositionOut};
 use kupala_engine::ids::{AccountId, BookId, BookKey, CurrencyId, InstrumentId, StrategyId};
 use kupala_engine::num::{Price, Quantity};
+use kupala_engine::state::BookState;
 use proptest::prelude::*;
 
 fn names() -> Names {
@@ -140,6 +141,16 @@ proptest! {
         let names = names();
         let serde = serde_json::to_string(&PortfolioOut::new(&p, &names)).unwrap_or_default();
         prop_assert_eq!(portfolio_text(&p, &names), serde);
+    }
+
+    #[test]
+    fn books_match_serde(totals in portfolio_state(), book in 0u32..4) {
+        // Books 1 and 2 have strategies (one needing escapes), 0 is a
+        // default book, 3 is unknown to the names.
+        let names = names();
+        let b = BookState { book: BookId(book), totals };
+        let serde = serde_json::to_string(&BookOut::new(&b, &names)).unwrap_or_default();
+        prop_assert_eq!(book_text(&b, &names), serde);
     }
 }
 
