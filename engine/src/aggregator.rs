@@ -105,6 +105,9 @@ pub(crate) struct Aggregator {
     reporting: CurrencyId,
     firm: Vec<FirmSums>,
     cut_firm: FirmSums,
+    /// The highest seq of the shards' parts summed so far: the firm's
+    /// seq, which never goes back though the shards' flushes interleave.
+    firm_seq: u64,
 }
 
 impl Aggregator {
@@ -129,6 +132,7 @@ impl Aggregator {
             reporting,
             firm: vec![FirmSums::default(); shards],
             cut_firm: FirmSums::default(),
+            firm_seq: 0,
         }
     }
 
@@ -222,9 +226,10 @@ impl Aggregator {
             }
             if let Some(&f) = firm {
                 self.firm[shard] = f;
+                self.firm_seq = self.firm_seq.max(seg.seq);
                 let mut sum = FirmSums::default();
                 self.firm.iter().for_each(|p| sum.add(p));
-                self.sink.firm(&sum.state(self.reporting, seg.seq));
+                self.sink.firm(&sum.state(self.reporting, self.firm_seq));
             }
         }
     }
