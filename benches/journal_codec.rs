@@ -29,7 +29,7 @@ fn batch() -> JournalBatch {
     let stream: Vec<_> = w.ticks(BATCH as u64).take(BATCH).collect();
     let events = stream
         .iter()
-        .filter_map(|e| Some(JournalEvent::new(&seq.sequence(e).ok()??, e)))
+        .filter_map(|e| JournalEvent::new(&seq.sequence(e).ok()??, e))
         .collect();
     JournalBatch {
         names: seq.take_new_names(),

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use kupala_engine::durable::StoreConfig;
+use kupala_engine::history::HistoryConfig;
 use kupala_engine::journal_writer::SyncMode;
 use kupala_engine::ledger::CostMethods;
 use kupala_engine::num::{Money, Quantity, Rate};
@@ -36,6 +37,8 @@ pub struct Config {
     pub store: StoreSection,
     /// EOD schedule.
     pub eod: EodSection,
+    /// The P&L history.
+    pub history: HistorySection,
     /// Rebalancing targets.
     pub rebalance: RebalanceSection,
     /// `kupala serve`'s listener and limits.
@@ -78,6 +81,36 @@ pub struct EodSection {
     pub time: String,
     /// IANA time zone.
     pub timezone: String,
+}
+
+/// `[history]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistorySection {
+    /// Sample the P&L history (where a store keeps it).
+    pub enabled: bool,
+    /// The fine bucket, in ms of event time.
+    pub resolution_ms: u64,
+    /// How long fine points are kept, in seconds.
+    pub retention_secs: u64,
+    /// The coarse bucket, in seconds.
+    pub coarse_secs: u64,
+    /// How long coarse points are kept, in seconds.
+    pub coarse_retention_secs: u64,
+}
+
+impl HistorySection {
+    /// The engine's history settings (`None` when disabled).
+    #[must_use]
+    pub fn config(&self) -> Option<HistoryConfig> {
+        let ns = |v: u64, unit: i64| i64::try_from(v).unwrap_or(i64::MAX).saturating_mul(unit);
+        self.enabled.then(|| HistoryConfig {
+            resolution_ns: ns(self.resolution_ms, 1_000_000),
+            coarse_ns: ns(self.coarse_secs, 1_000_000_000),
+            retention_ns: ns(self.retention_secs, 1_000_000_000),
+            coarse_retention_ns: ns(self.coarse_retention_secs, 1_000_000_000),
+        })
+    }
 }
 
 /// `[rebalance]`.
@@ -214,6 +247,9 @@ impl Config {
         if let Err(e) = self.targets() {
             problems.push(e);
         }
+        if let Some(h) = self.history.config() {
+            problems.extend(h.problems().into_iter().map(|p| format!("history: {p}")));
+        }
         self.server.validate(&mut problems);
         self.demo.validate(&mut problems);
         self.ml.validate(&mut problems);
@@ -259,6 +295,7 @@ impl Config {
             emit_positions: defaults.emit_positions,
             interest: defaults.interest,
             reporting_currency: Some(e.reporting_currency.clone()),
+            history: self.history.config(),
         }
     }
 }

@@ -233,6 +233,8 @@ fn pipeline_config(
         p.shards = n;
     }
     p.emit_positions = false;
+    // Only a store keeps the history (`calc --data` sets it back).
+    p.history = None;
     Ok(p)
 }
 
@@ -257,7 +259,10 @@ fn calc(args: CalcArgs) -> anyhow::Result<()> {
             source,
             &source_id(&args.events),
             dir,
-            pipeline,
+            kupala_engine::PipelineConfig {
+                history: config.history.config(),
+                ..pipeline
+            },
             config.store_config(),
             args.skip_bad,
             args.acks.map(|every| Acks { every: every.max(1) }),

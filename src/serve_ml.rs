@@ -265,6 +265,10 @@ impl DeltaSink for EodTap {
         self.inner.firm(firm);
     }
 
+    fn history(&mut self, mark: &kupala_engine::history::HistoryMark) {
+        self.inner.history(mark);
+    }
+
     fn complete(&mut self, seq: u64) {
         self.inner.complete(seq);
     }

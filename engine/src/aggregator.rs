@@ -5,7 +5,8 @@
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::book::{FirmSums, ShardOutput};
+use crate::book::{FirmSums, MarkCapture, ShardOutput};
+use crate::history::{HistoryMark, PnlPoint};
 use crate::ids::CurrencyId;
 use crate::image::BookImage;
 use crate::messages::{AggMsg, BarrierPart, Cut, Report};
@@ -61,6 +62,10 @@ pub trait DeltaSink: Send + 'static {
     /// Positions an EOD moved to the closed history.
     fn closed(&mut self, _closed: &[ClosedPosition]) {}
 
+    /// A P&L history mark: every series it changed, as of its seq (see
+    /// `history`), once every shard's part is in.
+    fn history(&mut self, _mark: &HistoryMark) {}
+
     /// Every op up to `seq` has been applied by every shard, and all it
     /// changed has been handed to this sink (`publish`, `eod`, `closed`):
     /// the published state is complete up to `seq`. Called each time that
@@ -100,6 +105,9 @@ pub(crate) struct Aggregator {
     returns: Vec<Sender<ShardOutput>>,
     /// EOD parts by seq: (shards reported, date, positions).
     eods: FxHashMap<u64, (usize, Date, Vec<PositionState>)>,
+    /// History mark parts by seq: shards reported, the mark so far and
+    /// the firm's parts.
+    marks: FxHashMap<u64, (usize, HistoryMark, FirmSums)>,
     /// The firm's reporting currency, each shard's latest part of the
     /// firm, and the parts of the cut in progress.
     reporting: CurrencyId,
@@ -129,6 +137,7 @@ impl Aggregator {
             complete: 0,
             returns,
             eods: FxHashMap::default(),
+            marks: FxHashMap::default(),
             reporting,
             firm: vec![FirmSums::default(); shards],
             cut_firm: FirmSums::default(),
@@ -204,6 +213,9 @@ impl Aggregator {
         if !out.closed.is_empty() {
             self.sink.closed(&out.closed);
         }
+        for m in &out.marks {
+            self.mark_part(m);
+        }
         let (mut a0, mut b0, mut s0, mut p0) = (0, 0, 0, 0);
         let mut firms = out.firm.iter();
         for seg in &out.segments {
@@ -245,6 +257,38 @@ impl Aggregator {
         {
             all.sort_by_key(|p| (p.account, p.book, p.instrument));
             self.sink.eod(date, seq, &all);
+        }
+    }
+
+    /// Collects one shard's part of a history mark; with all parts in,
+    /// hands the mark to the sink.
+    fn mark_part(&mut self, part: &MarkCapture) {
+        let entry = self.marks.entry(part.seq).or_insert_with(|| {
+            let mark = HistoryMark {
+                at: part.at,
+                seq: part.seq,
+                coarse: part.coarse,
+                accounts: Vec::new(),
+                books: Vec::new(),
+                firm: PnlPoint::default(),
+            };
+            (0, mark, FirmSums::default())
+        });
+        entry.0 += 1;
+        entry.1.accounts.extend_from_slice(&part.accounts);
+        entry.1.books.extend_from_slice(&part.books);
+        entry.2.add(&part.firm);
+        if entry.0 == self.shards
+            && let Some((_, mut mark, firm)) = self.marks.remove(&part.seq)
+        {
+            mark.accounts.sort_unstable_by_key(|p| p.account);
+            mark.books.sort_unstable_by_key(|p| p.book);
+            let firm = firm.state(self.reporting, mark.seq);
+            mark.firm = PnlPoint {
+                net_pnl: firm.net_pnl,
+                day_pnl: firm.day_pnl,
+            };
+            self.sink.history(&mark);
         }
     }
 

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::aggregator::DeltaSink;
 use crate::event::Event;
+use crate::history::{HistoryConfig, HistoryMark};
 use crate::image::EngineImage;
 use crate::journal_writer::{SyncMode, Watermarks};
 use crate::pipeline::{Pipeline, PipelineConfig};
@@ -140,6 +141,8 @@ struct StoreSink {
     /// The engine's names (set once the pipeline exists, before any op):
     /// a record names its strategy.
     names: Arc<std::sync::OnceLock<crate::SharedNames>>,
+    /// The P&L history's retention (`None`: no history is sampled).
+    history: Option<HistoryConfig>,
 }
 
 impl StoreSink {
@@ -213,6 +216,21 @@ impl DeltaSink for StoreSink {
         self.inner.books(seq, books);
     }
 
+    fn history(&mut self, mark: &HistoryMark) {
+        if let Some(config) = &self.history {
+            // The names are set before the first op reaches a shard.
+            let written = match self.names.get().and_then(|n| n.read().ok()) {
+                Some(names) => self.store.put_history(mark, &names, config),
+                None => Err(StoreError::Db("the engine's names are not readable".into())),
+            };
+            if let Err(e) = written {
+                self.store.stats().failed(SideWrite::History);
+                tracing::error!("writing the P&L history at seq {}: {e}", mark.seq);
+            }
+        }
+        self.inner.history(mark);
+    }
+
     fn firm(&mut self, firm: &FirmState) {
         self.inner.firm(firm);
     }
@@ -257,6 +275,7 @@ impl Engine {
             inner: sink,
             rebalancer: Rebalancer::new(config.targets.clone()),
             names: Arc::clone(&names),
+            history: pipeline.history,
         });
         let mut p = Pipeline::from_restored(pipeline, sink, restored);
         let _ = names.set(p.shared_names());

@@ -466,6 +466,9 @@ pub struct EngineImage {
     /// baseline in the reporting currency, at the rates of their moments);
     /// `None` in a snapshot from before books.
     pub firm: Option<FirmImage>,
+    /// Where the P&L history's clock stood (`None` without history, or in
+    /// a snapshot from before it).
+    pub history: Option<crate::history::HistoryImage>,
 }
 
 /// The firm's accumulated amounts in a snapshot, with the reporting

@@ -19,6 +19,7 @@ pub mod durable;
 pub mod event;
 pub mod fx;
 pub mod histogram;
+pub mod history;
 pub mod ids;
 pub mod image;
 pub mod interest;

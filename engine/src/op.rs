@@ -4,7 +4,7 @@
 use crate::ids::{AccountId, BookId, CurrencyId, InstrumentId};
 use crate::ledger::Method;
 use crate::num::{Fee, Multiplier, Price, Quantity, Rate};
-use crate::time::Date;
+use crate::time::{Date, Timestamp};
 
 /// One sequenced operation for a shard.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,6 +66,15 @@ pub enum Op {
         /// Cash per unit, in the instrument's currency.
         amount: Price,
     },
+    /// A P&L history mark (not journaled: the pipeline's `HistoryClock`
+    /// places it before the first event of a later bucket, at the seq of
+    /// the event before it, see `history`).
+    Mark {
+        /// The end of the bucket it closes.
+        at: Timestamp,
+        /// It also closes a coarse bucket.
+        coarse: bool,
+    },
     /// A split of `ratio` new units per old one.
     Split {
         /// The instrument.
@@ -85,7 +94,7 @@ impl Op {
             | Self::Tick { instrument, .. }
             | Self::Split { instrument, .. }
             | Self::Dividend { instrument, .. } => Some(instrument),
-            Self::Fx { .. } | Self::Eod { .. } => None,
+            Self::Fx { .. } | Self::Eod { .. } | Self::Mark { .. } => None,
         }
     }
 }

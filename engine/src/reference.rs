@@ -277,6 +277,7 @@ impl Reference {
                 self.firm_price_new();
             }
             Op::Eod { date } => self.eod(date),
+            Op::Mark { .. } => {}
             Op::Split { instrument, ratio } => {
                 let i = self.inst(instrument);
                 i.mark = i64::try_from(split_price(i.mark, ratio)).unwrap_or(i.mark);

@@ -145,7 +145,7 @@ pub(crate) fn compact_ticks(batch: &mut Vec<SeqOp>, seen: &mut FxHashSet<u32>) -
     let mut keep = vec![true; batch.len()];
     for (i, sop) in batch.iter().enumerate().rev() {
         match &sop.op {
-            Op::Eod { .. } => seen.clear(),
+            Op::Eod { .. } | Op::Mark { .. } => seen.clear(),
             Op::Tick { instrument, .. } => keep[i] = seen.insert(instrument.0),
             other => {
                 if let Some(inst) = other.instrument() {

@@ -77,14 +77,17 @@ struct InstInfo {
     used: bool,
 }
 
-/// What the journal keeps of a trade beside its op: its id and strategy
-/// (what a replay needs to drop repeats and find the trade's book).
+/// What the journal keeps of an event beside its op: a trade's id and
+/// strategy (what a replay needs to drop repeats and find the trade's
+/// book), and the event's timestamp (the P&L history's clock).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TradeTags<'a> {
     /// The trade's id.
     pub trade_id: Option<&'a str>,
     /// The trade's strategy.
     pub strategy: Option<&'a str>,
+    /// The event's journaled timestamp (`store::journal::event_ts`).
+    pub ts: i64,
 }
 
 /// Account base currencies: one default and per-account overrides.
@@ -235,7 +238,7 @@ impl Sequencer {
                 // a trade (a position) does.
                 self.ensure_instrument(instrument);
             }
-            Op::Fx { .. } | Op::Eod { .. } => {}
+            Op::Fx { .. } | Op::Eod { .. } | Op::Mark { .. } => {}
         }
         self.next_seq = seq + 1;
     }

@@ -397,6 +397,7 @@ proptest! {
                         Event::Trade(t) => TradeTags {
                             trade_id: t.id.as_deref(),
                             strategy: t.strategy.as_deref(),
+                            ts: t.ts.0,
                         },
                         _ => TradeTags::default(),
                     };

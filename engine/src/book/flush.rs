@@ -5,6 +5,7 @@ use super::firm::FirmSums;
 use super::fx_cost::fx_open;
 use super::holders::{GroupId, SlotId, Valuation, reprice_holders};
 use super::links::BookLinks;
+use super::marks::MarkCapture;
 use super::totals::Totals;
 use super::{Inst, Position};
 use crate::book::Book;
@@ -74,6 +75,8 @@ pub struct ShardOutput {
     pub eod: Vec<EodCapture>,
     /// Positions an EOD moved to the closed history.
     pub closed: Vec<ClosedPosition>,
+    /// Each P&L history mark applied (this shard's part of it).
+    pub marks: Vec<MarkCapture>,
     /// When the oldest op of the batch behind this output entered the
     /// engine (`clock::now_ns`; 0 = not measured): tick→delta latency.
     pub t_in: u64,
@@ -87,6 +90,7 @@ impl ShardOutput {
             && self.positions.is_empty()
             && self.eod.is_empty()
             && self.closed.is_empty()
+            && self.marks.is_empty()
     }
 
     /// The last `seq` the shard had applied (0 before any flush).
@@ -105,6 +109,7 @@ impl ShardOutput {
         self.positions.clear();
         self.eod.clear();
         self.closed.clear();
+        self.marks.clear();
         self.t_in = 0;
     }
 }
@@ -130,6 +135,9 @@ impl Book {
             self.totals.compact_converted();
             None
         };
+        if let Some(track) = self.marks.as_mut() {
+            self.totals.dirty.iter().for_each(|&b| track.note(b));
+        }
         let (totals, seq) = (&mut self.totals, self.seq);
         let changed = totals.dirty.len();
         for &b in &totals.dirty {
@@ -167,6 +175,7 @@ impl Book {
         out.positions.append(&mut self.out_positions);
         out.eod.append(&mut self.out_eod);
         out.closed.append(&mut self.out_closed);
+        out.marks.append(&mut self.out_marks);
         out.segments.push(Segment {
             seq: self.seq,
             portfolios: out.portfolios.len(),

@@ -24,6 +24,7 @@ pub(crate) mod holders;
 mod holding;
 mod income;
 mod links;
+mod marks;
 mod sweeps;
 pub(crate) mod totals;
 mod trade;
@@ -31,6 +32,7 @@ mod trade;
 pub(crate) use cold::{Amounts, Cross, CrossId, Position};
 pub use firm::FirmSums;
 pub use flush::{EodCapture, Segment, ShardOutput};
+pub use marks::MarkCapture;
 pub(crate) use income::Income;
 pub(crate) use trade::NewPosition;
 
@@ -153,6 +155,11 @@ pub struct Book {
     pub(crate) out_eod: Vec<flush::EodCapture>,
     /// Positions rolled into history since the last flush.
     pub(crate) out_closed: Vec<ClosedPosition>,
+    /// The books changed since the last P&L history mark (`None` before
+    /// the first: it takes every book).
+    pub(crate) marks: Option<marks::MarkTrack>,
+    /// The history marks captured, until the next flush sends them.
+    pub(crate) out_marks: Vec<MarkCapture>,
     pub(crate) seq: u64,
 }
 
@@ -190,6 +197,8 @@ impl Book {
             out_positions: Vec::new(),
             out_eod: Vec::new(),
             out_closed: Vec::new(),
+            marks: None,
+            out_marks: Vec::new(),
             seq: 0,
         }
     }
@@ -278,6 +287,7 @@ impl Book {
             }
             Op::Fx { base, quote, rate } => self.fx(seq, base, quote, rate),
             Op::Eod { date } => self.eod(seq, date),
+            Op::Mark { at, coarse } => self.history_mark(seq, at, coarse),
             Op::Split { instrument, ratio } => self.split(seq, instrument, ratio),
             Op::Dividend { instrument, amount } => self.dividend(seq, instrument, amount),
         }

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::history::HistoryConfig;
 use crate::interest::Interest;
 use crate::ledger::{CostMethods, Method};
 use crate::sequencer::BaseCurrencies;
@@ -32,6 +33,8 @@ pub struct PipelineConfig {
     pub interest: Arc<Interest>,
     /// The currency of the firm's totals (`None`: USD).
     pub reporting_currency: Option<String>,
+    /// Sample the P&L history (`None`: no marks, the batch default).
+    pub history: Option<HistoryConfig>,
 }
 
 impl Default for PipelineConfig {
@@ -48,6 +51,7 @@ impl Default for PipelineConfig {
             emit_positions: true,
             interest: Arc::new(Interest::default()),
             reporting_currency: None,
+            history: None,
         }
     }
 }

@@ -92,6 +92,7 @@ impl Pipeline {
                 income: cut.state.firm.income.0,
                 baseline: cut.state.firm.net_pnl.0 - cut.state.firm.day_pnl.0,
             }),
+            history: self.history.image(),
         }
     }
 }

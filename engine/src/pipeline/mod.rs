@@ -21,6 +21,7 @@ use std::thread::JoinHandle;
 
 use crate::aggregator::{Aggregator, DeltaSink};
 use crate::event::Event;
+use crate::history::HistoryClock;
 use crate::ids::Names;
 use crate::image::EngineImage;
 use crate::journal_writer::{JournalMsg, Watermarks};
@@ -31,7 +32,7 @@ use crate::router::{Router, RouterStats};
 use crate::sequencer::{NewName, SequenceError, Sequencer, TradeTags};
 use crate::shard_depths::ShardDepths;
 use crate::state::EngineState;
-use crate::store::journal::{JournalBatch, JournalEvent};
+use crate::store::journal::{JournalBatch, JournalEvent, event_ts};
 use crate::worker::{FlushRule, ShardWorker};
 pub use config::{PipelineConfig, PipelineStats, default_shards};
 pub use replayer::Replayer;
@@ -82,6 +83,8 @@ pub struct Pipeline {
     /// journaled name).
     mirrored_books: usize,
     stamp: bool,
+    /// Where P&L history marks go (before the first op of a later bucket).
+    history: HistoryClock,
     workers: Vec<JoinHandle<()>>,
     aggregator: Option<JoinHandle<()>>,
     config: PipelineConfig,
@@ -130,6 +133,7 @@ impl Pipeline {
             books,
             seq,
             reporting,
+            history,
         } = restored;
         let (agg_tx, agg_rx) = bounded::<AggMsg>(config.queue_batches.max(1) * shards);
         let mut senders = Vec::with_capacity(shards);
@@ -174,6 +178,7 @@ impl Pipeline {
             seq,
             names,
             stamp: false,
+            history,
             down: Downstream::Direct(Router::new(
                 senders,
                 config.batch_size,
@@ -259,14 +264,24 @@ impl Pipeline {
         self.stats.sequenced += 1;
         let names = self.seq.take_new_names();
         self.mirror(&names);
+        let mark = self.history.observe(&sop.op, event_ts(event)).map(|op| SeqOp {
+            seq: sop.seq - 1,
+            op,
+        });
         match &mut self.down {
-            Downstream::Direct(r) => r.route(sop, t_in),
+            Downstream::Direct(r) => {
+                if let Some(m) = mark {
+                    r.route(m, t_in);
+                }
+                r.route(sop, t_in);
+            }
             Downstream::Journal(j) => {
                 if j.ops.is_empty() {
                     j.first_in = t_in;
                 }
                 j.batch.names.extend(names);
-                j.batch.events.push(JournalEvent::new(&sop, event));
+                j.batch.events.extend(JournalEvent::new(&sop, event));
+                j.ops.extend(mark);
                 j.ops.push(sop);
                 if j.ops.len() >= j.batch_size && !j.hold {
                     j.send();
@@ -359,19 +374,31 @@ impl Pipeline {
         sop: SeqOp,
         tags: TradeTags<'_>,
     ) -> Result<(), SequenceError> {
+        let ts = tags.ts;
         let sop = self.seq.replay(names, sop, tags)?;
-        self.route_replayed(names, sop);
+        self.route_replayed(names, sop, ts);
         Ok(())
     }
 
-    /// Publishes a replayed op's names and sends it on.
-    fn route_replayed(&mut self, names: &[NewName], sop: SeqOp) {
+    /// Publishes a replayed op's names and sends it on (after the history
+    /// mark its timestamp `ts` places before it, if any).
+    fn route_replayed(&mut self, names: &[NewName], sop: SeqOp, ts: i64) {
         self.mirror(names);
         self.stats.sequenced += 1;
+        let mark = self.history.observe(&sop.op, ts).map(|op| SeqOp {
+            seq: sop.seq - 1,
+            op,
+        });
         match &mut self.down {
-            Downstream::Direct(r) => r.route(sop, 0),
+            Downstream::Direct(r) => {
+                if let Some(m) = mark {
+                    r.route(m, 0);
+                }
+                r.route(sop, 0);
+            }
             Downstream::Journal(j) => {
-                let _ = j.tx.send(JournalMsg::Route(vec![sop]));
+                let ops = mark.into_iter().chain([sop]).collect();
+                let _ = j.tx.send(JournalMsg::Route(ops));
             }
             Downstream::Closed => {}
         }

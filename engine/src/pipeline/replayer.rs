@@ -66,8 +66,9 @@ impl Replayer {
         sop: SeqOp,
         tags: TradeTags<'_>,
     ) -> Result<(), SequenceError> {
+        let ts = tags.ts;
         let sop = self.pipeline.seq.replay_unbounded(names, sop, tags)?;
-        self.pipeline.route_replayed(names, sop);
+        self.pipeline.route_replayed(names, sop, ts);
         Ok(())
     }
 

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use super::config::PipelineConfig;
 use crate::book::{Book, FirmSums};
+use crate::history::HistoryClock;
 use crate::ids::{BookId, CurrencyId};
 use crate::image::{EngineImage, PositionImage, Positions, Shape};
 use crate::partition::Owner;
@@ -25,6 +26,8 @@ pub struct Restored {
     pub(super) seq: Sequencer,
     /// The firm's reporting currency.
     pub(super) reporting: CurrencyId,
+    /// The P&L history's clock.
+    pub(super) history: HistoryClock,
 }
 
 impl Restored {
@@ -45,6 +48,7 @@ impl Restored {
             books,
             seq,
             reporting,
+            history: HistoryClock::new(config.history, None),
         }
     }
 
@@ -109,6 +113,7 @@ impl Restored {
                 books,
                 seq,
                 reporting,
+                history: HistoryClock::new(config.history, img.history),
             })
         })
     }

@@ -151,20 +151,21 @@ pub fn event_ts(event: &Event) -> i64 {
 }
 
 impl JournalEvent {
-    /// Archives a sequenced op with what the edge event carried.
+    /// Archives a sequenced op with what the edge event carried (`None`
+    /// for a history mark, which is not journaled).
     #[must_use]
-    pub fn new(sop: &SeqOp, event: &Event) -> Self {
+    pub fn new(sop: &SeqOp, event: &Event) -> Option<Self> {
         let (trade_id, strategy) = match event {
             Event::Trade(t) => (t.id.clone(), t.strategy.clone()),
             _ => (None, None),
         };
-        Self {
+        Some(Self {
             seq: sop.seq,
             ts: event_ts(event),
-            op: JOp::from(sop.op),
+            op: JOp::of(sop.op)?,
             trade_id,
             strategy,
-        }
+        })
     }
 
     /// What the sequencer needs of the trade beside its op to replay it.
@@ -173,6 +174,7 @@ impl JournalEvent {
         TradeTags {
             trade_id: self.trade_id.as_deref(),
             strategy: self.strategy.as_deref(),
+            ts: self.ts,
         }
     }
 
@@ -248,9 +250,11 @@ impl JournalEvent {
     }
 }
 
-impl From<Op> for JOp {
-    fn from(op: Op) -> Self {
-        match op {
+impl JOp {
+    /// The archived form of an op; `None` for a history mark, which the
+    /// journal does not keep (a replay places it again from timestamps).
+    fn of(op: Op) -> Option<Self> {
+        Some(match op {
             Op::Instrument {
                 instrument,
                 currency,
@@ -295,7 +299,8 @@ impl From<Op> for JOp {
                 instrument: instrument.0,
                 amount: amount.raw(),
             },
-        }
+            Op::Mark { .. } => return None,
+        })
     }
 }
 

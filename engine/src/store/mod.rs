@@ -1,6 +1,6 @@
 //! The embedded store (fjall): the journal (the source of truth), snapshots,
-//! EOD positions, closed positions, rebalancing proposals, analysis results
-//! and metadata, each in its own keyspace; every value framed and checksummed
+//! EOD positions, closed positions, rebalancing proposals, analysis results,
+//! metadata and the P&L history, each in its own keyspace; every value framed and checksummed
 //! (`frame`), archived with rkyv.
 //!
 //! The directory holds a `KUPALA_STORE` marker with the format version. Opening
@@ -11,6 +11,7 @@ pub mod acked;
 mod copy;
 mod fixtures;
 mod frame;
+pub mod history;
 pub mod journal;
 pub mod journal_codec;
 mod position_record;
@@ -121,6 +122,7 @@ pub struct Store {
     pub(crate) proposals: Keyspace,
     pub(crate) analysis: Keyspace,
     pub(crate) meta: Keyspace,
+    pub(crate) history: Keyspace,
     stats: StoreStats,
 }
 
@@ -138,7 +140,7 @@ fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StoreError {
 }
 
 /// The store's keyspaces, in the order of the fields of [`Store`].
-const KEYSPACES: [&str; 7] = [
+const KEYSPACES: [&str; 8] = [
     "journal",
     "snapshots",
     "eod_positions",
@@ -146,6 +148,7 @@ const KEYSPACES: [&str; 7] = [
     "proposals",
     "analysis",
     "meta",
+    "history",
 ];
 
 /// Opens the fjall database at `path`. Its write-ahead log is not
@@ -220,6 +223,7 @@ impl Store {
             proposals: ks(KEYSPACES[4])?,
             analysis: ks(KEYSPACES[5])?,
             meta: ks(KEYSPACES[6])?,
+            history: ks(KEYSPACES[7])?,
             db,
             stats: StoreStats::default(),
         };

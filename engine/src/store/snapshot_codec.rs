@@ -23,7 +23,9 @@
 //!   carry base costs, tag 4, books (the strategy names, each book's
 //!   account and strategy + 1 or 0, and each portfolio's book: the
 //!   totals are then per book), tag 5, the firm's accumulated amounts
-//!   (reporting currency id, realized, fees, income, baseline). Without
+//!   (reporting currency id, realized, fees, income, baseline), tag 6,
+//!   the P&L history's clock (resolution, coarse resolution and the
+//!   watermark's bucket, each an amount). Without
 //!   tag 4 every account has one book, numbered as the account.
 //!   The methods' byte is otherwise the one method of every account (as
 //!   every snapshot before per-account methods wrote it);
@@ -68,6 +70,8 @@ const BOOK: u8 = 16;
 const SECTION_BOOKS: u8 = 4;
 /// The head's firm amounts.
 const SECTION_FIRM: u8 = 5;
+/// The head's P&L history clock.
+const SECTION_HISTORY: u8 = 6;
 
 /// A snapshot as stored: the head and the chunks, in order.
 #[derive(Debug)]
@@ -318,6 +322,12 @@ fn write_head(w: &mut Writer, image: &EngineImage, chunks: usize) {
         [f.realized, f.fees, f.income, f.baseline]
             .into_iter()
             .for_each(|v| w.amount(v));
+    }
+    if let Some(h) = &image.history {
+        w.0.push(SECTION_HISTORY);
+        [h.resolution_ns, h.coarse_ns, h.bucket]
+            .into_iter()
+            .for_each(|v| w.amount(i128::from(v)));
     }
 }
 

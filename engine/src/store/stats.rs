@@ -23,11 +23,13 @@ pub enum SideWrite {
     Closed,
     /// An EOD's rebalancing proposals.
     Proposals,
+    /// A P&L history mark's points.
+    History,
 }
 
 impl SideWrite {
     /// Every kind, in the order of [`SideWrite::label`]'s values.
-    pub const ALL: [Self; 4] = [Self::Snapshot, Self::Eod, Self::Closed, Self::Proposals];
+    pub const ALL: [Self; 5] = [Self::Snapshot, Self::Eod, Self::Closed, Self::Proposals, Self::History];
 
     /// Its name in metrics.
     #[must_use]
@@ -37,6 +39,7 @@ impl SideWrite {
             Self::Eod => "eod",
             Self::Closed => "closed",
             Self::Proposals => "proposals",
+            Self::History => "history",
         }
     }
 }

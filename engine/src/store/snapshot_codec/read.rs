@@ -3,12 +3,13 @@
 
 use super::{
     BOOK, FX, Head, INCOME, LISTED, PRICED, SECTION_BOOKS, SECTION_FIRM, SECTION_FX, SECTION_FX_COSTS,
-    SECTION_INCOME,
+    SECTION_HISTORY, SECTION_INCOME,
 };
 use crate::image::{
     BookImage, EngineImage, FirmImage, FxImage, InstImage, LotImage, PortfolioImage, PositionImage,
     SequencerImage,
 };
+use crate::history::HistoryImage;
 use crate::ledger::Method;
 use crate::store::frame::FrameError;
 use crate::store::varint::Reader;
@@ -100,6 +101,7 @@ pub(super) fn read_head(r: &mut Reader<'_>) -> Result<Head, FrameError> {
     let positions = r.int("position count")?;
     let mut fx_costs = false;
     let mut firm = None;
+    let mut history = None;
     while !r.is_done() {
         match r.byte()? {
             SECTION_FX_COSTS => fx_costs = true,
@@ -111,6 +113,17 @@ pub(super) fn read_head(r: &mut Reader<'_>) -> Result<Head, FrameError> {
                     fees: r.amount("firm fees")?,
                     income: r.amount("firm income")?,
                     baseline: r.amount("firm baseline")?,
+                });
+            }
+            SECTION_HISTORY => {
+                let mut field = |what| {
+                    r.amount(what)
+                        .and_then(|v| i64::try_from(v).map_err(|_| r.bad(&format!("{what} out of range"))))
+                };
+                history = Some(HistoryImage {
+                    resolution_ns: field("history resolution")?,
+                    coarse_ns: field("history coarse resolution")?,
+                    bucket: field("history bucket")?,
                 });
             }
             SECTION_INCOME => read_section(r, &mut portfolios, |p, v| p.income = v)?,
@@ -129,6 +142,7 @@ pub(super) fn read_head(r: &mut Reader<'_>) -> Result<Head, FrameError> {
         },
         portfolios,
         firm,
+        history,
     };
     Ok(Head {
         image,

@@ -1,3 +1,4 @@
+use crate::history::HistoryImage;
 use super::*;
 use crate::image::{BookImage, FirmImage, FxImage, InstImage, LotImage, PortfolioImage};
 use crate::ledger::Method;
@@ -113,6 +114,11 @@ fn image(positions: u32) -> EngineImage {
             income: 0,
             baseline: -9,
         }),
+        history: Some(HistoryImage {
+            resolution_ns: 1_000_000_000,
+            coarse_ns: 60_000_000_000,
+            bucket: -3,
+        }),
     }
 }
 
@@ -189,6 +195,14 @@ fn a_head_without_the_income_section_reads_as_no_income() -> Result<(), FrameErr
     let read = decode_head(&encode(&before, 1).head)?.image;
     assert_eq!((read.portfolios[0].book, read.portfolios[0].account), (1, 1));
     assert!(read.sequencer.books.is_empty() && read.firm.is_none());
+    // Without the history clock (a snapshot before P&L history).
+    let mut unclocked = image(2);
+    unclocked.history = None;
+    assert_eq!(decode_head(&encode(&unclocked, 1).head)?.image.history, None);
+    assert_eq!(
+        decode_head(&with.head)?.image.history.map(|h| h.bucket),
+        Some(-3)
+    );
     Ok(())
 }
 
