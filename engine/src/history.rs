@@ -249,7 +249,11 @@ mod tests {
             multiplier: crate::num::Multiplier::ONE,
         };
         assert_eq!(c.observe(&def, 0), None);
-        assert_eq!(c.observe(&tick(), 100), None, "the first timed op starts the clock");
+        assert_eq!(
+            c.observe(&tick(), 100),
+            None,
+            "the first timed op starts the clock"
+        );
         assert_eq!(c.observe(&def, 0), None);
         let mut off = HistoryClock::new(None, None);
         assert_eq!(off.observe(&tick(), 1), None);

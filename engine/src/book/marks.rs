@@ -97,7 +97,10 @@ impl Book {
                 pnl: point(&self.account_state(a)),
             })
             .collect();
-        let firm = self.settled_firm();
+        // Settled without forgetting the changed books: they stay dirty
+        // until the next flush, which must settle them again.
+        self.settle_firm(false);
+        let firm = self.firm_sums();
         self.out_marks.push(MarkCapture {
             at,
             seq,

@@ -32,8 +32,8 @@ mod trade;
 pub(crate) use cold::{Amounts, Cross, CrossId, Position};
 pub use firm::FirmSums;
 pub use flush::{EodCapture, Segment, ShardOutput};
-pub use marks::MarkCapture;
 pub(crate) use income::Income;
+pub use marks::MarkCapture;
 pub(crate) use trade::NewPosition;
 
 use std::sync::Arc;

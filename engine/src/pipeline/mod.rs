@@ -264,10 +264,10 @@ impl Pipeline {
         self.stats.sequenced += 1;
         let names = self.seq.take_new_names();
         self.mirror(&names);
-        let mark = self.history.observe(&sop.op, event_ts(event)).map(|op| SeqOp {
-            seq: sop.seq - 1,
-            op,
-        });
+        let mark = self
+            .history
+            .observe(&sop.op, event_ts(event))
+            .map(|op| SeqOp { seq: sop.seq - 1, op });
         match &mut self.down {
             Downstream::Direct(r) => {
                 if let Some(m) = mark {
@@ -385,10 +385,10 @@ impl Pipeline {
     fn route_replayed(&mut self, names: &[NewName], sop: SeqOp, ts: i64) {
         self.mirror(names);
         self.stats.sequenced += 1;
-        let mark = self.history.observe(&sop.op, ts).map(|op| SeqOp {
-            seq: sop.seq - 1,
-            op,
-        });
+        let mark = self
+            .history
+            .observe(&sop.op, ts)
+            .map(|op| SeqOp { seq: sop.seq - 1, op });
         match &mut self.down {
             Downstream::Direct(r) => {
                 if let Some(m) = mark {

@@ -6,8 +6,9 @@
 //! Key: tier byte, series (kind byte, then the account and the strategy as
 //! length-prefixed names), then the point's time (big-endian, sign bit
 //! flipped, so keys sort by time). Value: `[1][CRC-32][seq, net, day]`
-//! (varints). Writing a series' point also removes its points older than
-//! the retention behind it, so each series keeps at most a retention's
+//! (varints). A series gets a point where its value changed; writing one
+//! also removes the series' points older than the retention behind it
+//! (but the newest of those), so each series keeps at most a retention's
 //! worth; a series no longer written keeps its last points (its value
 //! since then).
 
@@ -153,9 +154,18 @@ fn series_of(mark: &HistoryMark, names: &Names) -> Vec<(Series, PnlPoint)> {
 
 impl Store {
     /// Writes a mark's points (fine, and coarse when it closes a coarse
-    /// bucket) in one batch, removing each series' points older than its
-    /// tier's retention behind this one.
-    pub fn put_history(&self, mark: &HistoryMark, names: &Names, config: &HistoryConfig) -> Result<(), StoreError> {
+    /// bucket) in one batch. A point equal to its series' newest one in
+    /// the tier is not written, so what is stored does not depend on which
+    /// unchanged series a mark reported (a restored engine reports every
+    /// series at its first mark). Each written point removes its series'
+    /// points older than the tier's retention behind it, except the
+    /// newest of them (the value at the start of the window).
+    pub fn put_history(
+        &self,
+        mark: &HistoryMark,
+        names: &Names,
+        config: &HistoryConfig,
+    ) -> Result<(), StoreError> {
         let mut w = self.db().batch();
         let mut tiers = vec![(Tier::Fine, config.retention_ns)];
         if mark.coarse {
@@ -164,9 +174,18 @@ impl Store {
         for (series, pnl) in series_of(mark, names) {
             for &(tier, keep) in &tiers {
                 let p = prefix(tier, &series);
+                if let Some(g) = self.history.prefix(&p).next_back() {
+                    let (k, v) = g.into_inner()?;
+                    let newest = decode(&k, &v)?;
+                    if newest.pnl == pnl || newest.at >= mark.at {
+                        continue;
+                    }
+                }
                 let cutoff = key(&p, Timestamp(mark.at.0.saturating_sub(keep)));
-                for old in self.history.range(p.clone()..cutoff) {
-                    w.remove(&self.history, old.key()?);
+                let mut old = self.history.range(p.clone()..cutoff).rev();
+                let _window_start = old.next();
+                for g in old {
+                    w.remove(&self.history, g.key()?);
                 }
                 w.insert(&self.history, key(&p, mark.at), encode(mark.seq, pnl));
             }
@@ -196,7 +215,12 @@ impl Store {
     /// A series' points with `from <= at <= to` at the finest resolution
     /// kept: the fine points, after the coarse ones older than the first
     /// fine point in the range (where the fine tier's retention ended).
-    pub fn history(&self, series: &Series, from: Timestamp, to: Timestamp) -> Result<Vec<StoredPoint>, StoreError> {
+    pub fn history(
+        &self,
+        series: &Series,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<StoredPoint>, StoreError> {
         let fine = self.history_points(Tier::Fine, series, from, to)?;
         let older_than = fine.first().map_or(to, |p| Timestamp(p.at.0.saturating_sub(1)));
         if older_than < from {
@@ -270,18 +294,36 @@ mod tests {
         let all = Timestamp(i64::MIN)..=Timestamp(i64::MAX);
         let fine = store.history_points(Tier::Fine, &a1, *all.start(), *all.end())?;
         let times: Vec<i64> = fine.iter().map(|p| p.at.0 / S).collect();
-        assert_eq!(times, vec![7, 8, 9, 10, 11, 12], "5 s behind the newest are kept");
-        assert_eq!(fine[0].pnl.net_pnl, Notional(49));
-        assert_eq!(fine[0].pnl.day_pnl, Notional(-49));
-        assert_eq!(fine[0].seq, 7);
+        assert_eq!(
+            times,
+            vec![6, 7, 8, 9, 10, 11, 12],
+            "5 s behind the newest are kept, and the value at the window's start"
+        );
+        assert_eq!(fine[0].pnl.net_pnl, Notional(42));
+        assert_eq!(fine[0].pnl.day_pnl, Notional(-42));
+        assert_eq!(fine[0].seq, 6);
+        // An unchanged value, or a mark already written (a recovery
+        // replaying), writes nothing.
+        store.put_history(&mark(13, 84, false), &names, &config())?;
+        store.put_history(&mark(11, 1, false), &names, &config())?;
+        let again = store.history_points(Tier::Fine, &a1, *all.start(), *all.end())?;
+        assert_eq!(again, fine);
         // The coarse tier fills in before the fine one's retention.
         store.put_history(&mark(20, 140, true), &names, &config())?;
         let merged = store.history(&a1, *all.start(), *all.end())?;
         let times: Vec<i64> = merged.iter().map(|p| p.at.0 / S).collect();
-        assert_eq!(times, vec![10, 20], "coarse 10, then fine 20 (fine 7..12 pruned)");
+        assert_eq!(
+            times,
+            vec![10, 12, 20],
+            "coarse 10, then fine 12 and 20 (fine 6..11 pruned)"
+        );
         let ranged = store.history(&Series::Firm, Timestamp(15 * S), Timestamp(30 * S))?;
         assert_eq!(ranged.len(), 1);
-        assert!(store.history(&Series::Account("B2".into()), *all.start(), *all.end())?.is_empty());
+        assert!(
+            store
+                .history(&Series::Account("B2".into()), *all.start(), *all.end())?
+                .is_empty()
+        );
         Ok(())
     }
 
@@ -308,7 +350,10 @@ mod tests {
             strategy: None,
         };
         let got = store.history(&book, Timestamp(0), Timestamp(i64::MAX))?;
-        assert_eq!(got.iter().map(|p| p.pnl.net_pnl).collect::<Vec<_>>(), vec![Notional(11)]);
+        assert_eq!(
+            got.iter().map(|p| p.pnl.net_pnl).collect::<Vec<_>>(),
+            vec![Notional(11)]
+        );
         let got = store.history(&Series::Account("B2".into()), Timestamp(0), Timestamp(i64::MAX))?;
         assert!(got.is_empty(), "B2's account series was not in the mark");
         Ok(())

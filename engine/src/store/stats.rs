@@ -29,7 +29,13 @@ pub enum SideWrite {
 
 impl SideWrite {
     /// Every kind, in the order of [`SideWrite::label`]'s values.
-    pub const ALL: [Self; 5] = [Self::Snapshot, Self::Eod, Self::Closed, Self::Proposals, Self::History];
+    pub const ALL: [Self; 5] = [
+        Self::Snapshot,
+        Self::Eod,
+        Self::Closed,
+        Self::Proposals,
+        Self::History,
+    ];
 
     /// Its name in metrics.
     #[must_use]

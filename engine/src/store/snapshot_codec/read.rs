@@ -5,11 +5,11 @@ use super::{
     BOOK, FX, Head, INCOME, LISTED, PRICED, SECTION_BOOKS, SECTION_FIRM, SECTION_FX, SECTION_FX_COSTS,
     SECTION_HISTORY, SECTION_INCOME,
 };
+use crate::history::HistoryImage;
 use crate::image::{
     BookImage, EngineImage, FirmImage, FxImage, InstImage, LotImage, PortfolioImage, PositionImage,
     SequencerImage,
 };
-use crate::history::HistoryImage;
 use crate::ledger::Method;
 use crate::store::frame::FrameError;
 use crate::store::varint::Reader;

@@ -1,5 +1,5 @@
-use crate::history::HistoryImage;
 use super::*;
+use crate::history::HistoryImage;
 use crate::image::{BookImage, FirmImage, FxImage, InstImage, LotImage, PortfolioImage};
 use crate::ledger::Method;
 use crate::trade_ids::TradeIds;
@@ -199,10 +199,7 @@ fn a_head_without_the_income_section_reads_as_no_income() -> Result<(), FrameErr
     let mut unclocked = image(2);
     unclocked.history = None;
     assert_eq!(decode_head(&encode(&unclocked, 1).head)?.image.history, None);
-    assert_eq!(
-        decode_head(&with.head)?.image.history.map(|h| h.bucket),
-        Some(-3)
-    );
+    assert_eq!(decode_head(&with.head)?.image.history.map(|h| h.bucket), Some(-3));
     Ok(())
 }
 
