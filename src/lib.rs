@@ -13,6 +13,7 @@ pub mod file_feeds;
 pub mod history;
 pub mod live_feeds;
 pub mod logging;
+pub mod pnl_history;
 pub mod serve;
 pub mod serve_banner;
 pub mod serve_ml;

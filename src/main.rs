@@ -64,6 +64,28 @@ enum Command {
         #[arg(long, value_parser = parse_date)]
         date: Date,
     },
+    /// Print one series of a store's P&L history (an account's totals, one
+    /// of its books, or with no --account the firm's) as JSON.
+    History {
+        /// The store directory.
+        #[arg(long)]
+        data: PathBuf,
+        /// The account (default: the firm).
+        #[arg(long)]
+        account: Option<String>,
+        /// The account's book of this strategy.
+        #[arg(long)]
+        strategy: Option<String>,
+        /// The account's default book (trades without a strategy).
+        #[arg(long)]
+        default_book: bool,
+        /// Points at or after this RFC 3339 time.
+        #[arg(long, value_parser = parse_ts)]
+        from: Option<Timestamp>,
+        /// Points at or before this RFC 3339 time.
+        #[arg(long, value_parser = parse_ts)]
+        to: Option<Timestamp>,
+    },
     /// Convert a CSV/JSONL file (trades, ticks, bars, quotes, Yahoo daily)
     /// into JSONL events on stdout, e.g. to pipe into `calc --events -`.
     Convert(kupala::convert::ConvertArgs),
@@ -192,6 +214,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print_json(&history::accept_loss(&data, pipeline, config.store_config())?)
         }
         Command::Eod { data, date } => print_json(&history::eod(&data, date)?),
+        Command::History {
+            data,
+            account,
+            strategy,
+            default_book,
+            from,
+            to,
+        } => {
+            let which = kupala::pnl_history::Which {
+                account,
+                strategy,
+                default_book,
+                from,
+                to,
+            };
+            print_json(&kupala::pnl_history::run(&data, &which)?)
+        }
         Command::Convert(args) => kupala::convert::main(&args),
         Command::Serve(args) => kupala::serve::run(args),
         Command::Bench(args) => bench(&args),

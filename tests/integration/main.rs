@@ -9,6 +9,7 @@ mod crash_loop;
 mod damage;
 mod feeds;
 mod golden;
+mod pnl_history;
 mod ranges;
 mod recovery;
 mod scenarios;
