@@ -423,7 +423,10 @@ fn pause(stop: &Receiver<()>, wait: Duration) -> bool {
 
 /// The synthetic market, paced by its own waits (÷ `speed`); events closer
 /// than a millisecond are sent together. On a store that has positions
-/// (`book`), the stream resumes from their marks and quantities.
+/// (`book`), the stream resumes from their marks and quantities. Events are
+/// stamped with the wall clock as they are sent (the stream's own times
+/// start again at every restart), so the P&L history's event time moves
+/// with the demo, across restarts too.
 fn demo_feed(
     ingest: &IngestHandle,
     opening: u64,
@@ -432,7 +435,9 @@ fn demo_feed(
     book: &[PositionView],
     stop: &Receiver<()>,
 ) {
-    if !ingest.feed_blocking(SyntheticMarket::demo(opening).opening_events()) {
+    let mut opening = SyntheticMarket::demo(opening).opening_events();
+    opening.iter_mut().for_each(|e| e.restamp(wall_clock()));
+    if !ingest.feed_blocking(opening) {
         return;
     }
     let mut market = SyntheticMarket::demo(stream);
@@ -456,18 +461,26 @@ fn demo_feed(
                 return;
             }
         }
+        let mut event = event;
+        event.restamp(wall_clock());
         batch.push(event);
     }
+}
+
+/// Now, as an event timestamp.
+fn wall_clock() -> Timestamp {
+    let ns = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_nanos()).ok())
+        .unwrap_or(0);
+    Timestamp(ns)
 }
 
 /// Journals an `eod` event at each occurrence of the schedule.
 fn eod_timer(ingest: &IngestHandle, schedule: &EodSchedule, stop: &Receiver<()>) {
     loop {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .ok()
-            .and_then(|d| i64::try_from(d.as_nanos()).ok())
-            .unwrap_or(0);
+        let now = wall_clock().0;
         let Some((at, date)) = schedule.next_after(Timestamp(now)) else {
             return;
         };

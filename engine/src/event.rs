@@ -174,6 +174,19 @@ impl Event {
         }
     }
 
+    /// Sets the timestamp of an event that carries one (an instrument
+    /// definition and an EOD keep theirs: they have none of their own).
+    pub const fn restamp(&mut self, ts: Timestamp) {
+        match self {
+            Self::Trade(t) => t.ts = ts,
+            Self::Tick(t) => t.ts = ts,
+            Self::Fx(f) => f.ts = ts,
+            Self::Split(s) => s.ts = ts,
+            Self::Dividend(d) => d.ts = ts,
+            Self::Instrument(_) | Self::Eod(_) => {}
+        }
+    }
+
     /// The instrument the event is about, if it is about one.
     #[must_use]
     pub fn instrument(&self) -> Option<&str> {

@@ -2,7 +2,8 @@
 //! sampled in event time.
 //!
 //! The pipeline's [`HistoryClock`] follows the highest event timestamp
-//! accepted so far (the watermark). When an event's timestamp moves the
+//! accepted so far (the watermark; instrument definitions and EODs have
+//! no time of their own and do not move it). When an event's timestamp moves the
 //! watermark into a later bucket of `resolution`, a mark op goes down every
 //! shard *before* that event, at the seq of the event before it. A shard
 //! answers with the books it changed since the last mark and its part of
@@ -118,11 +119,13 @@ impl HistoryClock {
     }
 
     /// Follows an accepted op stamped `ts`: the mark to send before it when
-    /// it opens a later bucket. Instrument definitions carry no time and
-    /// move nothing.
+    /// it opens a later bucket. Instrument definitions and EODs move
+    /// nothing: they carry no time of their own (an EOD's journaled time is
+    /// the end of its date, hours after the events that follow a 17:00
+    /// close).
     pub fn observe(&mut self, op: &Op, ts: i64) -> Option<Op> {
         let c = self.config?;
-        if matches!(op, Op::Instrument { .. }) {
+        if matches!(op, Op::Instrument { .. } | Op::Eod { .. }) {
             return None;
         }
         let bucket = ts.div_euclid(c.resolution_ns);
@@ -255,6 +258,11 @@ mod tests {
             "the first timed op starts the clock"
         );
         assert_eq!(c.observe(&def, 0), None);
+        let eod = Op::Eod {
+            date: crate::time::Date(30_000),
+        };
+        assert_eq!(c.observe(&eod, 2_592_000_000_000_000_000), None);
+        assert!(c.observe(&tick(), 110).is_some(), "an EOD's date moved nothing");
         let mut off = HistoryClock::new(None, None);
         assert_eq!(off.observe(&tick(), 1), None);
         assert_eq!(off.observe(&tick(), 1_000_000_000_000), None);

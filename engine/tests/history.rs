@@ -67,15 +67,7 @@ fn stamped(mut events: Vec<Event>, steps: &[i64]) -> Vec<Event> {
     let mut t = ts().0;
     for (e, step) in events.iter_mut().zip(steps.iter().cycle()) {
         t += step * 1_000_000;
-        let at = Timestamp(t);
-        match e {
-            Event::Trade(x) => x.ts = at,
-            Event::Tick(x) => x.ts = at,
-            Event::Fx(x) => x.ts = at,
-            Event::Split(x) => x.ts = at,
-            Event::Dividend(x) => x.ts = at,
-            Event::Eod(_) | Event::Instrument(_) => {}
-        }
+        e.restamp(Timestamp(t));
     }
     events
 }

@@ -23,14 +23,26 @@ fn kupala(args: &[&str]) -> Value {
         .args(args)
         .env_remove("KUPALA_CONFIG")
         .output();
-    let Ok(out) = out else { panic!("cannot start kupala") };
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let Ok(out) = out else {
+        panic!("cannot start kupala")
+    };
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
 }
 
 fn calc(events: &Path, store: &Path) {
     let out = Command::new(env!("CARGO_BIN_EXE_kupala"))
-        .args(["calc", "--events", &events.to_string_lossy(), "--data", &store.to_string_lossy()])
+        .args([
+            "calc",
+            "--events",
+            &events.to_string_lossy(),
+            "--data",
+            &store.to_string_lossy(),
+        ])
         .env_remove("KUPALA_CONFIG")
         .output();
     assert!(out.is_ok_and(|o| o.status.success()), "calc --data");
@@ -64,7 +76,9 @@ fn p(time: &str, net: &str) -> (String, String, String) {
 
 #[test]
 fn history_is_recorded_in_event_time_and_a_resumed_run_records_the_same() {
-    let Ok(dir) = tempfile::tempdir() else { panic!("tempdir") };
+    let Ok(dir) = tempfile::tempdir() else {
+        panic!("tempdir")
+    };
     let events = dir.path().join("events.jsonl");
     let (resumed, whole) = (dir.path().join("resumed"), dir.path().join("whole"));
     assert!(std::fs::write(&events, FIRST).is_ok());
@@ -95,7 +109,11 @@ fn history_is_recorded_in_event_time_and_a_resumed_run_records_the_same() {
         points(&resumed, &["--account", "A1", "--from", "2026-12-01T10:00:01.5Z"]),
         account[1..].to_vec()
     );
-    for which in [&["--account", "A1"][..], &[], &["--account", "A1", "--strategy", "s1"]] {
+    for which in [
+        &["--account", "A1"][..],
+        &[],
+        &["--account", "A1", "--strategy", "s1"],
+    ] {
         assert_eq!(points(&resumed, which), points(&whole, which), "{which:?}");
     }
 }
