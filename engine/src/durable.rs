@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use crate::aggregator::DeltaSink;
 use crate::event::Event;
-use crate::history::{HistoryConfig, HistoryMark};
+use crate::history::HistoryMark;
+use crate::durable_history::{HistoryProgress, HistoryThread};
 use crate::image::EngineImage;
 use crate::journal_writer::{SyncMode, Watermarks};
 use crate::pipeline::{Pipeline, PipelineConfig};
@@ -141,8 +142,8 @@ struct StoreSink {
     /// The engine's names (set once the pipeline exists, before any op):
     /// a record names its strategy.
     names: Arc<std::sync::OnceLock<crate::SharedNames>>,
-    /// The P&L history's retention (`None`: no history is sampled).
-    history: Option<HistoryConfig>,
+    /// The P&L history's writer thread (`None`: no history is sampled).
+    history: Option<HistoryThread>,
 }
 
 impl StoreSink {
@@ -217,16 +218,8 @@ impl DeltaSink for StoreSink {
     }
 
     fn history(&mut self, mark: &HistoryMark) {
-        if let Some(config) = &self.history {
-            // The names are set before the first op reaches a shard.
-            let written = match self.names.get().and_then(|n| n.read().ok()) {
-                Some(names) => self.store.put_history(mark, &names, config),
-                None => Err(StoreError::Db("the engine's names are not readable".into())),
-            };
-            if let Err(e) = written {
-                self.store.stats().failed(SideWrite::History);
-                tracing::error!("writing the P&L history at seq {}: {e}", mark.seq);
-            }
+        if let Some(writer) = &self.history {
+            writer.send(mark);
         }
         self.inner.history(mark);
     }
@@ -270,12 +263,16 @@ impl Engine {
             store.stats().snapshot_recovered(seq);
         }
         let names = Arc::new(std::sync::OnceLock::new());
+        let history = pipeline
+            .history
+            .map(|h| HistoryThread::start(Arc::clone(&store), h, Arc::clone(&names)));
+        let progress = history.as_ref().map(HistoryThread::progress);
         let sink = Box::new(StoreSink {
             store: Arc::clone(&store),
             inner: sink,
             rebalancer: Rebalancer::new(config.targets.clone()),
             names: Arc::clone(&names),
-            history: pipeline.history,
+            history,
         });
         let mut p = Pipeline::from_restored(pipeline, sink, restored);
         let _ = names.set(p.shared_names());
@@ -301,7 +298,7 @@ impl Engine {
         let prune = config.prune_journal;
         let snap_thread = std::thread::Builder::new()
             .name("kupala-snapshots".into())
-            .spawn(move || snapshot_writer(&writer_store, &snap_rx, keep, prune))
+            .spawn(move || snapshot_writer(&writer_store, &snap_rx, keep, prune, progress.as_deref()))
             .ok();
         let engine = Self {
             pipeline: p,
@@ -571,9 +568,20 @@ fn cut_tail(store: &Store, bad: &[u64], reason: &str, warnings: &mut Vec<String>
     Ok(())
 }
 
-fn snapshot_writer(store: &Store, rx: &Receiver<EngineImage>, keep: usize, prune: bool) {
+fn snapshot_writer(
+    store: &Store,
+    rx: &Receiver<EngineImage>,
+    keep: usize,
+    prune: bool,
+    history: Option<&HistoryProgress>,
+) {
     while let Ok(image) = rx.recv() {
         let seq = image.seq;
+        // A recovery from this snapshot does not replay the marks before
+        // it: their points must be written first.
+        if history.is_some_and(|h| !h.drain(Duration::from_secs(60))) {
+            tracing::warn!("snapshot {seq}: the P&L history writer is behind; writing the snapshot anyway");
+        }
         if let Err(e) = store.put_snapshot(&image) {
             store.stats().failed(SideWrite::Snapshot);
             tracing::error!("writing snapshot {seq}: {e}");

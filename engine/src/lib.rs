@@ -16,6 +16,7 @@ mod book_index;
 pub mod books;
 pub mod clock;
 pub mod durable;
+mod durable_history;
 pub mod event;
 pub mod fx;
 pub mod histogram;

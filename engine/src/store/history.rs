@@ -12,6 +12,8 @@
 //! worth; a series no longer written keeps its last points (its value
 //! since then).
 
+use rustc_hash::FxHashMap;
+
 use crate::history::{HistoryConfig, HistoryMark, PnlPoint};
 use crate::ids::Names;
 use crate::num::Notional;
@@ -152,48 +154,92 @@ fn series_of(mark: &HistoryMark, names: &Names) -> Vec<(Series, PnlPoint)> {
     out
 }
 
-impl Store {
+/// A series' newest stored point in one tier, as the writer remembers it.
+#[derive(Clone, Copy, Debug)]
+struct Newest {
+    /// Its time and value (`None`: the series has no point yet).
+    point: Option<(Timestamp, PnlPoint)>,
+    /// When the series was last pruned by this writer.
+    pruned: Option<Timestamp>,
+}
+
+/// Writes marks' points, remembering each series' newest point so that a
+/// write reads the store only for a series it has not seen since it was
+/// made, and pruning each series at most eight times per retention (so a
+/// series keeps at most 1⅛ retentions of points).
+#[derive(Debug)]
+pub struct HistoryWriter {
+    config: HistoryConfig,
+    newest: FxHashMap<Vec<u8>, Newest>,
+}
+
+impl HistoryWriter {
+    /// A writer keeping `config`'s retentions.
+    #[must_use]
+    pub fn new(config: HistoryConfig) -> Self {
+        Self {
+            config,
+            newest: FxHashMap::default(),
+        }
+    }
+
     /// Writes a mark's points (fine, and coarse when it closes a coarse
     /// bucket) in one batch. A point equal to its series' newest one in
     /// the tier is not written, so what is stored does not depend on which
     /// unchanged series a mark reported (a restored engine reports every
-    /// series at its first mark). Each written point removes its series'
-    /// points older than the tier's retention behind it, except the
-    /// newest of them (the value at the start of the window).
-    pub fn put_history(
-        &self,
-        mark: &HistoryMark,
-        names: &Names,
-        config: &HistoryConfig,
-    ) -> Result<(), StoreError> {
-        let mut w = self.db().batch();
-        let mut tiers = vec![(Tier::Fine, config.retention_ns)];
+    /// series at its first mark), and neither is a point at or before the
+    /// newest (a recovery replaying marks already written). Pruning removes
+    /// a series' points older than the tier's retention behind the point
+    /// written, except the newest of them (the value at the window's
+    /// start).
+    pub fn write(&mut self, store: &Store, mark: &HistoryMark, names: &Names) -> Result<(), StoreError> {
+        let mut w = store.db().batch();
+        let mut tiers = vec![(Tier::Fine, self.config.retention_ns)];
         if mark.coarse {
-            tiers.push((Tier::Coarse, config.coarse_retention_ns));
+            tiers.push((Tier::Coarse, self.config.coarse_retention_ns));
         }
         for (series, pnl) in series_of(mark, names) {
             for &(tier, keep) in &tiers {
                 let p = prefix(tier, &series);
-                if let Some(g) = self.history.prefix(&p).next_back() {
-                    let (k, v) = g.into_inner()?;
-                    let newest = decode(&k, &v)?;
-                    if newest.pnl == pnl || newest.at >= mark.at {
-                        continue;
+                let newest = match self.newest.get_mut(&p) {
+                    Some(n) => n,
+                    None => {
+                        let point = match store.history.prefix(&p).next_back() {
+                            Some(g) => {
+                                let (k, v) = g.into_inner()?;
+                                let d = decode(&k, &v)?;
+                                Some((d.at, d.pnl))
+                            }
+                            None => None,
+                        };
+                        self.newest.entry(p.clone()).or_insert(Newest { point, pruned: None })
+                    }
+                };
+                if newest.point.is_some_and(|(at, value)| value == pnl || at >= mark.at) {
+                    continue;
+                }
+                newest.point = Some((mark.at, pnl));
+                let due = newest
+                    .pruned
+                    .is_none_or(|t| mark.at.0.saturating_sub(t.0) >= keep / 8);
+                if due {
+                    newest.pruned = Some(mark.at);
+                    let cutoff = key(&p, Timestamp(mark.at.0.saturating_sub(keep)));
+                    let mut old = store.history.range(p.clone()..cutoff).rev();
+                    let _window_start = old.next();
+                    for g in old {
+                        w.remove(&store.history, g.key()?);
                     }
                 }
-                let cutoff = key(&p, Timestamp(mark.at.0.saturating_sub(keep)));
-                let mut old = self.history.range(p.clone()..cutoff).rev();
-                let _window_start = old.next();
-                for g in old {
-                    w.remove(&self.history, g.key()?);
-                }
-                w.insert(&self.history, key(&p, mark.at), encode(mark.seq, pnl));
+                w.insert(&store.history, key(&p, mark.at), encode(mark.seq, pnl));
             }
         }
         w.commit()?;
         Ok(())
     }
+}
 
+impl Store {
     /// The points of one tier of a series with `from <= at <= to`, in time
     /// order.
     pub fn history_points(
@@ -287,8 +333,9 @@ mod tests {
         let dir = tempfile::tempdir().map_err(|e| StoreError::Db(e.to_string()))?;
         let store = Store::open(dir.path())?;
         let names = names();
+        let mut w = HistoryWriter::new(config());
         for t in 1..=12 {
-            store.put_history(&mark(t, i128::from(t) * 7, t % 10 == 0), &names, &config())?;
+            w.write(&store, &mark(t, i128::from(t) * 7, t % 10 == 0), &names)?;
         }
         let a1 = Series::Account("A1".into());
         let all = Timestamp(i64::MIN)..=Timestamp(i64::MAX);
@@ -304,12 +351,14 @@ mod tests {
         assert_eq!(fine[0].seq, 6);
         // An unchanged value, or a mark already written (a recovery
         // replaying), writes nothing.
-        store.put_history(&mark(13, 84, false), &names, &config())?;
-        store.put_history(&mark(11, 1, false), &names, &config())?;
+        w.write(&store, &mark(13, 84, false), &names)?;
+        w.write(&store, &mark(11, 1, false), &names)?;
+        // A new writer (a restart) reads the newest point from the store.
+        HistoryWriter::new(config()).write(&store, &mark(12, 5, false), &names)?;
         let again = store.history_points(Tier::Fine, &a1, *all.start(), *all.end())?;
         assert_eq!(again, fine);
         // The coarse tier fills in before the fine one's retention.
-        store.put_history(&mark(20, 140, true), &names, &config())?;
+        w.write(&store, &mark(20, 140, true), &names)?;
         let merged = store.history(&a1, *all.start(), *all.end())?;
         let times: Vec<i64> = merged.iter().map(|p| p.at.0 / S).collect();
         assert_eq!(
@@ -344,7 +393,7 @@ mod tests {
                 day_pnl: Notional(0),
             },
         });
-        store.put_history(&m, &names, &config())?;
+        HistoryWriter::new(config()).write(&store, &m, &names)?;
         let book = Series::Book {
             account: "B2".into(),
             strategy: None,
