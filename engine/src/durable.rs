@@ -9,9 +9,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::aggregator::DeltaSink;
+use crate::durable_history::{HistoryProgress, HistoryThread};
 use crate::event::Event;
 use crate::history::HistoryMark;
-use crate::durable_history::{HistoryProgress, HistoryThread};
 use crate::image::EngineImage;
 use crate::journal_writer::{SyncMode, Watermarks};
 use crate::pipeline::{Pipeline, PipelineConfig};
@@ -581,6 +581,12 @@ fn snapshot_writer(
         // it: their points must be written first.
         if history.is_some_and(|h| !h.drain(Duration::from_secs(60))) {
             tracing::warn!("snapshot {seq}: the P&L history writer is behind; writing the snapshot anyway");
+        }
+        if history.is_some()
+            && let Err(e) = store.flush_history()
+        {
+            store.stats().failed(SideWrite::History);
+            tracing::error!("snapshot {seq}: writing the P&L history's chunks in progress: {e}");
         }
         if let Err(e) = store.put_snapshot(&image) {
             store.stats().failed(SideWrite::Snapshot);

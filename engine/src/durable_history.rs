@@ -16,7 +16,7 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 
 use crate::SharedNames;
 use crate::history::{HistoryConfig, HistoryMark};
-use crate::store::history::HistoryWriter;
+use crate::store::history_writer::HistoryWriter;
 use crate::store::{SideWrite, Store, StoreError};
 
 /// Marks queued for the writer before the store sink waits.
@@ -113,5 +113,9 @@ fn run(
             tracing::error!("writing the P&L history at seq {}: {e}", mark.seq);
         }
         progress.done.fetch_add(1, Ordering::AcqRel);
+    }
+    if let Err(e) = store.flush_history() {
+        store.stats().failed(SideWrite::History);
+        tracing::error!("writing the P&L history's last chunks: {e}");
     }
 }

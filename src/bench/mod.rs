@@ -3,6 +3,7 @@
 //! the same run on the same data, printed as a table and written as JSON
 //! (`{"scenario": {"name": .., ...}}`).
 
+mod history;
 mod ingest;
 mod ml;
 mod naive;
@@ -44,6 +45,9 @@ pub enum Scenario {
     /// The engine with the P&L features (strategies, EUR-base accounts)
     /// beside the same run without them.
     Pnl,
+    /// The journaled engine with the P&L history off and on, on ticks
+    /// stamped as a busy feed (a mark every 2,000 ticks).
+    History,
     /// Everything above.
     All,
 }
@@ -160,6 +164,9 @@ pub fn run(opts: &BenchOptions) -> anyhow::Result<Value> {
     }
     if all || opts.scenario == Scenario::Pnl {
         report.insert("pnl_features".into(), pnl::pnl(&ctx)?);
+    }
+    if all || opts.scenario == Scenario::History {
+        report.insert("history".into(), history::history(&ctx)?);
     }
     if report.is_empty() {
         bail!("no scenario ran");

@@ -1,20 +1,24 @@
-//! The `history` keyspace: the P&L history's points (see `history`), one
-//! value per series and mark, in two tiers: every mark (fine) and the
-//! marks that close a coarse bucket (coarse), each kept for its own
-//! retention.
+//! The `history` keyspace: the P&L history's points (see `history`), in
+//! two tiers: every mark (fine) and the marks that close a coarse bucket
+//! (coarse), each kept for its own retention.
 //!
-//! Key: tier byte, series (kind byte, then the account and the strategy as
-//! length-prefixed names), then the point's time (big-endian, sign bit
-//! flipped, so keys sort by time). Value: `[1][CRC-32][seq, net, day]`
-//! (varints). A series gets a point where its value changed; writing one
-//! also removes the series' points older than the retention behind it
-//! (but the newest of those), so each series keeps at most a retention's
-//! worth; a series no longer written keeps its last points (its value
-//! since then).
+//! Points are stored in *chunks*: one value holds a run of a series'
+//! consecutive points. Key: tier byte, series (kind byte, then the account
+//! and the strategy as length-prefixed names), then the chunk's first
+//! point's time (big-endian, sign bit flipped, so keys sort by time).
+//! Value: `[2][CRC-32][count, then each point's time, seq, net and day]`
+//! (varints). The writer (`store/history_writer.rs`) keeps each series'
+//! chunk in progress in memory ([`OpenChunks`], readable by every read
+//! here) and writes it when it is full, and every open chunk before a
+//! snapshot is written (a recovery replays only the marks after it), so a
+//! mark costs one insert per series per [`CHUNK`] points, not per point.
+//! A series gets a point where its value changed; its chunks wholly older
+//! than the retention behind its newest point are removed, but the one
+//! holding the value at the window's start.
 
 use rustc_hash::FxHashMap;
 
-use crate::history::{HistoryConfig, HistoryMark, PnlPoint};
+use crate::history::{HistoryMark, PnlPoint};
 use crate::ids::Names;
 use crate::num::Notional;
 use crate::store::varint::{self, Reader, Writer};
@@ -23,7 +27,13 @@ use crate::time::Timestamp;
 use crate::view::strategy_of;
 
 /// The frame format byte of a history value.
-const FORMAT: u8 = 1;
+const FORMAT: u8 = 2;
+
+/// Points per stored chunk.
+pub(crate) const CHUNK: usize = 64;
+
+/// Each series' chunk in progress, by its key prefix (tier and series).
+pub(crate) type OpenChunks = FxHashMap<Vec<u8>, Vec<StoredPoint>>;
 
 /// Which series a point belongs to.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -70,7 +80,7 @@ fn name(out: &mut Vec<u8>, s: &str) {
 }
 
 /// The key prefix of a series in a tier.
-fn prefix(tier: Tier, series: &Series) -> Vec<u8> {
+pub(crate) fn prefix(tier: Tier, series: &Series) -> Vec<u8> {
     let mut k = vec![tier as u8];
     match series {
         Series::Firm => k.push(0),
@@ -97,50 +107,55 @@ fn time_bytes(at: Timestamp) -> [u8; 8] {
     (at.0.cast_unsigned() ^ (1 << 63)).to_be_bytes()
 }
 
-fn key(prefix: &[u8], at: Timestamp) -> Vec<u8> {
+pub(crate) fn key(prefix: &[u8], at: Timestamp) -> Vec<u8> {
     let mut k = Vec::with_capacity(prefix.len() + 8);
     k.extend_from_slice(prefix);
     k.extend_from_slice(&time_bytes(at));
     k
 }
 
-fn encode(seq: u64, pnl: PnlPoint) -> Vec<u8> {
-    let mut w = Writer::framed(FORMAT, 24);
-    w.uint(u128::from(seq));
-    w.amount(pnl.net_pnl.0);
-    w.amount(pnl.day_pnl.0);
+/// Encodes a chunk of points (in time order).
+pub(crate) fn encode_chunk(points: &[StoredPoint]) -> Vec<u8> {
+    let mut w = Writer::framed(FORMAT, 8 + points.len() * 24);
+    w.uint(points.len() as u128);
+    for p in points {
+        w.amount(i128::from(p.at.0));
+        w.uint(u128::from(p.seq));
+        w.amount(p.pnl.net_pnl.0);
+        w.amount(p.pnl.day_pnl.0);
+    }
     w.seal()
 }
 
-fn decode(k: &[u8], v: &[u8]) -> Result<StoredPoint, StoreError> {
+fn decode_chunk(k: &[u8], v: &[u8]) -> Result<Vec<StoredPoint>, StoreError> {
     let corrupt = |reason: String| StoreError::Corrupt {
         keyspace: "history",
         key: format!("{k:?}"),
         reason,
     };
-    let t = k
-        .len()
-        .checked_sub(8)
-        .and_then(|i| <[u8; 8]>::try_from(&k[i..]).ok())
-        .ok_or_else(|| corrupt("key too short".into()))?;
-    let at = Timestamp((u64::from_be_bytes(t) ^ (1 << 63)).cast_signed());
     let payload = varint::payload(v, FORMAT).map_err(|e| corrupt(e.to_string()))?;
-    let mut r = Reader::new(payload, "history point");
-    let read = |r: &mut Reader<'_>| -> Result<StoredPoint, crate::store::FrameError> {
-        Ok(StoredPoint {
-            at,
-            seq: r.int("seq")?,
-            pnl: PnlPoint {
-                net_pnl: Notional(r.amount("net")?),
-                day_pnl: Notional(r.amount("day")?),
-            },
-        })
+    let mut r = Reader::new(payload, "history chunk");
+    let read = |r: &mut Reader<'_>| -> Result<Vec<StoredPoint>, crate::store::FrameError> {
+        let n: usize = r.int("point count")?;
+        let mut out = Vec::with_capacity(n.min(CHUNK));
+        for _ in 0..n {
+            let at = i64::try_from(r.amount("time")?).map_err(|_| r.bad("time out of range"))?;
+            out.push(StoredPoint {
+                at: Timestamp(at),
+                seq: r.int("seq")?,
+                pnl: PnlPoint {
+                    net_pnl: Notional(r.amount("net")?),
+                    day_pnl: Notional(r.amount("day")?),
+                },
+            });
+        }
+        Ok(out)
     };
     read(&mut r).map_err(|e| corrupt(e.to_string()))
 }
 
 /// Every series of a mark with its point, by name.
-fn series_of(mark: &HistoryMark, names: &Names) -> Vec<(Series, PnlPoint)> {
+pub(crate) fn series_of(mark: &HistoryMark, names: &Names) -> Vec<(Series, PnlPoint)> {
     let mut out = Vec::with_capacity(1 + mark.accounts.len() + mark.books.len());
     out.push((Series::Firm, mark.firm));
     for p in &mark.accounts {
@@ -154,94 +169,9 @@ fn series_of(mark: &HistoryMark, names: &Names) -> Vec<(Series, PnlPoint)> {
     out
 }
 
-/// A series' newest stored point in one tier, as the writer remembers it.
-#[derive(Clone, Copy, Debug)]
-struct Newest {
-    /// Its time and value (`None`: the series has no point yet).
-    point: Option<(Timestamp, PnlPoint)>,
-    /// When the series was last pruned by this writer.
-    pruned: Option<Timestamp>,
-}
-
-/// Writes marks' points, remembering each series' newest point so that a
-/// write reads the store only for a series it has not seen since it was
-/// made, and pruning each series at most eight times per retention (so a
-/// series keeps at most 1⅛ retentions of points).
-#[derive(Debug)]
-pub struct HistoryWriter {
-    config: HistoryConfig,
-    newest: FxHashMap<Vec<u8>, Newest>,
-}
-
-impl HistoryWriter {
-    /// A writer keeping `config`'s retentions.
-    #[must_use]
-    pub fn new(config: HistoryConfig) -> Self {
-        Self {
-            config,
-            newest: FxHashMap::default(),
-        }
-    }
-
-    /// Writes a mark's points (fine, and coarse when it closes a coarse
-    /// bucket) in one batch. A point equal to its series' newest one in
-    /// the tier is not written, so what is stored does not depend on which
-    /// unchanged series a mark reported (a restored engine reports every
-    /// series at its first mark), and neither is a point at or before the
-    /// newest (a recovery replaying marks already written). Pruning removes
-    /// a series' points older than the tier's retention behind the point
-    /// written, except the newest of them (the value at the window's
-    /// start).
-    pub fn write(&mut self, store: &Store, mark: &HistoryMark, names: &Names) -> Result<(), StoreError> {
-        let mut w = store.db().batch();
-        let mut tiers = vec![(Tier::Fine, self.config.retention_ns)];
-        if mark.coarse {
-            tiers.push((Tier::Coarse, self.config.coarse_retention_ns));
-        }
-        for (series, pnl) in series_of(mark, names) {
-            for &(tier, keep) in &tiers {
-                let p = prefix(tier, &series);
-                let newest = match self.newest.get_mut(&p) {
-                    Some(n) => n,
-                    None => {
-                        let point = match store.history.prefix(&p).next_back() {
-                            Some(g) => {
-                                let (k, v) = g.into_inner()?;
-                                let d = decode(&k, &v)?;
-                                Some((d.at, d.pnl))
-                            }
-                            None => None,
-                        };
-                        self.newest.entry(p.clone()).or_insert(Newest { point, pruned: None })
-                    }
-                };
-                if newest.point.is_some_and(|(at, value)| value == pnl || at >= mark.at) {
-                    continue;
-                }
-                newest.point = Some((mark.at, pnl));
-                let due = newest
-                    .pruned
-                    .is_none_or(|t| mark.at.0.saturating_sub(t.0) >= keep / 8);
-                if due {
-                    newest.pruned = Some(mark.at);
-                    let cutoff = key(&p, Timestamp(mark.at.0.saturating_sub(keep)));
-                    let mut old = store.history.range(p.clone()..cutoff).rev();
-                    let _window_start = old.next();
-                    for g in old {
-                        w.remove(&store.history, g.key()?);
-                    }
-                }
-                w.insert(&store.history, key(&p, mark.at), encode(mark.seq, pnl));
-            }
-        }
-        w.commit()?;
-        Ok(())
-    }
-}
-
 impl Store {
     /// The points of one tier of a series with `from <= at <= to`, in time
-    /// order.
+    /// order (stored chunks, then the chunk in progress).
     pub fn history_points(
         &self,
         tier: Tier,
@@ -251,11 +181,60 @@ impl Store {
     ) -> Result<Vec<StoredPoint>, StoreError> {
         let p = prefix(tier, series);
         let mut out = Vec::new();
-        for g in self.history.range(key(&p, from)..=key(&p, to)) {
+        // The chunk that starts at or before `from` may hold points after it.
+        let first = self.history.range(p.clone()..=key(&p, from)).next_back();
+        let later = self.history.range(key(&p, from)..=key(&p, to));
+        for g in first.into_iter().chain(later) {
             let (k, v) = g.into_inner()?;
-            out.push(decode(&k, &v)?);
+            for point in decode_chunk(&k, &v)? {
+                if point.at >= from
+                    && point.at <= to
+                    && out.last().is_none_or(|l: &StoredPoint| l.at < point.at)
+                {
+                    out.push(point);
+                }
+            }
+        }
+        if let Ok(open) = self.history_open.lock()
+            && let Some(chunk) = open.get(&p)
+        {
+            let after = out.last().map(|l| l.at);
+            out.extend(
+                chunk
+                    .iter()
+                    .filter(|q| q.at >= from && q.at <= to && after.is_none_or(|a| q.at > a)),
+            );
         }
         Ok(out)
+    }
+
+    /// A series' newest stored point (not counting its chunk in progress).
+    pub(crate) fn newest_stored(&self, series_prefix: &[u8]) -> Result<Option<StoredPoint>, StoreError> {
+        match self.history.prefix(series_prefix).next_back() {
+            Some(g) => {
+                let (k, v) = g.into_inner()?;
+                Ok(decode_chunk(&k, &v)?.last().copied())
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Writes every chunk in progress (before a snapshot, and when the
+    /// writer stops), so the store holds every point written so far.
+    pub fn flush_history(&self) -> Result<(), StoreError> {
+        let mut open = self
+            .history_open
+            .lock()
+            .map_err(|_| StoreError::Db("the P&L history's chunks are poisoned".into()))?;
+        let mut w = self.db().batch();
+        for (p, chunk) in open.iter_mut() {
+            if let Some(first) = chunk.first() {
+                w.insert(&self.history, key(p, first.at), encode_chunk(chunk));
+                chunk.clear();
+            }
+        }
+        w.commit()?;
+        Ok(())
     }
 
     /// A series' points with `from <= at <= to` at the finest resolution
@@ -284,8 +263,10 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::history::HistoryConfig;
     use crate::history::{AccountPoint, BookPoint};
     use crate::ids::{AccountId, BookId, NameKind, NewName};
+    use crate::store::history_writer::HistoryWriter;
 
     const S: i64 = 1_000_000_000;
 
@@ -328,49 +309,64 @@ mod tests {
         }
     }
 
+    fn times(points: &[StoredPoint]) -> Vec<i64> {
+        points.iter().map(|p| p.at.0 / S).collect()
+    }
+
     #[test]
-    fn points_round_trip_in_time_order_and_old_ones_are_pruned() -> Result<(), StoreError> {
+    fn points_round_trip_in_time_order_and_old_chunks_are_pruned() -> Result<(), StoreError> {
         let dir = tempfile::tempdir().map_err(|e| StoreError::Db(e.to_string()))?;
-        let store = Store::open(dir.path())?;
-        let names = names();
-        let mut w = HistoryWriter::new(config());
-        for t in 1..=12 {
-            w.write(&store, &mark(t, i128::from(t) * 7, t % 10 == 0), &names)?;
-        }
+        let all = (Timestamp(i64::MIN), Timestamp(i64::MAX));
         let a1 = Series::Account("A1".into());
-        let all = Timestamp(i64::MIN)..=Timestamp(i64::MAX);
-        let fine = store.history_points(Tier::Fine, &a1, *all.start(), *all.end())?;
-        let times: Vec<i64> = fine.iter().map(|p| p.at.0 / S).collect();
+        let names = names();
+        let fine = {
+            let store = Store::open(dir.path())?;
+            let mut w = HistoryWriter::new(config());
+            for t in 1..=200 {
+                w.write(&store, &mark(t, i128::from(t) * 7, t % 10 == 0), &names)?;
+            }
+            let fine = store.history_points(Tier::Fine, &a1, all.0, all.1)?;
+            // Chunks of 64 start at 1, 65 and 129; when the one from 129
+            // was written (at 192) the retention's start was 187, so the
+            // two before it went; 193..=200 are in progress.
+            assert_eq!(times(&fine), (129..=200).collect::<Vec<_>>());
+            assert_eq!(fine[0].pnl.net_pnl, Notional(129 * 7));
+            assert_eq!(fine[0].pnl.day_pnl, Notional(-129 * 7));
+            assert_eq!(fine[0].seq, 129);
+            let ranged = store.history_points(Tier::Fine, &a1, Timestamp(150 * S), Timestamp(195 * S))?;
+            assert_eq!(times(&ranged), (150..=195).collect::<Vec<_>>());
+            // An unchanged value, or a mark already written (a recovery
+            // replaying), writes nothing; a new writer reads the newest
+            // point from the chunk in progress.
+            w.write(&store, &mark(201, 200 * 7, false), &names)?;
+            w.write(&store, &mark(150, 1, false), &names)?;
+            HistoryWriter::new(config()).write(&store, &mark(199, 5, false), &names)?;
+            assert_eq!(store.history_points(Tier::Fine, &a1, all.0, all.1)?, fine);
+            store.flush_history()?;
+            fine
+        };
+        // After a restart the chunks in progress were written, and a new
+        // writer reads the newest point from the store.
+        let store = Store::open(dir.path())?;
+        assert_eq!(store.history_points(Tier::Fine, &a1, all.0, all.1)?, fine);
+        let mut w = HistoryWriter::new(config());
+        w.write(&store, &mark(200, 5, false), &names)?;
+        assert_eq!(store.history_points(Tier::Fine, &a1, all.0, all.1)?, fine);
+        w.write(&store, &mark(202, 3, false), &names)?;
+        let merged = store.history(&a1, all.0, all.1)?;
+        let mut want: Vec<i64> = (1..=12).map(|t| t * 10).collect();
+        want.extend(129..=200);
+        want.push(202);
         assert_eq!(
-            times,
-            vec![6, 7, 8, 9, 10, 11, 12],
-            "5 s behind the newest are kept, and the value at the window's start"
-        );
-        assert_eq!(fine[0].pnl.net_pnl, Notional(42));
-        assert_eq!(fine[0].pnl.day_pnl, Notional(-42));
-        assert_eq!(fine[0].seq, 6);
-        // An unchanged value, or a mark already written (a recovery
-        // replaying), writes nothing.
-        w.write(&store, &mark(13, 84, false), &names)?;
-        w.write(&store, &mark(11, 1, false), &names)?;
-        // A new writer (a restart) reads the newest point from the store.
-        HistoryWriter::new(config()).write(&store, &mark(12, 5, false), &names)?;
-        let again = store.history_points(Tier::Fine, &a1, *all.start(), *all.end())?;
-        assert_eq!(again, fine);
-        // The coarse tier fills in before the fine one's retention.
-        w.write(&store, &mark(20, 140, true), &names)?;
-        let merged = store.history(&a1, *all.start(), *all.end())?;
-        let times: Vec<i64> = merged.iter().map(|p| p.at.0 / S).collect();
-        assert_eq!(
-            times,
-            vec![10, 12, 20],
-            "coarse 10, then fine 12 and 20 (fine 6..11 pruned)"
+            times(&merged),
+            want,
+            "coarse before the first fine point, then fine"
         );
         let ranged = store.history(&Series::Firm, Timestamp(15 * S), Timestamp(30 * S))?;
-        assert_eq!(ranged.len(), 1);
+        assert_eq!(times(&ranged), vec![20, 30]);
         assert!(
             store
-                .history(&Series::Account("B2".into()), *all.start(), *all.end())?
+                .history(&Series::Account("B2".into()), all.0, all.1)?
                 .is_empty()
         );
         Ok(())

@@ -12,6 +12,7 @@ mod copy;
 mod fixtures;
 mod frame;
 pub mod history;
+pub mod history_writer;
 pub mod journal;
 pub mod journal_codec;
 mod position_record;
@@ -123,6 +124,8 @@ pub struct Store {
     pub(crate) analysis: Keyspace,
     pub(crate) meta: Keyspace,
     pub(crate) history: Keyspace,
+    /// The P&L history's chunks in progress (see `history`).
+    pub(crate) history_open: std::sync::Mutex<history::OpenChunks>,
     stats: StoreStats,
 }
 
@@ -224,6 +227,7 @@ impl Store {
             analysis: ks(KEYSPACES[5])?,
             meta: ks(KEYSPACES[6])?,
             history: ks(KEYSPACES[7])?,
+            history_open: std::sync::Mutex::default(),
             db,
             stats: StoreStats::default(),
         };
