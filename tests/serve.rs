@@ -693,3 +693,6 @@ fn the_start_banner_names_what_runs() -> Result<()> {
 
 #[path = "serve/books.rs"]
 mod books;
+
+#[path = "serve/history.rs"]
+mod history;

@@ -16,7 +16,8 @@ pub use crate::protocol_decode::{MAX_ID_LEN, MAX_INTERVAL_MS, MAX_NAME_LEN};
 
 use kupala_engine::Event;
 use kupala_engine::num::Money;
-use kupala_engine::time::Date;
+use kupala_engine::store::history::Series;
+use kupala_engine::time::{Date, Timestamp};
 
 use crate::as_of::{AsOfQuery, AsOfWhat};
 
@@ -165,6 +166,20 @@ pub enum Query {
     /// Positions, portfolios, books or the firm as of an earlier seq or
     /// time.
     AsOf(AsOfQuery),
+    /// One series of the stored P&L history.
+    History(HistoryQuery),
+}
+
+/// A P&L history query: a series and an inclusive time range (open ends
+/// when absent).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryQuery {
+    /// The firm, an account's totals or a book.
+    pub series: Series,
+    /// The earliest point.
+    pub from: Option<Timestamp>,
+    /// The latest point.
+    pub to: Option<Timestamp>,
 }
 
 /// A decoded client operation.
@@ -296,12 +311,18 @@ fn query(f: QueryFields) -> Result<Query, String> {
         date,
         job,
         as_of,
+        strategy,
+        from,
+        to,
     } = f;
     let given = [
         ("account", account.is_some()),
         ("date", date.is_some()),
         ("job", job.is_some()),
         ("as_of", as_of.is_some()),
+        ("strategy", strategy.is_some()),
+        ("from", from.is_some()),
+        ("to", to.is_some()),
     ];
     let takes = |allowed: &[&str]| match given.iter().find(|(f, given)| *given && !allowed.contains(f)) {
         Some((f, _)) => Err(format!("unknown field `{f}`")),
@@ -354,10 +375,32 @@ fn query(f: QueryFields) -> Result<Query, String> {
         }),
         "analysis" => takes(&["job"]).map(|()| Query::Analysis { job: job.flatten() }),
         "feeds" => takes(&[]).map(|()| Query::Feeds),
+        "history" => takes(&["account", "strategy", "from", "to"]).and_then(|()| {
+            let series = history_series(account, strategy)?;
+            if let (Some(f), Some(t)) = (from, to)
+                && f > t
+            {
+                return Err("from is after to".to_owned());
+            }
+            Ok(Query::History(HistoryQuery { series, from, to }))
+        }),
         other => Err(format!(
-            "unknown query {:?} (positions, portfolio, books, firm, eod, closed, proposals, analysis, feeds)",
+            "unknown query {:?} (positions, portfolio, books, firm, eod, closed, proposals, analysis, feeds, history)",
             echo(other)
         )),
+    }
+}
+
+/// The series a history query names: no account is the firm, an account
+/// alone its totals, with `strategy` one of its books (`null`: the
+/// default book).
+fn history_series(account: Option<String>, strategy: Option<Option<String>>) -> Result<Series, String> {
+    match (account, strategy) {
+        (Some(a), _) if a == "*" => Err("history takes one account (or none, for the firm)".to_owned()),
+        (None, Some(_)) => Err("strategy needs an account".to_owned()),
+        (None, None) => Ok(Series::Firm),
+        (Some(a), None) => Ok(Series::Account(a)),
+        (Some(account), Some(strategy)) => Ok(Series::Book { account, strategy }),
     }
 }
 

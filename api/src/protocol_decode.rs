@@ -293,6 +293,16 @@ pub(crate) struct QueryFields {
     /// An earlier point: a journal seq or a timestamp.
     #[serde(default, deserialize_with = "field::as_of")]
     pub(crate) as_of: Option<kupala_engine::as_of::AsOf>,
+    /// `Some` when given: a book's strategy, or `None` for `null` (the
+    /// default book).
+    #[serde(default, deserialize_with = "field::strategy")]
+    pub(crate) strategy: Option<Option<String>>,
+    /// The start of a time range (inclusive).
+    #[serde(default, deserialize_with = "field::from")]
+    pub(crate) from: Option<kupala_engine::time::Timestamp>,
+    /// The end of a time range (inclusive).
+    #[serde(default, deserialize_with = "field::to")]
+    pub(crate) to: Option<kupala_engine::time::Timestamp>,
 }
 
 /// `cancel`'s fields.
@@ -352,6 +362,32 @@ mod field {
         Date::parse(&s)
             .map(Some)
             .map_err(|e| D::Error::custom(format!("date: {e}")))
+    }
+
+    pub(super) fn strategy<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+        match Option::<String>::deserialize(d)
+            .map_err(|_| D::Error::custom("strategy must be a string or null"))?
+        {
+            Some(s) if s.len() > MAX_NAME_LEN => Err(D::Error::custom(format!(
+                "strategy is longer than {MAX_NAME_LEN} bytes"
+            ))),
+            s => Ok(Some(s)),
+        }
+    }
+
+    fn time<'de, D: Deserializer<'de>>(d: D, field: &str) -> Result<Option<Timestamp>, D::Error> {
+        let s = name(d, field)?;
+        Timestamp::parse(&s)
+            .map(Some)
+            .map_err(|e| D::Error::custom(format!("{field}: {e}")))
+    }
+
+    pub(super) fn from<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
+        time(d, "from")
+    }
+
+    pub(super) fn to<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
+        time(d, "to")
     }
 
     pub(super) fn min_change<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Money>, D::Error> {

@@ -351,10 +351,66 @@ fn refuses_bad_targets_and_throttles() {
 fn refuses_bad_query_kinds_and_dates() {
     bad(
         r#"{"op":"query","what":"nope"}"#,
-        "unknown query \"nope\" (positions, portfolio, books, firm, eod, closed, proposals, analysis, feeds)",
+        "unknown query \"nope\" (positions, portfolio, books, firm, eod, closed, proposals, analysis, feeds, history)",
     );
     bad(r#"{"op":"query","what":"eod","date":"2026-13-45"}"#, "date: ");
     bad(r#"{"op":"query","what":"closed","date":"yesterday"}"#, "date: ");
+}
+
+#[test]
+fn decodes_history_queries_by_series() {
+    let q = |text: &str| match op(text) {
+        Op::Query(Query::History(h)) => h,
+        other => panic!("{text}: {other:?}"),
+    };
+    let firm = q(r#"{"op":"query","what":"history","from":"2026-12-01T14:30:00Z"}"#);
+    assert_eq!(firm.series, Series::Firm);
+    assert_eq!(firm.from, Timestamp::parse("2026-12-01T14:30:00Z").ok());
+    assert_eq!(firm.to, None);
+    let account = q(r#"{"op":"query","what":"history","account":"A1"}"#);
+    assert_eq!(account.series, Series::Account("A1".into()));
+    let default_book = q(r#"{"op":"query","what":"history","account":"A1","strategy":null}"#);
+    assert_eq!(
+        default_book.series,
+        Series::Book {
+            account: "A1".into(),
+            strategy: None
+        }
+    );
+    let book =
+        q(r#"{"op":"query","what":"history","account":"A1","strategy":"mm","to":"2026-12-02T00:00:00Z"}"#);
+    assert_eq!(
+        book.series,
+        Series::Book {
+            account: "A1".into(),
+            strategy: Some("mm".into())
+        }
+    );
+    bad(
+        r#"{"op":"query","what":"history","account":"*"}"#,
+        "history takes one account",
+    );
+    bad(
+        r#"{"op":"query","what":"history","strategy":"mm"}"#,
+        "strategy needs an account",
+    );
+    bad(r#"{"op":"query","what":"history","from":"noon"}"#, "from: ");
+    bad(
+        r#"{"op":"query","what":"history","strategy":7,"account":"A1"}"#,
+        "strategy must be a string or null",
+    );
+    bad(
+        r#"{"op":"query","what":"history","from":"2026-12-02T00:00:00Z","to":"2026-12-01T00:00:00Z"}"#,
+        "from is after to",
+    );
+    bad(
+        r#"{"op":"query","what":"history","date":"2026-12-01"}"#,
+        "unknown field `date`",
+    );
+    bad(
+        r#"{"op":"query","what":"eod","from":"2026-12-01T00:00:00Z"}"#,
+        "unknown field `from`",
+    );
 }
 
 #[test]

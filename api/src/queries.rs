@@ -1,5 +1,5 @@
 //! Queries answered from the store (EOD positions, closed positions,
-//! rebalancing proposals): blocking reads, run on tokio's blocking pool,
+//! rebalancing proposals, the P&L history): blocking reads, run on tokio's blocking pool,
 //! filtered by the client's grant and rendered like live positions.
 
 use serde::Serialize;
@@ -9,12 +9,13 @@ use kupala_engine::SharedNames;
 use kupala_engine::ids::AccountId;
 use kupala_engine::num::{Money, Notional, Price, Quantity, Rate};
 use kupala_engine::store::Store;
+use kupala_engine::store::history::{Series, StoredPoint};
 use kupala_engine::store::records::PositionRecord;
-use kupala_engine::time::Date;
+use kupala_engine::time::{Date, Timestamp};
 
 use crate::auth::Grant;
 use crate::fanout::selected;
-use crate::protocol::{AccountSel, ErrorCode, Query, result_json};
+use crate::protocol::{AccountSel, ErrorCode, HistoryQuery, Query, result_json};
 use crate::render;
 
 #[derive(Serialize)]
@@ -41,6 +42,66 @@ struct Proposals<'a> {
     proposals: Vec<ProposalOut<'a>>,
 }
 
+/// The most points one history query returns.
+pub(crate) const MAX_HISTORY_POINTS: usize = 10_000;
+
+/// A P&L history point as clients see it.
+#[derive(Serialize)]
+struct HistoryPointOut {
+    ts: Timestamp,
+    seq: u64,
+    net_pnl: Money,
+    day_pnl: Money,
+}
+
+#[derive(Serialize)]
+struct HistoryOut<'a> {
+    series: &'static str,
+    account: Option<&'a str>,
+    strategy: Option<&'a str>,
+    points: Vec<HistoryPointOut>,
+}
+
+/// Answers a history query: the series' points in the range, at most
+/// [`MAX_HISTORY_POINTS`] (more is `too_large`: the client narrows it).
+fn history(store: &Store, h: &HistoryQuery, id: Option<&Value>) -> Result<String, (ErrorCode, String)> {
+    let from = h.from.unwrap_or(Timestamp(i64::MIN));
+    let to = h.to.unwrap_or(Timestamp(i64::MAX));
+    let points = store
+        .history(&h.series, from, to)
+        .map_err(|e| (ErrorCode::Internal, format!("store: {e}")))?;
+    if points.len() > MAX_HISTORY_POINTS {
+        return Err((
+            ErrorCode::TooLarge,
+            format!(
+                "{} points in the range; at most {MAX_HISTORY_POINTS} in one query (narrow from/to)",
+                points.len()
+            ),
+        ));
+    }
+    let (series, account, strategy) = match &h.series {
+        Series::Firm => ("firm", None, None),
+        Series::Account(a) => ("account", Some(a.as_str()), None),
+        Series::Book { account, strategy } => ("book", Some(account.as_str()), strategy.as_deref()),
+    };
+    let out = |p: &StoredPoint| HistoryPointOut {
+        ts: p.at,
+        seq: p.seq,
+        net_pnl: p.pnl.net_pnl.to_money(),
+        day_pnl: p.pnl.day_pnl.to_money(),
+    };
+    let points = points.iter().map(out).collect();
+    Ok(result_json(
+        id,
+        HistoryOut {
+            series,
+            account,
+            strategy,
+            points,
+        },
+    ))
+}
+
 /// Answers an EOD, closed-positions or proposals query from the store
 /// (blocking: runs on the blocking pool): the `result` message's text.
 pub(crate) fn stored(
@@ -50,6 +111,9 @@ pub(crate) fn stored(
     q: &Query,
     id: Option<&Value>,
 ) -> Result<String, (ErrorCode, String)> {
+    if let Query::History(h) = q {
+        return history(store, h, id);
+    }
     let internal = |e: kupala_engine::store::StoreError| (ErrorCode::Internal, format!("store: {e}"));
     let names = names
         .and_then(|n| n.read().ok())

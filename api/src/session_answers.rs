@@ -16,6 +16,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use kupala_engine::state::EngineState;
+use kupala_engine::store::history::Series;
 
 use super::Session;
 use crate::as_of::{AsOfQuery, AsOfWhat};
@@ -206,6 +207,7 @@ impl Session {
 
     pub(super) fn query(&mut self, id: Option<&Value>, grant: &Arc<Grant>, q: Query) {
         let all = AccountSel::All;
+        let one;
         let sel = match &q {
             Query::Positions(s) | Query::Portfolio(s) | Query::Books(s) => s,
             Query::Firm => {
@@ -215,6 +217,18 @@ impl Session {
                 &all
             }
             Query::AsOf(a) => &a.accounts,
+            Query::History(h) => match &h.series {
+                Series::Firm => {
+                    if !self.firm_allowed(id, grant) {
+                        return;
+                    }
+                    &all
+                }
+                Series::Account(account) | Series::Book { account, .. } => {
+                    one = AccountSel::One(account.clone());
+                    &one
+                }
+            },
             Query::Eod { accounts, .. }
             | Query::Closed { accounts, .. }
             | Query::Proposals { accounts, .. } => accounts,
