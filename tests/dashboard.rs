@@ -9,8 +9,10 @@
 //! ticket is acknowledged and shows in the blotter (a new row, then the same
 //! row updated in place by a second trade); a trade the server refuses shows
 //! its error code; after the server is killed and restarted the page
-//! reconnects by itself and a fresh snapshot shows the same positions. It
-//! ends with a screenshot in `target/dashboard.png`.
+//! reconnects by itself and a fresh snapshot shows the same positions; the
+//! chart draws the server's P&L history, so a reload after the restart
+//! still shows the points from before it. It ends with a screenshot in
+//! `target/dashboard.png`.
 //!
 //! `KUPALA_CHROMIUM` and `KUPALA_CHROMEDRIVER` override the browser paths.
 
@@ -286,6 +288,14 @@ fn scenario(
     })?;
     eprintln!("{} stale market data shown for AAPL", elapsed(t0));
 
+    // The chart draws the server's P&L history: note A1's oldest point.
+    let oldest = wait_for(Duration::from_secs(20), "two history points for A1", || {
+        let v = s.execute("return window.kupala.history().A1 || []", &[]).ok()?;
+        let points = v.as_array()?;
+        (points.len() >= 2).then(|| points[0][0].as_f64()).flatten()
+    })?;
+    eprintln!("{} A1's history starts at {oldest}", elapsed(t0));
+
     // Kill the server; the page notices, and reconnects to its successor.
     server.kill();
     wait_for(
@@ -301,6 +311,27 @@ fn scenario(
         || (status(s) == "live" && qty_of(s, "T1|AAPL")? == "4").then_some(()),
     )?;
     eprintln!("{} reconnected; fresh snapshot keeps T1|AAPL at 4", elapsed(t0));
+
+    // A reload after the restart draws the history from before it: the
+    // server's, not the page's.
+    s.execute("location.reload(); return 1", &[])?;
+    wait_for(
+        Duration::from_secs(40),
+        "the reloaded page to draw A1's history from before the restart",
+        || {
+            let v = s
+                .execute(
+                    "return window.kupala ? (window.kupala.history().A1 || []) : []",
+                    &[],
+                )
+                .ok()?;
+            v.as_array()?
+                .iter()
+                .any(|p| p[0].as_f64() == Some(oldest))
+                .then_some(())
+        },
+    )?;
+    eprintln!("{} reloaded; A1's history still starts at {oldest}", elapsed(t0));
     Ok(())
 }
 

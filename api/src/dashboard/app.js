@@ -210,6 +210,7 @@
         if (info.kind === 'submit') ticketResult('error', 'connection lost before an answer (id ' + id + '); check the blotter before resending');
       }
       conn.pending.clear();
+      historyAsked.clear();
       subs.positions.ready = subs.portfolio.ready = false;
       const why = ev.reason ? ev.reason : 'code ' + ev.code;
       if (conn.stopped) {
@@ -283,6 +284,7 @@
     if (!info) return;
     if (info.kind === 'auth') log('info', 'authenticated');
     else if (info.kind === 'feeds') applyStale((msg.data && msg.data.stale) || []);
+    else if (info.kind === 'history') historyLoaded(info.account, (msg.data && msg.data.points) || []);
   }
 
   // Instruments whose market data is stale (the refresher keeps failing):
@@ -317,6 +319,7 @@
     if (subs.positions.ready && subs.portfolio.ready) {
       conn.attempt = 0;
       setStatus('live', 'live');
+      refreshHistory();
     }
     log('info', msg.channel + ' snapshot: ' + rows.length + ' rows at seq ' + msg.seq);
   }
@@ -345,6 +348,7 @@
       log('error', 'submit ' + msg.id + ' rejected: ' + text);
       return;
     }
+    if (info && info.kind === 'history') historyAsked.delete(info.account);
     if (info && (info.kind === 'unsubscribe' || info.kind === 'feeds')) return; // nothing to do
     log('error', (info ? info.kind + ': ' : '') + text);
     if (msg.code === 'unauthorized') {
@@ -506,8 +510,6 @@
       setCell(card.fields[field], p[field], money, signed, flash);
     }
     card.unpriced.textContent = p.unpriced > 0 ? p.unpriced + ' unpriced' : '';
-    const n = Number(p.net_pnl);
-    if (Number.isFinite(n)) chartSample(p.account, n);
   }
 
   function createCard(account) {
@@ -556,10 +558,19 @@
   }
 
   // ---------------------------------------------------------------- 6 chart
+  //
+  // The chart draws the server's P&L history (docs/pnl.md, "P&L history"):
+  // every two seconds each account's series is queried from its newest
+  // point drawn (the window's start at first), so a reload or a server
+  // restart redraws what the server stored. Points are in event time, one
+  // per bucket in which the account's net P&L changed; a line holds its
+  // last value until the next point.
 
   const CHART_WINDOW_MS = 10 * 60 * 1000;
+  const HISTORY_POLL_MS = 2000;
   const PALETTE = ['#4cc9f0', '#f72585', '#ffd166', '#06d6a0', '#b388ff', '#ff8c42', '#90be6d', '#e5e5e5'];
-  const series = new Map(); // account → [[t, value], ...]
+  const series = new Map(); // account → [[t, value], ...], by time
+  const historyAsked = new Set(); // accounts with a history query in flight
   const colours = new Map();
   let chartScheduled = false;
 
@@ -568,14 +579,35 @@
     return colours.get(account);
   }
 
-  function chartSample(account, value) {
-    const now = Date.now();
+  /** Asks for each shown account's points newer than those drawn. */
+  function refreshHistory() {
+    if (!subs.portfolio.ready) return;
+    for (const account of cards.keys()) {
+      if (historyAsked.has(account)) continue;
+      const s = series.get(account);
+      const since = s && s.length ? s[s.length - 1][0] : Date.now() - CHART_WINDOW_MS;
+      const from = new Date(since).toISOString();
+      if (request({ op: 'query', what: 'history', account, from }, { kind: 'history', account }) !== null) {
+        historyAsked.add(account);
+      }
+    }
+  }
+
+  /** A queried range: its points newer than the line's last are added. */
+  function historyLoaded(account, points) {
+    historyAsked.delete(account);
     let s = series.get(account);
     if (!s) series.set(account, (s = []));
-    const last = s[s.length - 1];
-    if (last && now - last[0] < 500) last[1] = value;
-    else s.push([now, value]);
-    while (s.length > 2 && s[0][0] < now - CHART_WINDOW_MS) s.shift();
+    for (const p of points) {
+      const t = Date.parse(p.ts);
+      const v = Number(p.net_pnl);
+      if (!Number.isFinite(t) || !Number.isFinite(v)) continue;
+      const last = s[s.length - 1];
+      if (!last || last[0] < t) s.push([t, v]);
+    }
+    const newest = s.length ? s[s.length - 1][0] : 0;
+    while (s.length > 2 && s[1][0] < newest - CHART_WINDOW_MS) s.shift();
+    scheduleChart();
   }
 
   function scheduleChart() {
@@ -610,12 +642,18 @@
     const height = Math.max(160, svg.clientHeight || 220);
     const pad = { l: 64, r: 12, t: 10, b: 22 };
     svg.setAttribute('viewBox', '0 0 ' + width + ' ' + height);
-    const now = Date.now();
+    // The axis ends now, or at the newest point when the history is of
+    // another time (a replayed file's event time).
+    let newest = -Infinity;
+    for (const s of series.values()) if (s.length) newest = Math.max(newest, s[s.length - 1][0]);
+    const wall = Date.now();
+    const now = newest > wall || newest < wall - CHART_WINDOW_MS ? (Number.isFinite(newest) ? newest : wall) : wall;
     let t0 = now;
     let lo = 0;
     let hi = 0;
     for (const s of series.values()) {
       for (const [t, v] of s) {
+        if (t < now - CHART_WINDOW_MS) continue;
         if (t < t0) t0 = t;
         if (v < lo) lo = v;
         if (v > hi) hi = v;
@@ -641,7 +679,7 @@
     const legend = [];
     for (const [account, s] of [...series.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
       if (!s.length) continue;
-      const pts = s.map(([t, v]) => x(t).toFixed(1) + ',' + y(v).toFixed(1));
+      const pts = s.map(([t, v]) => x(Math.max(t, t0)).toFixed(1) + ',' + y(v).toFixed(1));
       const lastV = s[s.length - 1][1];
       pts.push(x(now).toFixed(1) + ',' + y(lastV).toFixed(1)); // hold the last value to now
       parts.push(svgEl('polyline', { points: pts.join(' '), class: 'line', stroke: colourOf(account), 'data-account': account }));
@@ -771,16 +809,13 @@
     $('#filter-text').addEventListener('input', refilter);
     window.addEventListener('resize', scheduleChart);
     // The chart is redrawn once a second (its time axis moves even when
-    // nothing changes), not per delta.
+    // nothing changes), and when points arrive.
     setInterval(() => {
-      for (const card of cards.values()) {
-        const n = Number(card.view && card.view.net_pnl);
-        if (Number.isFinite(n)) chartSample(card.view.account, n);
-      }
       scheduleChart();
       $('#feed-info').textContent = conn.updates + ' msgs · seq ' + subs.positions.seq;
     }, 1000);
     setInterval(() => request({ op: 'query', what: 'feeds' }, { kind: 'feeds' }), 5000);
+    setInterval(refreshHistory, HISTORY_POLL_MS);
     connect();
   }
 
@@ -788,6 +823,7 @@
   window.kupala = {
     rows: () => [...rows.values()].map((r) => r.view),
     portfolios: () => [...cards.values()].map((c) => c.view),
+    history: () => Object.fromEntries([...series.entries()].map(([a, s]) => [a, s.map((p) => p.slice())])),
     subscriptions: () => JSON.parse(JSON.stringify(subs)),
     stale: () => [...stale],
     reconnect: () => connect(),
