@@ -378,3 +378,35 @@ async def test_books_sum_to_the_portfolio_and_the_firm_needs_every_account(serve
             await reader.query("firm")
         with pytest.raises(Forbidden):
             await reader.subscribe_firm()
+
+
+async def test_history_reads_each_series_in_event_time(server_factory, tokens):
+    server = server_factory(config=tokens).start()
+    async with Client(server.url, ADMIN) as admin, Client(server.url, READ_A1) as reader:
+        await admin.submit(
+            [
+                events.trade("A1", "AAPL", "buy", 100, "10", TS, id="h1", strategy="carry"),
+                events.tick("AAPL", "11", "2026-11-30T14:30:00.5Z"),
+                events.tick("AAPL", "13", "2026-11-30T14:30:01.5Z"),
+                events.tick("AAPL", "14", "2026-11-30T14:30:02.5Z"),
+            ]
+        )
+        # Buckets of a second close at 14:30:01 (marked 11) and 14:30:02
+        # (marked 13); the writer thread stores them moments later.
+        for _ in range(100):
+            points = await admin.history("A1")
+            if len(points) >= 2:
+                break
+            await asyncio.sleep(0.05)
+        assert [(p.ts, p.net_pnl) for p in points] == [
+            ("2026-11-30T14:30:01Z", D("100")),
+            ("2026-11-30T14:30:02Z", D("300")),
+        ]
+        assert await admin.history("A1", strategy="carry") == points
+        assert await admin.history("A1", default_book=True) == []
+        assert [p.net_pnl for p in await admin.history(start="2026-11-30T14:30:01.5Z")] == [D("300")]
+        assert await reader.history("A1") == points
+        with pytest.raises(Forbidden):
+            await reader.history()
+        with pytest.raises(BadRequest):
+            await admin.history("*")

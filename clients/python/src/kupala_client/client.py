@@ -38,6 +38,7 @@ from .messages import (
     Deltas,
     Error,
     Firm,
+    HistoryPoint,
     Portfolio,
     Position,
     PositionsReport,
@@ -798,6 +799,36 @@ class Client:
         if not isinstance(msg, Result):
             raise ProtocolError(f"unexpected answer to query: {msg!r}")
         return _query_data(what, msg.data)
+
+    async def history(
+        self,
+        account: str | None = None,
+        *,
+        strategy: str | None = None,
+        default_book: bool = False,
+        start: _dt.datetime | str | None = None,
+        end: _dt.datetime | str | None = None,
+        timeout: float | None = None,
+    ) -> list[HistoryPoint]:
+        """One series of the server's P&L history, oldest first: the firm
+        (no ``account``; a token of every account only), an account's
+        totals, or one of its books (``strategy``, or ``default_book=True``),
+        between ``start`` and ``end`` (inclusive; open ends when ``None``)."""
+        payload: dict[str, Any] = {"op": "query", "what": "history"}
+        if account is not None:
+            payload["account"] = account
+        if strategy is not None and default_book:
+            raise ValueError("strategy and default_book name different books")
+        if strategy is not None or default_book:
+            payload["strategy"] = strategy
+        if start is not None:
+            payload["from"] = encode_value("from", start)
+        if end is not None:
+            payload["to"] = encode_value("to", end)
+        msg = await self.request(payload, timeout)
+        if not isinstance(msg, Result) or not isinstance(msg.data, Mapping):
+            raise ProtocolError(f"unexpected answer to a history query: {msg!r}")
+        return [HistoryPoint.from_json(p) for p in msg.data.get("points", [])]
 
     async def analyze(self, timeout: float | None = None, **params: Any) -> AnalysisJob:
         """Start an ML analysis (role ``admin``; ``params`` as in

@@ -227,6 +227,21 @@ class Book(Portfolio):
 
 
 @dataclass(frozen=True)
+class HistoryPoint(Row):
+    """One point of a P&L history series (``query`` ``history``): the
+    series' value from the end of the bucket ``ts`` (RFC 3339, event time)
+    until the next point, after the events up to journal ``seq``."""
+
+    DECIMALS: ClassVar[tuple[str, ...]] = ("net_pnl", "day_pnl")
+
+    ts: str
+    seq: int
+    net_pnl: Decimal
+    day_pnl: Decimal
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
 class Firm(Row):
     """The firm's totals in the reporting currency (channel ``firm``)."""
 
