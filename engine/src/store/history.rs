@@ -18,13 +18,11 @@
 
 use rustc_hash::FxHashMap;
 
-use crate::history::{HistoryMark, PnlPoint};
-use crate::ids::Names;
+use crate::history::PnlPoint;
 use crate::num::Notional;
 use crate::store::varint::{self, Reader, Writer};
 use crate::store::{Store, StoreError};
 use crate::time::Timestamp;
-use crate::view::strategy_of;
 
 /// The frame format byte of a history value.
 const FORMAT: u8 = 2;
@@ -52,7 +50,7 @@ pub enum Series {
 }
 
 /// The two tiers of points.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Tier {
     /// Every mark.
     Fine = 0,
@@ -154,21 +152,6 @@ fn decode_chunk(k: &[u8], v: &[u8]) -> Result<Vec<StoredPoint>, StoreError> {
     read(&mut r).map_err(|e| corrupt(e.to_string()))
 }
 
-/// Every series of a mark with its point, by name.
-pub(crate) fn series_of(mark: &HistoryMark, names: &Names) -> Vec<(Series, PnlPoint)> {
-    let mut out = Vec::with_capacity(1 + mark.accounts.len() + mark.books.len());
-    out.push((Series::Firm, mark.firm));
-    for p in &mark.accounts {
-        out.push((Series::Account(names.account(p.account).to_owned()), p.pnl));
-    }
-    for p in &mark.books {
-        let account = names.account(names.books.account(p.book)).to_owned();
-        let strategy = strategy_of(p.book, names).map(str::to_owned);
-        out.push((Series::Book { account, strategy }, p.pnl));
-    }
-    out
-}
-
 impl Store {
     /// The points of one tier of a series with `from <= at <= to`, in time
     /// order (stored chunks, then the chunk in progress).
@@ -263,8 +246,9 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::HistoryConfig;
     use crate::history::{AccountPoint, BookPoint};
+    use crate::history::{HistoryConfig, HistoryMark};
+    use crate::ids::Names;
     use crate::ids::{AccountId, BookId, NameKind, NewName};
     use crate::store::history_writer::HistoryWriter;
 

@@ -5,18 +5,50 @@
 
 use rustc_hash::FxHashMap;
 
-use super::history::{CHUNK, StoredPoint, Tier, encode_chunk, key, prefix, series_of};
+use super::history::{CHUNK, Series, StoredPoint, Tier, encode_chunk, key, prefix};
 use crate::history::{HistoryConfig, HistoryMark, PnlPoint};
-use crate::ids::Names;
+use crate::ids::{AccountId, BookId, Names};
 use crate::store::{Store, StoreError};
 use crate::time::Timestamp;
+use crate::view::strategy_of;
+
+/// A series by the engine's ids (stable for a process), so a point costs
+/// an integer-keyed lookup; names are rendered once per series.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum SeriesId {
+    Firm,
+    Account(AccountId),
+    Book(BookId),
+}
+
+impl SeriesId {
+    fn named(self, names: &Names) -> Series {
+        match self {
+            Self::Firm => Series::Firm,
+            Self::Account(a) => Series::Account(names.account(a).to_owned()),
+            Self::Book(b) => Series::Book {
+                account: names.account(names.books.account(b)).to_owned(),
+                strategy: strategy_of(b, names).map(str::to_owned),
+            },
+        }
+    }
+}
+
+/// What the writer knows of one series in one tier.
+#[derive(Debug)]
+struct SeriesState {
+    /// Its key prefix (tier and names).
+    prefix: Vec<u8>,
+    /// Its newest point (stored or in progress).
+    newest: Option<(Timestamp, PnlPoint)>,
+}
 
 /// Writes marks' points, remembering each series' newest point (the store
 /// is read once per series and process).
 #[derive(Debug)]
 pub struct HistoryWriter {
     config: HistoryConfig,
-    newest: FxHashMap<Vec<u8>, Option<(Timestamp, PnlPoint)>>,
+    series: FxHashMap<(Tier, SeriesId), SeriesState>,
 }
 
 impl HistoryWriter {
@@ -25,7 +57,7 @@ impl HistoryWriter {
     pub fn new(config: HistoryConfig) -> Self {
         Self {
             config,
-            newest: FxHashMap::default(),
+            series: FxHashMap::default(),
         }
     }
 
@@ -41,47 +73,58 @@ impl HistoryWriter {
             .lock()
             .map_err(|_| StoreError::Db("the P&L history's chunks are poisoned".into()))?;
         let mut w = store.db().batch();
-        let mut tiers = vec![(Tier::Fine, self.config.retention_ns)];
-        if mark.coarse {
-            tiers.push((Tier::Coarse, self.config.coarse_retention_ns));
-        }
-        for (series, pnl) in series_of(mark, names) {
-            for &(tier, keep) in &tiers {
-                let p = prefix(tier, &series);
-                let newest = match self.newest.get_mut(&p) {
-                    Some(n) => n,
-                    None => {
+        let points = std::iter::once((SeriesId::Firm, mark.firm))
+            .chain(
+                mark.accounts
+                    .iter()
+                    .map(|p| (SeriesId::Account(p.account), p.pnl)),
+            )
+            .chain(mark.books.iter().map(|p| (SeriesId::Book(p.book), p.pnl)));
+        let coarse = [
+            (Tier::Fine, self.config.retention_ns),
+            (Tier::Coarse, self.config.coarse_retention_ns),
+        ];
+        let tiers = if mark.coarse { &coarse[..] } else { &coarse[..1] };
+        for (id, pnl) in points {
+            for &(tier, keep) in tiers {
+                let state = match self.series.entry((tier, id)) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        let p = prefix(tier, &id.named(names));
                         let in_progress = open.get(&p).and_then(|c| c.last()).copied();
                         let newest = match in_progress {
                             Some(point) => Some(point),
                             None => store.newest_stored(&p)?,
                         };
-                        self.newest
-                            .entry(p.clone())
-                            .or_insert(newest.map(|s| (s.at, s.pnl)))
+                        e.insert(SeriesState {
+                            prefix: p,
+                            newest: newest.map(|s| (s.at, s.pnl)),
+                        })
                     }
                 };
-                if newest.is_some_and(|(at, value)| value == pnl || at >= mark.at) {
+                if state
+                    .newest
+                    .is_some_and(|(at, value)| value == pnl || at >= mark.at)
+                {
                     continue;
                 }
-                *newest = Some((mark.at, pnl));
-                let chunk = open.entry(p).or_default();
-                chunk.push(StoredPoint {
+                state.newest = Some((mark.at, pnl));
+                let point = StoredPoint {
                     at: mark.at,
                     seq: mark.seq,
                     pnl,
-                });
+                };
+                let chunk = match open.get_mut(&state.prefix) {
+                    Some(c) => c,
+                    None => open.entry(state.prefix.clone()).or_default(),
+                };
+                chunk.push(point);
                 if chunk.len() >= CHUNK {
-                    let first = chunk[0].at;
-                    let (p, chunk) = open.remove_entry(&prefix(tier, &series)).unwrap_or_default();
-                    w.insert(&store.history, key(&p, first), encode_chunk(&chunk));
-                    prune(
-                        store,
-                        &mut w,
-                        &p,
-                        first,
-                        Timestamp(mark.at.0.saturating_sub(keep)),
-                    )?;
+                    let full = std::mem::take(chunk);
+                    let first = full[0].at;
+                    w.insert(&store.history, key(&state.prefix, first), encode_chunk(&full));
+                    let cutoff = Timestamp(mark.at.0.saturating_sub(keep));
+                    prune(store, &mut w, &state.prefix, first, cutoff)?;
                 }
             }
         }
