@@ -1,6 +1,7 @@
 //! `query` the P&L history: a series' points in event time, from the
 //! store, for the firm (a `"*"` token only), an account or a book; a
-//! reader sees only its accounts; ranges and refusals.
+//! reader sees only its accounts; ranges and refusals; points still in
+//! the writer's memory at a SIGKILL come back from the journal's replay.
 
 use anyhow::{Context as _, Result, ensure};
 use serde_json::{Value, json};
@@ -119,5 +120,60 @@ async fn history_answers_each_series_in_event_time_within_the_acl() -> Result<()
         .await
         .context("after a restart")?;
     ensure!(nets(&again) == nets(&a1), "{again}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn points_unwritten_at_a_sigkill_come_back_from_the_replay() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut child = support::Child::spawn(dir.path())?;
+    let mut c = Client::connect(child.addr).await?;
+    let mut events = vec![
+        json!({"type":"instrument","id":"AAPL","currency":"USD","multiplier":"1"}),
+        ev(
+            "trade",
+            "2026-11-30T14:30:00Z",
+            json!({"account":"A1","instrument":"AAPL","side":"buy","qty":"10","price":"100"}),
+        ),
+    ];
+    for k in 0..6 {
+        let ts = format!("2026-11-30T14:30:0{k}.500Z");
+        events.push(ev(
+            "tick",
+            &ts,
+            json!({"instrument":"AAPL","price": format!("10{k}")}),
+        ));
+    }
+    c.submit(events).await?;
+    // Five buckets closed (14:30:01..05), each after a new price.
+    let q = json!({"op":"query","what":"history","account":"A1"});
+    let before = c
+        .poll(q.clone(), |r| {
+            r["data"]["points"].as_array().is_some_and(|p| p.len() >= 5)
+        })
+        .await?;
+    ensure!(
+        nets(&before) == ["0", "10", "20", "30", "40"].map(|v| json!(v)),
+        "{before}"
+    );
+    // No snapshot was written: the points are in the writer's chunk in
+    // progress only, and the kill loses them from the store.
+    child.kill9()?;
+    let child = support::Child::spawn(dir.path())?;
+    ensure!(
+        !child.log.contains(", 0 journal events replayed)"),
+        "{}",
+        child.log
+    );
+    let mut c = Client::connect(child.addr).await?;
+    let after = c
+        .poll(q, |r| {
+            r["data"]["points"].as_array().is_some_and(|p| p.len() >= 5)
+        })
+        .await?;
+    ensure!(
+        after["data"]["points"] == before["data"]["points"],
+        "{before}\n{after}"
+    );
     Ok(())
 }
