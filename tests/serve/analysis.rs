@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use kupala::config::Config;
 use kupala_api::auth::{Role, TokenConfig};
 
-use crate::support::{self, Client, server, trade};
+use crate::support::{self, Client, authed, server, trade};
 
 /// How long one analysis of the small market may take.
 const JOB: Duration = Duration::from_secs(60);
@@ -97,13 +97,6 @@ fn account_names(result: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-async fn authed(addr: std::net::SocketAddr, token: &str) -> Result<Client> {
-    let mut c = Client::connect(addr).await?;
-    let r = c.request(json!({"op":"auth","token":token})).await?;
-    ensure!(r["type"] == "result", "{r}");
-    Ok(c)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,22 +6,7 @@
 use anyhow::{Context as _, Result, ensure};
 use serde_json::{Value, json};
 
-use super::support::{self, ADMIN, Client, READER, server};
-
-fn ev(kind: &str, ts: &str, rest: Value) -> Value {
-    let mut e = json!({"type": kind, "ts": ts});
-    if let (Some(e), Some(r)) = (e.as_object_mut(), rest.as_object()) {
-        e.extend(r.clone());
-    }
-    e
-}
-
-async fn authed(addr: std::net::SocketAddr, token: &str) -> Result<Client> {
-    let mut c = Client::connect(addr).await?;
-    let r = c.request(json!({"op":"auth","token":token})).await?;
-    ensure!(r["type"] == "result", "{r}");
-    Ok(c)
-}
+use super::support::{self, ADMIN, READER, authed, ev, server};
 
 fn field<'a>(rows: &'a Value, account: &str, name: &str) -> Option<&'a Value> {
     rows.as_array()?

@@ -6,14 +6,7 @@
 use anyhow::{Context as _, Result, ensure};
 use serde_json::{Value, json};
 
-use super::support::{self, ADMIN, Client, READER, server, tick};
-
-async fn authed(addr: std::net::SocketAddr, token: &str) -> Result<Client> {
-    let mut c = Client::connect(addr).await?;
-    let r = c.request(json!({"op":"auth","token":token})).await?;
-    ensure!(r["type"] == "result", "{r}");
-    Ok(c)
-}
+use super::support::{self, ADMIN, READER, authed, server, tick};
 
 fn trade(id: &str, account: &str, qty: &str, price: &str, strategy: Option<&str>) -> Value {
     let mut t = support::trade(id, account, "AAPL", "buy", qty, price);

@@ -67,6 +67,23 @@ pub fn tick(instrument: &str, price: &str) -> Value {
     json!({"type":"tick","ts":"2026-11-30T14:30:01Z","instrument":instrument,"price":price})
 }
 
+/// An event of `kind` at `ts` with the fields of `rest`.
+pub fn ev(kind: &str, ts: &str, rest: Value) -> Value {
+    let mut e = json!({"type": kind, "ts": ts});
+    if let (Some(e), Some(r)) = (e.as_object_mut(), rest.as_object()) {
+        e.extend(r.clone());
+    }
+    e
+}
+
+/// A connection authenticated with `token`.
+pub async fn authed(addr: SocketAddr, token: &str) -> Result<Client> {
+    let mut c = Client::connect(addr).await?;
+    let r = c.request(json!({"op":"auth","token":token})).await?;
+    anyhow::ensure!(r["type"] == "result", "{r}");
+    Ok(c)
+}
+
 /// The distinct `account` fields of a list, sorted.
 pub fn accounts_of(data: &Value) -> Vec<String> {
     let mut v: Vec<String> = data

@@ -166,7 +166,11 @@ impl Store {
         let mut out = Vec::new();
         // The chunk that starts at or before `from` may hold points after it.
         let first = self.history.range(p.clone()..=key(&p, from)).next_back();
-        let later = self.history.range(key(&p, from)..=key(&p, to));
+        // Chunks starting after `from` (the one starting at it is `first`).
+        let later = self.history.range((
+            std::ops::Bound::Excluded(key(&p, from)),
+            std::ops::Bound::Included(key(&p, to)),
+        ));
         for g in first.into_iter().chain(later) {
             let (k, v) = g.into_inner()?;
             for point in decode_chunk(&k, &v)? {
