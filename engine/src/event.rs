@@ -69,7 +69,15 @@ pub struct Trade {
     /// Optional strategy tag that portfolios can be grouped by.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub strategy: Option<String>,
+    /// Specific lots: the ids of the opening trades whose lots this trade
+    /// closes first, in order (then the account's cost method for the
+    /// rest). Empty for none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub close_lots: Vec<String>,
 }
+
+/// The most lots one trade's `close_lots` may name.
+pub const MAX_CLOSE_LOTS: usize = 1_000;
 
 #[allow(
     clippy::trivially_copy_pass_by_ref,
@@ -277,7 +285,8 @@ impl Event {
                 }
                 named("account", &t.account)?;
                 named("instrument", &t.instrument)?;
-                positive("qty", t.qty.raw())
+                positive("qty", t.qty.raw())?;
+                close_lots(&t.close_lots, named)
             }
             Self::Tick(t) => named("instrument", &t.instrument),
             Self::Fx(f) => {
@@ -308,6 +317,27 @@ impl Event {
             }
         }
     }
+}
+
+/// A trade's `close_lots`: at most [`MAX_CLOSE_LOTS`] ids, each a valid
+/// id, none twice.
+fn close_lots(
+    ids: &[String],
+    named: impl Fn(&'static str, &str) -> Result<(), EventError>,
+) -> Result<(), EventError> {
+    if ids.len() > MAX_CLOSE_LOTS {
+        return Err(EventError::field(
+            "close_lots",
+            format!("names {} lots; at most {MAX_CLOSE_LOTS}", ids.len()),
+        ));
+    }
+    for (i, id) in ids.iter().enumerate() {
+        named("close_lots", id)?;
+        if ids[..i].contains(id) {
+            return Err(EventError::field("close_lots", format!("names lot {id:?} twice")));
+        }
+    }
+    Ok(())
 }
 
 fn currency_code(field: &'static str, code: &str) -> Result<(), EventError> {

@@ -95,6 +95,31 @@ pub(crate) struct RawEvent<'a> {
     ratio: F<'a>,
     #[serde(default, borrow)]
     amount: F<'a>,
+    #[serde(default, borrow)]
+    close_lots: Lots<'a>,
+}
+
+/// A trade's `close_lots`: absent, or an array of strings (a JSON `null`
+/// is refused rather than read as absent).
+#[derive(Debug, Default)]
+pub(crate) struct Lots<'a>(Option<Vec<Str<'a>>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Lots<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Vec::<Str<'a>>::deserialize(d).map(|v| Lots(Some(v)))
+    }
+}
+
+/// The ids of `close_lots`, refusing an empty array (absent means none).
+fn lot_ids(v: &Lots<'_>) -> Result<Vec<String>, EventError> {
+    match &v.0 {
+        None => Ok(Vec::new()),
+        Some(ids) if ids.is_empty() => Err(EventError::field(
+            "close_lots",
+            "names no lot (leave it out to close by the account's cost method)",
+        )),
+        Some(ids) => Ok(ids.iter().map(|s| s.0.clone().into_owned()).collect()),
+    }
 }
 
 fn req<'s>(field: &'static str, v: &'s F<'_>) -> Result<&'s str, EventError> {
@@ -139,6 +164,7 @@ impl RawEvent<'_> {
             ("date", self.date.is_some()),
             ("ratio", self.ratio.is_some()),
             ("amount", self.amount.is_some()),
+            ("close_lots", self.close_lots.0.is_some()),
         ]
         .into_iter()
         .filter_map(|(name, here)| here.then_some(name))
@@ -164,6 +190,7 @@ impl RawEvent<'_> {
                 "price",
                 "fee",
                 "strategy",
+                "close_lots",
             ],
             "tick" => &["ts", "instrument", "price"],
             "fx" => &["ts", "pair", "rate"],
@@ -221,6 +248,7 @@ impl RawEvent<'_> {
                     None => Fee::ZERO,
                 },
                 strategy: owned(&self.strategy),
+                close_lots: lot_ids(&self.close_lots)?,
             }),
             "tick" => Event::Tick(Tick {
                 ts: ts(&self.ts)?,

@@ -45,6 +45,31 @@ pub struct LotImage {
     pub cost: i128,
     /// Its cost in base at the rate it was opened at (cross-currency only).
     pub cost_base: i128,
+    /// The seq of the trade that opened it (0: unknown).
+    pub opened: u64,
+}
+
+impl PositionImage {
+    /// The position's ledger: its quantity, cost, base cost and lots.
+    #[must_use]
+    pub fn ledger(&self) -> crate::ledger::Ledger {
+        let lots: VecDeque<Lot> = self
+            .lots
+            .iter()
+            .map(|l| Lot {
+                qty: l.qty,
+                cost: l.cost,
+                cost_base: l.cost_base,
+                opened: l.opened,
+            })
+            .collect();
+        crate::ledger::Ledger::from_parts(crate::ledger::LedgerParts {
+            qty: self.qty,
+            cost: self.cost,
+            cost_base: self.cost_base,
+            lots: lots.into(),
+        })
+    }
 }
 
 /// A position slot, every field the book keeps.
@@ -339,17 +364,8 @@ impl Book {
         if !p.listed {
             self.totals.by_book[p.book as usize].listed -= 1;
         }
-        let lots: VecDeque<Lot> = p
-            .lots
-            .iter()
-            .map(|l| Lot {
-                qty: l.qty,
-                cost: l.cost,
-                cost_base: l.cost_base,
-            })
-            .collect();
         let c = &mut self.positions[slot.index()];
-        c.lots = lots.into();
+        c.lots = p.ledger().into_parts().lots;
         (c.realized, c.fees, c.baseline) = (p.realized, p.fees, p.baseline);
         (c.priced, c.listed, c.seq) = (p.priced, p.listed, p.seq);
         // The totals come from the snapshot's portfolios, which already
@@ -403,6 +419,7 @@ impl Book {
                     qty: l.qty,
                     cost: l.cost,
                     cost_base: l.cost_base,
+                    opened: l.opened,
                 })
                 .collect(),
             realized: p.realized,
@@ -506,4 +523,7 @@ pub struct SequencerImage {
     /// snapshot from before books: every account then has its default
     /// book, numbered as the account.
     pub books: Vec<(u32, Option<u32>)>,
+    /// The open lots whose opening trade had an id, by opening seq (what
+    /// `close_lots` names them by).
+    pub named_lots: Vec<crate::sequencer::NamedLot>,
 }

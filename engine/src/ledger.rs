@@ -43,6 +43,23 @@ pub struct Lot {
     /// trade that opened it (0 for a position in its base currency, whose
     /// base cost is its cost).
     pub cost_base: i128,
+    /// The journal seq of the trade that opened it: the lot's name for a
+    /// closing trade's `close_lots` (0 when unknown: a lot restored from
+    /// a snapshot written before lots were named).
+    pub opened: u64,
+}
+
+/// What a fill needs beyond its quantity and price: the seq of the trade
+/// (the name of the lot it opens) and the lots it closes first, by the seqs
+/// that opened them, in order (`close_lots`). A pick naming no open lot is
+/// passed over: the sequencer refuses such a trade live, so only a what-if
+/// replay under another method meets one.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Order<'a> {
+    /// The seq of the trade.
+    pub seq: u64,
+    /// Lots to close first, by opening seq.
+    pub picks: &'a [u64],
 }
 
 /// What a fill closed: the realized P&L, and what the FX attribution of a
@@ -178,15 +195,18 @@ impl Ledger {
     /// Reducing realizes against the method's cost; crossing zero realizes the
     /// whole old position and opens the remainder at `price`.
     pub fn trade(&mut self, method: Method, qty: Quantity, price: Price) -> Notional {
-        self.fill(method, qty, price, &|_| 0).realized
+        self.fill(method, Order::default(), qty, price, &|_| 0).realized
     }
 
-    /// [`Ledger::trade`], keeping the base cost: what it opens costs
-    /// `to_base(cost)` in base currency (the cost times the multiplier at
-    /// the rate of the moment), and what it closes removes its share.
+    /// [`Ledger::trade`], keeping the base cost and the lots' names: what
+    /// it opens costs `to_base(cost)` in base currency (the cost times the
+    /// multiplier at the rate of the moment) and is named `order.seq`, and
+    /// what it closes (`order.picks` first, then in method order) removes
+    /// its share.
     pub fn fill(
         &mut self,
         method: Method,
+        order: Order<'_>,
         qty: Quantity,
         price: Price,
         to_base: &dyn Fn(i128) -> i128,
@@ -203,7 +223,7 @@ impl Ledger {
                     take_share(self.cost, closed, self.qty.abs()),
                     take_share(self.cost_base, closed, self.qty.abs()),
                 ),
-                Method::Fifo | Method::Lifo | Method::Hifo => self.consume(method, closed),
+                Method::Fifo | Method::Lifo | Method::Hifo => self.consume(method, order.picks, closed),
             };
             let sign = self.qty.signum();
             fill.closed_value = i128::from(sign * closed) * i128::from(price.raw());
@@ -225,6 +245,7 @@ impl Ledger {
                     qty: open,
                     cost,
                     cost_base,
+                    opened: order.seq,
                 });
             }
         }
@@ -245,17 +266,28 @@ impl Ledger {
         self.cost_base = lots.iter().map(|l| l.cost_base).sum();
     }
 
-    /// Removes `closed` units (unsigned) from the lots in method order and
-    /// returns their exact cost and base cost.
-    fn consume(&mut self, method: Method, mut closed: i64) -> (i128, i128) {
+    /// Whether a lot opened by the trade at `seq` is open.
+    #[must_use]
+    pub fn has_lot(&self, seq: u64) -> bool {
+        self.lots.iter().any(|l| l.opened == seq)
+    }
+
+    /// Removes `closed` units (unsigned) from the lots, those `picks` names
+    /// first and then in method order, and returns their exact cost and
+    /// base cost.
+    fn consume(&mut self, method: Method, picks: &[u64], mut closed: i64) -> (i128, i128) {
         let (mut removed, mut removed_base) = (0i128, 0i128);
         let lots = self.lots.deque();
+        let mut picks = picks.iter();
         while closed > 0 {
-            let at = match method {
+            let picked = picks
+                .by_ref()
+                .find_map(|&seq| lots.iter().position(|l| l.opened == seq));
+            let at = picked.or_else(|| match method {
                 Method::Lifo => lots.len().checked_sub(1),
                 Method::Hifo => dearest(lots),
                 Method::Avg | Method::Fifo => (!lots.is_empty()).then_some(0),
-            };
+            });
             let Some(at) = at else { break };
             let lot = &mut lots[at];
             let size = lot.qty.abs();

@@ -69,6 +69,35 @@ fn fifo_and_lifo_consume_lots_in_order() {
 }
 
 #[test]
+fn named_lots_close_first_in_their_order_then_the_method() {
+    let mut l = Ledger::default();
+    let open = |l: &mut Ledger, seq: u64, price: i64| {
+        let order = Order { seq, picks: &[] };
+        l.fill(Method::Fifo, order, q(10), p(price), &|_| 0)
+    };
+    open(&mut l, 1, 100);
+    open(&mut l, 2, 110);
+    open(&mut l, 3, 120);
+    // Sell 25 at 130 naming lots 3 then 1: 10 @ 120 (100) and 10 @ 100
+    // (300), then fifo takes 5 of lot 2 (5 × 20 = 100). A pick naming no
+    // open lot (9) is passed over.
+    let order = Order {
+        seq: 4,
+        picks: &[3, 9, 1],
+    };
+    let fill = l.fill(Method::Fifo, order, q(-25), p(130), &|_| 0);
+    assert_eq!(fill.realized, money(100 + 300 + 100));
+    let left: Vec<(i64, u64)> = l.lots().map(|lot| (lot.qty, lot.opened)).collect();
+    assert_eq!(left, vec![(q(5).raw(), 2)]);
+    // A flip past the picks opens the rest as a lot named by its trade.
+    let order = Order { seq: 5, picks: &[2] };
+    l.fill(Method::Lifo, order, q(-8), p(90), &|_| 0);
+    let left: Vec<(i64, u64)> = l.lots().map(|lot| (lot.qty, lot.opened)).collect();
+    assert_eq!(left, vec![(q(-3).raw(), 5)]);
+    assert!(l.has_lot(5) && !l.has_lot(2));
+}
+
+#[test]
 fn hifo_closes_the_dearest_lot_first_long_and_short() {
     let mut long = Ledger::default();
     for (n, price) in [(10, 20), (10, 30), (10, 25)] {
@@ -135,29 +164,39 @@ fn splits_scale_quantity_and_keep_cost() {
 mod model {
     //! The lot methods against a naive model: whole units at whole prices
     //! (so a lot's cost per unit is its trade price), lots kept as
-    //! `(opened, qty, price)` and closed in the order a sort gives.
+    //! `(opened, qty, price)` and closed, after the lots a fill names
+    //! (`close_lots`), in the order a sort gives.
     use proptest::prelude::*;
 
     use super::*;
     use crate::num::EXACT_UNIT;
 
+    /// A fill of the naive model: signed whole units, a whole price, and
+    /// the fills (by index) whose lots it closes first.
+    type NaiveFill = (i64, i64, Vec<usize>);
+
     /// Realized P&L (whole currency units) of each fill, and the open lots.
-    fn naive(method: Method, fills: &[(i64, i64)]) -> (Vec<i128>, Vec<(i64, i64)>) {
+    fn naive(method: Method, fills: &[NaiveFill]) -> (Vec<i128>, Vec<(i64, i64)>) {
         let mut lots: Vec<(usize, i64, i64)> = Vec::new();
         let mut realized = Vec::new();
-        for (n, &(qty, price)) in fills.iter().enumerate() {
+        for (n, (qty, price, picks)) in fills.iter().enumerate() {
+            let (qty, price) = (*qty, *price);
             let mut left = qty;
             let mut r = 0i128;
+            let mut picks = picks.iter();
             while left != 0 && lots.first().is_some_and(|l| (l.1 > 0) != (left > 0)) {
+                let picked = picks.by_ref().find_map(|&p| lots.iter().position(|l| l.0 == p));
                 let pick = match method {
-                    Method::Fifo => lots.iter().enumerate().min_by_key(|(_, l)| l.0),
-                    Method::Lifo => lots.iter().enumerate().max_by_key(|(_, l)| l.0),
+                    _ if picked.is_some() => picked,
+                    Method::Fifo => lots.iter().enumerate().min_by_key(|(_, l)| l.0).map(|(i, _)| i),
+                    Method::Lifo => lots.iter().enumerate().max_by_key(|(_, l)| l.0).map(|(i, _)| i),
                     _ => lots
                         .iter()
                         .enumerate()
-                        .min_by_key(|(_, l)| (std::cmp::Reverse(l.2), l.0)),
+                        .min_by_key(|(_, l)| (std::cmp::Reverse(l.2), l.0))
+                        .map(|(i, _)| i),
                 };
-                let Some((i, _)) = pick else { break };
+                let Some(i) = pick else { break };
                 let lot = &mut lots[i];
                 let take = left.abs().min(lot.1.abs()) * lot.1.signum();
                 r += i128::from(take) * i128::from(price - lot.2);
@@ -179,15 +218,24 @@ mod model {
     proptest! {
         #[test]
         fn lot_methods_match_the_naive_model(
-            fills in prop::collection::vec((-20i64..=20, -50i64..=200), 1..60)
+            fills in prop::collection::vec((-20i64..=20, -50i64..=200, prop::collection::vec(0usize..60, 0..3)), 1..60)
         ) {
-            let fills: Vec<_> = fills.into_iter().filter(|f| f.0 != 0).collect();
+            // Picks name earlier fills only (a later one opened no lot yet).
+            let fills: Vec<NaiveFill> = fills
+                .into_iter()
+                .filter(|f| f.0 != 0)
+                .enumerate()
+                .map(|(n, (q, p, picks))| (q, p, picks.into_iter().filter(|&i| i < n).collect()))
+                .collect();
             for method in [Method::Fifo, Method::Lifo, Method::Hifo] {
                 let (want, open) = naive(method, &fills);
                 let mut l = Ledger::default();
-                for (&(qty, price), want) in fills.iter().zip(&want) {
-                    let got = l.trade(method, Quantity::from_int(qty), Price::from_int(price));
-                    prop_assert_eq!(got.0, want * EXACT_UNIT, "{} realized", method);
+                for (n, ((qty, price, picks), want)) in fills.iter().zip(&want).enumerate() {
+                    // A lot is named by its fill's seq: index + 1.
+                    let seqs: Vec<u64> = picks.iter().map(|&i| i as u64 + 1).collect();
+                    let order = Order { seq: n as u64 + 1, picks: &seqs };
+                    let got = l.fill(method, order, Quantity::from_int(*qty), Price::from_int(*price), &|_| 0);
+                    prop_assert_eq!(got.realized.0, want * EXACT_UNIT, "{} realized", method);
                 }
                 let lots: Vec<(i64, i64)> = l
                     .lots()

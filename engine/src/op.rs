@@ -75,6 +75,18 @@ pub enum Op {
         /// It also closes a coarse bucket.
         coarse: bool,
     },
+    /// A lot the next trade of `book` in `instrument` closes first (a
+    /// trade's `close_lots`, one op per lot, in order, just before the
+    /// trade and at its seq; not journaled: the trade's journal entry
+    /// names the lots, and the sequencer resolves them again on replay).
+    Pick {
+        /// The instrument (routes the pick to the trade's shard).
+        instrument: InstrumentId,
+        /// The book of the trade.
+        book: BookId,
+        /// The seq of the trade that opened the lot.
+        opened: u64,
+    },
     /// A split of `ratio` new units per old one.
     Split {
         /// The instrument.
@@ -93,6 +105,7 @@ impl Op {
             | Self::Trade { instrument, .. }
             | Self::Tick { instrument, .. }
             | Self::Split { instrument, .. }
+            | Self::Pick { instrument, .. }
             | Self::Dividend { instrument, .. } => Some(instrument),
             Self::Fx { .. } | Self::Eod { .. } | Self::Mark { .. } => None,
         }

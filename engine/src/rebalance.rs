@@ -68,6 +68,7 @@ impl Proposal {
             qty: Quantity::from_raw(self.qty.abs()),
             price: Price::from_raw(self.price),
             fee: Fee::ZERO,
+            close_lots: Vec::new(),
             strategy: Some("rebalance".into()),
         })
     }

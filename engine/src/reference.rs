@@ -17,7 +17,7 @@ use rustc_hash::FxHashMap;
 use crate::event::Event;
 use crate::fx::FxRates;
 use crate::ids::{AccountId, BookId, CurrencyId, InstrumentId, Names};
-use crate::ledger::{CostMethods, Ledger};
+use crate::ledger::{CostMethods, Ledger, Order};
 use crate::num::{Multiplier, Notional, Price, UNIT, split_price};
 use crate::op::Op;
 use crate::sequencer::{BaseCurrencies, SequenceError, Sequencer};
@@ -197,6 +197,11 @@ impl Reference {
         let Some(sop) = self.seq.sequence(event)? else {
             return Ok(());
         };
+        let picks = self.seq.picks().to_vec();
+        let order = Order {
+            seq: sop.seq,
+            picks: &picks,
+        };
         match sop.op {
             Op::Instrument {
                 instrument,
@@ -243,8 +248,10 @@ impl Reference {
                 }
                 let cross = ccy != base && p.realized_base.is_some();
                 let fill = match conv.filter(|_| cross) {
-                    Some(c) => p.ledger.fill(method, qty, price, &|x| c.apply(mult.apply(x))),
-                    None => p.ledger.fill(method, qty, price, &|_| 0),
+                    Some(c) => p
+                        .ledger
+                        .fill(method, order, qty, price, &|x| c.apply(mult.apply(x))),
+                    None => p.ledger.fill(method, order, qty, price, &|_| 0),
                 };
                 let realized = mult.apply(fill.realized.0);
                 let fee = i128::from(fee.raw()) * i128::from(UNIT);
@@ -277,7 +284,9 @@ impl Reference {
                 self.firm_price_new();
             }
             Op::Eod { date } => self.eod(date),
-            Op::Mark { .. } => {}
+            // A pick travels to the shards only: the sequencer's picks
+            // (above) are the reference's.
+            Op::Mark { .. } | Op::Pick { .. } => {}
             Op::Split { instrument, ratio } => {
                 let i = self.inst(instrument);
                 i.mark = i64::try_from(split_price(i.mark, ratio)).unwrap_or(i.mark);

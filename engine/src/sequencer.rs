@@ -21,6 +21,9 @@ use crate::trade_ids::TradeIds;
 mod check;
 #[path = "sequencer_image.rs"]
 mod image;
+#[path = "sequencer_lots.rs"]
+mod lots;
+pub use lots::NamedLot;
 #[path = "sequencer_op.rs"]
 mod translate;
 use check::out_of_range;
@@ -48,6 +51,10 @@ pub enum SequenceError {
     /// Accepting the event would take a quantity or a price out of range.
     #[error("{0}")]
     OutOfRange(String),
+    /// A trade's `close_lots` names a lot that is not open in its
+    /// position, or its account keeps no lots (`avg`).
+    #[error("{0}")]
+    CloseLots(String),
     /// A journal uses an id that no name introduced (a corrupt store).
     #[error("journal uses {kind} id {id}, which no name before it introduced")]
     UnknownId {
@@ -86,6 +93,8 @@ pub struct TradeTags<'a> {
     pub trade_id: Option<&'a str>,
     /// The trade's strategy.
     pub strategy: Option<&'a str>,
+    /// The trade's `close_lots`.
+    pub close_lots: &'a [String],
     /// The event's journaled timestamp (`store::journal::event_ts`).
     pub ts: i64,
 }
@@ -119,6 +128,8 @@ pub struct Sequencer {
     account_method: Vec<Method>,
     methods: CostMethods,
     trade_ids: TradeIds,
+    /// The open lots of positions under a lot method (`close_lots`).
+    lots: lots::LotShadow,
     next_seq: u64,
     new_names: Vec<NewName>,
     limits: crate::limits::Limits,
@@ -136,6 +147,7 @@ impl Sequencer {
             account_method: Vec::new(),
             methods: CostMethods::default(),
             trade_ids: TradeIds::default(),
+            lots: lots::LotShadow::default(),
             next_seq: 1,
             new_names: Vec::new(),
             limits: crate::limits::Limits::default(),
@@ -187,9 +199,16 @@ impl Sequencer {
     /// Validates, interns and numbers one event. `Ok(None)` means a repeated
     /// trade id: the event is ignored (docs/events.md, "Repeated trade ids").
     pub fn sequence(&mut self, event: &Event) -> Result<Option<SeqOp>, SequenceError> {
+        self.lots.clear_picks();
         let Some(op) = self.prepare(event)? else {
             return Ok(None);
         };
+        if let (Event::Trade(t), Op::Trade { .. }) = (event, op)
+            && !t.close_lots.is_empty()
+        {
+            self.resolve_lots(&op, &t.account, &t.close_lots)
+                .map_err(|why| SequenceError::CloseLots(check::refusal(event, &why)))?;
+        }
         self.limits.accept(&op).map_err(|why| out_of_range(event, &why))?;
         let seq = self.next_seq;
         let (trade_id, strategy) = match event {
@@ -198,6 +217,33 @@ impl Sequencer {
         };
         self.commit(seq, &op, trade_id, strategy);
         Ok(Some(SeqOp { seq, op }))
+    }
+
+    /// The lots a live trade's `close_lots` names, as opening seqs (in
+    /// [`Sequencer::picks`]), or why they are refused.
+    fn resolve_lots(&mut self, op: &Op, account: &str, ids: &[String]) -> Result<(), String> {
+        let Op::Trade {
+            book,
+            instrument,
+            qty,
+            method,
+            ..
+        } = *op
+        else {
+            return Ok(());
+        };
+        if !method.keeps_lots() {
+            return Err(lots::pooled(account, method));
+        }
+        self.lots.resolve(lots::Key { book, instrument }, qty, ids)
+    }
+
+    /// The lots the op last sequenced or replayed closes first, by the
+    /// seqs of the trades that opened them (empty but for a trade with
+    /// `close_lots`): what the pipeline sends as [`Op::Pick`]s before it.
+    #[must_use]
+    pub fn picks(&self) -> &[u64] {
+        self.lots.picks()
     }
 
     /// Records an accepted op (its range bounds already recorded): registry,
@@ -224,8 +270,20 @@ impl Sequencer {
                 instrument,
                 account,
                 base,
+                book,
+                qty,
+                price,
+                method,
                 ..
             } => {
+                if method.keeps_lots() {
+                    let fill = lots::Fill {
+                        id: trade_id,
+                        qty,
+                        price,
+                    };
+                    self.lots.trade(seq, lots::Key { book, instrument }, method, fill);
+                }
                 self.ensure_instrument(instrument);
                 self.instruments[instrument.index()].used = true;
                 if self.account_base.len() <= account.index() {
@@ -233,12 +291,16 @@ impl Sequencer {
                 }
                 self.account_base[account.index()] = base;
             }
-            Op::Tick { instrument, .. } | Op::Split { instrument, .. } | Op::Dividend { instrument, .. } => {
+            Op::Split { instrument, ratio } => {
+                self.lots.split(instrument, ratio);
+                self.ensure_instrument(instrument);
+            }
+            Op::Tick { instrument, .. } | Op::Dividend { instrument, .. } => {
                 // A price alone does not fix an instrument's currency: only
                 // a trade (a position) does.
                 self.ensure_instrument(instrument);
             }
-            Op::Fx { .. } | Op::Eod { .. } | Op::Mark { .. } => {}
+            Op::Fx { .. } | Op::Eod { .. } | Op::Mark { .. } | Op::Pick { .. } => {}
         }
         self.next_seq = seq + 1;
     }
@@ -277,10 +339,12 @@ impl Sequencer {
         bounds: bool,
     ) -> Result<SeqOp, SequenceError> {
         self.restore_names(names)?;
+        self.lots.clear_picks();
         if let Op::Trade {
             account,
             method,
             book,
+            instrument,
             ..
         } = &mut sop.op
         {
@@ -292,6 +356,13 @@ impl Sequencer {
             }
             *method = self.method_of(*account);
             *book = self.next_book(*account, tags.strategy);
+            if method.keeps_lots() && !tags.close_lots.is_empty() {
+                let key = lots::Key {
+                    book: *book,
+                    instrument: *instrument,
+                };
+                self.lots.resolve_journaled(key, tags.close_lots);
+            }
         }
         if bounds {
             self.limits.apply(&sop.op);
@@ -438,15 +509,33 @@ impl Sequencer {
             .filter(|&b| b != NO_BASE)
     }
 
-    /// Rebuilds the range checks' memory from a snapshot's books (their
-    /// positions read from `positions`) and account totals.
+    /// Rebuilds the range checks' memory and the open lots of positions
+    /// under a lot method from a snapshot's books (their positions read
+    /// from `positions`), its account totals and its named lots.
     pub fn rebuild_limits<P: crate::image::Positions + ?Sized>(
         &mut self,
         books: &crate::image::BookImage,
         positions: &P,
         portfolios: &[crate::image::PortfolioImage],
+        named: &[NamedLot],
     ) -> Result<(), P::Error> {
-        self.limits.rebuild(books, positions, portfolios)
+        let lot_accounts: Vec<bool> = (0..self.names.accounts.len())
+            .map(|a| self.method_of(AccountId::from_index(a)).keeps_lots())
+            .collect();
+        let mut shadow = std::mem::take(&mut self.lots);
+        shadow.clear();
+        let result = self.limits.rebuild(books, positions, portfolios, &mut |p| {
+            if lot_accounts.get(p.account as usize).copied().unwrap_or(false) {
+                let key = lots::Key {
+                    book: BookId(p.book),
+                    instrument: InstrumentId(p.instrument),
+                };
+                shadow.add(key, p.ledger());
+            }
+        });
+        named.iter().for_each(|lot| shadow.name(lot));
+        self.lots = shadow;
+        result
     }
 }
 

@@ -4,6 +4,7 @@
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use super::lots::{Fill, Key, LotOverlay, pooled};
 use super::{NameKind, SequenceError, Sequencer};
 use crate::books::BookKey;
 use crate::event::Event;
@@ -14,6 +15,11 @@ use crate::op::Op;
 
 /// A range refusal naming the event.
 pub(super) fn out_of_range(event: &Event, why: &str) -> SequenceError {
+    SequenceError::OutOfRange(refusal(event, why))
+}
+
+/// "`event` refused: `why`", naming the event.
+pub(super) fn refusal(event: &Event, why: &str) -> String {
     let what = match event {
         Event::Trade(t) => format!(
             "trade{} of account {:?} in {:?}",
@@ -28,7 +34,7 @@ pub(super) fn out_of_range(event: &Event, why: &str) -> SequenceError {
         Event::Instrument(d) => format!("instrument {:?}", d.id),
         Event::Eod(_) => "eod".to_owned(),
     };
-    SequenceError::OutOfRange(format!("{what} refused: {why}"))
+    format!("{what} refused: {why}")
 }
 
 /// Ids for a batch being checked: the interned ones, else provisional ones
@@ -136,6 +142,13 @@ impl Sequencer {
         let mut defined: Vec<(&str, &str, Rate)> = Vec::new();
         let mut limits = Overlay::new(&self.limits);
         let mut ids = Provisional::new(self);
+        // Lots matter only to a batch naming some: it sees the lots its
+        // earlier trades open and close.
+        let mut lots = events
+            .iter()
+            .any(|e| matches!(e, Event::Trade(t) if !t.close_lots.is_empty()))
+            .then(|| LotOverlay::new(&self.lots));
+        let mut seq = self.next_seq;
         for (i, e) in events.iter().enumerate() {
             match e {
                 Event::Instrument(d) => {
@@ -178,9 +191,50 @@ impl Sequencer {
                 _ => {}
             }
             if let Some(op) = ids.op(e) {
+                if let Some(lots) = lots.as_mut() {
+                    check_lots(lots, seq, e, &op)
+                        .map_err(|why| (i, SequenceError::CloseLots(refusal(e, &why))))?;
+                }
                 limits.accept(&op).map_err(|why| (i, out_of_range(e, &why)))?;
+                seq += 1;
             }
         }
         Ok(())
+    }
+}
+
+/// Checks a batch event's `close_lots` against the lots of the batch so
+/// far, and moves them by its trade or split.
+fn check_lots(lots: &mut LotOverlay<'_>, seq: u64, event: &Event, op: &Op) -> Result<(), String> {
+    match (event, *op) {
+        (
+            Event::Trade(t),
+            Op::Trade {
+                book,
+                instrument,
+                qty,
+                price,
+                method,
+                ..
+            },
+        ) => {
+            if !method.keeps_lots() {
+                if t.close_lots.is_empty() {
+                    return Ok(());
+                }
+                return Err(pooled(&t.account, method));
+            }
+            let fill = Fill {
+                id: t.id.as_deref(),
+                qty,
+                price,
+            };
+            lots.trade(seq, Key { book, instrument }, method, fill, &t.close_lots)
+        }
+        (_, Op::Split { instrument, ratio }) => {
+            lots.split(instrument, ratio);
+            Ok(())
+        }
+        _ => Ok(()),
     }
 }

@@ -33,12 +33,14 @@ impl Sequencer {
                 .iter()
                 .map(|k| (k.account.0, k.strategy.map(|s| s.0)))
                 .collect(),
+            named_lots: self.lots.named_lots(),
         }
     }
 
     /// A sequencer holding exactly the state of `image`, resolving cost
     /// methods from `methods` (which the caller checked against the
-    /// image's).
+    /// image's). The open lots come with the positions, through
+    /// [`Sequencer::rebuild_limits`].
     #[must_use]
     pub fn from_image(image: &SequencerImage, bases: BaseCurrencies, methods: CostMethods) -> Self {
         let mut s = Self::new(bases).with_methods(methods);

@@ -39,6 +39,7 @@ fn mixed() -> CostMethods {
     m.accounts.insert("B".into(), Method::Hifo);
     m.accounts.insert("C".into(), Method::Fifo);
     m.accounts.insert("D".into(), Method::Lifo);
+    m.accounts.insert("L".into(), Method::Fifo);
     m
 }
 
@@ -138,18 +139,26 @@ proptest! {
 /// moves, unpriced positions turning priced, EOD rollovers, and dividends
 /// paid to long, short and unpriced positions.
 #[test]
-fn generated_streams_cover_flips_splits_fx_and_rollovers() {
+fn generated_streams_cover_flips_splits_fx_rollovers_and_specific_lots() {
     let mut runner = TestRunner::deterministic();
     let (mut flips, mut splits, mut fx, mut priced_later, mut rolled) = (0, 0, 0, 0, 0);
     let (mut paid_long, mut paid_short, mut paid_unpriced) = (0, 0, 0);
-    let mut fx_effects = 0;
+    let (mut fx_effects, mut lots_closed, mut lots_refused) = (0, 0, 0);
     for _ in 0..64 {
         let Ok(tree) = stream(100).new_tree(&mut runner) else {
             panic!("strategy failed");
         };
         let events = tree.current();
         let mut r = Reference::new(Method::Avg, bases());
+        let mut by_lot = Reference::new(Method::Fifo, bases());
         for e in &events {
+            if let (Event::Trade(t), Ok(())) = (e, by_lot.apply(e))
+                && !t.close_lots.is_empty()
+            {
+                lots_closed += 1;
+            } else if matches!(e, Event::Trade(t) if !t.close_lots.is_empty()) {
+                lots_refused += 1;
+            }
             let before = r.state();
             let _ = r.apply(e);
             let after = r.state();
@@ -203,6 +212,10 @@ fn generated_streams_cover_flips_splits_fx_and_rollovers() {
         "dividends to unpriced positions {paid_unpriced}"
     );
     assert!(fx_effects > 100, "positions with a currency effect {fx_effects}");
+    assert!(
+        lots_closed > 20 && lots_refused > 20,
+        "close_lots under fifo: {lots_closed} closed, {lots_refused} refused"
+    );
 }
 
 proptest! {
@@ -252,8 +265,10 @@ proptest! {
             let cfg = PipelineConfig { batch_size: batch, ..config(method.clone(), shards) };
             let mut live = Pipeline::start(cfg.clone(), Box::new(NullSink));
             // Journaled ops carry no cost method (`JournalEvent::seq_op`):
-            // the replayer's sequencer sets it from its configuration.
-            let mut sequencer = Sequencer::new(bases());
+            // the replayer's sequencer sets it from its configuration. This
+            // one accepts what the live pipeline does (its `close_lots`
+            // checks follow the methods).
+            let mut sequencer = Sequencer::new(bases()).with_methods(method.clone());
             let mut replayer = Replayer::flushing_every(cfg, every);
             for e in &events {
                 let _ = live.submit(e);
@@ -263,6 +278,7 @@ proptest! {
                         Event::Trade(t) => TradeTags {
                             trade_id: t.id.as_deref(),
                             strategy: t.strategy.as_deref(),
+                            close_lots: &t.close_lots,
                             ts: t.ts.0,
                         },
                         _ => TradeTags::default(),
@@ -300,6 +316,7 @@ fn eur_stream() -> impl Strategy<Value = Vec<Event>> {
             price: Price::from_raw(p * 1_000_000_000 + 250_000_000),
             fee: Fee::ZERO,
             strategy: None,
+            close_lots: Vec::new(),
         })),
         2 => (90i64..110).prop_map(|p| Event::Tick(Tick { ts: ts(), instrument: "E".into(), price: Price::from_int(p) })),
         2 => (950i64..1250).prop_map(|r| Event::Fx(Fx { ts: ts(), pair: "EUR/USD".into(), rate: Rate::from_raw(r * 1_000_000 + 7) })),

@@ -161,6 +161,7 @@ fn check(
                 Event::Trade(t) => TradeTags {
                     trade_id: t.id.as_deref(),
                     strategy: t.strategy.as_deref(),
+                    close_lots: &t.close_lots,
                     ts: t.ts.0,
                 },
                 other => TradeTags {

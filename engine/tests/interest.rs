@@ -62,6 +62,7 @@ fn trade(k: usize, account: &str, instrument: &str, side: Side, qty: i64, price:
         price: Price::from_int(price),
         fee: Fee::ZERO,
         strategy: None,
+        close_lots: Vec::new(),
     })
 }
 

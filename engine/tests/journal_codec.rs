@@ -14,6 +14,7 @@ fn ev(seq: u64, ts: i64, op: JOp) -> JournalEvent {
         op,
         trade_id: None,
         strategy: None,
+        close_lots: Vec::new(),
     }
 }
 
@@ -32,6 +33,7 @@ fn every_op() -> JournalBatch {
     );
     trade.trade_id = Some("t-17".into());
     trade.strategy = Some("momentum ☀".into());
+    trade.close_lots = vec!["t-9".into(), "lot ☀ 3".into()];
     JournalBatch {
         names: vec![
             NewName {

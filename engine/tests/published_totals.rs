@@ -56,6 +56,7 @@ fn events() -> Vec<Event> {
             fee: Fee::ZERO,
             // Accounts 0–2 trade in two books, the others in one.
             strategy: (k % 7 < 3 && k % 2 == 0).then(|| "carry".to_owned()),
+            close_lots: Vec::new(),
         }));
         out.push(Event::Tick(Tick {
             ts,

@@ -95,6 +95,7 @@ impl Decode for TradeDecoder {
             price: self.price.price(rec)?,
             fee: self.fee(rec)?,
             strategy: optional(self.strategy.as_ref(), rec),
+            close_lots: Vec::new(),
         };
         out.push_back((line, Ok(checked(Event::Trade(trade))?)));
         Ok(())

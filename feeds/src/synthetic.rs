@@ -365,6 +365,7 @@ fn trade_event(
         price,
         fee: Fee::from_raw(fee_cents as i64 * (UNIT / 100)),
         strategy: None,
+        close_lots: Vec::new(),
     })
 }
 

@@ -346,6 +346,7 @@ impl Workload {
             price: price_of(price),
             fee: Fee::from_int(1),
             strategy: None,
+            close_lots: Vec::new(),
         })
     }
 }

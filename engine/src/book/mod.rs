@@ -160,6 +160,9 @@ pub struct Book {
     pub(crate) marks: Option<marks::MarkTrack>,
     /// The history marks captured, until the next flush sends them.
     pub(crate) out_marks: Vec<MarkCapture>,
+    /// The lots the next trade closes first (its `close_lots`, from the
+    /// `Op::Pick`s just before it), by opening seq: a reused buffer.
+    pub(crate) picks: Vec<u64>,
     pub(crate) seq: u64,
 }
 
@@ -199,6 +202,7 @@ impl Book {
             out_closed: Vec::new(),
             marks: None,
             out_marks: Vec::new(),
+            picks: Vec::new(),
             seq: 0,
         }
     }
@@ -288,6 +292,7 @@ impl Book {
             Op::Fx { base, quote, rate } => self.fx(seq, base, quote, rate),
             Op::Eod { date } => self.eod(seq, date),
             Op::Mark { at, coarse } => self.history_mark(seq, at, coarse),
+            Op::Pick { opened, .. } => self.picks.push(opened),
             Op::Split { instrument, ratio } => self.split(seq, instrument, ratio),
             Op::Dividend { instrument, amount } => self.dividend(seq, instrument, amount),
         }

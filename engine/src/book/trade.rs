@@ -6,11 +6,19 @@ use super::holders::{GroupId, Holder, HolderIdx, SlotId};
 use super::{Amounts, Book, Cross, CrossId, Group, Position};
 use crate::ids::{AccountId, BookId, CurrencyId, InstrumentId};
 use crate::lean::push_lean;
-use crate::ledger::{Lots, Method};
+use crate::ledger::{Lots, Method, Order};
 use crate::num::{Price, Quantity, UNIT, add, out_of_bounds, sub};
 
 impl Book {
     pub(super) fn trade(&mut self, seq: u64, t: TradeOp) {
+        let mut picks = std::mem::take(&mut self.picks);
+        self.fill(seq, t, &picks);
+        picks.clear();
+        self.picks = picks;
+    }
+
+    /// A trade closing the lots opened at the seqs `picks` first.
+    fn fill(&mut self, seq: u64, t: TradeOp, picks: &[u64]) {
         let inst = self.inst_mut(t.instrument);
         if !inst.has_tick {
             inst.mark = t.price.raw();
@@ -27,9 +35,10 @@ impl Book {
         let conv = self.convs[self.hot(slot).group.index()];
         let to_base = self.to_base(slot);
         let mut ledger = self.take_ledger(slot);
+        let order = Order { seq, picks };
         let fill = match to_base {
-            Some((c, m)) => ledger.fill(t.method, t.qty, t.price, &|cost| c.apply(m.apply(cost))),
-            None => ledger.fill(t.method, t.qty, t.price, &|_| 0),
+            Some((c, m)) => ledger.fill(t.method, order, t.qty, t.price, &|cost| c.apply(m.apply(cost))),
+            None => ledger.fill(t.method, order, t.qty, t.price, &|_| 0),
         };
         let realized = mult.apply(fill.realized.0);
         self.put_ledger(slot, ledger);

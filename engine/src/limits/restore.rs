@@ -33,12 +33,13 @@ fn raise_to_unit_cost(l: &mut InstLimit, cost: i128, qty: i64) {
 
 impl Limits {
     /// Rebuilds the limits from a snapshot's books (their positions read
-    /// from `positions`) and account totals.
+    /// from `positions`, each also shown to `also`) and account totals.
     pub(crate) fn rebuild<P: Positions + ?Sized>(
         &mut self,
         books: &BookImage,
         positions: &P,
         portfolios: &[PortfolioImage],
+        also: &mut dyn FnMut(&crate::image::PositionImage),
     ) -> Result<(), P::Error> {
         *self = Self::default();
         for i in &books.instruments {
@@ -70,6 +71,7 @@ impl Limits {
             fixed = fixed.saturating_add(U256::from(v));
         }
         positions.each(&mut |p| {
+            also(p);
             let key = (BookId(p.book), InstrumentId(p.instrument));
             self.held.update(key.0, key.1, |held| {
                 let qty = held

@@ -102,7 +102,7 @@ pub(crate) fn step<T: Table>(t: &mut T, op: &Op, check: bool) -> Result<(), Stri
             }
             Ok(())
         }
-        Op::Eod { .. } | Op::Mark { .. } => Ok(()),
+        Op::Eod { .. } | Op::Mark { .. } | Op::Pick { .. } => Ok(()),
     }
 }
 

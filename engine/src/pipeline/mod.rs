@@ -27,7 +27,7 @@ use crate::image::EngineImage;
 use crate::journal_writer::{JournalMsg, Watermarks};
 use crate::messages::AggMsg;
 pub use crate::messages::Cut;
-use crate::op::SeqOp;
+use crate::op::{Op, SeqOp};
 use crate::router::{Router, RouterStats};
 use crate::sequencer::{NewName, SequenceError, Sequencer, TradeTags};
 use crate::shard_depths::ShardDepths;
@@ -268,10 +268,11 @@ impl Pipeline {
             .history
             .observe(&sop.op, event_ts(event))
             .map(|op| SeqOp { seq: sop.seq - 1, op });
+        let picks = pick_ops(&sop, self.seq.picks());
         match &mut self.down {
             Downstream::Direct(r) => {
-                if let Some(m) = mark {
-                    r.route(m, t_in);
+                for op in mark.into_iter().chain(picks) {
+                    r.route(op, t_in);
                 }
                 r.route(sop, t_in);
             }
@@ -282,6 +283,7 @@ impl Pipeline {
                 j.batch.names.extend(names);
                 j.batch.events.extend(JournalEvent::new(&sop, event));
                 j.ops.extend(mark);
+                j.ops.extend(picks);
                 j.ops.push(sop);
                 if j.ops.len() >= j.batch_size && !j.hold {
                     j.send();
@@ -389,15 +391,16 @@ impl Pipeline {
             .history
             .observe(&sop.op, ts)
             .map(|op| SeqOp { seq: sop.seq - 1, op });
+        let picks = pick_ops(&sop, self.seq.picks());
         match &mut self.down {
             Downstream::Direct(r) => {
-                if let Some(m) = mark {
-                    r.route(m, 0);
+                for op in mark.into_iter().chain(picks) {
+                    r.route(op, 0);
                 }
                 r.route(sop, 0);
             }
             Downstream::Journal(j) => {
-                let ops = mark.into_iter().chain([sop]).collect();
+                let ops = mark.into_iter().chain(picks).chain([sop]).collect();
                 let _ = j.tx.send(JournalMsg::Route(ops));
             }
             Downstream::Closed => {}
@@ -447,4 +450,23 @@ impl Drop for Pipeline {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// The [`Op::Pick`]s a trade's `close_lots` resolved to (`picks`, the
+/// opening seqs), each at the trade's seq, to route just before it.
+fn pick_ops<'a>(sop: &SeqOp, picks: &'a [u64]) -> impl Iterator<Item = SeqOp> + 'a {
+    let (seq, at) = match sop.op {
+        Op::Trade { book, instrument, .. } => (sop.seq, Some((book, instrument))),
+        _ => (sop.seq, None),
+    };
+    picks.iter().filter_map(move |&opened| {
+        at.map(|(book, instrument)| SeqOp {
+            seq,
+            op: Op::Pick {
+                instrument,
+                book,
+                opened,
+            },
+        })
+    })
 }

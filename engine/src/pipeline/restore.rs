@@ -104,7 +104,12 @@ impl Restored {
                     s.spawn(move || book(o, Batches(rx)))
                 })
                 .collect();
-            let limits = seq.rebuild_limits(&img.books, &Tee::new(positions, to), &img.portfolios);
+            let limits = seq.rebuild_limits(
+                &img.books,
+                &Tee::new(positions, to),
+                &img.portfolios,
+                &img.sequencer.named_lots,
+            );
             let books = handles
                 .into_iter()
                 .map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))

@@ -102,6 +102,8 @@ pub struct JournalEvent {
     pub trade_id: Option<String>,
     /// A trade's strategy tag.
     pub strategy: Option<String>,
+    /// A trade's `close_lots` (the ids of the lots it closes first).
+    pub close_lots: Vec<String>,
 }
 
 /// A group of events written as one value, keyed by its first seq.
@@ -155,9 +157,9 @@ impl JournalEvent {
     /// for a history mark, which is not journaled).
     #[must_use]
     pub fn new(sop: &SeqOp, event: &Event) -> Option<Self> {
-        let (trade_id, strategy) = match event {
-            Event::Trade(t) => (t.id.clone(), t.strategy.clone()),
-            _ => (None, None),
+        let (trade_id, strategy, close_lots) = match event {
+            Event::Trade(t) => (t.id.clone(), t.strategy.clone(), t.close_lots.clone()),
+            _ => (None, None, Vec::new()),
         };
         Some(Self {
             seq: sop.seq,
@@ -165,6 +167,7 @@ impl JournalEvent {
             op: JOp::of(sop.op)?,
             trade_id,
             strategy,
+            close_lots,
         })
     }
 
@@ -174,6 +177,7 @@ impl JournalEvent {
         TradeTags {
             trade_id: self.trade_id.as_deref(),
             strategy: self.strategy.as_deref(),
+            close_lots: &self.close_lots,
             ts: self.ts,
         }
     }
@@ -220,6 +224,7 @@ impl JournalEvent {
                 price: Price::from_raw(price),
                 fee: Fee::from_raw(fee),
                 strategy: self.strategy.clone(),
+                close_lots: self.close_lots.clone(),
             }),
             JOp::Tick { instrument, price } => Event::Tick(Tick {
                 ts,
@@ -252,7 +257,8 @@ impl JournalEvent {
 
 impl JOp {
     /// The archived form of an op; `None` for a history mark, which the
-    /// journal does not keep (a replay places it again from timestamps).
+    /// journal does not keep (a replay places it again from timestamps),
+    /// and for a lot pick (the trade's `close_lots` names its lots).
     fn of(op: Op) -> Option<Self> {
         Some(match op {
             Op::Instrument {
@@ -299,7 +305,7 @@ impl JOp {
                 instrument: instrument.0,
                 amount: amount.raw(),
             },
-            Op::Mark { .. } => return None,
+            Op::Mark { .. } | Op::Pick { .. } => return None,
         })
     }
 }

@@ -6,7 +6,9 @@
 //! as its decimal mantissa with the trailing zeros folded into the varint
 //! (`zigzag(mantissa) × 19 + zeros`), so `189.50` costs three bytes, not
 //! eight. A tick is a tag byte, its instrument id, its price and its time
-//! delta: about 8–10 bytes on the benchmark workload.
+//! delta: about 8–10 bytes on the benchmark workload. Flags in the tag
+//! byte say what follows the time delta: a trade's id, its strategy, its
+//! `close_lots` (a count, then each id).
 //!
 //! Layout: `[2][CRC-32 of the rest][names][cursor][count][first seq]
 //! [contiguous flag][events]`. Decoding checks the checksum first and then
@@ -30,6 +32,8 @@ const TAG_SPLIT: u8 = 5;
 const TAG_DIVIDEND: u8 = 6;
 const HAS_ID: u8 = 1 << 3;
 const HAS_STRATEGY: u8 = 1 << 4;
+/// A trade's `close_lots` follows (a count, then each id).
+const HAS_LOTS: u8 = 1 << 5;
 
 /// Encodes a batch (names, cursor, events) for the journal keyspace.
 #[must_use]
@@ -88,7 +92,8 @@ fn bad(what: &str) -> FrameError {
 impl Writer {
     fn event(&mut self, e: &JournalEvent, ts_delta: i64) {
         let flags = if e.trade_id.is_some() { HAS_ID } else { 0 }
-            | if e.strategy.is_some() { HAS_STRATEGY } else { 0 };
+            | if e.strategy.is_some() { HAS_STRATEGY } else { 0 }
+            | if e.close_lots.is_empty() { 0 } else { HAS_LOTS };
         match e.op {
             JOp::Instrument {
                 instrument,
@@ -148,6 +153,10 @@ impl Writer {
         }
         if let Some(s) = &e.strategy {
             self.text(s);
+        }
+        if !e.close_lots.is_empty() {
+            self.uint(e.close_lots.len() as u128);
+            e.close_lots.iter().for_each(|id| self.text(id));
         }
     }
 }
@@ -244,7 +253,7 @@ impl Reader<'_> {
             },
             t => return Err(bad(&format!("unknown event tag {t}"))),
         };
-        if tag & !(0x07 | HAS_ID | HAS_STRATEGY) != 0 {
+        if tag & !(0x07 | HAS_ID | HAS_STRATEGY | HAS_LOTS) != 0 {
             return Err(bad(&format!("unknown event flags {tag:#04x}")));
         }
         let delta: i64 = self.signed("timestamp delta")?;
@@ -259,12 +268,22 @@ impl Reader<'_> {
         } else {
             None
         };
+        let close_lots = if tag & HAS_LOTS != 0 {
+            let n: usize = self.int("close_lots count")?;
+            if n == 0 || n > crate::event::MAX_CLOSE_LOTS {
+                return Err(bad(&format!("close_lots count {n} out of range")));
+            }
+            (0..n).map(|_| self.text()).collect::<Result<_, _>>()?
+        } else {
+            Vec::new()
+        };
         Ok(JournalEvent {
             seq,
             ts: *ts,
             op,
             trade_id,
             strategy,
+            close_lots,
         })
     }
 }

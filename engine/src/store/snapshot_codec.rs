@@ -25,7 +25,9 @@
 //!   totals are then per book), tag 5, the firm's accumulated amounts
 //!   (reporting currency id, realized, fees, income, baseline), tag 6,
 //!   the P&L history's clock (resolution, coarse resolution and the
-//!   watermark's bucket, each an amount). Without
+//!   watermark's bucket, each an amount), tag 7, the named open lots (a
+//!   count, then each lot's book, instrument, opening seq and trade id).
+//!   Without
 //!   tag 4 every account has one book, numbered as the account.
 //!   The methods' byte is otherwise the one method of every account (as
 //!   every snapshot before per-account methods wrote it);
@@ -33,7 +35,8 @@
 //!   [`PositionImage`] order (after its flags, its income, then its base
 //!   cost, realized currency effect and lots' base costs, each only when
 //!   the flags say it has any, then its book when the flags say so: else
-//!   its account's default book).
+//!   its account's default book, then each lot's opening seq when the
+//!   flags say so, then the position's seq).
 //!
 //! Decoding checks the checksum first, then refuses anything truncated,
 //! overlong or out of range with a clear error; it never panics.
@@ -66,12 +69,16 @@ const SECTION_FX: u8 = 2;
 const SECTION_FX_COSTS: u8 = 3;
 /// The position's book follows (last).
 const BOOK: u8 = 16;
+/// Each lot's opening seq follows (after the book).
+const OPENED: u8 = 32;
 /// The head's books: strategies, the book table, each portfolio's book.
 const SECTION_BOOKS: u8 = 4;
 /// The head's firm amounts.
 const SECTION_FIRM: u8 = 5;
 /// The head's P&L history clock.
 const SECTION_HISTORY: u8 = 6;
+/// The head's named open lots (what `close_lots` names them by).
+const SECTION_LOTS: u8 = 7;
 
 /// A snapshot as stored: the head and the chunks, in order.
 #[derive(Debug)]
@@ -329,6 +336,16 @@ fn write_head(w: &mut Writer, image: &EngineImage, chunks: usize) {
             .into_iter()
             .for_each(|v| w.amount(i128::from(v)));
     }
+    if !s.named_lots.is_empty() {
+        w.0.push(SECTION_LOTS);
+        w.uint(s.named_lots.len() as u128);
+        for l in &s.named_lots {
+            w.uint(u128::from(l.book));
+            w.uint(u128::from(l.instrument));
+            w.uint(u128::from(l.opened));
+            w.text(&l.id);
+        }
+    }
 }
 
 /// An optional head section: the accounts whose `field` is not zero, by
@@ -395,11 +412,13 @@ fn write_position(w: &mut Writer, p: &PositionImage) {
     }
     let income = p.income != 0 || p.income_base != 0;
     let fx = p.cost_base != 0 || p.fx_realized != 0 || p.lots.iter().any(|l| l.cost_base != 0);
+    let opened = p.lots.iter().any(|l| l.opened != 0);
     w.0.push(
         if p.priced { PRICED } else { 0 }
             | if p.listed { LISTED } else { 0 }
             | if income { INCOME } else { 0 }
             | if fx { FX } else { 0 }
+            | if opened { OPENED } else { 0 }
             | BOOK,
     );
     if income {
@@ -412,6 +431,9 @@ fn write_position(w: &mut Writer, p: &PositionImage) {
         p.lots.iter().for_each(|l| w.amount(l.cost_base));
     }
     w.uint(u128::from(p.book));
+    if opened {
+        p.lots.iter().for_each(|l| w.uint(u128::from(l.opened)));
+    }
     w.uint(u128::from(p.seq));
 }
 

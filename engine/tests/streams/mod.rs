@@ -1,6 +1,7 @@
 //! The random event streams the property tests draw: trades (half of
-//! them in a strategy's book), ticks, FX, EODs, splits, dividends and
-//! round trips, over USD, EUR and JPY accounts.
+//! them in a strategy's book, some naming lots to close), ticks, FX, EODs,
+//! splits, dividends, round trips and specific-lot closes, over USD, EUR
+//! and JPY accounts.
 
 #![allow(dead_code, reason = "each test file uses a part")]
 
@@ -48,8 +49,9 @@ pub fn event() -> impl Strategy<Value = Vec<Event>> {
         0i64..300,
         0u8..14,
         0..4usize,
+        0u8..60,
     )
-        .prop_map(|(a, i, buy, q, p, fee, id, s)| {
+        .prop_map(|(a, i, buy, q, p, fee, id, s, pick)| {
             Event::Trade(Trade {
                 id: (id < 10).then(|| format!("t{id}")),
                 ts: ts(),
@@ -61,7 +63,41 @@ pub fn event() -> impl Strategy<Value = Vec<Event>> {
                 price: Price::from_raw(p * 10_000_000),
                 fee: Fee::from_raw(fee * 10_000_000),
                 strategy: STRATEGIES[s].map(str::to_owned),
+                // now and then a lot by an id some earlier trade may have
+                // opened in this position (else the trade is refused)
+                close_lots: (pick < 10).then(|| format!("t{pick}")).into_iter().collect(),
             })
+        });
+    // Two named lots on account L, then a sale naming them newest first
+    // (refused when L is on avg; past them, the method closes the rest).
+    let lot_close = (
+        0..5usize,
+        (1i64..40, 1i64..40, 1i64..90),
+        (8_000i64..12_000, 8_000i64..12_000, 8_000i64..12_000),
+        any::<u32>(),
+        0..4usize,
+    )
+        .prop_map(|(i, (q1, q2, q3), (p1, p2, p3), n, s)| {
+            let leg = |id: Option<String>, side, q: i64, p: i64, lots: Vec<String>| {
+                Event::Trade(Trade {
+                    id,
+                    ts: ts(),
+                    account: "L".into(),
+                    instrument: INSTRUMENTS[i].0.into(),
+                    side,
+                    qty: Quantity::from_raw(q * 500_000_000),
+                    price: Price::from_raw(p * 10_000_000),
+                    fee: Fee::ZERO,
+                    strategy: STRATEGIES[s].map(str::to_owned),
+                    close_lots: lots,
+                })
+            };
+            let (a, b) = (format!("L{n}a"), format!("L{n}b"));
+            vec![
+                leg(Some(a.clone()), Side::Buy, q1, p1, Vec::new()),
+                leg(Some(b.clone()), Side::Buy, q2, p2, Vec::new()),
+                leg(None, Side::Sell, q3, p3, vec![b, a]),
+            ]
         });
     let tick = (0..5usize, 8_000i64..12_000).prop_map(|(i, p)| {
         Event::Tick(Tick {
@@ -112,6 +148,7 @@ pub fn event() -> impl Strategy<Value = Vec<Event>> {
                     price: Price::from_raw(p * 10_000_000),
                     fee: Fee::ZERO,
                     strategy: STRATEGIES[s].map(str::to_owned),
+                    close_lots: Vec::new(),
                 })
             };
             vec![leg(Side::Buy, p1), leg(Side::Sell, p2)]
@@ -125,6 +162,7 @@ pub fn event() -> impl Strategy<Value = Vec<Event>> {
         1 => one(split.boxed()),
         1 => one(dividend.boxed()),
         2 => round_trip.boxed(),
+        2 => lot_close.boxed(),
     ]
 }
 

@@ -2,8 +2,8 @@
 //! module's documentation).
 
 use super::{
-    BOOK, FX, Head, INCOME, LISTED, PRICED, SECTION_BOOKS, SECTION_FIRM, SECTION_FX, SECTION_FX_COSTS,
-    SECTION_HISTORY, SECTION_INCOME,
+    BOOK, FX, Head, INCOME, LISTED, OPENED, PRICED, SECTION_BOOKS, SECTION_FIRM, SECTION_FX,
+    SECTION_FX_COSTS, SECTION_HISTORY, SECTION_INCOME, SECTION_LOTS,
 };
 use crate::history::HistoryImage;
 use crate::image::{
@@ -11,6 +11,7 @@ use crate::image::{
     SequencerImage,
 };
 use crate::ledger::Method;
+use crate::sequencer::NamedLot;
 use crate::store::frame::FrameError;
 use crate::store::varint::Reader;
 use crate::trade_ids::TradeIdArena;
@@ -126,6 +127,19 @@ pub(super) fn read_head(r: &mut Reader<'_>) -> Result<Head, FrameError> {
                     bucket: field("history bucket")?,
                 });
             }
+            SECTION_LOTS => {
+                let n = r.count("named lot count", 4)?;
+                let mut lots = Vec::with_capacity(n);
+                for _ in 0..n {
+                    lots.push(NamedLot {
+                        book: r.int("book id")?,
+                        instrument: r.int("instrument id")?,
+                        opened: r.int("lot opening seq")?,
+                        id: r.text()?,
+                    });
+                }
+                sequencer.named_lots = lots;
+            }
             SECTION_INCOME => read_section(r, &mut portfolios, |p, v| p.income = v)?,
             SECTION_FX => read_section(r, &mut portfolios, |p, v| p.fx_pnl = v)?,
             tag => return Err(r.bad(&format!("unknown head section {tag}"))),
@@ -239,6 +253,7 @@ fn read_sequencer(r: &mut Reader<'_>) -> Result<SequencerImage, FrameError> {
         trade_ids,
         strategies: Vec::new(),
         books: Vec::new(),
+        named_lots: Vec::new(),
     })
 }
 
@@ -256,6 +271,7 @@ pub(super) fn read_position(r: &mut Reader<'_>) -> Result<PositionImage, FrameEr
             qty: r.decimal("lot quantity")?,
             cost: r.amount("lot cost")?,
             cost_base: 0,
+            opened: 0,
         });
     }
     let mut amounts = [0i128; 8];
@@ -273,7 +289,7 @@ pub(super) fn read_position(r: &mut Reader<'_>) -> Result<PositionImage, FrameEr
         unreal_base,
     ] = amounts;
     let flags = r.byte()?;
-    if flags > (PRICED | LISTED | INCOME | FX | BOOK) {
+    if flags > (PRICED | LISTED | INCOME | FX | BOOK | OPENED) {
         return Err(r.bad(&format!("unknown position flags {flags}")));
     }
     let (income, income_base) = if flags & INCOME != 0 {
@@ -295,6 +311,11 @@ pub(super) fn read_position(r: &mut Reader<'_>) -> Result<PositionImage, FrameEr
     } else {
         account
     };
+    if flags & OPENED != 0 {
+        for lot in &mut lots {
+            lot.opened = r.int("lot opening seq")?;
+        }
+    }
     Ok(PositionImage {
         account,
         book,

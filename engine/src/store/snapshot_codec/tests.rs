@@ -26,6 +26,11 @@ fn position(i: u32) -> PositionImage {
                 } else {
                     i128::from(k) * 3 - 1
                 },
+                opened: if i.is_multiple_of(7) {
+                    0
+                } else {
+                    u64::from(i) * 100 + u64::from(k)
+                },
             })
             .collect(),
         realized: i128::from(i) * 1_000_000_000_000,
@@ -73,6 +78,20 @@ fn image(positions: u32) -> EngineImage {
             trade_ids,
             strategies: vec!["carry".into(), "mean-révert".into()],
             books: vec![(0, None), (1, Some(1)), (1, None), (0, Some(0))],
+            named_lots: vec![
+                crate::sequencer::NamedLot {
+                    book: 3,
+                    instrument: 1,
+                    opened: 12,
+                    id: "t-1".into(),
+                },
+                crate::sequencer::NamedLot {
+                    book: 0,
+                    instrument: 0,
+                    opened: 8_999_999_999,
+                    id: "ünï-3".into(),
+                },
+            ],
         },
         books: BookImage {
             instruments: vec![InstImage {
