@@ -127,3 +127,49 @@ async fn books_sum_to_their_account_and_the_firm_to_every_account() -> Result<()
     ensure!(r["type"] == "error" && r["code"] == "bad_request", "{r}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submit_closes_named_lots_and_refuses_a_closed_one_naming_it() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let srv = server(dir.path(), |c| {
+        c.auth.tokens = support::tokens();
+        c.accounts.insert(
+            "A1".into(),
+            kupala::config::AccountConfig {
+                base_currency: None,
+                method: Some(kupala_engine::Method::Fifo),
+            },
+        );
+    })
+    .await?;
+    let mut admin = authed(srv.addr, ADMIN).await?;
+    let sell = |id: &str, qty: &str, lots: &[&str]| {
+        let mut t = support::trade(id, "A1", "AAPL", "sell", qty, "13");
+        if let Some(o) = t.as_object_mut() {
+            o.insert("close_lots".into(), json!(lots));
+        }
+        t
+    };
+    let ack = admin
+        .submit(vec![
+            trade("t1", "A1", "10", "10", None),
+            trade("t2", "A1", "10", "12", None),
+            sell("s1", "10", &["t2"]),
+        ])
+        .await?;
+    ensure!(ack["type"] == "ack", "{ack}");
+    // t2 closed first: 10 × (13 − 12) = 10, where fifo would take t1 (30).
+    let p = admin
+        .request(json!({"op":"query","what":"positions","account":"A1"}))
+        .await?;
+    ensure!(p["data"][0]["realized_pnl"] == "10" && p["data"][0]["avg_cost"] == "10", "{p}");
+    let refused = admin.submit(vec![sell("s2", "1", &["t2"])]).await?;
+    ensure!(refused["type"] == "error" && refused["code"] == "bad_request", "{refused}");
+    let msg = refused["message"].as_str().unwrap_or_default();
+    ensure!(msg.contains(r#"lot \"t2\""#) || msg.contains(r#"lot "t2""#), "{refused}");
+    let p = admin
+        .request(json!({"op":"query","what":"positions","account":"A1"}))
+        .await?;
+    ensure!(p["data"][0]["qty"] == "10", "a refused trade moves nothing: {p}");
+    Ok(())
+}
