@@ -246,6 +246,10 @@ def test_events_encode_decimals_as_strings_and_refuse_floats():
         encode_events([])
     with pytest.raises(ValueError):
         events.trade("A1", "X", "hold", 1, 1, "2026-11-30T14:30:00Z")
+    [sell] = encode_events([events.trade("A1", "X", "sell", 5, 2, "2026-11-30T14:30:00Z", close_lots=("t2", "t1"))])
+    assert sell["close_lots"] == ["t2", "t1"]
+    with pytest.raises(TypeError, match="list of trade ids"):
+        events.trade("A1", "X", "sell", 5, 2, "2026-11-30T14:30:00Z", close_lots="t2")
 
 
 # -- frames ---------------------------------------------------------------------

@@ -78,11 +78,19 @@ def trade(
     id: str | None = None,
     fee: Decimal | int | str | None = None,
     strategy: str | None = None,
+    close_lots: Iterable[str] | None = None,
 ) -> dict[str, Any]:
     """A trade (``side`` is ``"buy"`` or ``"sell"``). Give it an ``id``: a
-    resubmission with the same id is ignored, which makes retries safe."""
+    resubmission with the same id is ignored, which makes retries safe.
+    ``close_lots`` names the opening trades (by id) whose lots it closes
+    first, in order, for an account on a lot method."""
     if side not in ("buy", "sell"):
         raise ValueError(f'side must be "buy" or "sell", not {side!r}')
+    lots = None
+    if close_lots is not None:
+        if isinstance(close_lots, str):
+            raise TypeError("close_lots is a list of trade ids, not one string")
+        lots = list(close_lots)
     return {
         "type": "trade",
         "id": id,
@@ -94,6 +102,7 @@ def trade(
         "price": price,
         "fee": fee,
         "strategy": strategy,
+        "close_lots": lots,
     }
 
 
