@@ -349,7 +349,7 @@ impl Book {
         for b in std::mem::take(&mut self.totals.dirty) {
             self.totals.by_book[b.index()].dirty = false;
         }
-        self.totals.dirty_converted.clear();
+        self.totals.clear_converted();
         self.firm_restore(firm);
         self
     }
@@ -519,10 +519,13 @@ pub struct SequencerImage {
     pub trade_ids: TradeIdArena,
     /// Strategy tags by strategy id.
     pub strategies: Vec<String>,
-    /// Each book's account id and strategy id, by book id. Empty in a
-    /// snapshot from before books: every account then has its default
-    /// book, numbered as the account.
+    /// Each book's account id and strategy id, by book id.
     pub books: Vec<(u32, Option<u32>)>,
+    /// Whether `books` is the book table; false for a snapshot from before
+    /// books, where every account has its default book, numbered as the
+    /// account (a table may be empty: accounts interned by refused trades
+    /// have no book yet).
+    pub books_known: bool,
     /// The open lots whose opening trade had an id, by opening seq (what
     /// `close_lots` names them by).
     pub named_lots: Vec<crate::sequencer::NamedLot>,

@@ -33,6 +33,7 @@ impl Sequencer {
                 .iter()
                 .map(|k| (k.account.0, k.strategy.map(|s| s.0)))
                 .collect(),
+            books_known: true,
             named_lots: self.lots.named_lots(),
         }
     }
@@ -67,7 +68,7 @@ impl Sequencer {
             .strategies
             .iter()
             .for_each(|n| _ = names.strategies.intern(n));
-        let books: Vec<BookKey> = if image.books.is_empty() {
+        let books: Vec<BookKey> = if !image.books_known {
             // Before books: each account's default book, numbered as it.
             (0..image.accounts.len())
                 .map(|a| BookKey {

@@ -231,6 +231,7 @@ fn an_image_from_before_books_restores_into_default_books_and_the_firm() {
     let mut image = live.image();
     assert!(image.firm.is_some() && !image.sequencer.books.is_empty());
     image.sequencer.books.clear();
+    image.sequencer.books_known = false;
     image.sequencer.strategies.clear();
     image.firm = None;
     for p in &mut image.books.positions {

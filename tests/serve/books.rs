@@ -162,11 +162,20 @@ async fn a_submit_closes_named_lots_and_refuses_a_closed_one_naming_it() -> Resu
     let p = admin
         .request(json!({"op":"query","what":"positions","account":"A1"}))
         .await?;
-    ensure!(p["data"][0]["realized_pnl"] == "10" && p["data"][0]["avg_cost"] == "10", "{p}");
+    ensure!(
+        p["data"][0]["realized_pnl"] == "10" && p["data"][0]["avg_cost"] == "10",
+        "{p}"
+    );
     let refused = admin.submit(vec![sell("s2", "1", &["t2"])]).await?;
-    ensure!(refused["type"] == "error" && refused["code"] == "bad_request", "{refused}");
+    ensure!(
+        refused["type"] == "error" && refused["code"] == "bad_request",
+        "{refused}"
+    );
     let msg = refused["message"].as_str().unwrap_or_default();
-    ensure!(msg.contains(r#"lot \"t2\""#) || msg.contains(r#"lot "t2""#), "{refused}");
+    ensure!(
+        msg.contains(r#"lot \"t2\""#) || msg.contains(r#"lot "t2""#),
+        "{refused}"
+    );
     let p = admin
         .request(json!({"op":"query","what":"positions","account":"A1"}))
         .await?;

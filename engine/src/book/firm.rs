@@ -243,7 +243,7 @@ impl Book {
             self.settle_book(book);
         }
         if drain {
-            self.totals.dirty_converted.clear();
+            self.totals.clear_converted();
         }
     }
 

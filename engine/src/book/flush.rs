@@ -3,7 +3,7 @@
 
 use super::firm::FirmSums;
 use super::fx_cost::fx_open;
-use super::holders::{GroupId, SlotId, Valuation, reprice_holders};
+use super::holders::{Applied, ConvKind, GroupId, SlotId, Valuation, reprice_holders};
 use super::links::BookLinks;
 use super::marks::MarkCapture;
 use super::totals::Totals;
@@ -132,7 +132,6 @@ impl Book {
             self.settle_firm(true);
             self.firm_change()
         } else {
-            self.totals.compact_converted();
             None
         };
         if let Some(track) = self.marks.as_mut() {
@@ -208,6 +207,16 @@ impl Book {
         }
         let mut touched = std::mem::take(&mut self.dirty_pos);
         let ids = std::mem::take(&mut self.dirty_inst);
+        if !ids.is_empty() {
+            self.applied_kinds.clear();
+            self.applied_kinds
+                .extend(self.applied_convs.iter().map(|&c| ConvKind::of(c)));
+        }
+        let applied = Applied {
+            convs: &self.applied_convs,
+            kinds: &self.applied_kinds,
+            all_identity: self.applied_kinds.iter().all(|&k| k == ConvKind::Identity),
+        };
         for &id in &ids {
             let inst = &mut self.instruments[id.index()];
             inst.dirty = false;
@@ -216,7 +225,7 @@ impl Book {
                 inst.applied,
                 inst.mark,
                 inst.multiplier,
-                &self.applied_convs,
+                applied,
                 &mut self.totals,
             );
             inst.applied = inst.mark;

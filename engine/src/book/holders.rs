@@ -141,33 +141,67 @@ impl Valuation {
     };
 }
 
+/// How a conversion group values its holders in the tick loop, a byte per
+/// group read instead of comparing its [`Conversion`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ConvKind {
+    /// No rate yet: the holders are unpriced, left out of the totals.
+    Unpriced,
+    /// Instrument currency = base: a value in base is the value.
+    Identity,
+    /// Another currency: each value converts.
+    Converted,
+}
+
+impl ConvKind {
+    /// The kind of an applied conversion.
+    pub(crate) fn of(conv: Option<Conversion>) -> Self {
+        match conv {
+            None => Self::Unpriced,
+            Some(c) if c == Conversion::IDENTITY => Self::Identity,
+            Some(_) => Self::Converted,
+        }
+    }
+}
+
+/// The applied conversions of a shard's groups, and their kinds.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Applied<'a> {
+    /// Each group's applied conversion (`None`: no rate yet).
+    pub(crate) convs: &'a [Option<Conversion>],
+    /// Each group's [`ConvKind`].
+    pub(crate) kinds: &'a [ConvKind],
+    /// Every group is [`ConvKind::Identity`].
+    pub(crate) all_identity: bool,
+}
+
 /// Moves a run of holders from the applied mark `from` to `to` and records
-/// each change in its book's pending totals: the tick loop. `convs` is
-/// the shard's applied conversions by group (`None`: no rate yet, the
-/// position is unpriced and left out of the totals).
+/// each change in its book's pending totals: the tick loop. `applied` is
+/// the shard's applied conversions by group (an unpriced position is left
+/// out of the totals).
 #[inline]
 pub(crate) fn reprice_holders(
     holders: &[Holder],
     from: i64,
     to: i64,
     multiplier: Multiplier,
-    convs: &[Option<Conversion>],
+    applied: Applied<'_>,
     totals: &mut BookTotals,
 ) {
     if from == to {
         return;
     }
     if multiplier == Multiplier::ONE {
-        if convs.iter().all(|c| *c == Some(Conversion::IDENTITY)) {
+        if applied.all_identity {
             reprice_plain(holders, from, to, totals);
         } else {
-            reprice_mixed(holders, from, to, convs, totals);
+            reprice_mixed(holders, from, to, applied, totals);
         }
         return;
     }
     let mut moved = ReportedMove::default();
     for h in holders {
-        let Some(conv) = convs[h.group.index()] else {
+        let Some(conv) = applied.convs[h.group.index()] else {
             continue;
         };
         let before = Valuation::at(from, h.qty, h.cost, multiplier).converted(conv);
@@ -181,29 +215,27 @@ pub(crate) fn reprice_holders(
 /// in another currency than their account's base: a holder in its base
 /// currency moves by `(to − from) × qty` as in [`reprice_plain`], only the
 /// others pay for two converted valuations.
-fn reprice_mixed(
-    holders: &[Holder],
-    from: i64,
-    to: i64,
-    convs: &[Option<Conversion>],
-    totals: &mut BookTotals,
-) {
+fn reprice_mixed(holders: &[Holder], from: i64, to: i64, applied: Applied<'_>, totals: &mut BookTotals) {
     let step = i128::from(to) - i128::from(from);
     let mut moved = ReportedMove::default();
     for h in holders {
         if h.qty == 0 {
             continue;
         }
-        let Some(conv) = convs[h.group.index()] else {
-            continue;
-        };
-        if conv == Conversion::IDENTITY {
-            let d = step * i128::from(h.qty);
-            totals.revalue_into(h.book, d, d, &mut moved);
-        } else {
-            let before = Valuation::at(from, h.qty, h.cost, Multiplier::ONE).converted(conv);
-            let after = Valuation::at(to, h.qty, h.cost, Multiplier::ONE).converted(conv);
-            totals.shift_into(h.book, before, after, &mut moved);
+        match applied.kinds[h.group.index()] {
+            ConvKind::Unpriced => {}
+            ConvKind::Identity => {
+                let d = step * i128::from(h.qty);
+                totals.revalue_into(h.book, d, d, &mut moved);
+            }
+            ConvKind::Converted => {
+                let Some(conv) = applied.convs[h.group.index()] else {
+                    continue;
+                };
+                let before = Valuation::at(from, h.qty, h.cost, Multiplier::ONE).converted(conv);
+                let after = Valuation::at(to, h.qty, h.cost, Multiplier::ONE).converted(conv);
+                totals.shift_into(h.book, before, after, &mut moved);
+            }
         }
     }
     totals.apply_reported(moved);

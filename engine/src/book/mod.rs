@@ -131,6 +131,9 @@ pub struct Book {
     /// Each group's conversion as the account totals reflect it (as of
     /// the last flush): what the tick loop values holders at.
     pub(crate) applied_convs: Vec<Option<Conversion>>,
+    /// The kinds of `applied_convs`, as of the last flush's tick loop (a
+    /// reused buffer).
+    pub(crate) applied_kinds: Vec<holders::ConvKind>,
     pub(crate) group_of: FxHashMap<(CurrencyId, CurrencyId), GroupId>,
     pub(crate) closed: Vec<ClosedPosition>,
     pub(crate) dirty_inst: Vec<InstrumentId>,
@@ -185,6 +188,7 @@ impl Book {
             groups: Vec::new(),
             convs: Vec::new(),
             applied_convs: Vec::new(),
+            applied_kinds: Vec::new(),
             group_of: FxHashMap::default(),
             closed: Vec::new(),
             dirty_inst: Vec::new(),

@@ -131,8 +131,11 @@ pub(crate) struct BookTotals {
     pub(crate) by_book: Vec<Totals>,
     pub(crate) dirty: Vec<BookId>,
     /// The changed books not in the reporting currency (a part of
-    /// `dirty`): the ones a flush settles for the firm.
+    /// `dirty`): the ones a flush settles for the firm, each once.
     pub(crate) dirty_converted: Vec<BookId>,
+    /// Which books `dirty_converted` lists, by book (a byte each, so the
+    /// check stays off the totals' cache lines).
+    pub(crate) converted_listed: Vec<bool>,
     /// The firm's reporting currency.
     pub(crate) reporting: CurrencyId,
     /// The sums over the books in the reporting currency, moved with them.
@@ -166,6 +169,9 @@ impl BookTotals {
         if self.by_book.len() <= i {
             self.by_book.resize_with(i + 1, Totals::default);
         }
+        if self.converted_listed.len() <= i {
+            self.converted_listed.resize(i + 1, false);
+        }
         let t = &mut self.by_book[i];
         let new = !t.known;
         (t.base, t.known) = (base, true);
@@ -181,11 +187,20 @@ impl BookTotals {
         if !t.dirty {
             t.dirty = true;
             self.dirty.push(book);
-            if !t.as_reported {
+            if !t.as_reported && !self.converted_listed[book.index()] {
+                self.converted_listed[book.index()] = true;
                 self.dirty_converted.push(book);
             }
         }
         t
+    }
+
+    /// Forgets the changed books settled for the firm.
+    pub(crate) fn clear_converted(&mut self) {
+        for &b in &self.dirty_converted {
+            self.converted_listed[b.index()] = false;
+        }
+        self.dirty_converted.clear();
     }
 
     /// Adds a repricing's change of market value and unrealized P&L (which
@@ -216,16 +231,6 @@ impl BookTotals {
         let s = &mut self.as_reported;
         s.market_value = add(s.market_value, moved.market_value);
         s.unrealized = add(s.unrealized, moved.unrealized);
-    }
-
-    /// Keeps the list of changed books to settle for the firm within twice
-    /// the books (each in it once per flush that changed it, until a cut
-    /// settles them).
-    pub(crate) fn compact_converted(&mut self) {
-        if self.dirty_converted.len() > 2 * self.by_book.len() + 1024 {
-            self.dirty_converted.sort_unstable();
-            self.dirty_converted.dedup();
-        }
     }
 
     /// Adds to a book's currency effect.

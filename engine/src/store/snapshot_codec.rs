@@ -313,7 +313,7 @@ fn write_head(w: &mut Writer, image: &EngineImage, chunks: usize) {
         w.0.push(SECTION_FX_COSTS);
     }
     let s = &image.sequencer;
-    if !s.books.is_empty() {
+    if s.books_known {
         w.0.push(SECTION_BOOKS);
         w.texts(&s.strategies);
         w.uint(s.books.len() as u128);

@@ -181,6 +181,7 @@ fn read_books(
         books.push((account, strategy.checked_sub(1)));
     }
     sequencer.books = books;
+    sequencer.books_known = true;
     for p in portfolios.iter_mut() {
         p.book = r.int("book id")?;
     }
@@ -253,6 +254,7 @@ fn read_sequencer(r: &mut Reader<'_>) -> Result<SequencerImage, FrameError> {
         trade_ids,
         strategies: Vec::new(),
         books: Vec::new(),
+        books_known: false,
         named_lots: Vec::new(),
     })
 }

@@ -78,6 +78,7 @@ fn image(positions: u32) -> EngineImage {
             trade_ids,
             strategies: vec!["carry".into(), "mean-révert".into()],
             books: vec![(0, None), (1, Some(1)), (1, None), (0, Some(0))],
+            books_known: true,
             named_lots: vec![
                 crate::sequencer::NamedLot {
                     book: 3,
@@ -209,11 +210,19 @@ fn a_head_without_the_income_section_reads_as_no_income() -> Result<(), FrameErr
     // portfolio is its account's default book, numbered as the account.
     let mut before = image(2);
     before.sequencer.books.clear();
+    before.sequencer.books_known = false;
     before.sequencer.strategies.clear();
     before.firm = None;
     let read = decode_head(&encode(&before, 1).head)?.image;
     assert_eq!((read.portfolios[0].book, read.portfolios[0].account), (1, 1));
-    assert!(read.sequencer.books.is_empty() && read.firm.is_none());
+    assert!(read.sequencer.books.is_empty() && !read.sequencer.books_known && read.firm.is_none());
+    // An empty book table (accounts interned by refused trades only) is
+    // a table, not a snapshot from before books.
+    let mut empty = image(0);
+    empty.sequencer.books.clear();
+    empty.portfolios.clear();
+    let read = decode_head(&encode(&empty, 1).head)?.image;
+    assert!(read.sequencer.books.is_empty() && read.sequencer.books_known);
     // Without the history clock (a snapshot before P&L history).
     let mut unclocked = image(2);
     unclocked.history = None;
