@@ -176,6 +176,12 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
                 .with_context(|| format!("opening the store in {}", data.display()))?;
             engine.pipeline().set_latency_stamps(true);
             hub.set_names(engine.pipeline().shared_names());
+            // The `history` channel: the history thread tells the hub of
+            // each new point as it makes it readable.
+            engine
+                .store()
+                .set_history_listener(hub.history_listener())
+                .context("registering the history channel")?;
             let state = engine.state();
             hub.seed(&state);
             let book = engine
