@@ -248,6 +248,28 @@ mod tests {
     }
 
     #[test]
+    fn points_are_never_conflated_a_client_behind_its_queue_is_closed() {
+        let feed = HistoryFeed::default();
+        let o = Arc::new(Outbox::new(
+            4,
+            Duration::from_secs(60),
+            Arc::new(Metrics::default()),
+        ));
+        let firm = Arc::new(Series::Firm);
+        let answer = feed.subscribe_later(ClientId(1), &o, 1, &firm, None, spec());
+        let empty = Backfill {
+            text: "{}".into(),
+            newest: None,
+        };
+        feed.fill(ClientId(1), answer, 1, &firm, 0, empty);
+        feed.points(&[point(&firm, 1), point(&firm, 2), point(&firm, 3)]);
+        assert_eq!(o.len(), 4, "the snapshot and three points, none merged");
+        feed.points(&[point(&firm, 4)]);
+        let r = o.pop(10, Instant::now(), &mut Vec::new());
+        assert_eq!(r, Popped::Closed(crate::protocol::CloseReason::Overflow));
+    }
+
+    #[test]
     fn a_live_subscription_keeps_every_point_told_before_its_snapshot() {
         let feed = HistoryFeed::default();
         let o = Arc::new(Outbox::new(

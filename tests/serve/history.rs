@@ -370,3 +370,51 @@ async fn history_subscriptions_follow_the_acl_and_unsubscribe_stops_them() -> Re
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_over_the_query_bound_is_too_large_and_subscribes_nothing() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let srv = server(dir.path(), |_| {}).await?;
+    let mut c = Client::connect(srv.addr).await?;
+    // 10,002 ticks a second apart, each a new price: 10,001 closed buckets.
+    let tick = |k: u32| {
+        let t = 14 * 3600 + 30 * 60 + k;
+        let ts = format!("2026-11-30T{:02}:{:02}:{:02}.500Z", t / 3600, t / 60 % 60, t % 60);
+        let price = format!("100.{k:05}");
+        ev("tick", &ts, json!({"instrument":"AAPL","price":price}))
+    };
+    let mut first = opening(&[]);
+    first.extend((0..5_000).map(tick));
+    c.submit(first).await?;
+    c.submit((5_000..10_002).map(tick).collect()).await?;
+    // The last bucket closed is 10,001 s after 14:30:00, i.e. 17:16:41.
+    let last = "2026-11-30T17:16:41Z";
+    c.poll(
+        json!({"op":"query","what":"history","account":"A1","from":last}),
+        |r| r["data"]["points"].as_array().is_some_and(|p| p.len() == 1),
+    )
+    .await?;
+    let all = json!({"op":"subscribe","channel":"history","account":"A1","from":"2026-11-30T14:30:00Z"});
+    let r = c.request(all).await?;
+    ensure!(
+        r["type"] == "error"
+            && r["code"] == "too_large"
+            && r["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("10001 points in the range; at most 10000")),
+        "{r}"
+    );
+    let r = c
+        .request(json!({"op":"unsubscribe","channel":"history","account":"A1"}))
+        .await?;
+    ensure!(
+        r["code"] == "not_found",
+        "the refused subscription is not held: {r}"
+    );
+    let r = c
+        .request(json!({"op":"subscribe","channel":"history","account":"A1","from":"2026-11-30T14:30:02Z"}))
+        .await?;
+    let points = r["data"]["points"].as_array().map(Vec::len);
+    ensure!(r["type"] == "snapshot" && points == Some(10_000), "{}", r["type"]);
+    Ok(())
+}
