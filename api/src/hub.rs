@@ -198,8 +198,11 @@ impl Hub {
 
     /// What the store tells of the P&L history's new points (hand it to
     /// `Store::set_history_listener`): the `history` channel's source.
+    /// Until it is asked for, the server samples no history and a
+    /// `history` subscription is answered `unavailable`.
     #[must_use]
     pub fn history_listener(&self) -> Arc<dyn kupala_engine::store::history::HistoryListener> {
+        self.history.go_live();
         Arc::clone(&self.history) as Arc<dyn kupala_engine::store::history::HistoryListener>
     }
 

@@ -20,6 +20,7 @@
 //!    newest point, so a point told later and already in it (told after
 //!    the read, e.g. on another core) is not sent again.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -46,6 +47,9 @@ struct Watcher {
 #[derive(Default)]
 pub struct HistoryFeed {
     subs: Mutex<FxHashMap<Series, Vec<Watcher>>>,
+    /// A store tells this feed of new points (`Hub::history_listener` was
+    /// handed out): without it no point would ever come.
+    live: AtomicBool,
 }
 
 impl std::fmt::Debug for HistoryFeed {
@@ -86,6 +90,17 @@ impl HistoryListener for HistoryFeed {
 }
 
 impl HistoryFeed {
+    /// Notes that a store tells this feed of new points.
+    pub(crate) fn go_live(&self) {
+        self.live.store(true, Ordering::Release);
+    }
+
+    /// Whether a store tells this feed of new points (the server samples
+    /// the P&L history).
+    pub(crate) fn is_live(&self) -> bool {
+        self.live.load(Ordering::Acquire)
+    }
+
     fn lock(&self) -> MutexGuard<'_, FxHashMap<Series, Vec<Watcher>>> {
         self.subs
             .lock()

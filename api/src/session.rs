@@ -245,7 +245,7 @@ impl Session {
             return;
         }
         if let Target::History(series) = &s.target
-            && !self.series_allowed(id, grant, series)
+            && !(self.series_allowed(id, grant, series) && self.history_on(id))
         {
             return;
         }

@@ -59,6 +59,20 @@ impl Session {
         }
     }
 
+    /// True when the server samples the P&L history (a `history`
+    /// subscription would get points); else answers `unavailable`.
+    pub(super) fn history_on(&self, id: Option<&Value>) -> bool {
+        if self.ctx.hub.history.is_live() {
+            return true;
+        }
+        self.error(
+            id,
+            ErrorCode::Unavailable,
+            "this server samples no P&L history ([history] enabled = false)",
+        );
+        false
+    }
+
     /// Subscribes to one series of the P&L history (the caller checked
     /// the grant): registered now, its snapshot (the stored points from
     /// `from` on) read once `gate` opens, on the blocking pool.

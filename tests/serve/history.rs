@@ -418,3 +418,19 @@ async fn a_snapshot_over_the_query_bound_is_too_large_and_subscribes_nothing() -
     ensure!(r["type"] == "snapshot" && points == Some(10_000), "{}", r["type"]);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_history_answers_a_history_subscription_unavailable() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let srv = server(dir.path(), |c| c.history.enabled = false).await?;
+    let mut c = Client::connect(srv.addr).await?;
+    let r = c
+        .request(json!({"op":"subscribe","channel":"history","account":"A1"}))
+        .await?;
+    ensure!(r["type"] == "error" && r["code"] == "unavailable", "{r}");
+    let r = c
+        .request(json!({"op":"unsubscribe","channel":"history","account":"A1"}))
+        .await?;
+    ensure!(r["code"] == "not_found", "{r}");
+    Ok(())
+}
