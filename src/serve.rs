@@ -167,6 +167,7 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
     let (mut pipeline, store_config) = (config.pipeline(), config.store_config());
     // Position deltas for the accounts clients watch (see Hub::want).
     pipeline.interest = hub.interest();
+    let history_on = pipeline.history.is_some();
     let (sink, eods) = crate::serve_ml::eod_tap(hub.sink());
     let opened = {
         let hub = Arc::clone(&hub);
@@ -176,6 +177,14 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
                 .with_context(|| format!("opening the store in {}", data.display()))?;
             engine.pipeline().set_latency_stamps(true);
             hub.set_names(engine.pipeline().shared_names());
+            // The `history` channel: the history thread tells the hub of
+            // each new point as it makes it readable.
+            if history_on {
+                engine
+                    .store()
+                    .set_history_listener(hub.history_listener())
+                    .context("registering the history channel")?;
+            }
             let state = engine.state();
             hub.seed(&state);
             let book = engine

@@ -11,7 +11,9 @@
 //! which held deltas it covers), so a subscriber gets every change after
 //! its snapshot exactly once.
 //! Pushing to a queue never waits (see `outbox`), so the engine never waits
-//! on a client.
+//! on a client. The P&L history's points come from the history thread,
+//! not the aggregator: the [`HistoryFeed`] fans them out under its own
+//! lock (`hub_history.rs`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -70,6 +72,8 @@ pub struct Hub {
     next_client: AtomicU64,
     /// How far the view is complete (read-your-writes).
     pub(crate) published: Published,
+    /// The `history` subscriptions, fed by the store's history thread.
+    pub(crate) history: Arc<HistoryFeed>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -171,6 +175,12 @@ mod interest;
 #[path = "hub_books.rs"]
 mod books;
 
+#[path = "hub_history.rs"]
+mod history;
+
+pub(crate) use history::Backfill;
+pub use history::HistoryFeed;
+
 impl Hub {
     /// An empty hub.
     #[must_use]
@@ -182,7 +192,18 @@ impl Hub {
             metrics,
             next_client: AtomicU64::new(1),
             published: Published::new(),
+            history: Arc::new(HistoryFeed::default()),
         })
+    }
+
+    /// What the store tells of the P&L history's new points (hand it to
+    /// `Store::set_history_listener`): the `history` channel's source.
+    /// Until it is asked for, the server samples no history and a
+    /// `history` subscription is answered `unavailable`.
+    #[must_use]
+    pub fn history_listener(&self) -> Arc<dyn kupala_engine::store::history::HistoryListener> {
+        self.history.go_live();
+        Arc::clone(&self.history) as Arc<dyn kupala_engine::store::history::HistoryListener>
     }
 
     /// The sink to hand to `Engine::open`.
@@ -338,6 +359,8 @@ impl Hub {
             subs.remove(|r| r.client == client);
         }
         st.firm_subs.retain(|r| r.client != client);
+        drop(guard);
+        self.history.unregister(client);
     }
 
     /// Current portfolios visible to `grant`.

@@ -31,7 +31,7 @@ impl Hub {
         let st = &mut *guard;
         let names = self.names.get().and_then(|n| n.read().ok());
         let Some(snapshot) = snapshot(st, names.as_deref(), target, grant) else {
-            return; // `analysis` is served by `crate::analysis`
+            return; // `analysis` and `history` are served elsewhere
         };
         drop(names);
         spec.start_seq = st.seq;
@@ -93,6 +93,8 @@ impl Hub {
             subs.remove(|r| r.client == client && r.sub == sub);
         }
         st.firm_subs.retain(|r| !(r.client == client && r.sub == sub));
+        drop(guard);
+        self.history.unsubscribe(client, sub);
         outbox.close_sub(sub);
     }
 }
@@ -117,7 +119,8 @@ fn snapshot(st: &State, names: Option<&Names>, target: &Target, grant: &Grant) -
         ),
         Target::Firm => Item::FirmNow(st.firm.clone()),
         Target::Ticks(inst) => Item::Ticks(st.ticks.get(inst).cloned()),
-        Target::Analysis => return None,
+        // Served by `HistoryFeed` and `crate::analysis`.
+        Target::Analysis | Target::History(_) => return None,
     })
 }
 
@@ -131,7 +134,7 @@ fn selected_by(
         Target::Positions(sel) | Target::Portfolio(sel) | Target::Books(sel) => {
             selected(sel, grant, names.account(account))
         }
-        Target::Ticks(_) | Target::Analysis | Target::Firm => false,
+        Target::Ticks(_) | Target::Analysis | Target::Firm | Target::History(_) => false,
     }
 }
 
@@ -158,7 +161,7 @@ fn register(
             st.firm_subs.push(r);
             return;
         }
-        Target::Analysis => return,
+        Target::Analysis | Target::History(_) => return,
         Target::Ticks(inst) => {
             st.tick_subs.by_key.entry(inst.clone()).or_default().push(r);
             return;

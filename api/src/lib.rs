@@ -11,7 +11,8 @@
 //! - [`hub`]: the engine's `DeltaSink` — latest portfolios and ticks, the
 //!   interest that decides which position deltas the engine builds, and
 //!   fan-out to per-client queues (`outbox`: bounded, conflated by key,
-//!   never blocking).
+//!   never blocking); and the `history` channel's [`hub::HistoryFeed`],
+//!   the store's listener of the P&L history's new points.
 //! - [`ingest`]: the thread that owns the engine; durable acks; cuts.
 //! - [`feed_gate`]: how `feed`-role submits and feed status reach the
 //!   live feeds the binary wires in.
@@ -42,6 +43,7 @@ mod fanout;
 pub mod feed_gate;
 pub mod feed_metrics;
 pub mod health;
+mod history_out;
 mod http;
 pub mod hub;
 pub mod ingest;
@@ -55,6 +57,7 @@ pub mod process;
 mod prom;
 pub mod protocol;
 mod protocol_decode;
+mod protocol_query;
 mod queries;
 pub mod render;
 pub mod server;

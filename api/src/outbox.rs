@@ -28,43 +28,11 @@ use rustc_hash::FxHashMap;
 use serde_json::Value;
 use tokio::sync::{Notify, watch};
 
-use kupala_engine::ids::{AccountId, BookId, InstrumentId};
-
 use crate::metrics::{Metrics, add};
 use crate::protocol::{Channel, CloseReason};
 
 /// A subscription's id within its connection (never reused).
 pub(crate) type SubId = u64;
-
-/// The conflation key of a queued item.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum Key {
-    Reply(u64),
-    Snapshot(SubId),
-    /// A position: its book (which names its account) and instrument.
-    Position(SubId, BookId, InstrumentId),
-    Portfolio(SubId, AccountId),
-    Book(SubId, BookId),
-    Firm(SubId),
-    Tick(SubId),
-    /// An analysis result of a job.
-    Analysis(SubId, u64),
-}
-
-impl Key {
-    const fn sub(self) -> Option<SubId> {
-        match self {
-            Self::Reply(_) => None,
-            Self::Snapshot(s)
-            | Self::Position(s, ..)
-            | Self::Portfolio(s, _)
-            | Self::Book(s, _)
-            | Self::Firm(s)
-            | Self::Tick(s)
-            | Self::Analysis(s, _) => Some(s),
-        }
-    }
-}
 
 /// How a subscription is set up in the queue.
 #[derive(Debug)]
@@ -399,7 +367,7 @@ fn tag_delta(s: SubId, st: &mut SubState, item: &Item, open: &mut Option<SubId>)
 #[path = "outbox_items.rs"]
 mod items;
 
-pub(crate) use items::{Item, Shared};
+pub(crate) use items::{Item, Key, Shared};
 
 #[path = "outbox_slots.rs"]
 mod slots;

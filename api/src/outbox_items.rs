@@ -1,12 +1,48 @@
 //! What a client's queue holds: the items (replies, snapshots, shared
-//! deltas) and what `min_change` measures of them.
+//! deltas), their keys, and what `min_change` measures of them.
 
 use std::sync::{Arc, OnceLock};
 
+use kupala_engine::ids::{AccountId, BookId, InstrumentId};
 use kupala_engine::state::{BookState, FirmState, PortfolioState, PositionState};
+use kupala_engine::store::history::NewPoint;
 
-use super::{Key, SubId};
+use super::SubId;
 use crate::tick_view::TickView;
+
+/// The conflation key of a queued item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Key {
+    Reply(u64),
+    Snapshot(SubId),
+    /// A position: its book (which names its account) and instrument.
+    Position(SubId, BookId, InstrumentId),
+    Portfolio(SubId, AccountId),
+    Book(SubId, BookId),
+    Firm(SubId),
+    Tick(SubId),
+    /// An analysis result of a job.
+    Analysis(SubId, u64),
+    /// A P&L history point, by its time (a series' points are distinct
+    /// keys: none replaces another).
+    History(SubId, i64),
+}
+
+impl Key {
+    pub(super) const fn sub(self) -> Option<SubId> {
+        match self {
+            Self::Reply(_) => None,
+            Self::Snapshot(s)
+            | Self::Position(s, ..)
+            | Self::Portfolio(s, _)
+            | Self::Book(s, _)
+            | Self::Firm(s)
+            | Self::Tick(s)
+            | Self::Analysis(s, _)
+            | Self::History(s, _) => Some(s),
+        }
+    }
+}
 
 /// One thing to send.
 #[derive(Debug)]
@@ -41,6 +77,11 @@ pub(crate) enum Item {
         /// The `data` JSON text.
         data: Arc<str>,
     },
+    /// A `history` snapshot: its `data` (the series and its stored
+    /// points), rendered on the blocking pool.
+    HistoryNow(String),
+    /// A new P&L history point.
+    HistoryPoint(Arc<Shared<NewPoint>>),
 }
 
 /// One change, shared by every subscription it goes to and rendered to
@@ -77,6 +118,7 @@ impl Item {
                 | Self::FirmNow(_)
                 | Self::Ticks(_)
                 | Self::Analysis { snapshot: true, .. }
+                | Self::HistoryNow(_)
         )
     }
 
@@ -91,6 +133,7 @@ impl Item {
                 | Self::Firm(_)
                 | Self::Tick(_)
                 | Self::Analysis { snapshot: false, .. }
+                | Self::HistoryPoint(_)
         )
     }
 

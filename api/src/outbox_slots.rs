@@ -68,7 +68,8 @@ impl Answer {
     /// pushed under.
     pub(crate) fn snapshot(mut self, sub: SubId, tag: SubTag, snapshot: Item) {
         self.done = true;
-        self.outbox.fill_snapshot(self.ticket, sub, tag, snapshot, None);
+        self.outbox
+            .fill_snapshot(self.ticket, sub, tag, snapshot, &|_, _| false);
     }
 
     /// Like [`Answer::snapshot`] for a snapshot that is an engine cut at
@@ -77,8 +78,21 @@ impl Answer {
     /// stay, to follow it.
     pub(crate) fn snapshot_covering(mut self, sub: SubId, tag: SubTag, snapshot: Item, covers: u64) {
         self.done = true;
-        self.outbox
-            .fill_snapshot(self.ticket, sub, tag, snapshot, Some(covers));
+        let later = |_: Key, item: &Item| item.change_seq().is_some_and(|s| s > covers);
+        self.outbox.fill_snapshot(self.ticket, sub, tag, snapshot, &later);
+    }
+
+    /// Like [`Answer::snapshot`] for a `history` snapshot whose newest
+    /// point is at `newest` (`None`: it has none): the points queued
+    /// meanwhile up to it are in it and dropped; later ones stay, to
+    /// follow it.
+    pub(crate) fn snapshot_after(mut self, sub: SubId, tag: SubTag, snapshot: Item, newest: Option<i64>) {
+        self.done = true;
+        let later = |key: Key, _: &Item| match key {
+            Key::History(_, at) => newest.is_none_or(|n| at > n),
+            _ => false,
+        };
+        self.outbox.fill_snapshot(self.ticket, sub, tag, snapshot, &later);
     }
 }
 
@@ -228,7 +242,16 @@ impl Outbox {
         self.fill(&mut g, ticket, key, Pending::new(Item::Reply(text), 0));
     }
 
-    fn fill_snapshot(&self, ticket: u64, sub: SubId, tag: SubTag, snapshot: Item, covers: Option<u64>) {
+    /// Fills a snapshot's slot; of the deltas held meanwhile, those for
+    /// which `later` holds stay to follow it, the others are in it.
+    fn fill_snapshot(
+        &self,
+        ticket: u64,
+        sub: SubId,
+        tag: SubTag,
+        snapshot: Item,
+        later: &dyn Fn(Key, &Item) -> bool,
+    ) {
         let mut g = self.lock();
         let inner = &mut *g;
         if inner.closed.is_some() {
@@ -236,20 +259,15 @@ impl Outbox {
         }
         if let Some(st) = inner.subs.get_mut(&sub) {
             // Deltas pushed before the snapshot was taken are in it (all of
-            // them, or those up to the cut's seq); a held delta is its key's
-            // latest change.
+            // them, or those up to the cut's seq or the newest point); a
+            // held delta is its key's latest change.
             let pending = &mut inner.pending;
-            st.held.retain(|k| {
-                let later = covers.is_some_and(|c| {
-                    pending
-                        .get(k)
-                        .and_then(|p| p.item.change_seq())
-                        .is_some_and(|s| s > c)
-                });
-                if !later {
-                    pending.remove(k);
+            st.held.retain(|&k| {
+                let keep = pending.get(&k).is_some_and(|p| later(k, &p.item));
+                if !keep {
+                    pending.remove(&k);
                 }
-                later
+                keep
             });
             st.seq = tag.seq;
             if st.spec.min_change.is_some() {

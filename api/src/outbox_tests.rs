@@ -2,7 +2,7 @@
 //! snapshots that outlive their subscription.
 
 use super::*;
-use kupala_engine::ids::CurrencyId;
+use kupala_engine::ids::{AccountId, CurrencyId};
 use kupala_engine::state::PortfolioState;
 
 fn port(net: i64) -> Arc<Shared<PortfolioState>> {

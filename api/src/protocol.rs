@@ -19,11 +19,12 @@ use kupala_engine::num::Money;
 use kupala_engine::store::history::Series;
 use kupala_engine::time::{Date, Timestamp};
 
-use crate::as_of::{AsOfQuery, AsOfWhat};
+use crate::as_of::AsOfQuery;
 
 use crate::protocol_decode::{
-    self as decode, AuthFields, CancelFields, QueryFields, SubmitFields, SubscribeFields, TargetFields, echo,
+    self as decode, AuthFields, CancelFields, SubmitFields, SubscribeFields, TargetFields, echo,
 };
+use crate::protocol_query::{history_series, query};
 
 /// A subscription channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -40,6 +41,8 @@ pub enum Channel {
     Ticks,
     /// ML analysis results (the latest, then each new one).
     Analysis,
+    /// One series of the P&L history: stored points, then each new one.
+    History,
 }
 
 impl Channel {
@@ -53,6 +56,7 @@ impl Channel {
             Self::Firm => "firm",
             Self::Ticks => "ticks",
             Self::Analysis => "analysis",
+            Self::History => "history",
         }
     }
 }
@@ -67,7 +71,7 @@ pub enum AccountSel {
 }
 
 impl AccountSel {
-    fn parse(s: &str) -> Self {
+    pub(crate) fn parse(s: &str) -> Self {
         if s == "*" {
             Self::All
         } else {
@@ -91,6 +95,8 @@ pub enum Target {
     Ticks(String),
     /// `analysis` results.
     Analysis,
+    /// One series of the P&L history (the firm, an account or a book).
+    History(Series),
 }
 
 impl Target {
@@ -104,6 +110,7 @@ impl Target {
             Self::Firm => Channel::Firm,
             Self::Ticks(_) => Channel::Ticks,
             Self::Analysis => Channel::Analysis,
+            Self::History(_) => Channel::History,
         }
     }
 }
@@ -121,6 +128,9 @@ pub struct Subscribe {
     /// Send the deltas queued together as one `deltas` message (an array)
     /// instead of one `delta` message each.
     pub batch: bool,
+    /// `history` only: the stored points from this time on come first, in
+    /// the snapshot (none: the snapshot holds no points).
+    pub from: Option<Timestamp>,
 }
 
 /// What a `query` asks for.
@@ -240,7 +250,7 @@ pub fn parse_request(text: &str, max_events: usize) -> Result<Request, Failure> 
         "auth" => decode::fields(frame.rest).map(|f: AuthFields| Op::Auth { token: f.token }),
         "subscribe" => decode::fields(frame.rest).and_then(subscribe).map(Op::Subscribe),
         "unsubscribe" => decode::fields(frame.rest)
-            .and_then(|f: TargetFields| target(f.channel, f.account, f.instrument))
+            .and_then(|f: TargetFields| target(f.channel, f.account, f.instrument, f.strategy))
             .map(Op::Unsubscribe),
         "submit" => {
             let f: SubmitFields<'_> = decode::fields(frame.rest).map_err(|m| bad(id.as_ref(), m))?;
@@ -269,8 +279,23 @@ pub fn parse_request(text: &str, max_events: usize) -> Result<Request, Failure> 
     }
 }
 
-/// What a subscription or an unsubscribe is on, from its fields.
-fn target(channel: String, account: Option<String>, instrument: Option<String>) -> Result<Target, String> {
+/// What a subscription or an unsubscribe is on, from its fields
+/// (`strategy`: `Some` when given, `history` only).
+fn target(
+    channel: String,
+    account: Option<String>,
+    instrument: Option<String>,
+    strategy: Option<Option<String>>,
+) -> Result<Target, String> {
+    if channel == "history" {
+        if instrument.is_some() {
+            return Err("channel history takes `account` and `strategy`, not `instrument`".into());
+        }
+        return history_series(account, strategy).map(Target::History);
+    }
+    if strategy.is_some() {
+        return Err(format!("channel {} takes no `strategy`", echo(&channel)));
+    }
     match (channel.as_str(), account, instrument) {
         ("positions" | "portfolio" | "books", Some(_), Some(_)) => {
             Err(format!("channel {channel} takes `account`, not `instrument`"))
@@ -287,121 +312,30 @@ fn target(channel: String, account: Option<String>, instrument: Option<String>) 
         ("analysis", None, None) => Ok(Target::Analysis),
         ("analysis", ..) => Err("channel analysis takes no `account` or `instrument`".into()),
         (other, ..) => Err(format!(
-            "unknown channel {:?} (positions, portfolio, books, firm, ticks, analysis)",
+            "unknown channel {:?} (positions, portfolio, books, firm, ticks, analysis, history)",
             echo(other)
         )),
     }
 }
 
-/// A subscription from its fields; a zero throttle is none.
+/// A subscription from its fields; a zero throttle is none. `from` is
+/// the `history` channel's; `min_change` is not (every point is sent).
 fn subscribe(f: SubscribeFields) -> Result<Subscribe, String> {
+    let target = target(f.channel, f.account, f.instrument, f.strategy)?;
+    let history = matches!(target, Target::History(_));
+    if f.from.is_some() && !history {
+        return Err(format!("channel {} takes no `from`", target.channel().as_str()));
+    }
+    if f.min_change.is_some() && history {
+        return Err("channel history takes no `min_change`: every point is sent".into());
+    }
     Ok(Subscribe {
-        target: target(f.channel, f.account, f.instrument)?,
+        target,
         min_interval_ms: f.min_interval_ms.filter(|&ms| ms > 0),
         min_change: f.min_change.filter(|&m| m > Money::ZERO),
         batch: f.batch.unwrap_or(false),
+        from: f.from,
     })
-}
-
-/// A query from its fields: each kind refuses the fields it does not take.
-fn query(f: QueryFields) -> Result<Query, String> {
-    let QueryFields {
-        what,
-        account,
-        date,
-        job,
-        as_of,
-        strategy,
-        from,
-        to,
-    } = f;
-    let given = [
-        ("account", account.is_some()),
-        ("date", date.is_some()),
-        ("job", job.is_some()),
-        ("as_of", as_of.is_some()),
-        ("strategy", strategy.is_some()),
-        ("from", from.is_some()),
-        ("to", to.is_some()),
-    ];
-    let takes = |allowed: &[&str]| match given.iter().find(|(f, given)| *given && !allowed.contains(f)) {
-        Some((f, _)) => Err(format!("unknown field `{f}`")),
-        None => Ok(()),
-    };
-    let accounts = || account.as_deref().map_or(AccountSel::All, AccountSel::parse);
-    let dated = ["account", "date"];
-    let as_of_what = match what.as_str() {
-        "positions" => Some(AsOfWhat::Positions),
-        "portfolio" => Some(AsOfWhat::Portfolio),
-        "books" => Some(AsOfWhat::Books),
-        "firm" => Some(AsOfWhat::Firm),
-        _ => None,
-    };
-    if let (Some(at), Some(kind)) = (as_of, as_of_what)
-        && date.is_none()
-    {
-        let allowed: &[&str] = if kind == AsOfWhat::Firm {
-            &["as_of"]
-        } else {
-            &["account", "as_of"]
-        };
-        return takes(allowed).map(|()| {
-            Query::AsOf(AsOfQuery {
-                what: kind,
-                accounts: accounts(),
-                at,
-            })
-        });
-    }
-    match what.as_str() {
-        "positions" | "portfolio" | "books" | "firm" if date.is_some() => {
-            Err(format!("query {what} takes no `date`"))
-        }
-        "positions" => takes(&["account"]).map(|()| Query::Positions(accounts())),
-        "portfolio" => takes(&["account"]).map(|()| Query::Portfolio(accounts())),
-        "books" => takes(&["account"]).map(|()| Query::Books(accounts())),
-        "firm" => takes(&[]).map(|()| Query::Firm),
-        "eod" => takes(&dated).map(|()| Query::Eod {
-            accounts: accounts(),
-            date,
-        }),
-        "closed" => takes(&dated).map(|()| Query::Closed {
-            accounts: accounts(),
-            date,
-        }),
-        "proposals" | "rebalance" => takes(&dated).map(|()| Query::Proposals {
-            accounts: accounts(),
-            date,
-        }),
-        "analysis" => takes(&["job"]).map(|()| Query::Analysis { job: job.flatten() }),
-        "feeds" => takes(&[]).map(|()| Query::Feeds),
-        "history" => takes(&["account", "strategy", "from", "to"]).and_then(|()| {
-            let series = history_series(account, strategy)?;
-            if let (Some(f), Some(t)) = (from, to)
-                && f > t
-            {
-                return Err("from is after to".to_owned());
-            }
-            Ok(Query::History(HistoryQuery { series, from, to }))
-        }),
-        other => Err(format!(
-            "unknown query {:?} (positions, portfolio, books, firm, eod, closed, proposals, analysis, feeds, history)",
-            echo(other)
-        )),
-    }
-}
-
-/// The series a history query names: no account is the firm, an account
-/// alone its totals, with `strategy` one of its books (`null`: the
-/// default book).
-fn history_series(account: Option<String>, strategy: Option<Option<String>>) -> Result<Series, String> {
-    match (account, strategy) {
-        (Some(a), _) if a == "*" => Err("history takes one account (or none, for the firm)".to_owned()),
-        (None, Some(_)) => Err("strategy needs an account".to_owned()),
-        (None, None) => Ok(Series::Firm),
-        (Some(a), None) => Ok(Series::Account(a)),
-        (Some(account), Some(strategy)) => Ok(Series::Book { account, strategy }),
-    }
 }
 
 /// A submit's events, each decoded once from its slice of the frame; a

@@ -49,6 +49,7 @@ fn decodes_each_op() {
             min_interval_ms: Some(250),
             min_change: Money::parse("0.5").ok(),
             batch: false,
+            from: None,
         })
     );
     assert_eq!(
@@ -58,6 +59,7 @@ fn decodes_each_op() {
             min_interval_ms: None,
             min_change: None,
             batch: true,
+            from: None,
         })
     );
     bad(
@@ -301,6 +303,7 @@ fn refuses_a_name_over_the_limit() {
             min_interval_ms: None,
             min_change: None,
             batch: false,
+            from: None,
         })
     );
     bad(
@@ -317,7 +320,7 @@ fn refuses_a_name_over_the_limit() {
 fn refuses_bad_targets_and_throttles() {
     bad(
         r#"{"op":"subscribe","channel":"x","account":"A"}"#,
-        "unknown channel \"x\" (positions",
+        "unknown channel \"x\" (positions, portfolio, books, firm, ticks, analysis, history)",
     );
     bad(
         r#"{"op":"subscribe","channel":"positions","account":"A","instrument":"I"}"#,
@@ -409,6 +412,71 @@ fn decodes_history_queries_by_series() {
     );
     bad(
         r#"{"op":"query","what":"eod","from":"2026-12-01T00:00:00Z"}"#,
+        "unknown field `from`",
+    );
+}
+
+#[test]
+fn decodes_history_subscriptions_by_series() {
+    let sub = |text: &str| match op(text) {
+        Op::Subscribe(s) => s,
+        other => panic!("{text}: {other:?}"),
+    };
+    let firm = sub(r#"{"op":"subscribe","channel":"history","from":"2026-12-01T14:30:00Z","batch":true}"#);
+    assert_eq!(firm.target, Target::History(Series::Firm));
+    assert_eq!(firm.target.channel().as_str(), "history");
+    assert_eq!(firm.from, Timestamp::parse("2026-12-01T14:30:00Z").ok());
+    assert!(firm.batch);
+    let live = sub(r#"{"op":"subscribe","channel":"history","account":"A1","min_interval_ms":500}"#);
+    assert_eq!(live.target, Target::History(Series::Account("A1".into())));
+    assert_eq!((live.from, live.min_interval_ms), (None, Some(500)));
+    let book = |strategy: Option<&str>| {
+        Target::History(Series::Book {
+            account: "A1".into(),
+            strategy: strategy.map(str::to_owned),
+        })
+    };
+    let default_book = sub(r#"{"op":"subscribe","channel":"history","account":"A1","strategy":null}"#);
+    assert_eq!(default_book.target, book(None));
+    // The unsubscribe names the same series; `from` is not part of it.
+    assert_eq!(
+        op(r#"{"op":"unsubscribe","channel":"history","account":"A1","strategy":"mm"}"#),
+        Op::Unsubscribe(book(Some("mm")))
+    );
+    assert_eq!(
+        op(r#"{"op":"unsubscribe","channel":"history"}"#),
+        Op::Unsubscribe(Target::History(Series::Firm))
+    );
+    let h = |extra: &str| format!(r#"{{"op":"subscribe","channel":"history",{extra}}}"#);
+    bad(&h(r#""account":"*""#), "history takes one account");
+    bad(&h(r#""strategy":"mm""#), "strategy needs an account");
+    bad(
+        &h(r#""instrument":"AAPL""#),
+        "channel history takes `account` and `strategy`, not `instrument`",
+    );
+    bad(&h(r#""from":"noon""#), "from: ");
+    bad(&h(r#""from":17"#), "from must be a string");
+    bad(&h(r#""min_change":"1""#), "channel history takes no `min_change`");
+    bad(&h(r#""to":"2026-12-01T00:00:00Z""#), "unknown field `to`");
+    bad(
+        &h(r#""from":"2026-12-01T00:00:00Z","from":"2026-12-01T00:00:00Z""#),
+        "duplicate field `from`",
+    );
+    // Other channels take neither field.
+    bad(
+        r#"{"op":"subscribe","channel":"portfolio","account":"A1","from":"2026-12-01T00:00:00Z"}"#,
+        "channel portfolio takes no `from`",
+    );
+    bad(
+        r#"{"op":"subscribe","channel":"books","account":"A1","strategy":"mm"}"#,
+        "channel books takes no `strategy`",
+    );
+    bad(
+        r#"{"op":"unsubscribe","channel":"firm","strategy":null}"#,
+        "channel firm takes no `strategy`",
+    );
+    bad(
+        r#"{"op":"unsubscribe","channel":"history","from":"2026-12-01T00:00:00Z"}"#,
         "unknown field `from`",
     );
 }

@@ -9,12 +9,12 @@ use kupala_engine::SharedNames;
 use kupala_engine::ids::AccountId;
 use kupala_engine::num::{Money, Notional, Price, Quantity, Rate};
 use kupala_engine::store::Store;
-use kupala_engine::store::history::{Series, StoredPoint};
 use kupala_engine::store::records::PositionRecord;
 use kupala_engine::time::{Date, Timestamp};
 
 use crate::auth::Grant;
 use crate::fanout::selected;
+use crate::history_out::{self, HistoryOut};
 use crate::protocol::{AccountSel, ErrorCode, HistoryQuery, Query, result_json};
 use crate::render;
 
@@ -42,64 +42,13 @@ struct Proposals<'a> {
     proposals: Vec<ProposalOut<'a>>,
 }
 
-/// The most points one history query returns.
-pub(crate) const MAX_HISTORY_POINTS: usize = 10_000;
-
-/// A P&L history point as clients see it.
-#[derive(Serialize)]
-struct HistoryPointOut {
-    ts: Timestamp,
-    seq: u64,
-    net_pnl: Money,
-    day_pnl: Money,
-}
-
-#[derive(Serialize)]
-struct HistoryOut<'a> {
-    series: &'static str,
-    account: Option<&'a str>,
-    strategy: Option<&'a str>,
-    points: Vec<HistoryPointOut>,
-}
-
-/// Answers a history query: the series' points in the range, at most
-/// [`MAX_HISTORY_POINTS`] (more is `too_large`: the client narrows it).
+/// Answers a history query: the series' points in the range (see
+/// [`history_out::read`]).
 fn history(store: &Store, h: &HistoryQuery, id: Option<&Value>) -> Result<String, (ErrorCode, String)> {
     let from = h.from.unwrap_or(Timestamp(i64::MIN));
     let to = h.to.unwrap_or(Timestamp(i64::MAX));
-    let points = store
-        .history(&h.series, from, to)
-        .map_err(|e| (ErrorCode::Internal, format!("store: {e}")))?;
-    if points.len() > MAX_HISTORY_POINTS {
-        return Err((
-            ErrorCode::TooLarge,
-            format!(
-                "{} points in the range; at most {MAX_HISTORY_POINTS} in one query (narrow from/to)",
-                points.len()
-            ),
-        ));
-    }
-    let (series, account, strategy) = match &h.series {
-        Series::Firm => ("firm", None, None),
-        Series::Account(a) => ("account", Some(a.as_str()), None),
-        Series::Book { account, strategy } => ("book", Some(account.as_str()), strategy.as_deref()),
-    };
-    let out = |p: &StoredPoint| HistoryPointOut {
-        ts: p.at,
-        seq: p.seq,
-        net_pnl: p.pnl.net_pnl.to_money(),
-        day_pnl: p.pnl.day_pnl.to_money(),
-    };
-    let points = points.iter().map(out).collect();
-    Ok(result_json(
-        id,
-        HistoryOut {
-            series,
-            account,
-            strategy,
-            points,
-        },
-    ))
+    let points = history_out::read(store, &h.series, (from, to), "query (narrow from/to)")?;
+    Ok(result_json(id, HistoryOut::new(&h.series, &points)))
 }
 
 /// Answers an EOD, closed-positions or proposals query from the store

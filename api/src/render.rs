@@ -173,6 +173,8 @@ pub(crate) fn render(out: Outgoing, names: &Names) -> String {
         Item::Analysis { snapshot, data } => {
             raw_update(if snapshot { "snapshot" } else { "delta" }, tag, &data)
         }
+        Item::HistoryNow(data) => raw_update("snapshot", tag, &data),
+        Item::HistoryPoint(p) => delta(tag, &p, crate::history_out::point_text),
     }
 }
 
@@ -244,7 +246,9 @@ fn delta_data(out: &mut String, item: &Item, names: &Names) {
             o.push_str(&serde_json::to_string(v).unwrap_or_default());
         }),
         Item::Analysis { data, .. } => out.push_str(data),
-        Item::Reply(_)
+        Item::HistoryPoint(p) => shared_into(out, p, |o, v| o.push_str(&crate::history_out::point_text(v))),
+        Item::HistoryNow(_)
+        | Item::Reply(_)
         | Item::Positions(_)
         | Item::Portfolios(_)
         | Item::Books(_)
@@ -341,68 +345,5 @@ fn head(s: &mut String, kind: &str, tag: &SubTag) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::protocol::Channel;
-    use serde_json::{Value, json};
-
-    #[test]
-    fn a_batch_run_is_one_deltas_message_between_the_others() {
-        let tag = |seq| SubTag {
-            id: Some(json!(7)),
-            channel: Channel::Analysis,
-            seq,
-        };
-        let delta = |text: &str, tag, part| Outgoing {
-            tag,
-            item: Item::Analysis {
-                snapshot: false,
-                data: Arc::from(text),
-            },
-            t_in: 0,
-            part,
-        };
-        let items = vec![
-            delta(r#"{"a":1}"#, Some(tag(3)), Part::Opens),
-            delta(r#"{"a":2}"#, None, Part::Joins),
-            Outgoing {
-                tag: None,
-                item: Item::Reply("ack".into()),
-                t_in: 0,
-                part: Part::Own,
-            },
-            delta(r#"{"a":3}"#, Some(tag(4)), Part::Opens),
-        ];
-        let mut out = Vec::new();
-        messages(items, &Names::default(), &mut out);
-        assert_eq!(
-            out,
-            [
-                r#"{"type":"deltas","id":7,"channel":"analysis","seq":3,"data":[{"a":1},{"a":2}]}"#,
-                "ack",
-                r#"{"type":"deltas","id":7,"channel":"analysis","seq":4,"data":[{"a":3}]}"#,
-            ]
-        );
-    }
-
-    #[test]
-    fn an_update_frame_is_the_documented_message() {
-        let data = r#"{"account":"A","journal_seq":7}"#;
-        let tag = |id: Option<Value>| SubTag {
-            id,
-            channel: Channel::Positions,
-            seq: 42,
-        };
-        let with_id: Value =
-            serde_json::from_str(&raw_update("delta", &tag(Some(json!("s-1"))), data)).unwrap_or_default();
-        assert_eq!(
-            with_id,
-            json!({"type":"delta","id":"s-1","channel":"positions","seq":42,"data":{"account":"A","journal_seq":7}})
-        );
-        let text = raw_update("snapshot", &tag(None), "[]");
-        assert_eq!(
-            text,
-            r#"{"type":"snapshot","channel":"positions","seq":42,"data":[]}"#
-        );
-    }
-}
+#[path = "render_tests.rs"]
+mod tests;

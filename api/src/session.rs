@@ -26,6 +26,8 @@ use crate::watermark::Acked;
 mod analysis;
 #[path = "session_answers.rs"]
 mod answers;
+#[path = "session_history.rs"]
+mod history;
 #[path = "session_rate.rs"]
 mod rate;
 
@@ -237,9 +239,14 @@ impl Session {
     fn subscribe(&mut self, id: Option<&Value>, grant: &Arc<Grant>, s: Subscribe) {
         let sel = match &s.target {
             Target::Positions(sel) | Target::Portfolio(sel) | Target::Books(sel) => Some(sel),
-            Target::Ticks(_) | Target::Analysis | Target::Firm => None,
+            Target::Ticks(_) | Target::Analysis | Target::Firm | Target::History(_) => None,
         };
         if sel.is_some_and(|sel| !self.account_allowed(id, grant, sel)) {
+            return;
+        }
+        if let Target::History(series) = &s.target
+            && !(self.series_allowed(id, grant, series) && self.history_on(id))
+        {
             return;
         }
         if s.target == Target::Firm && !self.firm_allowed(id, grant) {
@@ -275,6 +282,8 @@ impl Session {
         }
         if s.target == Target::Analysis {
             self.subscribe_analysis(id, grant, sub, spec);
+        } else if let Target::History(series) = &s.target {
+            self.subscribe_history(gate, sub, series.clone(), s.from, spec);
         } else if gate.is_some() || matches!(s.target, Target::Positions(_)) {
             self.subscribe_later(gate, grant, sub, s.target.clone(), spec);
         } else {

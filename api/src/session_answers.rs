@@ -49,7 +49,8 @@ async fn cut_of(
         .map_err(|_| (ErrorCode::Unavailable, "the server is shutting down".to_owned()))
 }
 
-async fn open(gate: Option<&ReadGate>) -> Result<(), (ErrorCode, String)> {
+/// Waits for `gate`, if any (see [`ReadGate::open`]).
+pub(super) async fn open(gate: Option<&ReadGate>) -> Result<(), (ErrorCode, String)> {
     match gate {
         Some(g) => g.open().await,
         None => Ok(()),

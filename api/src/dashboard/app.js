@@ -210,7 +210,7 @@
         if (info.kind === 'submit') ticketResult('error', 'connection lost before an answer (id ' + id + '); check the blotter before resending');
       }
       conn.pending.clear();
-      historyAsked.clear();
+      historySubs.clear();
       subs.positions.ready = subs.portfolio.ready = false;
       const why = ev.reason ? ev.reason : 'code ' + ev.code;
       if (conn.stopped) {
@@ -270,7 +270,7 @@
     const info = msg.id !== undefined ? conn.pending.get(msg.id) : undefined;
     if (info && msg.type !== 'delta' && msg.type !== 'deltas') conn.pending.delete(msg.id);
     switch (msg.type) {
-      case 'snapshot': return onSnapshot(msg);
+      case 'snapshot': return onSnapshot(msg, info);
       case 'delta':
       case 'deltas': return onDelta(msg);
       case 'ack': return info && info.kind === 'submit' ? onAck(msg, info) : undefined;
@@ -308,7 +308,8 @@
     if (isStale) row.tr.title = 'market data stale: the refresher cannot fetch this instrument';
   }
 
-  function onSnapshot(msg) {
+  function onSnapshot(msg, info) {
+    if (msg.channel === 'history') return historySnapshot(msg, info);
     const s = subs[msg.channel];
     if (!s || msg.id !== s.id) return;
     s.seq = msg.seq;
@@ -319,12 +320,13 @@
     if (subs.positions.ready && subs.portfolio.ready) {
       conn.attempt = 0;
       setStatus('live', 'live');
-      refreshHistory();
+      subscribeHistories();
     }
     log('info', msg.channel + ' snapshot: ' + rows.length + ' rows at seq ' + msg.seq);
   }
 
   function onDelta(msg) {
+    if (msg.channel === 'history') return historyDelta(msg);
     const s = subs[msg.channel];
     if (!s || !s.ready) return;
     if (msg.seq <= s.seq) return; // a repeat
@@ -348,7 +350,7 @@
       log('error', 'submit ' + msg.id + ' rejected: ' + text);
       return;
     }
-    if (info && info.kind === 'history') historyAsked.delete(info.account);
+    if (info && info.kind === 'history') historySubs.delete(info.account);
     if (info && (info.kind === 'unsubscribe' || info.kind === 'feeds')) return; // nothing to do
     log('error', (info ? info.kind + ': ' : '') + text);
     if (msg.code === 'unauthorized') {
@@ -503,7 +505,10 @@
 
   function upsertPortfolio(p, flash) {
     let card = cards.get(p.account);
-    if (!card) card = createCard(p.account);
+    if (!card) {
+      card = createCard(p.account);
+      if (subs.portfolio.ready) subscribeHistories();
+    }
     card.view = p;
     card.ccy.textContent = p.base_currency;
     for (const [field, , signed] of PORTFOLIO_FIELDS) {
@@ -560,17 +565,18 @@
   // ---------------------------------------------------------------- 6 chart
   //
   // The chart draws the server's P&L history (docs/pnl.md, "P&L history"):
-  // every two seconds each account's series is queried from its newest
-  // point drawn (the window's start at first), so a reload or a server
+  // each account's series is subscribed to on the `history` channel
+  // (docs/protocol.md, "The history channel") from its newest point drawn
+  // (the window's start at first): the snapshot brings the stored points,
+  // then each new point arrives as it is made, so a reload or a server
   // restart redraws what the server stored. Points are in event time, one
   // per bucket in which the account's net P&L changed; a line holds its
   // last value until the next point.
 
   const CHART_WINDOW_MS = 10 * 60 * 1000;
-  const HISTORY_POLL_MS = 2000;
   const PALETTE = ['#4cc9f0', '#f72585', '#ffd166', '#06d6a0', '#b388ff', '#ff8c42', '#90be6d', '#e5e5e5'];
   const series = new Map(); // account → [[t, value], ...], by time
-  const historyAsked = new Set(); // accounts with a history query in flight
+  const historySubs = new Map(); // account → { id, seq, ready }: its history subscription
   const colours = new Map();
   let chartScheduled = false;
 
@@ -579,26 +585,55 @@
     return colours.get(account);
   }
 
-  /** Asks for each shown account's points newer than those drawn. */
-  function refreshHistory() {
+  /**
+   * Subscribes to an account's history from its newest point drawn: a
+   * fresh subscription replaces the one before (after a seq gap too).
+   */
+  function subscribeHistory(account) {
+    const s = series.get(account);
+    const since = s && s.length ? s[s.length - 1][0] : Date.now() - CHART_WINDOW_MS;
+    const from = new Date(since).toISOString();
+    const msg = { op: 'subscribe', channel: 'history', account, from, batch: true };
+    const id = request(msg, { kind: 'history', account });
+    if (id !== null) historySubs.set(account, { id, seq: 0, ready: false });
+  }
+
+  /** Subscribes to the history of each shown account not yet subscribed. */
+  function subscribeHistories() {
     if (!subs.portfolio.ready) return;
-    for (const account of cards.keys()) {
-      if (historyAsked.has(account)) continue;
-      const s = series.get(account);
-      const since = s && s.length ? s[s.length - 1][0] : Date.now() - CHART_WINDOW_MS;
-      const from = new Date(since).toISOString();
-      if (request({ op: 'query', what: 'history', account, from }, { kind: 'history', account }) !== null) {
-        historyAsked.add(account);
+    for (const account of cards.keys()) if (!historySubs.has(account)) subscribeHistory(account);
+  }
+
+  function historySnapshot(msg, info) {
+    const account = info && info.kind === 'history' ? info.account : null;
+    const h = account === null ? undefined : historySubs.get(account);
+    if (!h || h.id !== msg.id) return; // replaced meanwhile
+    h.seq = msg.seq;
+    h.ready = true;
+    historyLoaded(account, (msg.data && msg.data.points) || []);
+  }
+
+  function historyDelta(msg) {
+    for (const [account, h] of historySubs) {
+      if (h.id !== msg.id) continue;
+      if (!h.ready || msg.seq <= h.seq) return; // a repeat
+      if (msg.seq !== h.seq + 1) {
+        log('warn', account + ' history: seq gap (' + h.seq + ' → ' + msg.seq + '); resubscribing from the last point');
+        subscribeHistory(account);
+        return;
       }
+      h.seq = msg.seq;
+      historyLoaded(account, Array.isArray(msg.data) ? msg.data : [msg.data]);
+      return;
     }
   }
 
-  /** A queried range: its points newer than the line's last are added. */
+  /** Points of a snapshot or of deltas: those newer than the line's last are added. */
   function historyLoaded(account, points) {
-    historyAsked.delete(account);
     let s = series.get(account);
     if (!s) series.set(account, (s = []));
     for (const p of points) {
+      if (!p) continue;
       const t = Date.parse(p.ts);
       const v = Number(p.net_pnl);
       if (!Number.isFinite(t) || !Number.isFinite(v)) continue;
@@ -815,7 +850,6 @@
       $('#feed-info').textContent = conn.updates + ' msgs · seq ' + subs.positions.seq;
     }, 1000);
     setInterval(() => request({ op: 'query', what: 'feeds' }, { kind: 'feeds' }), 5000);
-    setInterval(refreshHistory, HISTORY_POLL_MS);
     connect();
   }
 
@@ -824,7 +858,7 @@
     rows: () => [...rows.values()].map((r) => r.view),
     portfolios: () => [...cards.values()].map((c) => c.view),
     history: () => Object.fromEntries([...series.entries()].map(([a, s]) => [a, s.map((p) => p.slice())])),
-    subscriptions: () => JSON.parse(JSON.stringify(subs)),
+    subscriptions: () => JSON.parse(JSON.stringify(Object.assign({ history: Object.fromEntries(historySubs) }, subs))),
     stale: () => [...stale],
     reconnect: () => connect(),
   };

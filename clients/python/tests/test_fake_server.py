@@ -147,3 +147,76 @@ async def test_a_close_during_auth_fails_the_connect_at_once():
         with pytest.raises(ConnectionLost) as lost:
             await asyncio.wait_for(Client.connect(f"ws://127.0.0.1:{port}/ws", "t-0123456789abcdef"), 5)
         assert (lost.value.code, lost.value.reason) == (1008, "authentication failed")
+
+
+def hpoint(second: int, net: str, **series) -> dict:
+    return {"ts": f"2026-11-30T14:30:{second:02d}Z", "seq": second, "net_pnl": net, "day_pnl": net, **series}
+
+
+async def test_a_history_subscription_resumes_from_its_last_point_after_a_reconnect():
+    series = {"series": "book", "account": "A1", "strategy": None}
+
+    async def first(ws, script: Script) -> None:
+        sub = await script.recv(ws)
+        assert sub == {
+            "op": "subscribe",
+            "channel": "history",
+            "account": "A1",
+            "strategy": None,
+            "from": "2026-11-30T14:30:00Z",
+            "batch": True,
+            "id": sub["id"],
+        }
+        a = sub["id"]
+        data = {**series, "points": [hpoint(1, "5"), hpoint(2, "6")]}
+        await ws.send(json.dumps({"type": "snapshot", "id": a, "channel": "history", "seq": 9, "data": data}))
+        rows = [hpoint(3, "7", **series), hpoint(4, "8", **series)]
+        await ws.send(json.dumps({"type": "deltas", "id": a, "channel": "history", "seq": 10, "data": rows}))
+        await asyncio.sleep(0.2)
+        await ws.close(1008, "slow consumer: updates not drained in time; reconnect and resubscribe")
+
+    async def second(ws, script: Script) -> None:
+        sub = await script.recv(ws)
+        # From the newest point held: it comes again, then the new ones.
+        assert sub["from"] == "2026-11-30T14:30:04Z" and sub["strategy"] is None
+        data = {**series, "points": [hpoint(4, "8"), hpoint(5, "9")]}
+        b = sub["id"]
+        await ws.send(
+            json.dumps({"type": "snapshot", "id": b, "channel": "history", "seq": 20, "data": data})
+        )
+        await ws.send(
+            json.dumps(
+                {"type": "delta", "id": b, "channel": "history", "seq": 21, "data": hpoint(6, "10", **series)}
+            )
+        )
+        unsub = await script.recv(ws)
+        assert unsub == {
+            "op": "unsubscribe",
+            "channel": "history",
+            "account": "A1",
+            "strategy": None,
+            "id": unsub["id"],
+        }
+        await ws.send(json.dumps({"type": "result", "id": unsub["id"], "data": {"unsubscribed": "history"}}))
+        await ws.wait_closed()
+
+    script = Script(first, second)
+    async with serve(script, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        client = await Client.connect(f"ws://127.0.0.1:{port}/ws", min_backoff=0.01, max_backoff=0.05)
+        try:
+            sub = await client.subscribe_history(
+                "A1", default_book=True, start="2026-11-30T14:30:00Z", batch=True
+            )
+            await sub.wait_for(lambda v: len(v) == 6)
+            assert [(p.ts[-3:], p.net_pnl) for p in sub.points] == [
+                (f"{s:02d}Z", Decimal(n))
+                for s, n in [(1, "5"), (2, "6"), (3, "7"), (4, "8"), (5, "9"), (6, "10")]
+            ]
+            assert sub.snapshots == 2 and sub.seq == 21 and client.reconnects == 1
+            assert sub.view.last is not None and sub.view.last.extra["series"] == "book"
+            assert list(sub.frame()["net_pnl"]) == [Decimal(n) for n in ("5", "6", "7", "8", "9", "10")]
+            await sub.unsubscribe()
+            assert client.subscriptions() == []
+        finally:
+            await client.close()

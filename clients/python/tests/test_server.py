@@ -410,3 +410,48 @@ async def test_history_reads_each_series_in_event_time(server_factory, tokens):
             await reader.history()
         with pytest.raises(BadRequest):
             await admin.history("*")
+
+
+async def test_a_history_subscription_backfills_then_follows_each_new_point(server_factory, tokens):
+    server = server_factory(config=tokens).start()
+    async with Client(server.url, ADMIN) as admin, Client(server.url, READ_A1) as reader:
+        await admin.submit(
+            [
+                events.trade("A1", "AAPL", "buy", 100, "10", TS, id="hs1", strategy="carry"),
+                events.tick("AAPL", "11", "2026-11-30T14:30:00.5Z"),
+                events.tick("AAPL", "13", "2026-11-30T14:30:01.5Z"),
+                events.tick("AAPL", "14", "2026-11-30T14:30:02.5Z"),
+            ]
+        )
+        for _ in range(100):
+            if len(await admin.history("A1")) >= 2:
+                break
+            await asyncio.sleep(0.05)
+        sub = await reader.subscribe_history("A1", start="2026-11-30T14:30:00Z")
+        assert [(p.ts, p.net_pnl) for p in sub.points] == [
+            ("2026-11-30T14:30:01Z", D("100")),
+            ("2026-11-30T14:30:02Z", D("300")),
+        ]
+        book = await reader.subscribe_history("A1", strategy="carry", batch=True)
+        assert book.points == []
+        # 14:30:03 closes at 14 (A1: 100 × 4), 14:30:04 at 15.
+        await admin.submit(
+            [
+                events.tick("AAPL", "15", "2026-11-30T14:30:03.5Z"),
+                events.tick("AAPL", "16", "2026-11-30T14:30:04.5Z"),
+            ]
+        )
+        await sub.wait_for(lambda v: len(v) >= 4)
+        assert [p.net_pnl for p in sub.points] == [D("100"), D("300"), D("400"), D("500")]
+        assert sub.gaps == 0 and sub.snapshots == 1
+        await book.wait_for(lambda v: len(v) >= 2)
+        assert [p.net_pnl for p in book.points] == [D("400"), D("500")]
+        assert sub.points == await admin.history("A1")
+        with pytest.raises(Forbidden):
+            await reader.subscribe_history()
+        with pytest.raises(Forbidden):
+            await reader.subscribe_history("A2")
+        firm = await admin.subscribe_history(start="2026-11-30T14:30:04Z")
+        assert [p.net_pnl for p in firm.points] == [D("500")]
+        await sub.unsubscribe()
+        assert {s.target for s in reader.subscriptions()} == {("A1", "carry")}

@@ -320,3 +320,74 @@ def test_books_and_the_firm_parse_into_their_rows_and_keys():
     del firm["account"], firm["base_currency"]
     delta = parse_message({"type": "delta", "id": 2, "channel": "firm", "seq": 1, "data": firm})
     assert isinstance(delta.data, Firm) and delta.data.reporting_currency == "EUR"
+
+
+def test_history_messages_parse_into_points_kept_in_time_order():
+    from kupala_client import HistoryPoint, HistorySubscription
+    from kupala_client.messages import ts_key
+
+    def point(ts: str, net: str) -> dict:
+        return {"ts": ts, "seq": 1, "net_pnl": net, "day_pnl": "0"}
+
+    series = {"series": "account", "account": "A1", "strategy": None}
+    snap = parse_message(
+        {
+            "type": "snapshot",
+            "id": 4,
+            "channel": "history",
+            "seq": 7,
+            "data": {
+                **series,
+                "points": [point("2026-11-30T14:30:01Z", "1"), point("2026-11-30T14:30:01.5Z", "2")],
+            },
+        }
+    )
+    assert isinstance(snap, Snapshot) and all(isinstance(p, HistoryPoint) for p in snap.data)
+    delta = parse_message(
+        {
+            "type": "delta",
+            "id": 4,
+            "channel": "history",
+            "seq": 8,
+            "data": {**series, **point("2026-11-30T14:30:02Z", "3")},
+        }
+    )
+    assert delta.data.net_pnl == Decimal("3") and delta.data.extra["account"] == "A1"
+    with pytest.raises(ProtocolError):
+        parse_message({"type": "snapshot", "id": 4, "channel": "history", "seq": 7, "data": {**series}})
+    # 01.5Z is after 01Z, though it sorts before it as text.
+    assert ts_key("2026-11-30T14:30:01.5Z") > ts_key("2026-11-30T14:30:01Z")
+    state = SyncState("history")
+    assert state.on_message(snap) is Outcome.SNAPSHOT
+    assert state.on_message(delta) is Outcome.APPLIED
+    assert [p.net_pnl for p in state.view.rows()] == [Decimal(n) for n in ("1", "2", "3")]
+    # A renewal's snapshot adds to the points held (from the last one on).
+    again = parse_message(
+        {
+            "type": "snapshot",
+            "id": 5,
+            "channel": "history",
+            "seq": 20,
+            "data": {
+                **series,
+                "points": [point("2026-11-30T14:30:02Z", "3"), point("2026-11-30T14:30:03Z", "4")],
+            },
+        }
+    )
+    assert state.on_message(again) is Outcome.SNAPSHOT
+    assert [p.net_pnl for p in state.view.rows()] == [Decimal(n) for n in ("1", "2", "3", "4")]
+    assert state.view.last.ts == "2026-11-30T14:30:03Z"
+    # The subscribe request asks from the newest point held, else the start.
+    sub = HistorySubscription(
+        None, ("A1", None), {"account": "A1", "strategy": None}, "2026-11-30T00:00:00Z", {}
+    )
+    assert sub.subscribe_request() == {
+        "op": "subscribe",
+        "channel": "history",
+        "account": "A1",
+        "strategy": None,
+        "from": "2026-11-30T00:00:00Z",
+    }
+    sub.state.on_message(again)
+    assert sub.subscribe_request()["from"] == "2026-11-30T14:30:03Z"
+    assert sub.target_fields() == {"account": "A1", "strategy": None}

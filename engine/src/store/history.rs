@@ -15,6 +15,16 @@
 //! A series gets a point where its value changed; its chunks wholly older
 //! than the retention behind its newest point are removed, but the one
 //! holding the value at the window's start.
+//!
+//! One lock (`Store::history_open`) guards the chunks in progress and
+//! the [`HistoryListener`] told of each mark's new fine points: the writer
+//! adds a mark's points and tells the listener under it, and a read holds
+//! it from its first chunk to its last, so a read sees either all of a
+//! mark's points (and they were told before it) or none (and they are
+//! told after it). That is what lets a subscriber join a read of the
+//! stored points and the live ones without a gap or a repeat.
+
+use std::sync::{Arc, MutexGuard};
 
 use rustc_hash::FxHashMap;
 
@@ -30,8 +40,37 @@ const FORMAT: u8 = 2;
 /// Points per stored chunk.
 pub(crate) const CHUNK: usize = 64;
 
-/// Each series' chunk in progress, by its key prefix (tier and series).
-pub(crate) type OpenChunks = FxHashMap<Vec<u8>, Vec<StoredPoint>>;
+/// The P&L history's part of the store kept in memory, behind
+/// `Store::history_open`: each series' chunk in progress, and who is
+/// told of new points.
+#[derive(Default)]
+pub(crate) struct OpenChunks {
+    /// Each series' chunk in progress, by its key prefix (tier and series).
+    pub(crate) chunks: FxHashMap<Vec<u8>, Vec<StoredPoint>>,
+    /// Told of each mark's new fine points ([`Store::set_history_listener`]).
+    pub(crate) listener: Option<Arc<dyn HistoryListener>>,
+}
+
+/// A new point of the fine tier, as the writer made it readable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewPoint {
+    /// Its series (named once per series and process: cloning it counts a
+    /// reference, it allocates nothing).
+    pub series: Arc<Series>,
+    /// The point.
+    pub point: StoredPoint,
+}
+
+/// Told of the P&L history's new points as they are made: every point of
+/// the fine tier, which is every point a query will return after the
+/// coarse ones, once each, in the order they were made (per series, in
+/// time order).
+pub trait HistoryListener: Send + Sync + 'static {
+    /// A mark's new fine points (never empty). Called on the history
+    /// thread under the lock that makes them readable, so it must not
+    /// block or wait: queue them and return.
+    fn points(&self, points: &[NewPoint]);
+}
 
 /// Which series a point belongs to.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -153,10 +192,39 @@ fn decode_chunk(k: &[u8], v: &[u8]) -> Result<Vec<StoredPoint>, StoreError> {
 }
 
 impl Store {
+    /// The P&L history's chunks in progress and listener, locked.
+    pub(crate) fn history_lock(&self) -> Result<MutexGuard<'_, OpenChunks>, StoreError> {
+        self.history_open
+            .lock()
+            .map_err(|_| StoreError::Db("the P&L history's chunks are poisoned".into()))
+    }
+
+    /// Tells `listener` of every new fine point from now on (replacing
+    /// any listener before it).
+    pub fn set_history_listener(&self, listener: Arc<dyn HistoryListener>) -> Result<(), StoreError> {
+        self.history_lock()?.listener = Some(listener);
+        Ok(())
+    }
+
     /// The points of one tier of a series with `from <= at <= to`, in time
     /// order (stored chunks, then the chunk in progress).
     pub fn history_points(
         &self,
+        tier: Tier,
+        series: &Series,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<StoredPoint>, StoreError> {
+        let open = self.history_lock()?;
+        self.points_locked(&open, tier, series, from, to)
+    }
+
+    /// [`Store::history_points`] under the lock, held from the first
+    /// stored chunk read to the chunk in progress: the writer cannot move
+    /// a chunk from memory to the store in between.
+    fn points_locked(
+        &self,
+        open: &OpenChunks,
         tier: Tier,
         series: &Series,
         from: Timestamp,
@@ -182,9 +250,7 @@ impl Store {
                 }
             }
         }
-        if let Ok(open) = self.history_open.lock()
-            && let Some(chunk) = open.get(&p)
-        {
+        if let Some(chunk) = open.chunks.get(&p) {
             let after = out.last().map(|l| l.at);
             out.extend(
                 chunk
@@ -209,12 +275,9 @@ impl Store {
     /// Writes every chunk in progress (before a snapshot, and when the
     /// writer stops), so the store holds every point written so far.
     pub fn flush_history(&self) -> Result<(), StoreError> {
-        let mut open = self
-            .history_open
-            .lock()
-            .map_err(|_| StoreError::Db("the P&L history's chunks are poisoned".into()))?;
+        let mut open = self.history_lock()?;
         let mut w = self.db().batch();
-        for (p, chunk) in open.iter_mut() {
+        for (p, chunk) in open.chunks.iter_mut() {
             if let Some(first) = chunk.first() {
                 w.insert(&self.history, key(p, first.at), encode_chunk(chunk));
                 chunk.clear();
@@ -227,18 +290,22 @@ impl Store {
     /// A series' points with `from <= at <= to` at the finest resolution
     /// kept: the fine points, after the coarse ones older than the first
     /// fine point in the range (where the fine tier's retention ended).
+    /// Read under one hold of the lock: every point told to the
+    /// [`HistoryListener`] before the read and in the range is in it, and
+    /// none told after it.
     pub fn history(
         &self,
         series: &Series,
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<StoredPoint>, StoreError> {
-        let fine = self.history_points(Tier::Fine, series, from, to)?;
+        let open = self.history_lock()?;
+        let fine = self.points_locked(&open, Tier::Fine, series, from, to)?;
         let older_than = fine.first().map_or(to, |p| Timestamp(p.at.0.saturating_sub(1)));
         if older_than < from {
             return Ok(fine);
         }
-        let mut out = self.history_points(Tier::Coarse, series, from, older_than)?;
+        let mut out = self.points_locked(&open, Tier::Coarse, series, from, older_than)?;
         if !fine.is_empty() {
             out.retain(|p| p.at < fine[0].at);
         }
@@ -248,147 +315,5 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::history::{AccountPoint, BookPoint};
-    use crate::history::{HistoryConfig, HistoryMark};
-    use crate::ids::Names;
-    use crate::ids::{AccountId, BookId, NameKind, NewName};
-    use crate::store::history_writer::HistoryWriter;
-
-    const S: i64 = 1_000_000_000;
-
-    fn names() -> Names {
-        let mut n = Names::default();
-        for (kind, id, name) in [(NameKind::Account, 0, "A1"), (NameKind::Account, 1, "B2")] {
-            n.restore(&NewName {
-                kind,
-                id,
-                name: name.into(),
-            });
-        }
-        n
-    }
-
-    fn mark(at: i64, net: i128, coarse: bool) -> HistoryMark {
-        let pnl = PnlPoint {
-            net_pnl: Notional(net),
-            day_pnl: Notional(-net),
-        };
-        HistoryMark {
-            at: Timestamp(at * S),
-            seq: at.cast_unsigned(),
-            coarse,
-            accounts: vec![AccountPoint {
-                account: AccountId(0),
-                pnl,
-            }],
-            books: Vec::new(),
-            firm: pnl,
-        }
-    }
-
-    fn config() -> HistoryConfig {
-        HistoryConfig {
-            resolution_ns: S,
-            coarse_ns: 10 * S,
-            retention_ns: 5 * S,
-            coarse_retention_ns: 100 * S,
-        }
-    }
-
-    fn times(points: &[StoredPoint]) -> Vec<i64> {
-        points.iter().map(|p| p.at.0 / S).collect()
-    }
-
-    #[test]
-    fn points_round_trip_in_time_order_and_old_chunks_are_pruned() -> Result<(), StoreError> {
-        let dir = tempfile::tempdir().map_err(|e| StoreError::Db(e.to_string()))?;
-        let all = (Timestamp(i64::MIN), Timestamp(i64::MAX));
-        let a1 = Series::Account("A1".into());
-        let names = names();
-        let fine = {
-            let store = Store::open(dir.path())?;
-            let mut w = HistoryWriter::new(config());
-            for t in 1..=200 {
-                w.write(&store, &mark(t, i128::from(t) * 7, t % 10 == 0), &names)?;
-            }
-            let fine = store.history_points(Tier::Fine, &a1, all.0, all.1)?;
-            // Chunks of 64 start at 1, 65 and 129; when the one from 129
-            // was written (at 192) the retention's start was 187, so the
-            // two before it went; 193..=200 are in progress.
-            assert_eq!(times(&fine), (129..=200).collect::<Vec<_>>());
-            assert_eq!(fine[0].pnl.net_pnl, Notional(129 * 7));
-            assert_eq!(fine[0].pnl.day_pnl, Notional(-129 * 7));
-            assert_eq!(fine[0].seq, 129);
-            let ranged = store.history_points(Tier::Fine, &a1, Timestamp(150 * S), Timestamp(195 * S))?;
-            assert_eq!(times(&ranged), (150..=195).collect::<Vec<_>>());
-            // An unchanged value, or a mark already written (a recovery
-            // replaying), writes nothing; a new writer reads the newest
-            // point from the chunk in progress.
-            w.write(&store, &mark(201, 200 * 7, false), &names)?;
-            w.write(&store, &mark(150, 1, false), &names)?;
-            HistoryWriter::new(config()).write(&store, &mark(199, 5, false), &names)?;
-            assert_eq!(store.history_points(Tier::Fine, &a1, all.0, all.1)?, fine);
-            store.flush_history()?;
-            fine
-        };
-        // After a restart the chunks in progress were written, and a new
-        // writer reads the newest point from the store.
-        let store = Store::open(dir.path())?;
-        assert_eq!(store.history_points(Tier::Fine, &a1, all.0, all.1)?, fine);
-        let mut w = HistoryWriter::new(config());
-        w.write(&store, &mark(200, 5, false), &names)?;
-        assert_eq!(store.history_points(Tier::Fine, &a1, all.0, all.1)?, fine);
-        w.write(&store, &mark(202, 3, false), &names)?;
-        let merged = store.history(&a1, all.0, all.1)?;
-        let mut want: Vec<i64> = (1..=12).map(|t| t * 10).collect();
-        want.extend(129..=200);
-        want.push(202);
-        assert_eq!(
-            times(&merged),
-            want,
-            "coarse before the first fine point, then fine"
-        );
-        let ranged = store.history(&Series::Firm, Timestamp(15 * S), Timestamp(30 * S))?;
-        assert_eq!(times(&ranged), vec![20, 30]);
-        assert!(
-            store
-                .history(&Series::Account("B2".into()), all.0, all.1)?
-                .is_empty()
-        );
-        Ok(())
-    }
-
-    #[test]
-    fn book_series_are_apart_from_their_account_s() -> Result<(), StoreError> {
-        let dir = tempfile::tempdir().map_err(|e| StoreError::Db(e.to_string()))?;
-        let store = Store::open(dir.path())?;
-        let mut names = names();
-        names.books.intern(crate::books::BookKey {
-            account: AccountId(1),
-            strategy: None,
-        });
-        let mut m = mark(3, 5, false);
-        m.books.push(BookPoint {
-            book: BookId(0),
-            pnl: PnlPoint {
-                net_pnl: Notional(11),
-                day_pnl: Notional(0),
-            },
-        });
-        HistoryWriter::new(config()).write(&store, &m, &names)?;
-        let book = Series::Book {
-            account: "B2".into(),
-            strategy: None,
-        };
-        let got = store.history(&book, Timestamp(0), Timestamp(i64::MAX))?;
-        assert_eq!(
-            got.iter().map(|p| p.pnl.net_pnl).collect::<Vec<_>>(),
-            vec![Notional(11)]
-        );
-        let got = store.history(&Series::Account("B2".into()), Timestamp(0), Timestamp(i64::MAX))?;
-        assert!(got.is_empty(), "B2's account series was not in the mark");
-        Ok(())
-    }
-}
+#[path = "history_tests.rs"]
+mod tests;

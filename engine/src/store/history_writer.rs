@@ -1,11 +1,15 @@
 //! Writing the P&L history's points (see `store/history.rs`): each mark's
 //! points are appended to their series' chunk in progress, a full chunk is
 //! written as one value, and a series' chunks wholly older than its
-//! retention are removed as it writes a new one.
+//! retention are removed as it writes a new one. The mark's new fine
+//! points are then told to the store's listener, if any, under the same
+//! lock.
+
+use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use super::history::{CHUNK, Series, StoredPoint, Tier, encode_chunk, key, prefix};
+use super::history::{CHUNK, NewPoint, OpenChunks, Series, StoredPoint, Tier, encode_chunk, key, prefix};
 use crate::history::{HistoryConfig, HistoryMark, PnlPoint};
 use crate::ids::{AccountId, BookId, Names};
 use crate::store::{Store, StoreError};
@@ -37,6 +41,8 @@ impl SeriesId {
 /// What the writer knows of one series in one tier.
 #[derive(Debug)]
 struct SeriesState {
+    /// Its names (told to the listener with each new point).
+    series: Arc<Series>,
     /// Its key prefix (tier and names).
     prefix: Vec<u8>,
     /// Its newest point (stored or in progress).
@@ -49,6 +55,8 @@ struct SeriesState {
 pub struct HistoryWriter {
     config: HistoryConfig,
     series: FxHashMap<(Tier, SeriesId), SeriesState>,
+    /// The mark's new fine points, for the listener (reused).
+    fresh: Vec<NewPoint>,
 }
 
 impl HistoryWriter {
@@ -58,6 +66,7 @@ impl HistoryWriter {
         Self {
             config,
             series: FxHashMap::default(),
+            fresh: Vec::new(),
         }
     }
 
@@ -67,11 +76,34 @@ impl HistoryWriter {
     /// mark reported (a restored engine reports every series at its first
     /// mark), and neither is a point at or before the newest (a recovery
     /// replaying marks already written).
+    ///
+    /// The store's listener is then told of the new fine points, before
+    /// the lock is released (also those of a mark whose write failed part
+    /// way: a point in a chunk in progress is readable all the same).
     pub fn write(&mut self, store: &Store, mark: &HistoryMark, names: &Names) -> Result<(), StoreError> {
-        let mut open = store
-            .history_open
-            .lock()
-            .map_err(|_| StoreError::Db("the P&L history's chunks are poisoned".into()))?;
+        let mut open = store.history_lock()?;
+        self.fresh.clear();
+        let written = self.add(store, &mut open, mark, names);
+        if let Some(listener) = &open.listener
+            && !self.fresh.is_empty()
+        {
+            listener.points(&self.fresh);
+        }
+        self.fresh.clear();
+        written
+    }
+
+    /// Adds a mark's points under the lock (see [`HistoryWriter::write`]),
+    /// noting the fine ones in `fresh` when a listener wants them.
+    fn add(
+        &mut self,
+        store: &Store,
+        open: &mut OpenChunks,
+        mark: &HistoryMark,
+        names: &Names,
+    ) -> Result<(), StoreError> {
+        let told = open.listener.is_some();
+        let open = &mut open.chunks;
         let mut w = store.db().batch();
         let points = std::iter::once((SeriesId::Firm, mark.firm))
             .chain(
@@ -90,13 +122,15 @@ impl HistoryWriter {
                 let state = match self.series.entry((tier, id)) {
                     std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                     std::collections::hash_map::Entry::Vacant(e) => {
-                        let p = prefix(tier, &id.named(names));
+                        let series = Arc::new(id.named(names));
+                        let p = prefix(tier, &series);
                         let in_progress = open.get(&p).and_then(|c| c.last()).copied();
                         let newest = match in_progress {
                             Some(point) => Some(point),
                             None => store.newest_stored(&p)?,
                         };
                         e.insert(SeriesState {
+                            series,
                             prefix: p,
                             newest: newest.map(|s| (s.at, s.pnl)),
                         })
@@ -119,6 +153,12 @@ impl HistoryWriter {
                     None => open.entry(state.prefix.clone()).or_default(),
                 };
                 chunk.push(point);
+                if told && tier == Tier::Fine {
+                    self.fresh.push(NewPoint {
+                        series: Arc::clone(&state.series),
+                        point,
+                    });
+                }
                 if chunk.len() >= CHUNK {
                     let full = std::mem::take(chunk);
                     let first = full[0].at;

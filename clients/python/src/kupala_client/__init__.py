@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from . import events
 from .channels import CHANNELS, Channel, register_channel
-from .client import AnalysisJob, Client, Grant, Subscription
+from .client import AnalysisJob, Client, Grant, HistorySubscription, Subscription
 from .errors import (
     BadRequest,
     Busy,
@@ -80,6 +80,7 @@ __all__ = [
     "Error",
     "Firm",
     "HistoryPoint",
+    "HistorySubscription",
     "FirmView",
     "Forbidden",
     "Grant",

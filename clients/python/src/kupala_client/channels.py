@@ -19,8 +19,8 @@ from typing import Any, Callable, Iterable
 import pandas as pd
 
 from . import frames
-from .messages import Book, Firm, Portfolio, Position, Row, Tick
-from .views import BooksView, FirmView, PortfolioView, PositionsView, TicksView, ValueView
+from .messages import Book, Firm, HistoryPoint, Portfolio, Position, Row, Tick
+from .views import BooksView, FirmView, HistoryView, PortfolioView, PositionsView, TicksView, ValueView
 
 
 @dataclass(frozen=True)
@@ -51,5 +51,8 @@ for _c in (
     Channel("firm", None, Firm, FirmView, frames.firm_frame),
     Channel("ticks", "instrument", Tick, TicksView, frames.ticks_frame),
     Channel("analysis", None, None, ValueView, None),
+    # The firm's series by this table; an account's or a book's, and a
+    # backfill, through ``Client.subscribe_history``.
+    Channel("history", None, HistoryPoint, HistoryView, frames.history_frame),
 ):
     register_channel(_c)

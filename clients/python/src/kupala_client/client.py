@@ -138,11 +138,15 @@ class Subscription:
             raise TypeError(f"no DataFrame for channel {self.channel!r}")
         return builder(self.rows())
 
+    def target_fields(self) -> dict[str, Any]:
+        """The fields naming what is followed, as subscribe and unsubscribe
+        send them."""
+        field = CHANNELS[self.channel].target
+        return {} if field is None else {field: self.target}
+
     def subscribe_request(self) -> dict[str, Any]:
         msg: dict[str, Any] = {"op": "subscribe", "channel": self.channel}
-        field = CHANNELS[self.channel].target
-        if field is not None:
-            msg[field] = self.target
+        msg.update(self.target_fields())
         msg.update(self.options)
         return msg
 
@@ -212,6 +216,63 @@ class Subscription:
             f"Subscription({self.channel}, {self.target!r}, seq={self.seq}, "
             f"in_sync={self.in_sync}, rows={len(self.state.view)})"
         )
+
+
+def _series_fields(account: str | None, strategy: str | None, default_book: bool) -> dict[str, Any]:
+    """The fields naming a P&L history series: none for the firm, the
+    account, and ``strategy`` (``None``: the default book) for a book."""
+    if strategy is not None and default_book:
+        raise ValueError("strategy and default_book name different books")
+    if account is None and (strategy is not None or default_book):
+        raise ValueError("a book needs its account")
+    out: dict[str, Any] = {}
+    if account is not None:
+        out["account"] = account
+    if strategy is not None or default_book:
+        out["strategy"] = strategy
+    return out
+
+
+class HistorySubscription(Subscription):
+    """A ``history`` subscription: one P&L history series (the firm, an
+    account, a book), its view a :class:`~kupala_client.views.HistoryView`
+    of every point received, oldest first.
+
+    The first snapshot holds the stored points from ``start`` on (none
+    without ``start``: new points only), then each new point arrives as a
+    delta. A renewal (after a seq gap, a reconnect or a server restart)
+    subscribes from the newest point held, so the view goes on without a
+    hole or a repeat.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        target: Any,
+        fields: dict[str, Any],
+        start: str | None,
+        options: dict[str, Any],
+    ) -> None:
+        super().__init__(client, "history", target, options)
+        self.fields = fields
+        #: The first snapshot's ``from`` (RFC 3339), as given.
+        self.start = start
+
+    @property
+    def points(self) -> list[HistoryPoint]:
+        """The points received, oldest first."""
+        return list(self.state.view.rows())
+
+    def target_fields(self) -> dict[str, Any]:
+        return dict(self.fields)
+
+    def subscribe_request(self) -> dict[str, Any]:
+        msg = super().subscribe_request()
+        last = self.state.view.last
+        start = last.ts if last is not None else self.start
+        if start is not None:
+            msg["from"] = start
+        return msg
 
 
 class AnalysisJob:
@@ -695,12 +756,19 @@ class Client:
             options["batch"] = True
         ws = await asyncio.wait_for(self._ws_ready(), self.request_timeout if timeout is None else timeout)
         sub = self._subs.get((channel, target))
-        if sub is None:
+        if sub is None or type(sub) is not Subscription:
+            if sub is not None:
+                self._drop(sub, None)
             sub = Subscription(self, channel, target, options)
             self._subs[sub.key] = sub
         else:
             sub.options = options
             sub.state.desync()
+        return await self._subscribed(ws, sub, timeout)
+
+    async def _subscribed(self, ws: ClientConnection, sub: Subscription, timeout: float | None) -> Any:
+        """Send ``sub``'s subscribe and wait for its snapshot (a refusal
+        drops it and raises)."""
         try:
             fut = await self._send_subscribe(ws, sub)
             await self._answer(fut, sub.request_id, timeout)
@@ -738,6 +806,48 @@ class Client:
         """The latest ML analysis result (``sub.view.value``)."""
         return await self.subscribe("analysis", None, **options)
 
+    async def subscribe_history(
+        self,
+        account: str | None = None,
+        *,
+        strategy: str | None = None,
+        default_book: bool = False,
+        start: _dt.datetime | str | None = None,
+        min_interval_ms: int | None = None,
+        batch: bool = False,
+        timeout: float | None = None,
+    ) -> HistorySubscription:
+        """Follow one series of the server's P&L history (named as in
+        :meth:`history`): the stored points from ``start`` on (none without
+        it), then each new point as the server makes it, in order, each
+        once (``sub.points``, ``sub.frame()``, ``sub.updates()``).
+        Subscribing again to the same series starts it again from the new
+        ``start``. A refusal (``Forbidden``, ``TooLarge`` past 10,000
+        stored points: a later ``start``) raises its :class:`ServerError`."""
+        fields = _series_fields(account, strategy, default_book)
+        target: Any = (
+            None if account is None else account if "strategy" not in fields else (account, strategy)
+        )
+        begin = None if start is None else str(encode_value("from", start))
+        options: dict[str, Any] = {}
+        if min_interval_ms is not None:
+            options["min_interval_ms"] = int(min_interval_ms)
+        if batch:
+            options["batch"] = True
+        ws = await asyncio.wait_for(self._ws_ready(), self.request_timeout if timeout is None else timeout)
+        sub = self._subs.get(("history", target))
+        if isinstance(sub, HistorySubscription):
+            sub.options, sub.start = options, begin
+            sub.state.view.clear()
+            sub.state.desync()
+        else:
+            if sub is not None:
+                self._drop(sub, None)
+            sub = HistorySubscription(self, target, fields, begin, options)
+            self._subs[sub.key] = sub
+        result: HistorySubscription = await self._subscribed(ws, sub, timeout)
+        return result
+
     async def unsubscribe(self, sub: Subscription) -> None:
         """End a subscription (locally at once; on the server if connected)."""
         if self._subs.get(sub.key) is not sub:
@@ -747,9 +857,7 @@ class Client:
         if ws is None or not self._connected.is_set():
             return  # nothing to end on the server: no connection
         payload: dict[str, Any] = {"op": "unsubscribe", "channel": sub.channel}
-        field = CHANNELS[sub.channel].target
-        if field is not None:
-            payload[field] = sub.target
+        payload.update(sub.target_fields())
         try:
             await self._call(ws, payload)
         except ConnectionLost:
@@ -815,12 +923,7 @@ class Client:
         totals, or one of its books (``strategy``, or ``default_book=True``),
         between ``start`` and ``end`` (inclusive; open ends when ``None``)."""
         payload: dict[str, Any] = {"op": "query", "what": "history"}
-        if account is not None:
-            payload["account"] = account
-        if strategy is not None and default_book:
-            raise ValueError("strategy and default_book name different books")
-        if strategy is not None or default_book:
-            payload["strategy"] = strategy
+        payload.update(_series_fields(account, strategy, default_book))
         if start is not None:
             payload["from"] = encode_value("from", start)
         if end is not None:

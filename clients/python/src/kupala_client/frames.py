@@ -1,4 +1,5 @@
-"""pandas DataFrames of positions, portfolios, books, the firm and ticks.
+"""pandas DataFrames of positions, portfolios, books, the firm, ticks and
+P&L history series.
 
 Decimal columns hold :class:`decimal.Decimal` objects (``object`` dtype),
 exactly what the server sent: sums and comparisons stay exact
@@ -14,7 +15,7 @@ from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
-from .messages import Book, Firm, Portfolio, Position, Row, Tick
+from .messages import Book, Firm, HistoryPoint, Portfolio, Position, Row, Tick
 
 
 def _columns(row_type: type[Row], leave_out: tuple[str, ...] = ()) -> tuple[str, ...]:
@@ -29,6 +30,7 @@ PORTFOLIO_COLUMNS: tuple[str, ...] = _columns(Portfolio)
 TICK_COLUMNS: tuple[str, ...] = _columns(Tick)
 BOOK_COLUMNS: tuple[str, ...] = _columns(Book)
 FIRM_COLUMNS: tuple[str, ...] = _columns(Firm)
+HISTORY_COLUMNS: tuple[str, ...] = _columns(HistoryPoint)
 
 
 def _sortable(value: Any) -> tuple[bool, Any]:
@@ -86,6 +88,13 @@ def ticks_frame(rows: Iterable[Tick]) -> pd.DataFrame:
     """Last ticks as a DataFrame, one row per instrument (``ts`` stays the
     server's RFC 3339 text; ``pd.to_datetime(df["ts"])`` parses it)."""
     return _frame(rows, Tick, TICK_COLUMNS, ("instrument",))
+
+
+def history_frame(rows: Iterable[HistoryPoint]) -> pd.DataFrame:
+    """A P&L history series as a DataFrame, one row per point, in the
+    order given (a view's: oldest first). ``ts`` stays the server's RFC
+    3339 text (``pd.to_datetime(df["ts"])`` parses it)."""
+    return _frame(rows, HistoryPoint, HISTORY_COLUMNS, ())
 
 
 _KNOWN_DECIMALS = frozenset(Position.DECIMALS + Portfolio.DECIMALS + Firm.DECIMALS + Tick.DECIMALS)

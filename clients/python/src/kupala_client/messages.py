@@ -226,11 +226,22 @@ class Book(Portfolio):
         return (self.account,) if self.strategy is None else (self.account, self.strategy)
 
 
+def ts_key(ts: str) -> tuple[str, int]:
+    """A sort key of the server's RFC 3339 UTC times (``...:01Z``,
+    ``...:01.5Z``): the seconds, then the nanoseconds. Plain string order
+    puts ``01.5Z`` before ``01Z``."""
+    head, dot, frac = ts.rstrip("Z").partition(".")
+    ns = int((frac + "000000000")[:9]) if dot and frac.isdigit() else 0
+    return (head, ns)
+
+
 @dataclass(frozen=True)
 class HistoryPoint(Row):
-    """One point of a P&L history series (``query`` ``history``): the
-    series' value from the end of the bucket ``ts`` (RFC 3339, event time)
-    until the next point, after the events up to journal ``seq``."""
+    """One point of a P&L history series (``query`` ``history``, the
+    ``history`` channel): the series' value from the end of the bucket
+    ``ts`` (RFC 3339, event time) until the next point, after the events
+    up to journal ``seq``. A channel delta's series fields (``series``,
+    ``account``, ``strategy``) are in ``extra``."""
 
     DECIMALS: ClassVar[tuple[str, ...]] = ("net_pnl", "day_pnl")
 
@@ -239,6 +250,11 @@ class HistoryPoint(Row):
     net_pnl: Decimal
     day_pnl: Decimal
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def key(self) -> tuple[str, int]:
+        """Its time, as a sort key (a series has one point per time)."""
+        return ts_key(self.ts)
 
 
 @dataclass(frozen=True)
@@ -452,6 +468,12 @@ def _rows(channel: str, data: Any, many: bool) -> Any:
     row_type = spec.row_type if spec is not None else None
     if row_type is None:
         return data
+    if channel == "history" and many and isinstance(data, Mapping):
+        # A snapshot: the series and its stored points.
+        points = data.get("points")
+        if not isinstance(points, list):
+            raise ProtocolError("history: the snapshot has no list of points")
+        return tuple(row_type.from_json(r) for r in points)
     if channel == "firm":
         # One object (a snapshot's may be null), not a list of rows.
         if data is None:

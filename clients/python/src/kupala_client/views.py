@@ -2,7 +2,8 @@
 
 A view holds the latest row per key: (account, instrument[, strategy])
 for positions, account for portfolios, (account[, strategy]) for books,
-one row for the firm, instrument for ticks. :class:`SyncState` checks the
+one row for the firm, instrument for ticks, and every point of a P&L
+history series by its time. :class:`SyncState` checks the
 subscription's ``seq``: a snapshot sets it, each delta must be exactly one
 more. Anything else is a gap (a lost or repeated message): the state is
 marked out of sync, further deltas are ignored, and the client
@@ -18,7 +19,7 @@ from __future__ import annotations
 import enum
 from typing import Any, Generic, Iterator, TypeVar
 
-from .messages import Book, Delta, Deltas, Firm, Portfolio, Position, Snapshot, Tick
+from .messages import Book, Delta, Deltas, Firm, HistoryPoint, Portfolio, Position, Snapshot, Tick
 
 R = TypeVar("R")
 
@@ -117,6 +118,30 @@ class TicksView(View[Tick]):
     def last(self) -> Tick | None:
         rows = self.rows()
         return rows[-1] if rows else None
+
+
+class HistoryView(View[HistoryPoint]):
+    """A P&L history series: every point received, by time (``rows()``
+    oldest first, ``last`` the newest). A snapshot adds its points rather
+    than replacing the view: a renewed subscription (after a gap or a
+    reconnect) asks for the points from the newest one held on, so the
+    view goes on without a hole; the point at that time comes again and
+    replaces itself. Nothing is dropped: a subscription kept for days holds
+    every point of those days (see ``HistorySubscription``)."""
+
+    channel = "history"
+
+    def reset(self, rows: Any) -> None:
+        for r in rows:
+            self._rows[r.key] = r
+
+    def clear(self) -> None:
+        """Forget every point (a subscription from another start)."""
+        self._rows = {}
+
+    @property
+    def last(self) -> HistoryPoint | None:
+        return self._rows[max(self._rows)] if self._rows else None
 
 
 class ValueView:
