@@ -311,6 +311,7 @@ impl Book {
                 has_mark: i.has_mark,
                 has_tick: i.has_tick,
                 holders: Vec::with_capacity(share(i.holders, owner)),
+                cross: Vec::new(),
                 slots: Vec::with_capacity(share(i.holders, owner)),
                 dirty: false,
                 seq: i.seq,
@@ -372,6 +373,7 @@ impl Book {
         // from it (`holders`), so the image's are not read back.
         let h = self.hot_mut(slot);
         (h.qty, h.cost) = (p.qty, p.cost);
+        self.keep_cross_value(slot);
         self.set_base_amounts(
             slot,
             Amounts {

@@ -63,6 +63,8 @@ pub(crate) struct Cross {
     pub(crate) amounts: Amounts,
     pub(crate) cost_base: i128,
     pub(crate) fx_realized: i128,
+    /// The position's entry in its instrument's `Inst::cross`.
+    pub(crate) entry: u32,
 }
 
 /// The entry of a cross-currency position's base amounts in `Book::cross`.

@@ -3,7 +3,7 @@
 
 use super::firm::FirmSums;
 use super::fx_cost::fx_open;
-use super::holders::{Applied, ConvKind, GroupId, SlotId, Valuation, reprice_holders};
+use super::holders::{Applied, ConvKind, GroupId, Run, SlotId, Valuation, reprice_holders};
 use super::links::BookLinks;
 use super::marks::MarkCapture;
 use super::totals::Totals;
@@ -206,21 +206,20 @@ impl Book {
         }
         let mut touched = std::mem::take(&mut self.dirty_pos);
         let ids = std::mem::take(&mut self.dirty_inst);
-        if !ids.is_empty() {
-            self.applied_kinds.clear();
-            self.applied_kinds
-                .extend(self.applied_convs.iter().map(|&c| ConvKind::of(c)));
-        }
         let applied = Applied {
             convs: &self.applied_convs,
-            kinds: &self.applied_kinds,
-            all_identity: self.applied_kinds.iter().all(|&k| k == ConvKind::Identity),
+            kinds: &self.group_kinds,
+            all_identity: self.group_kinds.iter().all(|&k| k == ConvKind::Identity),
         };
         for &id in &ids {
             let inst = &mut self.instruments[id.index()];
             inst.dirty = false;
+            let run = Run {
+                holders: &inst.holders,
+                cross: &mut inst.cross,
+            };
             reprice_holders(
-                &inst.holders,
+                run,
                 inst.applied,
                 inst.mark,
                 inst.multiplier,
@@ -268,18 +267,25 @@ impl Book {
             let inst = &self.instruments[p.instrument.index()];
             let h = &inst.holders[p.holder.index()];
             let (mark, mult) = (inst.applied, inst.multiplier);
-            let before = Valuation::in_base(mark, h.qty, h.cost, mult, from);
-            let after = Valuation::in_base(mark, h.qty, h.cost, mult, to);
-            let book = h.book;
+            let (book, cost) = (h.book, h.cost);
+            let before = Valuation::in_base(mark, h.qty, cost, mult, from);
+            let after = Valuation::in_base(mark, h.qty, cost, mult, to);
             let fx = match p.cross {
-                Some(c) if p.priced => {
-                    let cost_base = self.cross[c.index()].cost_base;
-                    sub(
-                        fx_open(to, mult, h.cost, cost_base),
-                        fx_open(from, mult, h.cost, cost_base),
-                    )
+                Some(c) => {
+                    let cross = self.cross[c.index()];
+                    let entry = &mut self.instruments[p.instrument.index()].cross[cross.entry as usize];
+                    debug_assert_eq!(entry.value, before, "a cross holder's kept base values");
+                    entry.value = after;
+                    if p.priced {
+                        sub(
+                            fx_open(to, mult, cost, cross.cost_base),
+                            fx_open(from, mult, cost, cross.cost_base),
+                        )
+                    } else {
+                        0
+                    }
                 }
-                _ => 0,
+                None => 0,
             };
             self.totals.shift(book, before, after);
             if fx != 0 {

@@ -145,23 +145,11 @@ impl Valuation {
 /// group read instead of comparing its [`Conversion`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ConvKind {
-    /// No rate yet: the holders are unpriced, left out of the totals.
-    Unpriced,
     /// Instrument currency = base: a value in base is the value.
     Identity,
-    /// Another currency: each value converts.
-    Converted,
-}
-
-impl ConvKind {
-    /// The kind of an applied conversion.
-    pub(crate) fn of(conv: Option<Conversion>) -> Self {
-        match conv {
-            None => Self::Unpriced,
-            Some(c) if c == Conversion::IDENTITY => Self::Identity,
-            Some(_) => Self::Converted,
-        }
-    }
+    /// Another currency: its holders are the instrument's [`CrossHolder`]s,
+    /// repriced from the base values they keep.
+    Cross,
 }
 
 /// The applied conversions of a shard's groups, and their kinds.
@@ -175,13 +163,36 @@ pub(crate) struct Applied<'a> {
     pub(crate) all_identity: bool,
 }
 
-/// Moves a run of holders from the applied mark `from` to `to` and records
-/// each change in its book's pending totals: the tick loop. `applied` is
-/// the shard's applied conversions by group (an unpriced position is left
-/// out of the totals).
+/// A holder in another currency than its account's base, with the base
+/// values its book's totals include for it: [`Valuation::in_base`] at its
+/// instrument's applied mark and its group's applied conversion, kept so a
+/// tick converts only the new values (two conversions, not four). Every
+/// change of those inputs stores the new values (`Book::set_holding`,
+/// `Book::reprice_group`, the tick loop, a restore).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CrossHolder {
+    /// The holder, in its instrument's array.
+    pub(crate) holder: HolderIdx,
+    /// Its base values as the totals include them.
+    pub(crate) value: Valuation,
+}
+
+/// An instrument's holders as a tick moves them: the array, and the
+/// entries of those in another currency than their base.
+pub(crate) struct Run<'a> {
+    /// Every holder.
+    pub(crate) holders: &'a [Holder],
+    /// The cross-currency ones, with their base values.
+    pub(crate) cross: &'a mut [CrossHolder],
+}
+
+/// Moves an instrument's holders from the applied mark `from` to `to` and
+/// records each change in its book's pending totals: the tick loop.
+/// `applied` is the shard's applied conversions by group (an unpriced
+/// position is left out of the totals).
 #[inline]
 pub(crate) fn reprice_holders(
-    holders: &[Holder],
+    run: Run<'_>,
     from: i64,
     to: i64,
     multiplier: Multiplier,
@@ -191,54 +202,52 @@ pub(crate) fn reprice_holders(
     if from == to {
         return;
     }
-    if multiplier == Multiplier::ONE {
-        if applied.all_identity {
-            reprice_plain(holders, from, to, totals);
-        } else {
-            reprice_mixed(holders, from, to, applied, totals);
-        }
+    if multiplier == Multiplier::ONE && applied.all_identity {
+        reprice_plain(run.holders, from, to, totals);
         return;
     }
     let mut moved = ReportedMove::default();
-    for h in holders {
-        let Some(conv) = applied.convs[h.group.index()] else {
-            continue;
-        };
-        let before = Valuation::at(from, h.qty, h.cost, multiplier).converted(conv);
-        let after = Valuation::at(to, h.qty, h.cost, multiplier).converted(conv);
-        totals.shift_into(h.book, before, after, &mut moved);
-    }
-    totals.apply_reported(moved);
-}
-
-/// The tick loop for multiplier 1 when some of the shard's positions are
-/// in another currency than their account's base: a holder in its base
-/// currency moves by `(to − from) × qty` as in [`reprice_plain`], only the
-/// others pay for two converted valuations.
-fn reprice_mixed(holders: &[Holder], from: i64, to: i64, applied: Applied<'_>, totals: &mut BookTotals) {
-    let step = i128::from(to) - i128::from(from);
-    let mut moved = ReportedMove::default();
-    for h in holders {
-        if h.qty == 0 {
-            continue;
-        }
-        match applied.kinds[h.group.index()] {
-            ConvKind::Unpriced => {}
-            ConvKind::Identity => {
-                let d = step * i128::from(h.qty);
-                totals.revalue_into(h.book, d, d, &mut moved);
-            }
-            ConvKind::Converted => {
-                let Some(conv) = applied.convs[h.group.index()] else {
-                    continue;
-                };
-                let before = Valuation::at(from, h.qty, h.cost, Multiplier::ONE).converted(conv);
-                let after = Valuation::at(to, h.qty, h.cost, Multiplier::ONE).converted(conv);
+    if multiplier == Multiplier::ONE {
+        reprice_local(run.holders, from, to, applied.kinds, totals, &mut moved);
+    } else {
+        for h in run.holders {
+            if applied.kinds[h.group.index()] == ConvKind::Identity {
+                let before = Valuation::at(from, h.qty, h.cost, multiplier);
+                let after = Valuation::at(to, h.qty, h.cost, multiplier);
                 totals.shift_into(h.book, before, after, &mut moved);
             }
         }
     }
+    for c in run.cross {
+        let h = &run.holders[c.holder.index()];
+        let Some(conv) = applied.convs[h.group.index()] else {
+            continue;
+        };
+        let after = Valuation::at(to, h.qty, h.cost, multiplier).converted(conv);
+        totals.shift_into(h.book, c.value, after, &mut moved);
+        c.value = after;
+    }
     totals.apply_reported(moved);
+}
+
+/// The tick loop's pass over the holders in their base currency when the
+/// multiplier is 1: each moves by `(to − from) × qty` as in
+/// [`reprice_plain`]; the cross-currency ones are left to their entries.
+fn reprice_local(
+    holders: &[Holder],
+    from: i64,
+    to: i64,
+    kinds: &[ConvKind],
+    totals: &mut BookTotals,
+    moved: &mut ReportedMove,
+) {
+    let step = i128::from(to) - i128::from(from);
+    for h in holders {
+        if h.qty != 0 && kinds[h.group.index()] == ConvKind::Identity {
+            let d = step * i128::from(h.qty);
+            totals.revalue_into(h.book, d, d, moved);
+        }
+    }
 }
 
 /// The tick loop when every position of the shard is in its account's

@@ -57,9 +57,26 @@ impl Book {
         };
         (h.qty, h.cost) = (qty, cost);
         let book = h.book;
+        if let Some(c) = p.cross {
+            let entry = &mut inst.cross[self.cross[c.index()].entry as usize];
+            debug_assert_eq!(entry.value, before, "a cross holder's kept base values");
+            entry.value = after;
+        }
         self.totals.shift(book, before, after);
         if fx != 0 {
             self.totals.add_fx(book, fx);
         }
+    }
+
+    /// Stores a cross-currency position's base values as the totals
+    /// include them (a restore, which sets holdings without moving totals).
+    pub(crate) fn keep_cross_value(&mut self, slot: SlotId) {
+        let p = &self.positions[slot.index()];
+        let Some(c) = p.cross else { return };
+        let entry = self.cross[c.index()].entry as usize;
+        let inst = &mut self.instruments[p.instrument.index()];
+        let h = &inst.holders[p.holder.index()];
+        let conv = self.applied_convs[h.group.index()];
+        inst.cross[entry].value = Valuation::in_base(inst.applied, h.qty, h.cost, inst.multiplier, conv);
     }
 }

@@ -71,6 +71,9 @@ pub(crate) struct Inst {
     /// Once a tick arrived, trades stop moving the mark.
     pub(crate) has_tick: bool,
     pub(crate) holders: Vec<Holder>,
+    /// The holders in another currency than their base, with the base
+    /// values the totals include (see `holders::CrossHolder`).
+    pub(crate) cross: Vec<holders::CrossHolder>,
     pub(crate) slots: Vec<SlotId>,
     pub(crate) dirty: bool,
     /// The last op that moved the mark (or split): every listed holder
@@ -88,6 +91,7 @@ impl Default for Inst {
             has_mark: false,
             has_tick: false,
             holders: Vec::new(),
+            cross: Vec::new(),
             slots: Vec::new(),
             dirty: false,
             seq: 0,
@@ -131,9 +135,8 @@ pub struct Book {
     /// Each group's conversion as the account totals reflect it (as of
     /// the last flush): what the tick loop values holders at.
     pub(crate) applied_convs: Vec<Option<Conversion>>,
-    /// The kinds of `applied_convs`, as of the last flush's tick loop (a
-    /// reused buffer).
-    pub(crate) applied_kinds: Vec<holders::ConvKind>,
+    /// Each group's kind (fixed by its currencies).
+    pub(crate) group_kinds: Vec<holders::ConvKind>,
     pub(crate) group_of: FxHashMap<(CurrencyId, CurrencyId), GroupId>,
     pub(crate) closed: Vec<ClosedPosition>,
     pub(crate) dirty_inst: Vec<InstrumentId>,
@@ -188,7 +191,7 @@ impl Book {
             groups: Vec::new(),
             convs: Vec::new(),
             applied_convs: Vec::new(),
-            applied_kinds: Vec::new(),
+            group_kinds: Vec::new(),
             group_of: FxHashMap::default(),
             closed: Vec::new(),
             dirty_inst: Vec::new(),

@@ -16,7 +16,8 @@ use crate::state::PortfolioState;
 #[derive(Clone, Copy, Debug, Default)]
 #[repr(C, align(64))]
 pub(crate) struct Totals {
-    // The first cache line holds what a tick moves and the dirty flag.
+    // The first cache line holds what a tick moves and what its flush
+    // writes.
     pub(crate) market_value: i128,
     pub(crate) unrealized: i128,
     pub(crate) day: i128,
@@ -31,8 +32,9 @@ pub(crate) struct Totals {
     /// tick loop reads the copy in `BookTotals::flags`).
     pub(crate) as_reported: bool,
     pub(crate) base: CurrencyId,
-    /// Positions with no rate to base (left out of the sums).
-    pub(crate) unpriced: i64,
+    /// The last flush's seq that changed them (in the tick's line: the
+    /// flush that follows a tick writes it for every book the tick moved).
+    pub(crate) seq: u64,
     pub(crate) realized: i128,
     pub(crate) fees: i128,
     /// Dividend income.
@@ -45,8 +47,8 @@ pub(crate) struct Totals {
     pub(crate) firm_mv: i128,
     pub(crate) firm_unrealized: i128,
     pub(crate) firm_fx: i128,
-    /// The last flush's seq that changed them.
-    pub(crate) seq: u64,
+    /// Positions with no rate to base (left out of the sums).
+    pub(crate) unpriced: i64,
     /// Listed positions (the firm counts them unpriced while the base has
     /// no rate to the reporting currency).
     pub(crate) listed: i32,
@@ -60,8 +62,8 @@ const _: () = assert!(
 );
 
 const _: () = assert!(
-    std::mem::offset_of!(Totals, unpriced) + 8 <= 64,
-    "what a tick moves fits one cache line"
+    std::mem::offset_of!(Totals, seq) + 8 <= 64,
+    "what a tick and its flush move fits one cache line"
 );
 
 impl Totals {

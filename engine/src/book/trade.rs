@@ -2,7 +2,7 @@
 //! realized P&L and fees (converted at the rate of the moment), and creates
 //! the position, its conversion group and its indexes on first use.
 
-use super::holders::{GroupId, Holder, HolderIdx, SlotId};
+use super::holders::{ConvKind, CrossHolder, GroupId, Holder, HolderIdx, SlotId, Valuation};
 use super::{Amounts, Book, Cross, CrossId, Group, Position};
 use crate::ids::{AccountId, BookId, CurrencyId, InstrumentId};
 use crate::lean::push_lean;
@@ -116,7 +116,18 @@ impl Book {
         );
         push_lean(&mut inst.slots, slot);
         let cross = (currency != base).then(|| {
-            self.cross.push(Cross::default());
+            let entry = u32::try_from(inst.cross.len()).unwrap_or_else(|_| out_of_bounds());
+            push_lean(
+                &mut inst.cross,
+                CrossHolder {
+                    holder,
+                    value: Valuation::ZERO,
+                },
+            );
+            self.cross.push(Cross {
+                entry,
+                ..Cross::default()
+            });
             CrossId::from_index(self.cross.len() - 1)
         });
         self.positions.push(Position {
@@ -159,6 +170,11 @@ impl Book {
         });
         let conv = self.fx.conversion(from, to);
         self.convs.push(conv);
+        self.group_kinds.push(if from == to {
+            ConvKind::Identity
+        } else {
+            ConvKind::Cross
+        });
         // A new group has no holder yet: nothing of it is in the totals, so
         // it may start at the current rate.
         self.applied_convs.push(conv);
