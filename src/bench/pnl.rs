@@ -54,12 +54,19 @@ fn books(ctx: &Context, w: &Workload, coalesce: bool) -> [(&'static str, Book); 
     ]
 }
 
+/// Rounds of the two runs in a full bench: on a shared machine one pair
+/// can land on a busy or a quiet moment, so each variant runs this many
+/// times, alternating which goes first, and the ratio is of the medians.
+const ROUNDS: usize = 5;
+
 /// Ticks/s with and without the features, every tick and coalesced.
 pub(crate) fn pnl(ctx: &Context) -> anyhow::Result<Value> {
     let w = ctx.workload(None);
     let ticks: Vec<Event> = w.ticks(ctx.ticks()).collect();
+    let rounds = if ctx.quick || ctx.tiny { 1 } else { ROUNDS };
     let mut out = serde_json::Map::new();
     out.insert("name".into(), json!("pnl_features"));
+    out.insert("rounds".into(), json!(rounds));
     for (mode, coalesce) in [("every_tick", false), ("coalesced", true)] {
         let run_ticks = if coalesce {
             &ticks[..]
@@ -67,17 +74,40 @@ pub(crate) fn pnl(ctx: &Context) -> anyhow::Result<Value> {
             &ticks[..ticks.len() / 5]
         };
         let tick_count = run_ticks.iter().filter(|e| matches!(e, Event::Tick(_))).count() as u64;
-        let mut rates = Vec::new();
-        for (variant, book) in books(ctx, &w, coalesce) {
-            ctx.say(&format!("pnl {mode}: {variant}, {tick_count} ticks"));
-            let run = engine_run_on(ctx, &book, run_ticks, None, &format!("pnl-{mode}-{variant}"))?;
-            let r = rate(tick_count, run.elapsed);
-            out.insert(format!("{mode}_{variant}_ticks_per_sec"), json!(r));
-            out.insert(format!("{mode}_{variant}_latency_us"), run.latency);
-            rates.push(r);
+        let mut rates: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+        for round in 0..rounds {
+            let mut order = books(ctx, &w, coalesce).map(Some);
+            let first = round % 2;
+            for k in [first, 1 - first] {
+                let Some((variant, book)) = order[k].take() else {
+                    continue;
+                };
+                ctx.say(&format!(
+                    "pnl {mode} round {}: {variant}, {tick_count} ticks",
+                    round + 1
+                ));
+                let label = format!("pnl-{mode}-{variant}");
+                let run = engine_run_on(ctx, &book, run_ticks, None, &label)?;
+                rates[k].push(rate(tick_count, run.elapsed));
+                out.insert(format!("{mode}_{variant}_latency_us"), run.latency);
+            }
         }
-        let ratio = rates[1] / rates[0].max(1.0);
-        out.insert(format!("{mode}_ratio"), json!((ratio * 1000.0).round() / 1000.0));
+        let [plain, features] = rates.map(|mut r| {
+            r.sort_by(f64::total_cmp);
+            r
+        });
+        let (p, f) = (median(&plain), median(&features));
+        out.insert(format!("{mode}_plain_ticks_per_sec"), json!(p));
+        out.insert(format!("{mode}_features_ticks_per_sec"), json!(f));
+        out.insert(format!("{mode}_ratio"), json!(round3(f / p.max(1.0))));
+        let each: Vec<f64> = plain
+            .iter()
+            .zip(&features)
+            .map(|(p, f)| round3(f / p.max(1.0)))
+            .collect();
+        out.insert(format!("{mode}_plain_runs"), json!(plain));
+        out.insert(format!("{mode}_features_runs"), json!(features));
+        out.insert(format!("{mode}_sorted_pair_ratios"), json!(each));
         out.insert(
             format!("{mode}_what"),
             what(&w, tick_count, ctx.shards(coalesce), "periodic 5 ms"),
@@ -92,4 +122,17 @@ pub(crate) fn pnl(ctx: &Context) -> anyhow::Result<Value> {
         json!("each ratio >= 0.9 (features within 10% of the plain run)"),
     );
     Ok(Value::Object(out))
+}
+
+/// The middle of sorted figures (the mean of the two middle ones).
+fn median(sorted: &[f64]) -> f64 {
+    match sorted.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => f64::midpoint(sorted[n / 2 - 1], sorted[n / 2]),
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
 }
