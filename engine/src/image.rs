@@ -347,7 +347,9 @@ impl Book {
             *t = Totals::of(&p);
             t.listed = listed;
         }
-        self.totals.clear_dirty();
+        for b in std::mem::take(&mut self.totals.dirty) {
+            self.totals.by_book[b.index()].dirty = false;
+        }
         self.totals.clear_converted();
         self.firm_restore(firm);
         self

@@ -313,8 +313,8 @@ impl Book {
                 r.unrealized = add(r.unrealized, unreal);
                 r.fx = add(r.fx, fx);
                 r.unpriced += unpriced;
-                self.totals.set_reported(book, true);
-                self.totals.by_book[i].in_firm = true;
+                let t = &mut self.totals.by_book[i];
+                (t.as_reported, t.in_firm) = (true, true);
                 if flows.is_none() {
                     self.firm_price(book, Conversion::IDENTITY);
                 }

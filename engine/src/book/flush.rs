@@ -141,6 +141,7 @@ impl Book {
         let changed = totals.dirty.len();
         for &b in &totals.dirty {
             let t = &mut totals.by_book[b.index()];
+            t.dirty = false;
             t.seq = t.seq.max(seq);
             if self.emit_totals {
                 let account = self.links.account(b);
@@ -163,7 +164,7 @@ impl Book {
                 });
             }
         }
-        totals.clear_dirty();
+        totals.dirty.clear();
         for &a in &self.dirty_accounts {
             self.account_dirty[a.index()] = false;
             out.portfolios.push(self.account_state(a));

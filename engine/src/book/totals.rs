@@ -21,6 +21,8 @@ pub(crate) struct Totals {
     pub(crate) market_value: i128,
     pub(crate) unrealized: i128,
     pub(crate) day: i128,
+    /// Changed since the last flush (and listed in `BookTotals::dirty`).
+    pub(crate) dirty: bool,
     /// The book has (had) a position here: its totals are reported.
     pub(crate) known: bool,
     /// Its base has a rate to the firm's reporting currency: its figures
@@ -28,8 +30,7 @@ pub(crate) struct Totals {
     pub(crate) in_firm: bool,
     /// Its base is the firm's reporting currency: the firm takes its
     /// market value, unrealized and currency P&L as they are, summed as
-    /// they move (`BookTotals::as_reported`), not settled per book (the
-    /// tick loop reads the copy in `BookTotals::flags`).
+    /// they move (`BookTotals::as_reported`), not settled per book.
     pub(crate) as_reported: bool,
     pub(crate) base: CurrencyId,
     /// The last flush's seq that changed them (in the tick's line: the
@@ -134,23 +135,14 @@ pub(crate) struct BookTotals {
     /// The changed books not in the reporting currency (a part of
     /// `dirty`): the ones a flush settles for the firm, each once.
     pub(crate) dirty_converted: Vec<BookId>,
-    /// Each book's [`DIRTY`], [`REPORTED`] and [`SETTLING`] bits, a byte a
-    /// book: the tick loop's tests read these (a few KB, in L1), not the
-    /// totals' cache lines, so moving a book's totals is a read-modify-write
-    /// that no branch waits on.
-    pub(crate) flags: Vec<u8>,
+    /// Which books `dirty_converted` lists, by book (a byte each, so the
+    /// check stays off the totals' cache lines).
+    pub(crate) converted_listed: Vec<bool>,
     /// The firm's reporting currency.
     pub(crate) reporting: CurrencyId,
     /// The sums over the books in the reporting currency, moved with them.
     pub(crate) as_reported: ReportedSums,
 }
-
-/// Changed since the last flush (and listed in `BookTotals::dirty`).
-pub(crate) const DIRTY: u8 = 1;
-/// A copy of [`Totals::as_reported`].
-pub(crate) const REPORTED: u8 = 2;
-/// Listed in `BookTotals::dirty_converted`.
-pub(crate) const SETTLING: u8 = 4;
 
 /// A tick loop's change of the books in the reporting currency, summed
 /// locally.
@@ -179,14 +171,13 @@ impl BookTotals {
         if self.by_book.len() <= i {
             self.by_book.resize_with(i + 1, Totals::default);
         }
-        if self.flags.len() <= i {
-            self.flags.resize(i + 1, 0);
+        if self.converted_listed.len() <= i {
+            self.converted_listed.resize(i + 1, false);
         }
         let t = &mut self.by_book[i];
         let new = !t.known;
         (t.base, t.known) = (base, true);
-        let reported = base == self.reporting;
-        self.set_reported(book, reported);
+        t.as_reported = base == self.reporting;
         new
     }
 
@@ -194,50 +185,22 @@ impl BookTotals {
     /// changed for the next flush.
     #[inline(always)]
     pub(crate) fn of(&mut self, book: BookId) -> &mut Totals {
-        self.mark(book);
-        &mut self.by_book[book.index()]
-    }
-
-    /// Marks `book` as changed for the next flush.
-    #[inline(always)]
-    fn mark(&mut self, book: BookId) {
-        let f = &mut self.flags[book.index()];
-        if *f & DIRTY == 0 {
-            let settle = *f & (REPORTED | SETTLING) == 0;
-            *f |= DIRTY | if settle { SETTLING } else { 0 };
+        let t = &mut self.by_book[book.index()];
+        if !t.dirty {
+            t.dirty = true;
             self.dirty.push(book);
-            if settle {
+            if !t.as_reported && !self.converted_listed[book.index()] {
+                self.converted_listed[book.index()] = true;
                 self.dirty_converted.push(book);
             }
         }
-    }
-
-    /// Whether `book` is in the reporting currency (the tick loop's copy).
-    #[inline(always)]
-    fn reported(&self, book: BookId) -> bool {
-        self.flags[book.index()] & REPORTED != 0
-    }
-
-    /// Sets whether `book` is in the reporting currency, in its totals
-    /// and in the flags.
-    pub(crate) fn set_reported(&mut self, book: BookId, reported: bool) {
-        self.by_book[book.index()].as_reported = reported;
-        let f = &mut self.flags[book.index()];
-        *f = if reported { *f | REPORTED } else { *f & !REPORTED };
-    }
-
-    /// Clears the changed marks of the books a flush reported.
-    pub(crate) fn clear_dirty(&mut self) {
-        for &b in &self.dirty {
-            self.flags[b.index()] &= !DIRTY;
-        }
-        self.dirty.clear();
+        t
     }
 
     /// Forgets the changed books settled for the firm.
     pub(crate) fn clear_converted(&mut self) {
         for &b in &self.dirty_converted {
-            self.flags[b.index()] &= !SETTLING;
+            self.converted_listed[b.index()] = false;
         }
         self.dirty_converted.clear();
     }
@@ -254,15 +217,14 @@ impl BookTotals {
         d_unreal: i128,
         moved: &mut ReportedMove,
     ) {
-        self.mark(book);
-        if self.reported(book) {
-            moved.market_value = add(moved.market_value, d_mv);
-            moved.unrealized = add(moved.unrealized, d_unreal);
-        }
-        let t = &mut self.by_book[book.index()];
+        let t = self.of(book);
         t.market_value = add(t.market_value, d_mv);
         t.unrealized = add(t.unrealized, d_unreal);
         t.day = add(t.day, d_unreal);
+        if t.as_reported {
+            moved.market_value = add(moved.market_value, d_mv);
+            moved.unrealized = add(moved.unrealized, d_unreal);
+        }
     }
 
     /// Adds a tick loop's move of the books in the reporting currency.
