@@ -10,7 +10,7 @@ use rustc_hash::FxHashMap;
 
 use crate::books::BookKey;
 use crate::event::Event;
-use crate::ids::{AccountId, BookId, CurrencyId, InstrumentId, Interner, Names, StrategyId};
+use crate::ids::{AccountId, BookId, CurrencyId, InstrumentId, Names, StrategyId};
 use crate::lean::grow_to;
 use crate::ledger::{CostMethods, Method};
 use crate::num::{Multiplier, Rate};
@@ -24,6 +24,8 @@ mod image;
 #[path = "sequencer_lots.rs"]
 mod lots;
 pub use lots::NamedLot;
+#[path = "sequencer_replay.rs"]
+mod replay;
 #[path = "sequencer_op.rs"]
 mod translate;
 use check::out_of_range;
@@ -219,33 +221,6 @@ impl Sequencer {
         Ok(Some(SeqOp { seq, op }))
     }
 
-    /// The lots a live trade's `close_lots` names, as opening seqs (in
-    /// [`Sequencer::picks`]), or why they are refused.
-    fn resolve_lots(&mut self, op: &Op, account: &str, ids: &[String]) -> Result<(), String> {
-        let Op::Trade {
-            book,
-            instrument,
-            qty,
-            method,
-            ..
-        } = *op
-        else {
-            return Ok(());
-        };
-        if !method.keeps_lots() {
-            return Err(lots::pooled(account, method));
-        }
-        self.lots.resolve(lots::Key { book, instrument }, qty, ids)
-    }
-
-    /// The lots the op last sequenced or replayed closes first, by the
-    /// seqs of the trades that opened them (empty but for a trade with
-    /// `close_lots`): what the pipeline sends as [`Op::Pick`]s before it.
-    #[must_use]
-    pub fn picks(&self) -> &[u64] {
-        self.lots.picks()
-    }
-
     /// Records an accepted op (its range bounds already recorded): registry,
     /// trade id, the trade's book, next seq.
     fn commit(&mut self, seq: u64, op: &Op, trade_id: Option<&str>, strategy: Option<&str>) {
@@ -305,72 +280,6 @@ impl Sequencer {
         self.next_seq = seq + 1;
     }
 
-    /// Re-applies a journaled op (already accepted once) with the names it
-    /// introduced, without validating it again, and returns it with what
-    /// the journal does not record (a trade's cost method, from the
-    /// configuration) filled in.
-    pub fn replay(
-        &mut self,
-        names: &[NewName],
-        sop: SeqOp,
-        tags: TradeTags<'_>,
-    ) -> Result<SeqOp, SequenceError> {
-        self.replay_op(names, sop, tags, true)
-    }
-
-    /// Like [`Sequencer::replay`] but without keeping the range bounds: for
-    /// an offline replay that accepts no event after the journal (the
-    /// bounds only guard events still to come). A sequencer fed this way
-    /// must never sequence again.
-    pub(crate) fn replay_unbounded(
-        &mut self,
-        names: &[NewName],
-        sop: SeqOp,
-        tags: TradeTags<'_>,
-    ) -> Result<SeqOp, SequenceError> {
-        self.replay_op(names, sop, tags, false)
-    }
-
-    fn replay_op(
-        &mut self,
-        names: &[NewName],
-        mut sop: SeqOp,
-        tags: TradeTags<'_>,
-        bounds: bool,
-    ) -> Result<SeqOp, SequenceError> {
-        self.restore_names(names)?;
-        self.lots.clear_picks();
-        if let Op::Trade {
-            account,
-            method,
-            book,
-            instrument,
-            ..
-        } = &mut sop.op
-        {
-            if account.index() >= self.names.accounts.len() {
-                return Err(SequenceError::UnknownId {
-                    kind: "account",
-                    id: account.0,
-                });
-            }
-            *method = self.method_of(*account);
-            *book = self.next_book(*account, tags.strategy);
-            if method.keeps_lots() && !tags.close_lots.is_empty() {
-                let key = lots::Key {
-                    book: *book,
-                    instrument: *instrument,
-                };
-                self.lots.resolve_journaled(key, tags.close_lots);
-            }
-        }
-        if bounds {
-            self.limits.apply(&sop.op);
-        }
-        self.commit(sop.seq, &sop.op, tags.trade_id, tags.strategy);
-        Ok(sop)
-    }
-
     /// The book of `account` for `strategy`: its id, or the one its first
     /// trade's commit will give it.
     fn next_book(&self, account: AccountId, strategy: Option<&str>) -> BookId {
@@ -392,25 +301,6 @@ impl Sequencer {
     fn intern_book(&mut self, account: AccountId, strategy: Option<&str>) -> BookId {
         let strategy = strategy.map(|s| StrategyId(self.names.strategies.intern(s)));
         self.names.books.intern(BookKey { account, strategy }).0
-    }
-
-    /// Re-creates names with their journaled ids.
-    pub fn restore_names(&mut self, names: &[NewName]) -> Result<(), SequenceError> {
-        for n in names {
-            let (kind, interner): (&'static str, &mut Interner) = match n.kind {
-                NameKind::Account => ("account", &mut self.names.accounts),
-                NameKind::Instrument => ("instrument", &mut self.names.instruments),
-                NameKind::Currency => ("currency", &mut self.names.currencies),
-            };
-            if !interner.restore(n.id, &n.name) {
-                return Err(SequenceError::NameConflict {
-                    kind,
-                    id: n.id,
-                    name: n.name.clone(),
-                });
-            }
-        }
-        Ok(())
     }
 
     fn ensure_instrument(&mut self, id: InstrumentId) {
@@ -507,35 +397,6 @@ impl Sequencer {
             .get(account.index())
             .copied()
             .filter(|&b| b != NO_BASE)
-    }
-
-    /// Rebuilds the range checks' memory and the open lots of positions
-    /// under a lot method from a snapshot's books (their positions read
-    /// from `positions`), its account totals and its named lots.
-    pub fn rebuild_limits<P: crate::image::Positions + ?Sized>(
-        &mut self,
-        books: &crate::image::BookImage,
-        positions: &P,
-        portfolios: &[crate::image::PortfolioImage],
-        named: &[NamedLot],
-    ) -> Result<(), P::Error> {
-        let lot_accounts: Vec<bool> = (0..self.names.accounts.len())
-            .map(|a| self.method_of(AccountId::from_index(a)).keeps_lots())
-            .collect();
-        let mut shadow = std::mem::take(&mut self.lots);
-        shadow.clear();
-        let result = self.limits.rebuild(books, positions, portfolios, &mut |p| {
-            if lot_accounts.get(p.account as usize).copied().unwrap_or(false) {
-                let key = lots::Key {
-                    book: BookId(p.book),
-                    instrument: InstrumentId(p.instrument),
-                };
-                shadow.add(key, p.ledger());
-            }
-        });
-        named.iter().for_each(|lot| shadow.name(lot));
-        self.lots = shadow;
-        result
     }
 }
 

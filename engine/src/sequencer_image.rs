@@ -1,8 +1,8 @@
 //! The sequencer as plain data (a snapshot's part) and back.
 
-use super::{BaseCurrencies, InstInfo, Sequencer};
+use super::{BaseCurrencies, InstInfo, NamedLot, Sequencer, lots};
 use crate::books::BookKey;
-use crate::ids::{AccountId, CurrencyId, Interner, Names, StrategyId};
+use crate::ids::{AccountId, BookId, CurrencyId, InstrumentId, Interner, Names, StrategyId};
 use crate::image::SequencerImage;
 use crate::ledger::CostMethods;
 use crate::num::{Multiplier, Rate};
@@ -103,5 +103,34 @@ impl Sequencer {
         s.trade_ids = TradeIds::from_arena(&image.trade_ids);
         s.next_seq = image.next_seq.max(1);
         s
+    }
+
+    /// Rebuilds the range checks' memory and the open lots of positions
+    /// under a lot method from a snapshot's books (their positions read
+    /// from `positions`), its account totals and its named lots.
+    pub fn rebuild_limits<P: crate::image::Positions + ?Sized>(
+        &mut self,
+        books: &crate::image::BookImage,
+        positions: &P,
+        portfolios: &[crate::image::PortfolioImage],
+        named: &[NamedLot],
+    ) -> Result<(), P::Error> {
+        let lot_accounts: Vec<bool> = (0..self.names.accounts.len())
+            .map(|a| self.method_of(AccountId::from_index(a)).keeps_lots())
+            .collect();
+        let mut shadow = std::mem::take(&mut self.lots);
+        shadow.clear();
+        let result = self.limits.rebuild(books, positions, portfolios, &mut |p| {
+            if lot_accounts.get(p.account as usize).copied().unwrap_or(false) {
+                let key = lots::Key {
+                    book: BookId(p.book),
+                    instrument: InstrumentId(p.instrument),
+                };
+                shadow.add(key, p.ledger());
+            }
+        });
+        named.iter().for_each(|lot| shadow.name(lot));
+        self.lots = shadow;
+        result
     }
 }

@@ -15,6 +15,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use crate::ids::{BookId, InstrumentId};
 use crate::ledger::{Ledger, Method, Order};
 use crate::num::{Price, Quantity, Rate};
+use crate::op::Op;
 
 /// One position's open lots and the ids of the trades that opened them.
 #[derive(Clone, Debug, Default)]
@@ -307,5 +308,34 @@ impl<'a> LotOverlay<'a> {
             s.ledger.split(ratio);
             s.forget_closed();
         }
+    }
+}
+
+impl super::Sequencer {
+    /// The lots a live trade's `close_lots` names, as opening seqs (in
+    /// [`Sequencer::picks`]), or why they are refused.
+    pub(super) fn resolve_lots(&mut self, op: &Op, account: &str, ids: &[String]) -> Result<(), String> {
+        let Op::Trade {
+            book,
+            instrument,
+            qty,
+            method,
+            ..
+        } = *op
+        else {
+            return Ok(());
+        };
+        if !method.keeps_lots() {
+            return Err(pooled(account, method));
+        }
+        self.lots.resolve(Key { book, instrument }, qty, ids)
+    }
+
+    /// The lots the op last sequenced or replayed closes first, by the
+    /// seqs of the trades that opened them (empty but for a trade with
+    /// `close_lots`): what the pipeline sends as [`Op::Pick`]s before it.
+    #[must_use]
+    pub fn picks(&self) -> &[u64] {
+        self.lots.picks()
     }
 }
