@@ -211,6 +211,20 @@ impl Ledger {
         price: Price,
         to_base: &dyn Fn(i128) -> i128,
     ) -> Fill {
+        self.fill_noting(method, order, qty, price, to_base, None)
+    }
+
+    /// [`Ledger::fill`], adding to `closed` the opening seq of every lot
+    /// it closes whole (the sequencer's shadow forgets their names).
+    pub fn fill_noting(
+        &mut self,
+        method: Method,
+        order: Order<'_>,
+        qty: Quantity,
+        price: Price,
+        to_base: &dyn Fn(i128) -> i128,
+        noted: Option<&mut Vec<u64>>,
+    ) -> Fill {
         let t = qty.raw();
         let mut fill = Fill::default();
         let mut open = t;
@@ -223,7 +237,9 @@ impl Ledger {
                     take_share(self.cost, closed, self.qty.abs()),
                     take_share(self.cost_base, closed, self.qty.abs()),
                 ),
-                Method::Fifo | Method::Lifo | Method::Hifo => self.consume(method, order.picks, closed),
+                Method::Fifo | Method::Lifo | Method::Hifo => {
+                    self.consume(method, order.picks, closed, noted)
+                }
             };
             let sign = self.qty.signum();
             fill.closed_value = i128::from(sign * closed) * i128::from(price.raw());
@@ -269,20 +285,24 @@ impl Ledger {
     /// Whether a lot opened by the trade at `seq` is open.
     #[must_use]
     pub fn has_lot(&self, seq: u64) -> bool {
-        self.lots.iter().any(|l| l.opened == seq)
+        self.lots.0.as_ref().is_some_and(|d| find_lot(d, seq).is_some())
     }
 
     /// Removes `closed` units (unsigned) from the lots, those `picks` names
     /// first and then in method order, and returns their exact cost and
-    /// base cost.
-    fn consume(&mut self, method: Method, picks: &[u64], mut closed: i64) -> (i128, i128) {
+    /// base cost; the opening seq of each lot closed whole goes to `noted`.
+    fn consume(
+        &mut self,
+        method: Method,
+        picks: &[u64],
+        mut closed: i64,
+        mut noted: Option<&mut Vec<u64>>,
+    ) -> (i128, i128) {
         let (mut removed, mut removed_base) = (0i128, 0i128);
         let lots = self.lots.deque();
         let mut picks = picks.iter();
         while closed > 0 {
-            let picked = picks
-                .by_ref()
-                .find_map(|&seq| lots.iter().position(|l| l.opened == seq));
+            let picked = picks.by_ref().find_map(|&seq| find_lot(lots, seq));
             let at = picked.or_else(|| match method {
                 Method::Lifo => lots.len().checked_sub(1),
                 Method::Hifo => dearest(lots),
@@ -301,6 +321,9 @@ impl Ledger {
             removed_base += cost_base;
             closed -= take;
             if lot.qty == 0 {
+                if let Some(n) = noted.as_deref_mut() {
+                    n.push(lot.opened);
+                }
                 lots.remove(at);
             }
         }
@@ -363,6 +386,17 @@ fn dearest(lots: &VecDeque<Lot>) -> Option<usize> {
         }
     }
     best.map(|(i, _)| i)
+}
+
+/// The index of the open lot opened at `seq` (> 0). Lots are kept in the
+/// order they opened, so their opening seqs increase (0, a lot restored
+/// from a snapshot written before lots were named, only comes first) and a
+/// binary search finds it.
+fn find_lot(lots: &VecDeque<Lot>, seq: u64) -> Option<usize> {
+    if seq == 0 {
+        return None;
+    }
+    lots.binary_search_by_key(&seq, |l| l.opened).ok()
 }
 
 /// The share `part / whole` of `cost`, exact when the part is the whole.

@@ -10,6 +10,8 @@
 //! live check refused such a trade, so only a what-if replay under another
 //! method meets one, and the method then closes what the lot would have.
 
+use std::collections::BTreeMap;
+
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::ids::{BookId, InstrumentId};
@@ -21,35 +23,37 @@ use crate::op::Op;
 #[derive(Clone, Debug, Default)]
 pub(super) struct Shadow {
     ledger: Ledger,
-    /// `(opening seq, trade id)` of each open lot whose trade had an id.
-    named: Vec<(u64, Box<str>)>,
+    /// The trade id of each open lot whose trade had one, by opening seq.
+    named: BTreeMap<u64, Box<str>>,
 }
 
 impl Shadow {
-    /// The opening seq of the open lot named `id`.
+    /// The opening seq of the open lot named `id` (a scan: only a trade
+    /// with `close_lots` asks).
     fn lot(&self, id: &str) -> Option<u64> {
-        self.named.iter().find(|(_, n)| &**n == id).map(|&(seq, _)| seq)
+        self.named.iter().find(|(_, n)| &***n == id).map(|(&seq, _)| seq)
     }
 
     /// Applies a fill (named `id` if it opens a lot), then forgets the
-    /// names of the lots it closed.
-    fn fill(&mut self, method: Method, order: Order<'_>, trade: Fill<'_>) {
-        let before = self.ledger.qty();
-        self.ledger.fill(method, order, trade.qty, trade.price, &|_| 0);
+    /// names of the lots it closed (`closed`: a reused buffer).
+    fn fill(&mut self, method: Method, order: Order<'_>, trade: Fill<'_>, closed: &mut Vec<u64>) {
+        closed.clear();
+        let ledger = &mut self.ledger;
+        ledger.fill_noting(method, order, trade.qty, trade.price, &|_| 0, Some(closed));
+        for seq in closed.iter() {
+            self.named.remove(seq);
+        }
         if let Some(id) = trade.id
             && self.ledger.has_lot(order.seq)
         {
-            self.named.push((order.seq, id.into()));
-        }
-        let reduced = before.raw() != 0 && (before.raw() > 0) != (trade.qty.raw() > 0);
-        if reduced {
-            self.forget_closed();
+            self.named.insert(order.seq, id.into());
         }
     }
 
+    /// Forgets the names of lots no longer open (after a split).
     fn forget_closed(&mut self) {
         let ledger = &self.ledger;
-        self.named.retain(|&(seq, _)| ledger.has_lot(seq));
+        self.named.retain(|&seq, _| ledger.has_lot(seq));
     }
 }
 
@@ -92,6 +96,8 @@ pub(super) struct LotShadow {
     positions: FxHashMap<Key, Shadow>,
     /// The picks of the last trade resolved (opening seqs, in order).
     picks: Vec<u64>,
+    /// The lots a fill closed whole: a reused buffer.
+    closed: Vec<u64>,
 }
 
 impl LotShadow {
@@ -132,6 +138,7 @@ impl LotShadow {
                 picks: &self.picks,
             },
             fill,
+            &mut self.closed,
         );
         if shadow.ledger.qty().raw() == 0 {
             self.positions.remove(&key);
@@ -155,10 +162,10 @@ impl LotShadow {
             .positions
             .iter()
             .flat_map(|(k, s)| {
-                s.named.iter().map(move |(seq, id)| NamedLot {
+                s.named.iter().map(move |(&seq, id)| NamedLot {
                     book: k.book.0,
                     instrument: k.instrument.0,
-                    opened: *seq,
+                    opened: seq,
                     id: id.to_string(),
                 })
             })
@@ -175,7 +182,7 @@ impl LotShadow {
                 key,
                 Shadow {
                     ledger,
-                    named: Vec::new(),
+                    named: BTreeMap::new(),
                 },
             );
         }
@@ -191,7 +198,7 @@ impl LotShadow {
         if let Some(s) = self.positions.get_mut(&key)
             && s.ledger.has_lot(lot.opened)
         {
-            s.named.push((lot.opened, lot.id.as_str().into()));
+            s.named.insert(lot.opened, lot.id.as_str().into());
         }
     }
 
@@ -253,6 +260,7 @@ pub(super) struct LotOverlay<'a> {
     base: &'a LotShadow,
     moved: FxHashMap<Key, Shadow>,
     picks: Vec<u64>,
+    closed: Vec<u64>,
 }
 
 impl<'a> LotOverlay<'a> {
@@ -262,6 +270,7 @@ impl<'a> LotOverlay<'a> {
             base,
             moved: FxHashMap::default(),
             picks: Vec::new(),
+            closed: Vec::new(),
         }
     }
 
@@ -287,9 +296,10 @@ impl<'a> LotOverlay<'a> {
             let shadow = self.moved.get(&key).or_else(|| self.base.get(key));
             resolve_into(shadow, fill.qty, ids, &mut picks)?;
         }
+        let mut closed = std::mem::take(&mut self.closed);
         self.position(key)
-            .fill(method, Order { seq, picks: &picks }, fill);
-        self.picks = picks;
+            .fill(method, Order { seq, picks: &picks }, fill, &mut closed);
+        (self.picks, self.closed) = (picks, closed);
         Ok(())
     }
 
