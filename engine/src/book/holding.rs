@@ -73,10 +73,8 @@ impl Book {
     pub(crate) fn keep_cross_value(&mut self, slot: SlotId) {
         let p = &self.positions[slot.index()];
         let Some(c) = p.cross else { return };
-        let entry = self.cross[c.index()].entry as usize;
-        let inst = &mut self.instruments[p.instrument.index()];
-        let h = &inst.holders[p.holder.index()];
-        let conv = self.applied_convs[h.group.index()];
-        inst.cross[entry].value = Valuation::in_base(inst.applied, h.qty, h.cost, inst.multiplier, conv);
+        let (entry, instrument) = (self.cross[c.index()].entry as usize, p.instrument);
+        let value = self.base_value(slot);
+        self.instruments[instrument.index()].cross[entry].value = value;
     }
 }

@@ -455,12 +455,13 @@ impl Drop for Pipeline {
 /// The [`Op::Pick`]s a trade's `close_lots` resolved to (`picks`, the
 /// opening seqs), each at the trade's seq, to route just before it.
 fn pick_ops<'a>(sop: &SeqOp, picks: &'a [u64]) -> impl Iterator<Item = SeqOp> + 'a {
-    let (seq, at) = match sop.op {
-        Op::Trade { book, instrument, .. } => (sop.seq, Some((book, instrument))),
-        _ => (sop.seq, None),
+    let seq = sop.seq;
+    let trade = match sop.op {
+        Op::Trade { book, instrument, .. } => Some((book, instrument)),
+        _ => None,
     };
-    picks.iter().filter_map(move |&opened| {
-        at.map(|(book, instrument)| SeqOp {
+    trade.into_iter().flat_map(move |(book, instrument)| {
+        picks.iter().map(move |&opened| SeqOp {
             seq,
             op: Op::Pick {
                 instrument,

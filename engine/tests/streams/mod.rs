@@ -39,6 +39,23 @@ pub fn ts() -> Timestamp {
     Timestamp(1_764_513_000_000_000_000)
 }
 
+/// A leg of a generated round trip: no id, no fee, `q` half units at `p`
+/// cents of `INSTRUMENTS[i]` in the book of `STRATEGIES[s]`.
+fn leg(account: &str, i: usize, s: usize, side: Side, q: i64, p: i64) -> Trade {
+    Trade {
+        id: None,
+        ts: ts(),
+        account: account.into(),
+        instrument: INSTRUMENTS[i].0.into(),
+        side,
+        qty: Quantity::from_raw(q * 500_000_000),
+        price: Price::from_raw(p * 10_000_000),
+        fee: Fee::ZERO,
+        strategy: STRATEGIES[s].map(str::to_owned),
+        close_lots: Vec::new(),
+    }
+}
+
 pub fn event() -> impl Strategy<Value = Vec<Event>> {
     let trade = (
         0..3usize,
@@ -78,18 +95,11 @@ pub fn event() -> impl Strategy<Value = Vec<Event>> {
         0..4usize,
     )
         .prop_map(|(i, (q1, q2, q3), (p1, p2, p3), n, s)| {
-            let leg = |id: Option<String>, side, q: i64, p: i64, lots: Vec<String>| {
+            let leg = |id: Option<String>, side, q: i64, p: i64, close_lots: Vec<String>| {
                 Event::Trade(Trade {
                     id,
-                    ts: ts(),
-                    account: "L".into(),
-                    instrument: INSTRUMENTS[i].0.into(),
-                    side,
-                    qty: Quantity::from_raw(q * 500_000_000),
-                    price: Price::from_raw(p * 10_000_000),
-                    fee: Fee::ZERO,
-                    strategy: STRATEGIES[s].map(str::to_owned),
-                    close_lots: lots,
+                    close_lots,
+                    ..leg("L", i, s, side, q, p)
                 })
             };
             let (a, b) = (format!("L{n}a"), format!("L{n}b"));
@@ -137,20 +147,7 @@ pub fn event() -> impl Strategy<Value = Vec<Event>> {
     // flat position for the next EOD to roll into history.
     let round_trip =
         (0..5usize, 1i64..60, 8_000i64..12_000, 8_000i64..12_000, 0..4usize).prop_map(|(i, q, p1, p2, s)| {
-            let leg = |side, p: i64| {
-                Event::Trade(Trade {
-                    id: None,
-                    ts: ts(),
-                    account: "D".into(),
-                    instrument: INSTRUMENTS[i].0.into(),
-                    side,
-                    qty: Quantity::from_raw(q * 500_000_000),
-                    price: Price::from_raw(p * 10_000_000),
-                    fee: Fee::ZERO,
-                    strategy: STRATEGIES[s].map(str::to_owned),
-                    close_lots: Vec::new(),
-                })
-            };
+            let leg = |side, p: i64| Event::Trade(leg("D", i, s, side, q, p));
             vec![leg(Side::Buy, p1), leg(Side::Sell, p2)]
         });
     let one = |s: BoxedStrategy<Event>| s.prop_map(|e| vec![e]).boxed();
